@@ -1,0 +1,1 @@
+//! guidebot: answers questions about the hub's career guides, with citations.

@@ -1,0 +1,402 @@
+//! The guides as data: Markdown files with TOML front matter, loaded into sections and quotable passages.
+//!
+//! Everything above this module works with [`Corpus`], [`Guide`], [`Section`] and [`Passage`]; nothing
+//! here knows about the index, answers or Discord. Loading is strict: a broken file is an error that
+//! names the file (and line where there is one), never a silent skip, because a guide that silently
+//! lost a section would make the bot confidently wrong.
+
+mod markdown;
+mod vocabulary;
+
+pub use vocabulary::{Vocabulary, VocabularyGroup};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The file, next to the guides, that holds the field's synonyms and abbreviations.
+pub const VOCABULARY_FILE_NAME: &str = "vocabulary.toml";
+
+/// Why a corpus could not be loaded. Every variant names the file so a maintainer can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "no guides (*.md files) found in {dir}: point --corpus at the folder holding the guides"
+    )]
+    NoGuides { dir: PathBuf },
+    #[error("{path}: slug {slug:?} is already used by {other}; every guide needs its own slug")]
+    DuplicateSlug {
+        path: PathBuf,
+        slug: String,
+        other: PathBuf,
+    },
+}
+
+impl CorpusError {
+    pub(crate) fn invalid(path: &Path, line: usize, message: impl Into<String>) -> Self {
+        CorpusError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// The front matter of a guide: who wrote it, when, and what it cites. Shown by `/about` and stamped on
+/// answers so readers know how fresh the figures are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuideMeta {
+    pub title: String,
+    pub slug: String,
+    pub author: String,
+    pub year: u16,
+    #[serde(default)]
+    pub publisher: Option<String>,
+    /// The date the guide's figures are as of ("2026"); defaults to the year.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+impl GuideMeta {
+    /// The as-of date of the guide's data, falling back to its year.
+    pub fn as_of(&self) -> String {
+        self.as_of.clone().unwrap_or_else(|| self.year.to_string())
+    }
+}
+
+/// One guide: its metadata, its sections in document order, and the passages cut from them.
+#[derive(Debug, Clone)]
+pub struct Guide {
+    pub meta: GuideMeta,
+    pub path: PathBuf,
+    pub sections: Vec<Section>,
+    pub passages: Vec<Passage>,
+    pub tables: Vec<Table>,
+}
+
+impl Guide {
+    /// The section with this id, if the guide has one.
+    pub fn section(&self, section_id: &str) -> Option<&Section> {
+        self.sections
+            .iter()
+            .find(|section| section.id == section_id)
+    }
+
+    /// The passages of one section, in document order.
+    pub fn passages_of<'a>(
+        &'a self,
+        section_id: &'a str,
+    ) -> impl Iterator<Item = &'a Passage> + 'a {
+        self.passages
+            .iter()
+            .filter(move |passage| passage.section_id == section_id)
+    }
+}
+
+/// A heading and what sits under it (up to the next heading of any level).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Section {
+    /// Stable slug of the heading, unique within its guide ("compensation-the-real-bands-at-mid").
+    pub id: String,
+    pub heading: String,
+    /// Headings from the guide's title down to this one, for breadcrumbs in citations.
+    pub heading_path: Vec<String>,
+    pub level: u8,
+    /// 1-based line of the heading in the guide's file.
+    pub line: usize,
+}
+
+/// What kind of block a passage was cut from; tables and rows are rendered differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassageKind {
+    Paragraph,
+    ListItem,
+    Table,
+    TableRow,
+    Code,
+}
+
+impl PassageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassageKind::Paragraph => "paragraph",
+            PassageKind::ListItem => "list_item",
+            PassageKind::Table => "table",
+            PassageKind::TableRow => "table_row",
+            PassageKind::Code => "code",
+        }
+    }
+}
+
+/// The unit of retrieval and citation: small enough to quote, whole enough to read alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Passage {
+    /// Unique across the corpus: "{guide slug}/{section id}/{ordinal}".
+    pub id: String,
+    pub guide_slug: String,
+    pub guide_title: String,
+    pub section_id: String,
+    pub heading: String,
+    pub heading_path: Vec<String>,
+    pub kind: PassageKind,
+    /// The quotable text, exactly as the guide words it (inline Markdown syntax removed).
+    pub text: String,
+    /// What the passage needs to be read alone: a list item's lead-in, a table row's header.
+    pub context: Option<String>,
+    /// 1-based line where the passage starts in the guide's file.
+    pub line: usize,
+}
+
+impl Passage {
+    /// Context and text together, as indexed and as shown when a passage is read alone.
+    pub fn full_text(&self) -> String {
+        match &self.context {
+            Some(context) => format!("{context} {}", self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+/// A Markdown table kept with its structure, for the compensation records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub section_id: String,
+    pub heading: String,
+    /// The paragraph right before the table, which often says what the table is ("... in 2026 (US, per levels.fyi):").
+    pub caption: Option<String>,
+    pub header: Vec<String>,
+    pub rows: Vec<TableRow>,
+    pub line: usize,
+}
+
+/// One body row of a [`Table`], with the line it sits on so parse errors can name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableRow {
+    pub cells: Vec<String>,
+    pub line: usize,
+}
+
+/// All guides of the hub plus the vocabulary, with a fingerprint of the files they came from.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub guides: Vec<Guide>,
+    pub vocabulary: Vocabulary,
+    /// SHA-256 over every file's name and bytes: changes whenever the corpus does.
+    pub fingerprint: String,
+    pub dir: PathBuf,
+}
+
+impl Corpus {
+    /// Loads every `*.md` guide in `dir` (sorted by file name) and the optional vocabulary file.
+    pub fn load(dir: &Path) -> Result<Corpus, CorpusError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut guide_paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| CorpusError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = entry.path();
+            if path.extension().is_some_and(|ext| ext == "md")
+                && !path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().eq_ignore_ascii_case("README.md"))
+            {
+                guide_paths.push(path);
+            }
+        }
+        guide_paths.sort();
+        if guide_paths.is_empty() {
+            return Err(CorpusError::NoGuides {
+                dir: dir.to_path_buf(),
+            });
+        }
+
+        let mut hasher = Sha256::new();
+        let mut guides: Vec<Guide> = Vec::with_capacity(guide_paths.len());
+        for path in &guide_paths {
+            let bytes = read_file(path)?;
+            hash_file(&mut hasher, path, &bytes);
+            let guide = parse_guide_bytes(path, &bytes)?;
+            if let Some(other) = guides.iter().find(|g| g.meta.slug == guide.meta.slug) {
+                return Err(CorpusError::DuplicateSlug {
+                    path: path.clone(),
+                    slug: guide.meta.slug.clone(),
+                    other: other.path.clone(),
+                });
+            }
+            guides.push(guide);
+        }
+
+        let vocabulary_path = dir.join(VOCABULARY_FILE_NAME);
+        let vocabulary = if vocabulary_path.exists() {
+            let bytes = read_file(&vocabulary_path)?;
+            hash_file(&mut hasher, &vocabulary_path, &bytes);
+            Vocabulary::parse(&vocabulary_path, &bytes)?
+        } else {
+            Vocabulary::default()
+        };
+
+        // Other data files beside the guides (company aliases, ...) feed the fingerprint too, so any
+        // edit in the folder triggers a rebuild.
+        for extra in extra_data_files(dir)? {
+            let bytes = read_file(&extra)?;
+            hash_file(&mut hasher, &extra, &bytes);
+        }
+
+        Ok(Corpus {
+            guides,
+            vocabulary,
+            fingerprint: hex::encode(hasher.finalize()),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Every passage of every guide, in guide then document order.
+    pub fn passages(&self) -> impl Iterator<Item = &Passage> {
+        self.guides.iter().flat_map(|guide| guide.passages.iter())
+    }
+
+    /// The guide with this slug.
+    pub fn guide(&self, slug: &str) -> Option<&Guide> {
+        self.guides.iter().find(|guide| guide.meta.slug == slug)
+    }
+
+    /// Looks a passage up by its id.
+    pub fn passage(&self, passage_id: &str) -> Option<&Passage> {
+        self.passages().find(|passage| passage.id == passage_id)
+    }
+
+    /// Whether `quote` appears verbatim in some passage: the check every citation must pass before it
+    /// is shown. Whitespace runs are compared as single spaces so a quote that crosses a line break
+    /// still matches.
+    pub fn contains_quote(&self, quote: &str) -> bool {
+        let wanted = collapse_whitespace(quote);
+        if wanted.is_empty() {
+            return false;
+        }
+        self.passages()
+            .any(|passage| collapse_whitespace(&passage.text).contains(&wanted))
+    }
+}
+
+/// Collapses every whitespace run to one space and trims the ends.
+pub fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses one guide from its bytes. `path` is used for error messages and stored on the guide.
+pub fn parse_guide_bytes(path: &Path, bytes: &[u8]) -> Result<Guide, CorpusError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        let line = bytes[..error.valid_up_to()]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count()
+            + 1;
+        CorpusError::invalid(path, line, "the file is not valid UTF-8; save it as UTF-8")
+    })?;
+    markdown::parse_guide(path, text)
+}
+
+/// Turns a heading into a URL-safe id: lowercase letters and digits, words joined by '-'.
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::with_capacity(text.len());
+    let mut pending_dash = false;
+    for character in text.chars() {
+        if character == '\'' || character == '’' {
+            continue;
+        }
+        if character.is_alphanumeric() {
+            if pending_dash && !slug.is_empty() {
+                slug.push('-');
+            }
+            pending_dash = false;
+            slug.extend(character.to_lowercase());
+        } else {
+            pending_dash = true;
+        }
+    }
+    if slug.is_empty() {
+        slug.push_str("section");
+    }
+    slug
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CorpusError> {
+    std::fs::read(path).map_err(|source| CorpusError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn hash_file(hasher: &mut Sha256, path: &Path, bytes: &[u8]) {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+/// TOML data files beside the guides other than the vocabulary, sorted by name.
+fn extra_data_files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension().is_some_and(|ext| ext == "toml")
+                && path
+                    .file_name()
+                    .is_some_and(|name| name != VOCABULARY_FILE_NAME)
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lowercase_words_joined_by_dashes() {
+        assert_eq!(
+            slugify("What's the dominant LLM stack at mid in 2026?"),
+            "whats-the-dominant-llm-stack-at-mid-in-2026"
+        );
+        assert_eq!(
+            slugify("Compensation: the real bands at mid"),
+            "compensation-the-real-bands-at-mid"
+        );
+        assert_eq!(slugify("???"), "section");
+    }
+
+    #[test]
+    fn whitespace_is_collapsed_for_quote_checks() {
+        assert_eq!(collapse_whitespace("  a \n b\tc "), "a b c");
+    }
+}

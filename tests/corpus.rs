@@ -1,0 +1,212 @@
+//! The bundled corpus: a faithful transcription of the seed guide, and loader errors that name the file.
+
+use guidebot::corpus::{Corpus, CorpusError, PassageKind};
+use std::path::Path;
+
+fn bundled() -> Corpus {
+    Corpus::load(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .as_path(),
+    )
+    .expect("bundled corpus loads")
+}
+
+/// Every line of the seed text must be in the corpus exactly as written: headings, paragraphs, bullets
+/// and sources. Table rows lost their separators in the seed, so their cells joined must give the line.
+#[test]
+fn the_markdown_guide_keeps_every_line_of_the_seed() {
+    let corpus = bundled();
+    let guide = &corpus.guides[0];
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-guide.txt"),
+    )
+    .unwrap();
+    let mut haystack: Vec<String> = guide.passages.iter().map(|p| p.text.clone()).collect();
+    haystack.extend(guide.sections.iter().map(|s| s.heading.clone()));
+    haystack.push(guide.meta.title.clone());
+    haystack.extend(guide.meta.publisher.clone());
+    let table = &guide.tables[0];
+    let joined_rows: Vec<String> = std::iter::once(&table.header)
+        .chain(table.rows.iter().map(|row| &row.cells))
+        .map(|cells| cells.concat())
+        .collect();
+    let mut checked = 0;
+    for raw in seed.lines() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let line = line.trim_start_matches("• ");
+        let line = match line.split_once(". ") {
+            Some((number, rest)) if number.chars().all(|c| c.is_ascii_digit()) => rest,
+            _ => line,
+        };
+        let found = haystack.iter().any(|text| text.contains(line))
+            || joined_rows.iter().any(|row| row == line);
+        assert!(found, "seed line missing from the corpus: {line}");
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} lines checked");
+}
+
+#[test]
+fn the_comp_table_has_the_four_columns_and_eight_rows() {
+    let corpus = bundled();
+    let table = &corpus.guides[0].tables[0];
+    assert_eq!(table.header, ["Company", "Level", "Base", "Total comp"]);
+    assert_eq!(table.rows.len(), 8);
+    assert_eq!(
+        table.rows[0].cells,
+        ["Meta DS", "E4", "$170k–$220k", "$300k–$420k"]
+    );
+    assert_eq!(table.rows[2].cells[3], "$380k–$580k (single-band)");
+    assert_eq!(table.rows[7].cells[2], "$170k–$220k (remote-friendly)");
+    assert_eq!(table.section_id, "compensation-the-real-bands-at-mid");
+}
+
+#[test]
+fn sections_have_stable_ids_and_paths() {
+    let corpus = bundled();
+    let guide = &corpus.guides[0];
+    let ids: Vec<&str> = guide.sections.iter().map(|s| s.id.as_str()).collect();
+    for expected in [
+        "in-short",
+        "key-takeaways",
+        "what-companies-expect-at-mid",
+        "compensation-the-real-bands-at-mid",
+        "whats-the-dominant-llm-stack-at-mid-in-2026",
+        "sources",
+    ] {
+        assert!(
+            ids.contains(&expected),
+            "missing section {expected}: {ids:?}"
+        );
+    }
+    let faq = guide
+        .section("should-i-learn-rust-or-c-at-mid-for-ml")
+        .unwrap();
+    assert_eq!(faq.heading_path[1], "Frequently asked questions");
+    assert_eq!(faq.level, 3);
+}
+
+#[test]
+fn list_items_keep_their_lead_in_and_rows_keep_their_header() {
+    let corpus = bundled();
+    let item = corpus
+        .passages()
+        .find(|p| p.kind == PassageKind::ListItem && p.text.starts_with("Scope ownership."))
+        .unwrap();
+    assert_eq!(
+        item.context.as_deref(),
+        Some("The day-to-day shifts from junior in three concrete ways:")
+    );
+    let row = corpus
+        .passages()
+        .find(|p| p.kind == PassageKind::TableRow && p.text.contains("Google MLE"))
+        .unwrap();
+    assert_eq!(
+        row.text,
+        "Company: Google MLE; Level: L4; Base: $170k–$220k; Total comp: $300k–$430k"
+    );
+}
+
+#[test]
+fn quotes_are_checked_verbatim() {
+    let corpus = bundled();
+    assert!(corpus.contains_quote("Google L4 MLE $300k–$430k"));
+    assert!(!corpus.contains_quote("Google L4 MLE $300k–$999k"));
+    assert!(!corpus.contains_quote("   "));
+}
+
+fn write_guide(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn broken_files_are_errors_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_guide(
+        dir.path(),
+        "a.md",
+        "+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = \"nope\"\n+++\n\n# A\n\ntext\n",
+    );
+    let error = Corpus::load(dir.path()).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("a.md:5:"), "{message}");
+
+    write_guide(dir.path(), "a.md", "# no front matter\n");
+    let message = Corpus::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("a.md:1:") && message.contains("+++"),
+        "{message}"
+    );
+
+    write_guide(
+        dir.path(),
+        "a.md",
+        "+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = 2026\n",
+    );
+    let message = Corpus::load(dir.path()).unwrap_err().to_string();
+    assert!(message.contains("never closed"), "{message}");
+
+    std::fs::write(
+        dir.path().join("a.md"),
+        b"+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = 2026\n+++\n\nok\n\xff\xfe\n",
+    )
+    .unwrap();
+    let message = Corpus::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("a.md:9:") && message.contains("UTF-8"),
+        "{message}"
+    );
+
+    write_guide(dir.path(), "a.md", "+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = 2026\n+++\n\n| a | b |\n| - | - |\n| 1 | 2 | 3 |\n");
+    // pulldown-cmark drops extra cells, so this table is valid; a guide with no text is not.
+    assert!(Corpus::load(dir.path()).is_ok());
+    write_guide(
+        dir.path(),
+        "a.md",
+        "+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = 2026\n+++\n\n",
+    );
+    let message = Corpus::load(dir.path()).unwrap_err().to_string();
+    assert!(message.contains("no text"), "{message}");
+}
+
+#[test]
+fn duplicate_slugs_and_empty_folders_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Corpus::load(dir.path()),
+        Err(CorpusError::NoGuides { .. })
+    ));
+    let guide = "+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = 2026\n+++\n\ntext\n";
+    write_guide(dir.path(), "a.md", guide);
+    write_guide(dir.path(), "b.md", guide);
+    assert!(matches!(
+        Corpus::load(dir.path()),
+        Err(CorpusError::DuplicateSlug { .. })
+    ));
+    assert!(matches!(
+        Corpus::load(&dir.path().join("missing")),
+        Err(CorpusError::Io { .. })
+    ));
+}
+
+#[test]
+fn the_fingerprint_changes_with_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_guide(
+        dir.path(),
+        "a.md",
+        "+++\ntitle = \"A\"\nslug = \"a\"\nauthor = \"x\"\nyear = 2026\n+++\n\ntext\n",
+    );
+    let first = Corpus::load(dir.path()).unwrap().fingerprint;
+    assert_eq!(first, Corpus::load(dir.path()).unwrap().fingerprint);
+    std::fs::write(
+        dir.path().join("vocabulary.toml"),
+        "[[synonyms]]\nterms = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
+    assert_ne!(first, Corpus::load(dir.path()).unwrap().fingerprint);
+}

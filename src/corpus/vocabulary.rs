@@ -17,6 +17,10 @@ pub struct VocabularyGroup {
 pub struct Vocabulary {
     #[serde(default)]
     pub synonyms: Vec<VocabularyGroup>,
+    /// Words that shape a question but say nothing about its topic ("what", "how", "should"):
+    /// search ignores them, so they neither find passages nor count when judging relevance.
+    #[serde(default)]
+    pub question_words: Vec<String>,
 }
 
 impl Vocabulary {
@@ -36,6 +40,9 @@ impl Vocabulary {
                 *term = normalize_phrase(term);
             }
             group.terms.retain(|term| !term.is_empty());
+        }
+        for word in &mut vocabulary.question_words {
+            *word = normalize_phrase(word);
         }
         Ok(vocabulary)
     }

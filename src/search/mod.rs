@@ -1,0 +1,406 @@
+//! Retrieval: a Tantivy index over the corpus's passages, built atomically and checked against the
+//! corpus fingerprint, plus forgiving search with a calibrated "is anything relevant?" signal.
+//!
+//! Invariants: a query never panics and never errors on odd text (only an empty one is refused, with a
+//! message); an index directory is either fully built or absent; the index in use always matches the
+//! corpus fingerprint it was opened for.
+
+mod query;
+mod storage;
+
+pub use query::{QueryPlan, RelevanceSettings};
+pub use storage::{IndexLocation, OpenOutcome};
+
+use crate::corpus::{Corpus, CorpusError, PassageKind};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use tantivy::collector::TopDocs;
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{doc, Index, IndexReader, ReloadPolicy, TantivyDocument};
+
+/// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Name under which the English analyzer is registered (tokenizers are not persisted by Tantivy).
+const ANALYZER_NAME: &str = "guidebot_english";
+/// Most hits a caller can ask for.
+pub const MAX_HITS: usize = 25;
+/// Queries are cut to this many characters: a Discord message is at most 6000 and nothing useful
+/// lies past this point, while the cost of a query grows with its length.
+pub const MAX_QUERY_CHARS: usize = 2000;
+
+/// Why a search or an index operation failed. `EmptyQuery` is the only error a user can cause.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("the question is empty: type a few words, e.g. \"what is the total comp for a Google L4 MLE?\"")]
+    EmptyQuery,
+    #[error("index error: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error("index metadata in {path} is unreadable: {message}")]
+    Metadata { path: PathBuf, message: String },
+}
+
+impl SearchError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        SearchError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The fields of the index. Heading and guide title are searched with a boost over the body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields {
+    pub passage_id: Field,
+    pub guide_slug: Field,
+    pub guide_title: Field,
+    pub section_id: Field,
+    pub heading: Field,
+    pub heading_path: Field,
+    pub body: Field,
+    pub context: Field,
+    pub kind: Field,
+    pub line: Field,
+}
+
+pub(crate) fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let english = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(ANALYZER_NAME)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let fields = Fields {
+        passage_id: builder.add_text_field("passage_id", STRING | STORED),
+        guide_slug: builder.add_text_field("guide_slug", STRING | STORED),
+        guide_title: builder.add_text_field("guide_title", english.clone()),
+        section_id: builder.add_text_field("section_id", STRING | STORED),
+        heading: builder.add_text_field("heading", english.clone()),
+        heading_path: builder.add_text_field("heading_path", STORED),
+        body: builder.add_text_field("body", english.clone()),
+        context: builder.add_text_field("context", english),
+        kind: builder.add_text_field("kind", STRING | STORED),
+        line: builder.add_u64_field("line", STORED),
+    };
+    (builder.build(), fields)
+}
+
+/// The analyzer for every text field: words, lowercased, English stop words removed, stemmed.
+pub fn english_analyzer() -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::English) {
+        Some(stop_words) => builder
+            .filter(stop_words)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+        None => TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+    }
+}
+
+/// One passage found for a query, with what a citation needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub rank: usize,
+    pub score: f32,
+    pub passage_id: String,
+    pub guide: String,
+    pub guide_title: String,
+    pub section_id: String,
+    pub heading: String,
+    pub heading_path: Vec<String>,
+    pub kind: PassageKind,
+    pub text: String,
+    pub context: Option<String>,
+    /// The passage's most relevant fragment with the matched words in **bold** (Discord Markdown).
+    pub snippet: String,
+    pub line: u64,
+}
+
+/// What a search returns: the hits and whether any of them is actually about the question.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    pub query: String,
+    pub relevant: bool,
+    /// Share of the question's content (weighted by rarity) that the best passage covers, 0..=1.
+    pub coverage: f32,
+    pub hits: Vec<Hit>,
+    /// Words the search read differently ("compensaton" → "compensation").
+    pub corrections: Vec<(String, String)>,
+    /// Set when the query was cut or had no searchable words.
+    pub notice: Option<String>,
+}
+
+/// How many hits to return; a plain struct so new knobs do not become boolean flags.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchOptions {
+    pub limit: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { limit: 5 }
+    }
+}
+
+/// A built index, open for searching: one reader for the life of the process, a searcher per query.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    fingerprint: String,
+    planner: query::QueryPlanner,
+    location: Option<IndexLocation>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SearchIndex")
+            .field("fingerprint", &self.fingerprint)
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `index_dir` if it was built from exactly this corpus; otherwise (missing,
+    /// stale, unreadable) rebuilds it atomically. Returns what happened so the CLI can say so.
+    pub fn open_or_build(corpus: &Corpus, index_dir: &Path) -> Result<(SearchIndex, OpenOutcome), SearchError> {
+        storage::open_or_build(corpus, index_dir)
+    }
+
+    /// Builds a fresh index for `corpus` into `index_dir` (atomically) and opens it.
+    pub fn build(corpus: &Corpus, index_dir: &Path) -> Result<SearchIndex, SearchError> {
+        storage::build(corpus, index_dir)
+    }
+
+    /// An index in memory, for tests and benchmarks.
+    pub fn build_in_ram(corpus: &Corpus) -> Result<SearchIndex, SearchError> {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        write_documents(&index, fields, corpus)?;
+        SearchIndex::from_index(index, fields, corpus.fingerprint.clone(), corpus, None)
+    }
+
+    pub(crate) fn from_index(
+        index: Index,
+        fields: Fields,
+        fingerprint: String,
+        corpus: &Corpus,
+        location: Option<IndexLocation>,
+    ) -> Result<SearchIndex, SearchError> {
+        index.tokenizers().register(ANALYZER_NAME, english_analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let planner = query::QueryPlanner::new(&index, fields, corpus);
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            fingerprint,
+            planner,
+            location,
+        })
+    }
+
+    /// Fingerprint of the corpus this index was built from (plus the schema version).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Where the index lives on disk, if it is not in memory.
+    pub fn location(&self) -> Option<&IndexLocation> {
+        self.location.as_ref()
+    }
+
+    /// Number of passages indexed.
+    pub fn passage_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Finds the passages that answer `text`. Any text is accepted; an empty one is `EmptyQuery`.
+    pub fn search(&self, text: &str, options: &SearchOptions) -> Result<SearchResults, SearchError> {
+        if text.trim().is_empty() {
+            return Err(SearchError::EmptyQuery);
+        }
+        let limit = options.limit.clamp(1, MAX_HITS);
+        let searcher = self.reader.searcher();
+        let plan = self.planner.plan(text, &searcher);
+        let mut results = SearchResults {
+            query: text.to_string(),
+            relevant: false,
+            coverage: 0.0,
+            hits: Vec::new(),
+            corrections: plan.corrections.clone(),
+            notice: plan.notice.clone(),
+        };
+        let Some(query) = plan.query.as_ref() else {
+            return Ok(results);
+        };
+        let top_docs = searcher.search(query.as_ref(), &TopDocs::with_limit(limit).order_by_score())?;
+        let snippets = match plan.snippet_query.as_ref() {
+            Some(snippet_query) => {
+                let mut generator = SnippetGenerator::create(&searcher, snippet_query.as_ref(), self.fields.body)?;
+                generator.set_max_num_chars(220);
+                Some(generator)
+            }
+            None => None,
+        };
+        for (rank, (score, address)) in top_docs.into_iter().enumerate() {
+            let document: TantivyDocument = searcher.doc(address)?;
+            let text = stored_text(&document, self.fields.body);
+            let snippet = match &snippets {
+                Some(generator) => markdown_snippet(&generator.snippet(&text), &text),
+                None => first_chars(&text, 220),
+            };
+            let context = Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
+            results.hits.push(Hit {
+                rank: rank + 1,
+                score,
+                passage_id: stored_text(&document, self.fields.passage_id),
+                guide: stored_text(&document, self.fields.guide_slug),
+                guide_title: stored_text(&document, self.fields.guide_title),
+                section_id: stored_text(&document, self.fields.section_id),
+                heading: stored_text(&document, self.fields.heading),
+                heading_path: stored_text(&document, self.fields.heading_path)
+                    .split(HEADING_PATH_SEPARATOR)
+                    .map(str::to_string)
+                    .collect(),
+                kind: parse_kind(&stored_text(&document, self.fields.kind)),
+                text,
+                context,
+                snippet,
+                line: document
+                    .get_first(self.fields.line)
+                    .and_then(|value| value.as_u64())
+                    .unwrap_or(0),
+            });
+        }
+        if let Some(best) = results.hits.first() {
+            let coverage = self.planner.coverage(&plan, best);
+            results.coverage = coverage;
+            results.relevant = self.planner.is_relevant(coverage, best.score);
+        }
+        Ok(results)
+    }
+
+    /// The Tantivy index, for the storage layer and benches.
+    pub(crate) fn tantivy_index(&self) -> &Index {
+        &self.index
+    }
+}
+
+const HEADING_PATH_SEPARATOR: &str = " › ";
+
+pub(crate) fn write_documents(index: &Index, fields: Fields, corpus: &Corpus) -> Result<(), SearchError> {
+    index.tokenizers().register(ANALYZER_NAME, english_analyzer());
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
+    let mut writer = index.writer_with_num_threads::<TantivyDocument>(threads, threads * 40_000_000)?;
+    for passage in corpus.passages() {
+        writer.add_document(doc!(
+            fields.passage_id => passage.id.as_str(),
+            fields.guide_slug => passage.guide_slug.as_str(),
+            fields.guide_title => passage.guide_title.as_str(),
+            fields.section_id => passage.section_id.as_str(),
+            fields.heading => passage.heading.as_str(),
+            fields.heading_path => passage.heading_path.join(HEADING_PATH_SEPARATOR),
+            fields.body => passage.text.as_str(),
+            fields.context => passage.context.clone().unwrap_or_default(),
+            fields.kind => passage.kind.as_str(),
+            fields.line => passage.line as u64,
+        ))?;
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    Ok(())
+}
+
+fn stored_text(document: &TantivyDocument, field: Field) -> String {
+    document
+        .get_first(field)
+        .and_then(|value| value.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn parse_kind(text: &str) -> PassageKind {
+    match text {
+        "list_item" => PassageKind::ListItem,
+        "table" => PassageKind::Table,
+        "table_row" => PassageKind::TableRow,
+        "code" => PassageKind::Code,
+        _ => PassageKind::Paragraph,
+    }
+}
+
+/// Renders a snippet with Discord/Markdown bold around the matched words. Falls back to the start of
+/// the text when nothing in the body matched (a hit on the heading alone).
+fn markdown_snippet(snippet: &tantivy::snippet::Snippet, text: &str) -> String {
+    let fragment = snippet.fragment();
+    if fragment.is_empty() {
+        return first_chars(text, 220);
+    }
+    let mut rendered = String::with_capacity(fragment.len() + 16);
+    let mut start = 0;
+    for range in snippet.highlighted() {
+        if range.start < start || range.end > fragment.len() {
+            continue;
+        }
+        rendered.push_str(&fragment[start..range.start]);
+        rendered.push_str("**");
+        rendered.push_str(&fragment[range.clone()]);
+        rendered.push_str("**");
+        start = range.end;
+    }
+    rendered.push_str(&fragment[start..]);
+    let range = snippet.fragment_range();
+    let mut result = String::new();
+    if range.start > 0 {
+        result.push('…');
+    }
+    result.push_str(rendered.trim());
+    if range.end < text.len() {
+        result.push('…');
+    }
+    result
+}
+
+/// The first `limit` characters of `text`, cut at a word boundary, with an ellipsis when cut.
+pub fn first_chars(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(limit).collect();
+    let cut = match cut.rfind(' ') {
+        Some(space) if space > limit / 2 => cut[..space].to_string(),
+        _ => cut,
+    };
+    format!("{}…", cut.trim_end())
+}

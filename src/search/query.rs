@@ -1,0 +1,446 @@
+//! From user text to a Tantivy query: cleaning, typo correction against the corpus's own words,
+//! vocabulary expansion, and the coverage measure behind "is anything relevant?".
+
+use super::{english_analyzer, Fields, Hit, MAX_QUERY_CHARS};
+use crate::corpus::{Corpus, Vocabulary};
+use std::collections::{HashMap, HashSet};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser};
+use tantivy::schema::Field;
+use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
+use tantivy::{Index, Searcher, Term};
+
+/// Most distinct content words a query keeps; the rest of a very long message is ignored.
+const MAX_CONTENT_WORDS: usize = 64;
+/// Weight of a query that reaches passages only through a synonym, relative to the typed words.
+const EXPANSION_BOOST: f32 = 0.6;
+
+/// Thresholds of the relevance signal, calibrated on the eval set (tests/eval). A hit is relevant
+/// when the best passage covers enough of the question's weighted content and scores above a floor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RelevanceSettings {
+    pub min_coverage: f32,
+    pub min_score: f32,
+    /// Weight of a query word the corpus never uses, as a multiple of the rarest known word's weight.
+    pub unknown_word_weight: f32,
+}
+
+impl Default for RelevanceSettings {
+    fn default() -> Self {
+        RelevanceSettings {
+            min_coverage: 0.5,
+            min_score: 1.0,
+            unknown_word_weight: 1.0,
+        }
+    }
+}
+
+/// One idea in the question: matched when any alternative's stems all appear in a passage.
+#[derive(Debug, Clone)]
+struct Concept {
+    alternatives: Vec<Vec<String>>,
+    weight: f32,
+}
+
+/// A query ready to run, with what coverage needs.
+pub struct QueryPlan {
+    pub(crate) query: Option<Box<dyn Query>>,
+    pub(crate) snippet_query: Option<Box<dyn Query>>,
+    pub corrections: Vec<(String, String)>,
+    pub notice: Option<String>,
+    concepts: Vec<Concept>,
+}
+
+/// Plans queries for one index: knows the corpus's words, its vocabulary and the field boosts.
+pub(crate) struct QueryPlanner {
+    parser: QueryParser,
+    fields: Fields,
+    vocabulary: Vocabulary,
+    /// Stemmed word sequences of each vocabulary group's terms.
+    stemmed_groups: Vec<Vec<Vec<String>>>,
+    question_words: HashSet<String>,
+    /// Every lowercase word of the corpus with its count, for typo correction.
+    lexicon: HashMap<String, u32>,
+    lexicon_by_length: HashMap<usize, Vec<String>>,
+    settings: RelevanceSettings,
+}
+
+impl QueryPlanner {
+    pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
+        let mut parser = QueryParser::for_index(
+            index,
+            vec![fields.heading, fields.guide_title, fields.body, fields.context],
+        );
+        parser.set_field_boost(fields.heading, 2.0);
+        parser.set_field_boost(fields.guide_title, 0.5);
+        parser.set_field_boost(fields.body, 1.0);
+        parser.set_field_boost(fields.context, 0.5);
+
+        let mut lexicon: HashMap<String, u32> = HashMap::new();
+        let mut add_words = |text: &str| {
+            for word in alphanumeric_runs(text) {
+                *lexicon.entry(word).or_default() += 1;
+            }
+        };
+        for guide in &corpus.guides {
+            add_words(&guide.meta.title);
+            for section in &guide.sections {
+                add_words(&section.heading);
+            }
+            for passage in &guide.passages {
+                add_words(&passage.text);
+                if let Some(context) = &passage.context {
+                    add_words(context);
+                }
+            }
+        }
+        for group in &corpus.vocabulary.synonyms {
+            for term in &group.terms {
+                add_words(term);
+            }
+        }
+        let mut lexicon_by_length: HashMap<usize, Vec<String>> = HashMap::new();
+        for word in lexicon.keys() {
+            lexicon_by_length
+                .entry(word.chars().count())
+                .or_default()
+                .push(word.clone());
+        }
+        for words in lexicon_by_length.values_mut() {
+            words.sort();
+        }
+        let stemmed_groups = corpus
+            .vocabulary
+            .synonyms
+            .iter()
+            .map(|group| group.terms.iter().map(|term| stem_words(term)).collect())
+            .collect();
+        let question_words = corpus
+            .vocabulary
+            .question_words
+            .iter()
+            .flat_map(|word| alphanumeric_runs(word))
+            .collect();
+        QueryPlanner {
+            parser,
+            fields,
+            vocabulary: corpus.vocabulary.clone(),
+            stemmed_groups,
+            question_words,
+            lexicon,
+            lexicon_by_length,
+            settings: RelevanceSettings::default(),
+        }
+    }
+
+    /// Turns user text into a query. Never fails: text with no searchable word gives no query.
+    pub(crate) fn plan(&self, text: &str, searcher: &Searcher) -> QueryPlan {
+        let mut notice = None;
+        let text = if text.chars().count() > MAX_QUERY_CHARS {
+            notice = Some(format!(
+                "Only the first {MAX_QUERY_CHARS} characters of the question were searched."
+            ));
+            text.chars().take(MAX_QUERY_CHARS).collect::<String>()
+        } else {
+            text.to_string()
+        };
+
+        // Words, corrected, without question words, each once, at most MAX_CONTENT_WORDS.
+        let mut corrections = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        for raw in alphanumeric_runs(&text) {
+            if self.question_words.contains(&raw) || is_contraction_fragment(&raw) {
+                continue;
+            }
+            let word = match self.correct(&raw) {
+                Some(corrected) => {
+                    if !corrections.iter().any(|(from, _)| from == &raw) {
+                        corrections.push((raw.clone(), corrected.clone()));
+                    }
+                    corrected
+                }
+                None => raw,
+            };
+            if !words.contains(&word) {
+                words.push(word);
+            }
+            if words.len() >= MAX_CONTENT_WORDS {
+                break;
+            }
+        }
+        let stemmed_query: Vec<String> = words.iter().flat_map(|word| stem_words(word)).collect();
+        if stemmed_query.is_empty() || words.iter().all(|word| analyzed_tokens(word).is_empty()) {
+            return QueryPlan {
+                query: None,
+                snippet_query: None,
+                corrections,
+                notice: notice.or_else(|| {
+                    Some("The question has no words to search for.".to_string())
+                }),
+                concepts: Vec::new(),
+            };
+        }
+
+        // Vocabulary groups present in the query, matched on stems so plurals count.
+        let mut concepts = Vec::new();
+        let mut consumed: HashSet<String> = HashSet::new();
+        let mut expansions: Vec<String> = Vec::new();
+        for (group_index, stemmed_terms) in self.stemmed_groups.iter().enumerate() {
+            let present: Vec<&Vec<String>> = stemmed_terms
+                .iter()
+                .filter(|term| !term.is_empty() && contains_sequence(&stemmed_query, term))
+                .collect();
+            if present.is_empty() {
+                continue;
+            }
+            for term in &present {
+                consumed.extend(term.iter().cloned());
+            }
+            let alternatives: Vec<Vec<String>> = self.vocabulary.synonyms[group_index]
+                .terms
+                .iter()
+                .map(|term| analyzed_tokens(term))
+                .filter(|tokens| !tokens.is_empty())
+                .collect();
+            let weight = alternatives
+                .iter()
+                .filter_map(|tokens| tokens.first())
+                .map(|token| self.idf(searcher, token))
+                .filter(|weight| weight.is_finite())
+                .fold(0.0_f32, f32::max);
+            let weight = if weight > 0.0 { weight } else { self.unknown_weight(searcher) };
+            if !alternatives.is_empty() {
+                concepts.push(Concept { alternatives, weight });
+            }
+            for (term, stems) in self.vocabulary.synonyms[group_index].terms.iter().zip(stemmed_terms) {
+                if !contains_sequence(&stemmed_query, stems) && !expansions.contains(term) {
+                    expansions.push(term.clone());
+                }
+            }
+        }
+        let mut seen_tokens: HashSet<String> = HashSet::new();
+        for word in &words {
+            for token in analyzed_tokens(word) {
+                let stem_consumed = consumed.contains(&token);
+                if stem_consumed || !seen_tokens.insert(token.clone()) {
+                    continue;
+                }
+                let weight = match self.doc_freq(searcher, &token) {
+                    0 => self.unknown_weight(searcher),
+                    _ => self.idf(searcher, &token),
+                };
+                concepts.push(Concept {
+                    alternatives: vec![vec![token]],
+                    weight,
+                });
+            }
+        }
+
+        let typed_text = words
+            .iter()
+            .map(|word| parser_safe(word))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (typed_query, _errors) = self.parser.parse_query_lenient(&typed_text);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, typed_query)];
+        for expansion in &expansions {
+            let phrase = parser_safe(expansion);
+            if phrase.trim().is_empty() {
+                continue;
+            }
+            let quoted = if phrase.contains(' ') {
+                format!("\"{phrase}\"")
+            } else {
+                phrase
+            };
+            let (query, _errors) = self.parser.parse_query_lenient(&quoted);
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(query, EXPANSION_BOOST))));
+        }
+        let query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        let snippet_query = query.box_clone();
+        QueryPlan {
+            query: Some(query),
+            snippet_query: Some(snippet_query),
+            corrections,
+            notice,
+            concepts,
+        }
+    }
+
+    /// Share of the question's weighted concepts that the passage covers.
+    pub(crate) fn coverage(&self, plan: &QueryPlan, hit: &Hit) -> f32 {
+        if plan.concepts.is_empty() {
+            return 0.0;
+        }
+        let mut text = String::with_capacity(hit.text.len() + 200);
+        text.push_str(&hit.heading);
+        text.push(' ');
+        text.push_str(&hit.text);
+        if let Some(context) = &hit.context {
+            text.push(' ');
+            text.push_str(context);
+        }
+        let tokens: HashSet<String> = analyzed_tokens(&text).into_iter().collect();
+        let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
+        let covered: f32 = plan
+            .concepts
+            .iter()
+            .filter(|concept| {
+                concept
+                    .alternatives
+                    .iter()
+                    .any(|alternative| alternative.iter().all(|token| tokens.contains(token)))
+            })
+            .map(|concept| concept.weight)
+            .sum();
+        if total <= 0.0 {
+            0.0
+        } else {
+            covered / total
+        }
+    }
+
+    pub(crate) fn is_relevant(&self, coverage: f32, score: f32) -> bool {
+        coverage >= self.settings.min_coverage && score >= self.settings.min_score
+    }
+
+    fn doc_freq(&self, searcher: &Searcher, token: &str) -> u64 {
+        [self.fields.body, self.fields.heading, self.fields.context]
+            .into_iter()
+            .map(|field: Field| {
+                searcher
+                    .doc_freq(&Term::from_field_text(field, token))
+                    .unwrap_or(0)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn idf(&self, searcher: &Searcher, token: &str) -> f32 {
+        let documents = searcher.num_docs().max(1) as f32;
+        let frequency = self.doc_freq(searcher, token) as f32;
+        if frequency == 0.0 {
+            return 0.0;
+        }
+        (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln()
+    }
+
+    fn unknown_weight(&self, searcher: &Searcher) -> f32 {
+        let documents = searcher.num_docs().max(1) as f32;
+        let rarest = (1.0 + (documents - 1.0 + 0.5) / 1.5).ln();
+        rarest * self.settings.unknown_word_weight
+    }
+
+    /// The corpus word closest to an unknown word, if one is close enough to be a typo.
+    fn correct(&self, word: &str) -> Option<String> {
+        let length = word.chars().count();
+        if length < 4 || self.lexicon.contains_key(word) || !word.chars().all(char::is_alphabetic) {
+            return None;
+        }
+        let max_distance = if length <= 5 { 1 } else { 2 };
+        let mut best: Option<(usize, u32, &String)> = None;
+        for candidate_length in length.saturating_sub(max_distance)..=length + max_distance {
+            let Some(candidates) = self.lexicon_by_length.get(&candidate_length) else {
+                continue;
+            };
+            for candidate in candidates {
+                let distance = strsim::osa_distance(word, candidate);
+                if distance == 0 || distance > max_distance {
+                    continue;
+                }
+                let count = self.lexicon.get(candidate).copied().unwrap_or(0);
+                let better = match best {
+                    None => true,
+                    Some((best_distance, best_count, _)) => {
+                        distance < best_distance || (distance == best_distance && count > best_count)
+                    }
+                };
+                if better {
+                    best = Some((distance, count, candidate));
+                }
+            }
+        }
+        best.map(|(_, _, candidate)| candidate.clone())
+    }
+}
+
+/// Lowercase runs of letters and digits ("MTS-3" → "mts", "3"), the units of typo correction.
+fn alphanumeric_runs(text: &str) -> Vec<String> {
+    text.split(|character: char| !character.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Leftovers of "what's", "you'll", "don't" once split at the apostrophe, and lone letters.
+fn is_contraction_fragment(word: &str) -> bool {
+    let single_letter = word.chars().count() == 1 && word.chars().all(char::is_alphabetic);
+    single_letter || matches!(word, "ll" | "re" | "ve" | "nt")
+}
+
+/// The analyzer's tokens (stop words removed, stemmed), as indexed.
+fn analyzed_tokens(text: &str) -> Vec<String> {
+    let mut analyzer = english_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while stream.advance() {
+        tokens.push(stream.token().text.clone());
+    }
+    tokens
+}
+
+/// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
+fn stem_words(text: &str) -> Vec<String> {
+    let mut analyzer: TextAnalyzer = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build();
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while stream.advance() {
+        tokens.push(stream.token().text.clone());
+    }
+    tokens
+}
+
+fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {
+    !needle.is_empty()
+        && haystack.len() >= needle.len()
+        && haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Keeps letters, digits and inner hyphens; the query grammar's operators become spaces.
+fn parser_safe(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|character| {
+            if character.is_alphanumeric() || character == '-' {
+                character
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    cleaned
+        .split_whitespace()
+        .map(|word| word.trim_matches('-'))
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_safe_text_has_no_operators() {
+        assert_eq!(parser_safe("-foo +bar title:baz (x) \"q\" mts-3"), "foo bar title baz x q mts-3");
+    }
+
+    #[test]
+    fn sequences_match_whole_stems() {
+        let haystack = stem_words("what do machine learning engineers earn");
+        assert!(contains_sequence(&haystack, &stem_words("machine learning engineer")));
+        assert!(!contains_sequence(&haystack, &stem_words("learning machine")));
+    }
+}

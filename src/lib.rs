@@ -5,3 +5,7 @@
 
 pub mod corpus;
 pub mod search;
+pub mod engine;
+pub mod eval;
+pub mod cli;
+pub mod telemetry;

@@ -261,7 +261,50 @@ impl SearchIndex {
         let Some(query) = plan.query.as_ref() else {
             return Ok(results);
         };
-        let top_docs = searcher.search(query.as_ref(), &TopDocs::with_limit(limit).order_by_score())?;
+        // Fetch more than asked, then keep at most two passages per section near the top so one
+        // long section (a table and its rows) cannot crowd out the others.
+        let candidates = searcher.search(
+            query.as_ref(),
+            &TopDocs::with_limit((limit * 3).max(15)).order_by_score(),
+        )?;
+        // Rerank by coordination: BM25 sums matches, so a long passage matching many common words
+        // can beat a short one matching the question's every idea. Scale by concept coverage.
+        let mut rescored = Vec::with_capacity(candidates.len());
+        for (score, address) in candidates {
+            let document: TantivyDocument = searcher.doc(address)?;
+            let coverage = self.planner.coverage_of_text(
+                &plan,
+                &stored_text(&document, self.fields.heading),
+                &stored_text(&document, self.fields.body),
+                &stored_text(&document, self.fields.context),
+            );
+            let adjusted = score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage);
+            rescored.push((adjusted, coverage, document));
+        }
+        rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut sections_seen: Vec<(String, usize)> = Vec::new();
+        let mut chosen = Vec::with_capacity(limit);
+        let mut deferred = Vec::new();
+        for (score, coverage, document) in rescored {
+            let section = stored_text(&document, self.fields.section_id);
+            let count = match sections_seen.iter_mut().find(|(id, _)| *id == section) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count
+                }
+                None => {
+                    sections_seen.push((section, 1));
+                    1
+                }
+            };
+            if count <= PASSAGES_PER_SECTION {
+                chosen.push((score, coverage, document));
+            } else {
+                deferred.push((score, coverage, document));
+            }
+        }
+        chosen.extend(deferred);
+        chosen.truncate(limit);
         let snippets = match plan.snippet_query.as_ref() {
             Some(snippet_query) => {
                 let mut generator = SnippetGenerator::create(&searcher, snippet_query.as_ref(), self.fields.body)?;
@@ -270,8 +313,11 @@ impl SearchIndex {
             }
             None => None,
         };
-        for (rank, (score, address)) in top_docs.into_iter().enumerate() {
-            let document: TantivyDocument = searcher.doc(address)?;
+        let mut best_coverage = 0.0_f32;
+        for (rank, (score, coverage, document)) in chosen.into_iter().enumerate() {
+            if rank < COVERAGE_HITS {
+                best_coverage = best_coverage.max(coverage);
+            }
             let text = stored_text(&document, self.fields.body);
             let snippet = match &snippets {
                 Some(generator) => markdown_snippet(&generator.snippet(&text), &text),
@@ -300,10 +346,10 @@ impl SearchIndex {
                     .unwrap_or(0),
             });
         }
+        // Relevance: the best coverage among the first hits, with the top score as a floor.
         if let Some(best) = results.hits.first() {
-            let coverage = self.planner.coverage(&plan, best);
-            results.coverage = coverage;
-            results.relevant = self.planner.is_relevant(coverage, best.score);
+            results.coverage = best_coverage;
+            results.relevant = self.planner.is_relevant(best_coverage, best.score);
         }
         Ok(results)
     }
@@ -315,6 +361,12 @@ impl SearchIndex {
 }
 
 const HEADING_PATH_SEPARATOR: &str = " › ";
+/// Passages of one section allowed before others get a turn in the ranking.
+const PASSAGES_PER_SECTION: usize = 2;
+/// How many of the first hits may carry the relevance judgement.
+const COVERAGE_HITS: usize = 3;
+/// Share of the BM25 score a passage keeps when it covers none of the question's concepts.
+const COORDINATION_FLOOR: f32 = 0.3;
 
 pub(crate) fn write_documents(index: &Index, fields: Fields, corpus: &Corpus) -> Result<(), SearchError> {
     index.tokenizers().register(ANALYZER_NAME, english_analyzer());

@@ -1,10 +1,10 @@
 //! From user text to a Tantivy query: cleaning, typo correction against the corpus's own words,
 //! vocabulary expansion, and the coverage measure behind "is anything relevant?".
 
-use super::{english_analyzer, Fields, Hit, MAX_QUERY_CHARS};
+use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
 use crate::corpus::{Corpus, Vocabulary};
 use std::collections::{HashMap, HashSet};
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser};
+use tantivy::query::{BooleanQuery, BoostQuery, DisjunctionMaxQuery, Occur, Query, QueryParser};
 use tantivy::schema::Field;
 use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{Index, Searcher, Term};
@@ -183,7 +183,9 @@ impl QueryPlanner {
         // Vocabulary groups present in the query, matched on stems so plurals count.
         let mut concepts = Vec::new();
         let mut consumed: HashSet<String> = HashSet::new();
-        let mut expansions: Vec<String> = Vec::new();
+        // One entry per matched group: its terms not typed, and whether the typed terms are words
+        // the guides use at all ("tc", "yoe" are not: then the synonyms carry the full weight).
+        let mut expansions: Vec<(Vec<String>, bool)> = Vec::new();
         for (group_index, stemmed_terms) in self.stemmed_groups.iter().enumerate() {
             let present: Vec<&Vec<String>> = stemmed_terms
                 .iter()
@@ -211,10 +213,25 @@ impl QueryPlanner {
             if !alternatives.is_empty() {
                 concepts.push(Concept { alternatives, weight });
             }
-            for (term, stems) in self.vocabulary.synonyms[group_index].terms.iter().zip(stemmed_terms) {
-                if !contains_sequence(&stemmed_query, stems) && !expansions.contains(term) {
-                    expansions.push(term.clone());
-                }
+            let typed_terms_known = self.vocabulary.synonyms[group_index]
+                .terms
+                .iter()
+                .zip(stemmed_terms)
+                .filter(|(_, stems)| contains_sequence(&stemmed_query, stems))
+                .any(|(term, _)| {
+                    analyzed_tokens(term)
+                        .iter()
+                        .all(|token| self.doc_freq(searcher, token) > 0)
+                });
+            let others: Vec<String> = self.vocabulary.synonyms[group_index]
+                .terms
+                .iter()
+                .zip(stemmed_terms)
+                .filter(|(_, stems)| !contains_sequence(&stemmed_query, stems))
+                .map(|(term, _)| term.clone())
+                .collect();
+            if !others.is_empty() {
+                expansions.push((others, typed_terms_known));
             }
         }
         let mut seen_tokens: HashSet<String> = HashSet::new();
@@ -242,18 +259,29 @@ impl QueryPlanner {
             .join(" ");
         let (typed_query, _errors) = self.parser.parse_query_lenient(&typed_text);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, typed_query)];
-        for expansion in &expansions {
-            let phrase = parser_safe(expansion);
-            if phrase.trim().is_empty() {
+        for (terms, typed_terms_known) in &expansions {
+            // The best-matching synonym counts, not their sum: a passage listing five synonyms of
+            // one idea is not five times as relevant.
+            let mut disjuncts: Vec<Box<dyn Query>> = Vec::new();
+            for term in terms {
+                let phrase = parser_safe(term);
+                if phrase.trim().is_empty() {
+                    continue;
+                }
+                let quoted = if phrase.contains(' ') {
+                    format!("\"{phrase}\"")
+                } else {
+                    phrase
+                };
+                let (query, _errors) = self.parser.parse_query_lenient(&quoted);
+                disjuncts.push(query);
+            }
+            if disjuncts.is_empty() {
                 continue;
             }
-            let quoted = if phrase.contains(' ') {
-                format!("\"{phrase}\"")
-            } else {
-                phrase
-            };
-            let (query, _errors) = self.parser.parse_query_lenient(&quoted);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(query, EXPANSION_BOOST))));
+            let boost = if *typed_terms_known { EXPANSION_BOOST } else { 1.0 };
+            let group_query: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(disjuncts));
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(group_query, boost))));
         }
         let query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
         let snippet_query = query.box_clone();
@@ -266,19 +294,12 @@ impl QueryPlanner {
         }
     }
 
-    /// Share of the question's weighted concepts that the passage covers.
-    pub(crate) fn coverage(&self, plan: &QueryPlan, hit: &Hit) -> f32 {
+    /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
+    pub(crate) fn coverage_of_text(&self, plan: &QueryPlan, heading: &str, body: &str, context: &str) -> f32 {
         if plan.concepts.is_empty() {
             return 0.0;
         }
-        let mut text = String::with_capacity(hit.text.len() + 200);
-        text.push_str(&hit.heading);
-        text.push(' ');
-        text.push_str(&hit.text);
-        if let Some(context) = &hit.context {
-            text.push(' ');
-            text.push_str(context);
-        }
+        let text = format!("{heading} {body} {context}");
         let tokens: HashSet<String> = analyzed_tokens(&text).into_iter().collect();
         let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
         let covered: f32 = plan
@@ -336,13 +357,17 @@ impl QueryPlanner {
         if length < 4 || self.lexicon.contains_key(word) || !word.chars().all(char::is_alphabetic) {
             return None;
         }
-        let max_distance = if length <= 5 { 1 } else { 2 };
+        let max_distance = if length < 8 { 1 } else { 2 };
+        let first_letter = word.chars().next();
         let mut best: Option<(usize, u32, &String)> = None;
         for candidate_length in length.saturating_sub(max_distance)..=length + max_distance {
             let Some(candidates) = self.lexicon_by_length.get(&candidate_length) else {
                 continue;
             };
             for candidate in candidates {
+                if candidate.chars().next() != first_letter {
+                    continue;
+                }
                 let distance = strsim::osa_distance(word, candidate);
                 if distance == 0 || distance > max_distance {
                     continue;

@@ -1,0 +1,261 @@
+//! The command line: clap definitions and the commands' terminal and JSON output.
+//!
+//! Each command is a thin adapter: parse flags, call the engine, print. Output goes to a writer so
+//! tests can capture it; `--json` prints exactly one JSON object on stdout.
+
+use crate::engine::{Engine, EngineConfig};
+use crate::eval::{run_retrieval_eval, EvalReport, EvalSet};
+use crate::search::{OpenOutcome, SearchOptions, SearchResults, MAX_HITS};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// guidebot: answers questions about the Data Scientist / ML Engineer Hub's career guides, with citations.
+#[derive(Debug, Parser)]
+#[command(name = "guidebot", version, about, long_about = None)]
+pub struct Cli {
+    /// Folder holding the guides (*.md) and vocabulary.toml.
+    #[arg(long, global = true, default_value = "corpus", env = "GUIDEBOT_CORPUS_DIR")]
+    pub corpus: PathBuf,
+    /// Folder for the search index (built on demand, safe to delete).
+    #[arg(long, global = true, default_value = "index", env = "GUIDEBOT_INDEX_DIR")]
+    pub index: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build (or rebuild) the search index from the corpus.
+    Index {
+        /// Rebuild even when the index matches the corpus.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the passages of the guides that answer a question.
+    Search {
+        /// The question or keywords, in quotes.
+        text: String,
+        /// Number of passages to show (1-25).
+        #[arg(short = 'k', long = "limit", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=MAX_HITS as i64))]
+        limit: u16,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the eval question set and print retrieval metrics.
+    Eval {
+        /// The question set (TOML).
+        #[arg(long, default_value = "tests/eval/questions.toml")]
+        set: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also list every question that missed.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = EngineConfig::new(&cli.corpus, &cli.index);
+    match cli.command {
+        Command::Index { force, json } => run_index(&config, force, json, out),
+        Command::Search { text, limit, json } => {
+            let engine = open_engine(&config)?;
+            let options = SearchOptions {
+                limit: usize::from(limit),
+            };
+            match engine.search(&text, &options) {
+                Ok(results) if json => write_json(out, &search_json(&results)),
+                Ok(results) => write_search_text(out, &results),
+                Err(crate::search::SearchError::EmptyQuery) if json => write_json(
+                    out,
+                    &json!({"query": text, "relevant": false, "hits": [], "error": crate::search::SearchError::EmptyQuery.to_string()}),
+                ),
+                Err(error) => Err(error.into()),
+            }
+        }
+        Command::Eval { set, json, verbose } => {
+            let engine = open_engine(&config)?;
+            let set = EvalSet::load(&set)?;
+            let report = run_retrieval_eval(&engine, &set);
+            if json {
+                write_json(out, &report)
+            } else {
+                write_eval_text(out, &report, verbose)
+            }
+        }
+    }
+}
+
+fn open_engine(config: &EngineConfig) -> anyhow::Result<Engine> {
+    let engine = Engine::open(config).with_context(|| {
+        format!(
+            "cannot load the guides from {} (index in {})",
+            config.corpus_dir.display(),
+            config.index_dir.display()
+        )
+    })?;
+    if let OpenOutcome::Built { reason } = engine.open_outcome() {
+        tracing::info!(%reason, "built the search index");
+    }
+    Ok(engine)
+}
+
+fn run_index(config: &EngineConfig, force: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let corpus = crate::corpus::Corpus::load(&config.corpus_dir)
+        .with_context(|| format!("cannot load the guides from {}", config.corpus_dir.display()))?;
+    let (index, outcome) = if force {
+        let index = crate::search::SearchIndex::build(&corpus, &config.index_dir)?;
+        (
+            index,
+            OpenOutcome::Built {
+                reason: "--force".to_string(),
+            },
+        )
+    } else {
+        crate::search::SearchIndex::open_or_build(&corpus, &config.index_dir)?
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let generation = index
+        .location()
+        .map(|location| location.generation.display().to_string())
+        .unwrap_or_default();
+    if json {
+        return write_json(
+            out,
+            &json!({
+                "guides": corpus.guides.len(),
+                "passages": index.passage_count(),
+                "fingerprint": index.fingerprint(),
+                "outcome": outcome,
+                "path": generation,
+                "elapsed_ms": elapsed_ms,
+            }),
+        );
+    }
+    let what = match &outcome {
+        OpenOutcome::Opened => "Index is up to date".to_string(),
+        OpenOutcome::Built { reason } => format!("Built the index ({reason})"),
+    };
+    writeln!(
+        out,
+        "{what}: {} guide(s), {} passages, fingerprint {}, in {elapsed_ms:.0} ms\n  {generation}",
+        corpus.guides.len(),
+        index.passage_count(),
+        &index.fingerprint()[..12.min(index.fingerprint().len())],
+    )?;
+    Ok(())
+}
+
+/// The documented JSON shape of `search --json`.
+pub fn search_json(results: &SearchResults) -> serde_json::Value {
+    json!({
+        "query": results.query,
+        "relevant": results.relevant,
+        "coverage": results.coverage,
+        "corrections": results.corrections.iter().map(|(from, to)| json!({"from": from, "to": to})).collect::<Vec<_>>(),
+        "notice": results.notice,
+        "hits": results.hits.iter().map(|hit| json!({
+            "rank": hit.rank,
+            "score": hit.score,
+            "guide": hit.guide,
+            "section_id": hit.section_id,
+            "heading": hit.heading,
+            "heading_path": hit.heading_path,
+            "text": hit.text,
+            "snippet": hit.snippet,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn write_search_text(out: &mut dyn Write, results: &SearchResults) -> anyhow::Result<()> {
+    for (from, to) in &results.corrections {
+        writeln!(out, "(read \"{from}\" as \"{to}\")")?;
+    }
+    if let Some(notice) = &results.notice {
+        writeln!(out, "{notice}")?;
+    }
+    if !results.relevant {
+        writeln!(out, "Nothing in the guides answers this.")?;
+        if !results.hits.is_empty() {
+            writeln!(out, "Closest sections:")?;
+            let mut seen = Vec::new();
+            for hit in &results.hits {
+                if !seen.contains(&&hit.section_id) {
+                    seen.push(&hit.section_id);
+                    writeln!(out, "  - {} ({})", hit.heading, hit.section_id)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    for hit in &results.hits {
+        writeln!(out, "{}. {}  [{:.2}]", hit.rank, hit.heading, hit.score)?;
+        writeln!(out, "   {}", hit.heading_path.join(" › "))?;
+        for line in hit.snippet.lines() {
+            writeln!(out, "   {line}")?;
+        }
+        writeln!(out, "   → {}#{}", hit.guide, hit.section_id)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_eval_text(out: &mut dyn Write, report: &EvalReport, verbose: bool) -> anyhow::Result<()> {
+    let metrics = &report.retrieval;
+    writeln!(
+        out,
+        "Retrieval on {} questions (+{} off-topic):",
+        metrics.questions, metrics.off_topic_questions
+    )?;
+    writeln!(out, "  hit@1                      {:.3}", metrics.hit_at_1)?;
+    writeln!(out, "  hit@3                      {:.3}", metrics.hit_at_3)?;
+    writeln!(out, "  MRR                        {:.3}", metrics.mrr)?;
+    writeln!(out, "  fact@3                     {:.3}", metrics.fact_at_3)?;
+    writeln!(out, "  off-topic rejection        {:.3}", metrics.off_topic_rejection)?;
+    writeln!(out, "  answerable false-rejection {:.3}", metrics.answerable_false_rejection)?;
+    if verbose {
+        for outcome in &report.outcomes {
+            let missed = outcome.first_correct_rank != Some(1) || !outcome.relevant || !outcome.facts_in_top3;
+            if missed {
+                writeln!(
+                    out,
+                    "  MISS {:<28} rank={:?} relevant={} cov={:.2} facts@3={} top={:?}\n       {}",
+                    outcome.id,
+                    outcome.first_correct_rank,
+                    outcome.relevant,
+                    outcome.coverage,
+                    outcome.facts_in_top3,
+                    outcome.top_sections,
+                    outcome.text
+                )?;
+            }
+        }
+        for outcome in &report.off_topic_outcomes {
+            if outcome.relevant {
+                writeln!(
+                    out,
+                    "  ACCEPTED OFF-TOPIC {:<20} cov={:.2} top={:?}\n       {}",
+                    outcome.id, outcome.coverage, outcome.top_sections, outcome.text
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -87,6 +87,7 @@ pub struct QuestionOutcome {
     pub text: String,
     pub relevant: bool,
     pub coverage: f32,
+    pub matched_weight: f32,
     /// 1-based rank of the first hit in an expected section, if any in the top 10.
     pub first_correct_rank: Option<usize>,
     pub facts_in_top3: bool,
@@ -145,6 +146,7 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
                     text: question.text.clone(),
                     relevant: results.relevant,
                     coverage: results.coverage,
+                    matched_weight: results.matched_weight,
                     first_correct_rank,
                     facts_in_top3,
                     top_sections: top_sections.into_iter().take(3).collect(),
@@ -155,6 +157,7 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
                 text: question.text.clone(),
                 relevant: false,
                 coverage: 0.0,
+                matched_weight: 0.0,
                 first_correct_rank: None,
                 facts_in_top3: false,
                 top_sections: Vec::new(),
@@ -164,19 +167,21 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
     }
     let mut off_topic_outcomes = Vec::with_capacity(set.off_topic.len());
     for question in &set.off_topic {
-        let (relevant, coverage, top_sections) = match engine.search(&question.text, &options) {
+        let (relevant, coverage, matched_weight, top_sections) = match engine.search(&question.text, &options) {
             Ok(results) => (
                 results.relevant,
                 results.coverage,
+                results.matched_weight,
                 results.hits.iter().take(3).map(|hit| hit.section_id.clone()).collect(),
             ),
-            Err(_) => (false, 0.0, Vec::new()),
+            Err(_) => (false, 0.0, 0.0, Vec::new()),
         };
         off_topic_outcomes.push(QuestionOutcome {
             id: question.id.clone(),
             text: question.text.clone(),
             relevant,
             coverage,
+            matched_weight,
             first_correct_rank: None,
             facts_in_top3: false,
             top_sections,

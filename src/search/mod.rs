@@ -8,7 +8,7 @@
 mod query;
 mod storage;
 
-pub use query::{QueryPlan, RelevanceSettings};
+pub use query::{Coverage, QueryPlan, RelevanceSettings};
 pub use storage::{IndexLocation, OpenOutcome};
 
 use crate::corpus::{Corpus, CorpusError, PassageKind};
@@ -145,6 +145,8 @@ pub struct SearchResults {
     pub relevant: bool,
     /// Share of the question's content (weighted by rarity) that the best passage covers, 0..=1.
     pub coverage: f32,
+    /// Summed rarity of the question's ideas that the best passage matches.
+    pub matched_weight: f32,
     pub hits: Vec<Hit>,
     /// Words the search read differently ("compensaton" → "compensation").
     pub corrections: Vec<(String, String)>,
@@ -254,6 +256,7 @@ impl SearchIndex {
             query: text.to_string(),
             relevant: false,
             coverage: 0.0,
+            matched_weight: 0.0,
             hits: Vec::new(),
             corrections: plan.corrections.clone(),
             notice: plan.notice.clone(),
@@ -278,7 +281,7 @@ impl SearchIndex {
                 &stored_text(&document, self.fields.body),
                 &stored_text(&document, self.fields.context),
             );
-            let adjusted = score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage);
+            let adjusted = score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
             rescored.push((adjusted, coverage, document));
         }
         rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -313,10 +316,10 @@ impl SearchIndex {
             }
             None => None,
         };
-        let mut best_coverage = 0.0_f32;
+        let mut best_coverage = query::Coverage::default();
         for (rank, (score, coverage, document)) in chosen.into_iter().enumerate() {
-            if rank < COVERAGE_HITS {
-                best_coverage = best_coverage.max(coverage);
+            if rank < COVERAGE_HITS && coverage.share > best_coverage.share {
+                best_coverage = coverage;
             }
             let text = stored_text(&document, self.fields.body);
             let snippet = match &snippets {
@@ -348,7 +351,8 @@ impl SearchIndex {
         }
         // Relevance: the best coverage among the first hits, with the top score as a floor.
         if let Some(best) = results.hits.first() {
-            results.coverage = best_coverage;
+            results.coverage = best_coverage.share;
+            results.matched_weight = best_coverage.matched_weight;
             results.relevant = self.planner.is_relevant(best_coverage, best.score);
         }
         Ok(results)
@@ -362,7 +366,7 @@ impl SearchIndex {
 
 const HEADING_PATH_SEPARATOR: &str = " › ";
 /// Passages of one section allowed before others get a turn in the ranking.
-const PASSAGES_PER_SECTION: usize = 2;
+const PASSAGES_PER_SECTION: usize = 3;
 /// How many of the first hits may carry the relevance judgement.
 const COVERAGE_HITS: usize = 3;
 /// Share of the BM25 score a passage keeps when it covers none of the question's concepts.

@@ -19,6 +19,8 @@ const EXPANSION_BOOST: f32 = 0.6;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RelevanceSettings {
     pub min_coverage: f32,
+    /// Matched weight (sum of the rarity of the ideas matched) that is relevant whatever the share.
+    pub min_matched_weight: f32,
     pub min_score: f32,
     /// Weight of a query word the corpus never uses, as a multiple of the rarest known word's weight.
     pub unknown_word_weight: f32,
@@ -27,11 +29,20 @@ pub struct RelevanceSettings {
 impl Default for RelevanceSettings {
     fn default() -> Self {
         RelevanceSettings {
-            min_coverage: 0.5,
+            min_coverage: 0.6,
+            min_matched_weight: 6.0,
             min_score: 1.0,
             unknown_word_weight: 1.0,
         }
     }
+}
+
+/// How much of a question a passage covers: the weighted share, and the weight matched in absolute
+/// terms (a long question can be answered by a passage matching several rare ideas of it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Coverage {
+    pub share: f32,
+    pub matched_weight: f32,
 }
 
 /// One idea in the question: matched when any alternative's stems all appear in a passage.
@@ -295,9 +306,9 @@ impl QueryPlanner {
     }
 
     /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
-    pub(crate) fn coverage_of_text(&self, plan: &QueryPlan, heading: &str, body: &str, context: &str) -> f32 {
+    pub(crate) fn coverage_of_text(&self, plan: &QueryPlan, heading: &str, body: &str, context: &str) -> Coverage {
         if plan.concepts.is_empty() {
-            return 0.0;
+            return Coverage::default();
         }
         let text = format!("{heading} {body} {context}");
         let tokens: HashSet<String> = analyzed_tokens(&text).into_iter().collect();
@@ -313,15 +324,16 @@ impl QueryPlanner {
             })
             .map(|concept| concept.weight)
             .sum();
-        if total <= 0.0 {
-            0.0
-        } else {
-            covered / total
+        Coverage {
+            share: if total <= 0.0 { 0.0 } else { covered / total },
+            matched_weight: covered,
         }
     }
 
-    pub(crate) fn is_relevant(&self, coverage: f32, score: f32) -> bool {
-        coverage >= self.settings.min_coverage && score >= self.settings.min_score
+    pub(crate) fn is_relevant(&self, coverage: Coverage, score: f32) -> bool {
+        let broad_enough = coverage.share >= self.settings.min_coverage
+            || coverage.matched_weight >= self.settings.min_matched_weight;
+        broad_enough && score >= self.settings.min_score
     }
 
     fn doc_freq(&self, searcher: &Searcher, token: &str) -> u64 {

@@ -3,5 +3,5 @@
 //! The core (corpus, search, comp, answer, llm, engine) speaks plain Rust types; only `bot` and
 //! `transport` know Discord, and only `cli` knows the terminal. See ARCHITECTURE.md.
 
-pub mod corpus;
 pub mod comp;
+pub mod corpus;

@@ -86,7 +86,10 @@ impl CompanyAliases {
         mut roles: Vec<(String, Vec<String>)>,
     ) -> CompanyAliases {
         for (code, spellings) in DEFAULT_ROLES {
-            match roles.iter_mut().find(|(known, _)| known.eq_ignore_ascii_case(code)) {
+            match roles
+                .iter_mut()
+                .find(|(known, _)| known.eq_ignore_ascii_case(code))
+            {
                 Some((_, known)) => {
                     for spelling in *spellings {
                         if !known.iter().any(|k| k.eq_ignore_ascii_case(spelling)) {
@@ -124,7 +127,9 @@ impl CompanyAliases {
         }
         self.companies.iter().find_map(|(name, aliases)| {
             let hit = super::normalize(name) == wanted
-                || aliases.iter().any(|alias| super::normalize(alias) == wanted);
+                || aliases
+                    .iter()
+                    .any(|alias| super::normalize(alias) == wanted);
             hit.then_some(name.as_str())
         })
     }
@@ -144,7 +149,10 @@ mod tests {
         assert_eq!(aliases.canonical("HF"), Some("Hugging Face"));
         assert_eq!(aliases.canonical("hugging-face"), Some("Hugging Face"));
         assert_eq!(aliases.canonical("nope"), None);
-        assert_eq!(aliases.role_code("Machine Learning Engineer").as_deref(), Some("MLE"));
+        assert_eq!(
+            aliases.role_code("Machine Learning Engineer").as_deref(),
+            Some("MLE")
+        );
         assert_eq!(aliases.role_code("ds").as_deref(), Some("DS"));
         assert_eq!(aliases.role_code("E4"), None);
     }

@@ -244,10 +244,7 @@ fn split_company(cell: &str, aliases: &CompanyAliases) -> (String, Option<String
         }
     }
     let name = words.join(" ");
-    let canonical = aliases
-        .canonical(&name)
-        .map(str::to_string)
-        .unwrap_or(name);
+    let canonical = aliases.canonical(&name).map(str::to_string).unwrap_or(name);
     (canonical, role)
 }
 
@@ -303,10 +300,9 @@ pub(super) fn named_source(text: &str, as_of: &str) -> Option<String> {
         if name.is_empty() || !looks_named {
             continue;
         }
-        let year = words.get(next + 1).map(|w| {
-            w.trim_matches(|c: char| !c.is_ascii_digit())
-                .to_string()
-        });
+        let year = words
+            .get(next + 1)
+            .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()).to_string());
         return Some(match year {
             Some(year) if year.len() == 4 => format!("{name} {year}"),
             _ => format!("{name} {as_of}"),
@@ -325,7 +321,7 @@ fn fallback_source(guide: &Guide) -> String {
         .unwrap_or_else(|| guide.meta.title.clone())
 }
 
-const SENIORITY_WORDS: &[&str] = &[
+pub(super) const SENIORITY_WORDS: &[&str] = &[
     "junior",
     "mid",
     "midlevel",
@@ -364,7 +360,7 @@ const FILLER_WORDS: &[&str] = &[
 ];
 
 /// Whether a word reads as a level code: "E4", "L5", "IC4", "MTS-3".
-fn is_level_code(word: &str) -> bool {
+pub(super) fn is_level_code(word: &str) -> bool {
     let (letters, digits) = match word.find(|c: char| c.is_ascii_digit()) {
         Some(index) => word.split_at(index),
         None => return false,
@@ -440,12 +436,12 @@ fn sentences(text: &str) -> Vec<&str> {
         match character {
             '(' => depth += 1,
             ')' => depth = depth.saturating_sub(1),
-            '.' | '?' | '!' if depth == 0 => {
-                if chars.peek().is_none_or(|(_, next)| next.is_whitespace()) {
-                    let end = index + character.len_utf8();
-                    out.push(text[start..end].trim());
-                    start = end;
-                }
+            '.' | '?' | '!'
+                if depth == 0 && chars.peek().is_none_or(|(_, next)| next.is_whitespace()) =>
+            {
+                let end = index + character.len_utf8();
+                out.push(text[start..end].trim());
+                start = end;
             }
             _ => {}
         }
@@ -649,7 +645,10 @@ mod tests {
             split_company("Meta DS", &aliases),
             ("Meta".to_string(), Some("DS".to_string()))
         );
-        assert_eq!(split_company("Scale AI", &aliases), ("Scale AI".to_string(), None));
+        assert_eq!(
+            split_company("Scale AI", &aliases),
+            ("Scale AI".to_string(), None)
+        );
         assert_eq!(split_company("fb", &aliases), ("Meta".to_string(), None));
         assert_eq!(
             split_level("mid MLE", &aliases),
@@ -659,7 +658,10 @@ mod tests {
             split_level("MTS-3 (mid)", &aliases),
             (Some("MTS-3".to_string()), Some("MTS".to_string()))
         );
-        assert_eq!(split_level("mid", &aliases), (Some("mid".to_string()), None));
+        assert_eq!(
+            split_level("mid", &aliases),
+            (Some("mid".to_string()), None)
+        );
         assert_eq!(split_level("", &aliases), (None, None));
     }
 
@@ -687,8 +689,12 @@ mod tests {
         assert_eq!((faang.total.min, faang.total.max), (250_000, Some(380_000)));
         let labs = read(" AI-labs (Anthropic MTS-3, OpenAI MTS-mid) sit $400k–$700k+.").unwrap();
         assert_eq!(labs.company, "AI-labs");
-        assert_eq!(labs.notes, vec!["Anthropic MTS-3, OpenAI MTS-mid".to_string()]);
-        let anthropic = read("Anthropic MTS-3 $450k–$700k+ (anthropic.com/careers leveling)").unwrap();
+        assert_eq!(
+            labs.notes,
+            vec!["Anthropic MTS-3, OpenAI MTS-mid".to_string()]
+        );
+        let anthropic =
+            read("Anthropic MTS-3 $450k–$700k+ (anthropic.com/careers leveling)").unwrap();
         assert_eq!(anthropic.role.as_deref(), Some("MTS"));
         assert_eq!(
             anthropic.reference.as_deref(),

@@ -191,11 +191,7 @@ impl CompData {
         let mut order: Vec<usize> = (0..records.len()).collect();
         order.sort_by_key(|&i| {
             let record = &records[i];
-            (
-                record.origin == Origin::Prose,
-                record.level.is_none(),
-                i,
-            )
+            (record.origin == Origin::Prose, record.level.is_none(), i)
         });
         let mut kept: Vec<usize> = Vec::new();
         for i in order {
@@ -349,13 +345,19 @@ impl CompData {
                 continue;
             }
             let key = normalize(&value);
-            let alias_hit = self
-                .aliases_of(&record.company)
-                .iter()
-                .any(|alias| !wanted.is_empty() && wanted.starts_with(alias.as_str()));
+            // "fb" or "fb e4": an alias typed in place of the company name.
+            let alias_hit = wanted_words.first().is_some_and(|first| {
+                !first.is_empty()
+                    && self
+                        .aliases_of(&record.company)
+                        .iter()
+                        .any(|alias| alias.starts_with(first.as_str()))
+                    && (wanted_words.len() == 1
+                        || words_start_with(&value[record.company.len()..], &wanted_words[1..]))
+            });
             let score = if key.starts_with(&wanted) {
                 Some(0)
-            } else if alias_hit && words_start_with(&value, &wanted_words[1..]) {
+            } else if alias_hit {
                 Some(1)
             } else if words_start_with(&value, &wanted_words) {
                 Some(2)
@@ -480,9 +482,9 @@ impl CompData {
         };
         let exact = |name: &str| {
             let key = normalize(name);
-            self.companies()
-                .into_iter()
-                .find(|company| normalize(company) == key || self.aliases_of(company).contains(&key))
+            self.companies().into_iter().find(|company| {
+                normalize(company) == key || self.aliases_of(company).contains(&key)
+            })
         };
         if let Some(company) = exact(text) {
             return Some(plain(company));
@@ -510,7 +512,9 @@ impl CompData {
             for word in &words[used..] {
                 match self.aliases.role_code(word) {
                     Some(code) if role.is_none() => role = Some(code),
-                    _ => level_words.push(*word),
+                    _ if self.looks_like_level(word) => level_words.push(*word),
+                    // "Google DeepMind" is not Google with a level "DeepMind".
+                    _ => return None,
                 }
             }
             // "OpenAI MTS": the role word is also the level there.
@@ -522,6 +526,21 @@ impl CompData {
             });
         }
         None
+    }
+
+    /// Whether a typed word can be a level: a code ("E4", "L-4", "mts3"), a seniority word, or any
+    /// word of a level the records use.
+    fn looks_like_level(&self, word: &str) -> bool {
+        let key = normalize(word);
+        extract::is_level_code(word)
+            || extract::is_level_code(&key)
+            || extract::SENIORITY_WORDS.contains(&key.as_str())
+            || self.visible().any(|record| {
+                record
+                    .level_text
+                    .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                    .any(|part| !part.is_empty() && normalize(part) == key)
+            })
     }
 
     /// The known names most like `text`, best first, for "did you mean".
@@ -569,7 +588,7 @@ fn level_matches(record: &CompRecord, level: &str) -> bool {
             .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
             .map(normalize),
     );
-    candidates.iter().any(|candidate| *candidate == wanted)
+    candidates.contains(&wanted)
 }
 
 fn words_start_with(text: &str, wanted_words: &[String]) -> bool {
@@ -580,7 +599,10 @@ fn words_start_with(text: &str, wanted_words: &[String]) -> bool {
     // Every typed word must start some word of the text, in order.
     let mut position = 0;
     for wanted in wanted_words {
-        match words[position..].iter().position(|w| w.starts_with(wanted.as_str())) {
+        match words[position..]
+            .iter()
+            .position(|w| w.starts_with(wanted.as_str()))
+        {
             Some(found) => position += found + 1,
             None => return false,
         }

@@ -87,7 +87,10 @@ pub fn parse_money(text: &str) -> Result<MoneyRange, String> {
     let (min, max) = match parts.as_slice() {
         [single] => {
             let amount = parse_amount(single, None)?;
-            (amount.value, if open_ended { None } else { Some(amount.value) })
+            (
+                amount.value,
+                if open_ended { None } else { Some(amount.value) },
+            )
         }
         [low, high] => {
             let high = parse_amount(high, None)?;
@@ -169,9 +172,7 @@ fn parse_amount(raw: &str, borrowed_suffix: Option<u64>) -> Result<Amount, Strin
             .ok_or_else(|| format!("{raw:?} has too many decimals"))?;
         fraction_value = fraction_value * 10 + u64::from(digit.to_digit(10).unwrap_or(0));
     }
-    let whole_value: u64 = whole
-        .parse()
-        .map_err(|_| format!("{raw:?} is too large"))?;
+    let whole_value: u64 = whole.parse().map_err(|_| format!("{raw:?} is too large"))?;
     let fraction_dollars = fraction_value
         .checked_mul(multiplier)
         .ok_or_else(|| format!("{raw:?} is too large"))?;
@@ -268,12 +269,21 @@ mod tests {
     #[test]
     fn ranges_single_figures_and_open_tops_are_read_exactly() {
         let range = parse_money("$170k–$220k").unwrap();
-        assert_eq!((range.min, range.max, range.open_ended), (170_000, Some(220_000), false));
+        assert_eq!(
+            (range.min, range.max, range.open_ended),
+            (170_000, Some(220_000), false)
+        );
         let open = parse_money("$500k–$900k+").unwrap();
-        assert_eq!((open.min, open.max, open.open_ended), (500_000, Some(900_000), true));
+        assert_eq!(
+            (open.min, open.max, open.open_ended),
+            (500_000, Some(900_000), true)
+        );
         assert_eq!(open.text, "$500k–$900k+");
         let floor = parse_money("$700k+").unwrap();
-        assert_eq!((floor.min, floor.max, floor.open_ended), (700_000, None, true));
+        assert_eq!(
+            (floor.min, floor.max, floor.open_ended),
+            (700_000, None, true)
+        );
         let single = parse_money("$185k").unwrap();
         assert_eq!((single.min, single.max), (185_000, Some(185_000)));
         assert_eq!(parse_money("$185,000").unwrap().min, 185_000);
@@ -289,7 +299,15 @@ mod tests {
 
     #[test]
     fn bad_figures_are_errors() {
-        for bad in ["lots", "$", "$300k–$200k", "$1k–$2k–$3k", "$1.2345k", "$12x", ""] {
+        for bad in [
+            "lots",
+            "$",
+            "$300k–$200k",
+            "$1k–$2k–$3k",
+            "$1.2345k",
+            "$12x",
+            "",
+        ] {
             assert!(parse_money(bad).is_err(), "{bad:?} should not parse");
         }
     }

@@ -80,7 +80,10 @@ fn cells(row: &CompRecord) -> [String; 6] {
         row.company.clone(),
         row.role.clone().unwrap_or_else(dash),
         level,
-        row.base.as_ref().map(|m| m.text.clone()).unwrap_or_else(dash),
+        row.base
+            .as_ref()
+            .map(|m| m.text.clone())
+            .unwrap_or_else(dash),
         row.total
             .as_ref()
             .map(|m| m.text.clone())

@@ -10,6 +10,7 @@
 mod aliases;
 mod extract;
 mod money;
+/// Aligned monospace rendering of rows (terminal and Discord code blocks).
 pub mod render;
 
 pub use aliases::{CompanyAliases, ALIASES_FILE_NAME};
@@ -65,19 +66,25 @@ pub struct CompRecord {
     pub level: Option<String>,
     /// The level cell exactly as written ("MTS-3 (mid)", "mid MLE").
     pub level_text: String,
+    /// Base salary band; `None` when the table has no base column or the figure is prose.
     pub base: Option<MoneyRange>,
+    /// Total comp band: what comparisons rank by.
     pub total: Option<MoneyRange>,
     /// Notes that came with the figures ("single-band", "heavy PPU", "remote-friendly").
     pub notes: Vec<String>,
     /// The guide's slug.
     pub guide: String,
+    /// The guide's title, for the source footer.
     pub guide_title: String,
+    /// The section the figure sits in, for citations and `/source`.
     pub section_id: String,
+    /// That section's heading, shown as "§heading".
     pub heading: String,
     /// The guide's as-of date ("2026").
     pub as_of: String,
     /// The source the guide names for the figure ("levels.fyi 2026").
     pub source: String,
+    /// Table row or prose figure.
     pub origin: Origin,
     /// The row or clause the figures come from, verbatim, for citation checks.
     pub quote: String,
@@ -113,8 +120,11 @@ impl CompRecord {
 /// and role filters. No companies means every company.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompQuery {
+    /// Names as typed; entries may hold several names separated by commas.
     pub companies: Vec<String>,
+    /// Level filter ("L4", "l-4", "mts3", "mid"); overrides a level typed after a name.
     pub level: Option<String>,
+    /// Role filter ("MLE", "data scientist"); overrides a role typed after a name.
     pub role: Option<String>,
 }
 
@@ -135,7 +145,9 @@ pub struct CompLookup {
 /// One autocomplete choice: `name` is shown, `value` is sent back and resolves through `lookup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompChoice {
+    /// What the user sees (≤ 100 chars), e.g. "Meta E4 DS · total $300k–$420k".
     pub name: String,
+    /// What comes back as the option value (≤ 100 chars), e.g. "Meta E4 DS".
     pub value: String,
 }
 

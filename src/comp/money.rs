@@ -8,8 +8,11 @@ use serde::Serialize;
 /// `open_ended`; a range with an open top ("$500k–$900k+") keeps both bounds and sets `open_ended`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoneyRange {
+    /// Bottom of the band in whole USD.
     pub min: u64,
+    /// Top of the band in whole USD; `None` for a bare open top ("$700k+").
     pub max: Option<u64>,
+    /// Whether the guide writes a "+": the band may go higher than `max` (or `min`).
     pub open_ended: bool,
     /// The figure exactly as the guide writes it, without any note ("$500k–$900k+").
     pub text: String,

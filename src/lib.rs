@@ -3,6 +3,7 @@
 //! The core (corpus, search, comp, answer, llm, engine) speaks plain Rust types; only `bot` and
 //! `transport` know Discord, and only `cli` knows the terminal. See ARCHITECTURE.md.
 
+pub mod comp;
 pub mod corpus;
 pub mod search;
 pub mod engine;

@@ -4,3 +4,4 @@
 //! `transport` know Discord, and only `cli` knows the terminal. See ARCHITECTURE.md.
 
 pub mod corpus;
+pub mod llm;

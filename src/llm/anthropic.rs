@@ -2,7 +2,7 @@
 //! answer's native `search_result_location` citations come back as ` [n]` markers plus cited text.
 
 use super::{
-    dedupe_citations, sse::SseEvent, LlmCitation, LlmCompletion, LlmError, LlmEvent, LlmRequest,
+    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError, LlmEvent, LlmRequest,
     LlmSettings, PromptPassage, TokenUsage,
 };
 use serde::Deserialize;
@@ -37,7 +37,7 @@ pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream:
         "messages": [{"role": "user", "content": content}],
     });
     if let Some(t) = settings.temperature {
-        body["temperature"] = json!(t);
+        body["temperature"] = temperature_json(t);
     }
     if !request.system_prompt.is_empty() {
         body["system"] = json!(request.system_prompt);

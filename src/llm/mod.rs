@@ -602,6 +602,16 @@ impl StreamState {
     }
 }
 
+/// A temperature as JSON with its shortest decimal form (`0.2`, not `0.20000000298023224`).
+fn temperature_json(t: f32) -> Value {
+    t.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
 /// Removes exact duplicate citations, keeping first appearances in order.
 fn dedupe_citations(citations: Vec<LlmCitation>) -> Vec<LlmCitation> {
     let mut out: Vec<LlmCitation> = Vec::with_capacity(citations.len());

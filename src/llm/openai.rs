@@ -14,7 +14,7 @@
 //! ```
 
 use super::{
-    dedupe_citations, sse::SseEvent, LlmCitation, LlmCompletion, LlmError, LlmEvent, LlmRequest,
+    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError, LlmEvent, LlmRequest,
     LlmSettings, PromptPassage, TokenUsage,
 };
 use serde::Deserialize;
@@ -49,7 +49,7 @@ pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream:
         "max_tokens": settings.max_tokens,
     });
     if let Some(t) = settings.temperature {
-        body["temperature"] = json!(t);
+        body["temperature"] = temperature_json(t);
     }
     if stream {
         body["stream"] = json!(true);

@@ -43,10 +43,22 @@ fn expected_body(stream: bool) -> Value {
 fn assert_anthropic_request(r: &Recorded, stream: bool) {
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v1/messages");
-    assert_eq!(r.headers.get("x-api-key").map(String::as_str), Some(TEST_KEY));
-    assert_eq!(r.headers.get("anthropic-version").map(String::as_str), Some("2023-06-01"));
-    assert_eq!(r.headers.get("content-type").map(String::as_str), Some("application/json"));
-    assert!(!r.headers.contains_key("authorization"), "no bearer header for Anthropic");
+    assert_eq!(
+        r.headers.get("x-api-key").map(String::as_str),
+        Some(TEST_KEY)
+    );
+    assert_eq!(
+        r.headers.get("anthropic-version").map(String::as_str),
+        Some("2023-06-01")
+    );
+    assert_eq!(
+        r.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
+    assert!(
+        !r.headers.contains_key("authorization"),
+        "no bearer header for Anthropic"
+    );
     assert_eq!(r.body, expected_body(stream));
 }
 
@@ -94,7 +106,13 @@ async fn plain_answer_sends_the_exact_body_and_headers() {
 
     assert_eq!(completion.text, "Mid-level pay is covered in the guide.");
     assert!(completion.citations.is_empty());
-    assert_eq!(completion.usage, TokenUsage { input_tokens: 321, output_tokens: 12 });
+    assert_eq!(
+        completion.usage,
+        TokenUsage {
+            input_tokens: 321,
+            output_tokens: 12
+        }
+    );
     assert_eq!(completion.stop_reason.as_deref(), Some("end_turn"));
     let requests = fake.requests().await;
     assert_eq!(requests.len(), 1);
@@ -144,7 +162,13 @@ async fn cited_answer_maps_search_result_index_to_passage_numbers() {
             },
         ]
     );
-    assert_eq!(completion.usage, TokenUsage { input_tokens: 500, output_tokens: 40 });
+    assert_eq!(
+        completion.usage,
+        TokenUsage {
+            input_tokens: 500,
+            output_tokens: 40
+        }
+    );
 }
 
 fn streamed_answer() -> String {
@@ -154,7 +178,13 @@ fn streamed_answer() -> String {
         a_ping(),
         a_text(0, "Base salaries "),
         a_text(0, "are $150k-$190k"),
-        a_cite(0, anthropic_citation(0, "Mid-level base salaries cluster between $150k and $190k.")),
+        a_cite(
+            0,
+            anthropic_citation(
+                0,
+                "Mid-level base salaries cluster between $150k and $190k.",
+            ),
+        ),
         a_block_stop(0),
         a_block_start(1),
         a_text(1, "."),
@@ -184,9 +214,14 @@ async fn streamed_answer_emits_deltas_markers_and_one_done() {
                 text: "Base salaries are $150k-$190k [1].".into(),
                 citations: vec![LlmCitation {
                     passage_number: 1,
-                    cited_text: Some("Mid-level base salaries cluster between $150k and $190k.".into())
+                    cited_text: Some(
+                        "Mid-level base salaries cluster between $150k and $190k.".into()
+                    )
                 }],
-                usage: TokenUsage { input_tokens: 410, output_tokens: 17 },
+                usage: TokenUsage {
+                    input_tokens: 410,
+                    output_tokens: 17
+                },
                 stop_reason: Some("end_turn".into()),
             }),
         ]
@@ -194,7 +229,10 @@ async fn streamed_answer_emits_deltas_markers_and_one_done() {
     let requests = fake.requests().await;
     assert_eq!(requests.len(), 1);
     assert_anthropic_request(&requests[0], true);
-    assert_eq!(requests[0].headers.get("accept").map(String::as_str), Some("text/event-stream"));
+    assert_eq!(
+        requests[0].headers.get("accept").map(String::as_str),
+        Some("text/event-stream")
+    );
 }
 
 #[tokio::test]
@@ -202,7 +240,8 @@ async fn rate_limited_with_retry_after_then_success() {
     let fake = FakeLlm::anthropic().await;
     fake.first(
         1,
-        json_response(429, anthropic_error("rate_limit_error", "slow down")).insert_header("retry-after", "1"),
+        json_response(429, anthropic_error("rate_limit_error", "slow down"))
+            .insert_header("retry-after", "1"),
     )
     .await;
     fake.always(json_response(200, plain_message())).await;
@@ -211,7 +250,11 @@ async fn rate_limited_with_retry_after_then_success() {
     let completion = fake.client().complete(&sample_request()).await.unwrap();
 
     assert_eq!(completion.text, "Mid-level pay is covered in the guide.");
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        started.elapsed()
+    );
     let requests = fake.requests().await;
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0].body, requests[1].body);
@@ -220,13 +263,21 @@ async fn rate_limited_with_retry_after_then_success() {
 #[tokio::test]
 async fn rate_limited_beyond_the_cap_fails_fast_with_the_hint() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(json_response(429, anthropic_error("rate_limit_error", "slow down")).insert_header("retry-after", "120"))
-        .await;
+    fake.always(
+        json_response(429, anthropic_error("rate_limit_error", "slow down"))
+            .insert_header("retry-after", "120"),
+    )
+    .await;
 
     let started = Instant::now();
     let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
-    assert_eq!(err, LlmError::RateLimited { retry_after: Some(Duration::from_secs(120)) });
+    assert_eq!(
+        err,
+        LlmError::RateLimited {
+            retry_after: Some(Duration::from_secs(120))
+        }
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(fake.requests().await.len(), 1);
 }
@@ -234,8 +285,16 @@ async fn rate_limited_beyond_the_cap_fails_fast_with_the_hint() {
 #[tokio::test]
 async fn server_error_then_success() {
     let fake = FakeLlm::anthropic().await;
-    fake.first(1, json_response(500, anthropic_error("api_error", "Internal server error"))).await;
-    fake.first(1, json_response(529, anthropic_error("overloaded_error", "Overloaded"))).await;
+    fake.first(
+        1,
+        json_response(500, anthropic_error("api_error", "Internal server error")),
+    )
+    .await;
+    fake.first(
+        1,
+        json_response(529, anthropic_error("overloaded_error", "Overloaded")),
+    )
+    .await;
     fake.always(json_response(200, plain_message())).await;
 
     let completion = fake.client().complete(&sample_request()).await.unwrap();
@@ -247,7 +306,11 @@ async fn server_error_then_success() {
 #[tokio::test]
 async fn server_error_forever_is_a_status_error_after_max_retries_plus_one_attempts() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(json_response(529, anthropic_error("overloaded_error", "Overloaded"))).await;
+    fake.always(json_response(
+        529,
+        anthropic_error("overloaded_error", "Overloaded"),
+    ))
+    .await;
 
     let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
@@ -258,13 +321,21 @@ async fn server_error_forever_is_a_status_error_after_max_retries_plus_one_attem
             message: "overloaded_error: Overloaded".into()
         }
     );
-    assert_eq!(fake.requests().await.len(), 3, "max_retries = 2 means 3 attempts");
+    assert_eq!(
+        fake.requests().await.len(),
+        3,
+        "max_retries = 2 means 3 attempts"
+    );
 }
 
 #[tokio::test]
 async fn client_errors_other_than_429_are_not_retried() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(json_response(400, anthropic_error("invalid_request_error", "messages: too long"))).await;
+    fake.always(json_response(
+        400,
+        anthropic_error("invalid_request_error", "messages: too long"),
+    ))
+    .await;
 
     let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
@@ -281,7 +352,8 @@ async fn client_errors_other_than_429_are_not_retried() {
 #[tokio::test]
 async fn slow_server_is_a_timeout() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(json_response(200, plain_message()).set_delay(Duration::from_secs(2))).await;
+    fake.always(json_response(200, plain_message()).set_delay(Duration::from_secs(2)))
+        .await;
     let mut settings = fake.settings();
     settings.timeout = Duration::from_millis(200);
     settings.max_retries = 1;
@@ -291,14 +363,19 @@ async fn slow_server_is_a_timeout() {
     let err = client.complete(&sample_request()).await.unwrap_err();
 
     assert_eq!(err, LlmError::Timeout);
-    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.requests().await.len(), 2, "timeouts are retried");
 }
 
 #[tokio::test]
 async fn slow_stream_headers_are_a_timeout() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(sse_response(streamed_answer()).set_delay(Duration::from_secs(2))).await;
+    fake.always(sse_response(streamed_answer()).set_delay(Duration::from_secs(2)))
+        .await;
     let mut settings = fake.settings();
     settings.timeout = Duration::from_millis(200);
     settings.max_retries = 0;
@@ -312,12 +389,17 @@ async fn slow_stream_headers_are_a_timeout() {
 #[tokio::test]
 async fn malformed_json_is_malformed() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(ResponseTemplate::new(200).set_body_raw("{\"content\": [", "application/json")).await;
+    fake.always(ResponseTemplate::new(200).set_body_raw("{\"content\": [", "application/json"))
+        .await;
 
     let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
     assert!(matches!(err, LlmError::Malformed(_)), "{err:?}");
-    assert_eq!(fake.requests().await.len(), 1, "a malformed body is not retried");
+    assert_eq!(
+        fake.requests().await.len(),
+        1,
+        "a malformed body is not retried"
+    );
 }
 
 #[tokio::test]
@@ -343,32 +425,56 @@ async fn error_event_mid_stream_is_a_stream_error_after_the_deltas() {
             Err(LlmError::Stream("overloaded_error: Overloaded".into())),
         ]
     );
-    assert_eq!(fake.requests().await.len(), 1, "no retry once the body started");
+    assert_eq!(
+        fake.requests().await.len(),
+        1,
+        "no retry once the body started"
+    );
 }
 
 #[tokio::test]
 async fn stream_cut_before_message_stop_is_a_stream_error() {
     let fake = FakeLlm::anthropic().await;
-    fake.always(sse_response(anthropic_sse(&[a_message_start(10), a_block_start(0), a_text(0, "Base")])))
-        .await;
+    fake.always(sse_response(anthropic_sse(&[
+        a_message_start(10),
+        a_block_start(0),
+        a_text(0, "Base"),
+    ])))
+    .await;
 
     let events = collect(&fake.client()).await;
 
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], Ok(LlmEvent::TextDelta("Base".into())));
-    assert!(matches!(&events[1], Err(LlmError::Stream(_))), "{:?}", events[1]);
+    assert!(
+        matches!(&events[1], Err(LlmError::Stream(_))),
+        "{:?}",
+        events[1]
+    );
 }
 
 #[tokio::test]
 async fn stream_retries_before_the_first_byte() {
     let fake = FakeLlm::anthropic().await;
-    fake.first(1, json_response(503, anthropic_error("api_error", "unavailable"))).await;
+    fake.first(
+        1,
+        json_response(503, anthropic_error("api_error", "unavailable")),
+    )
+    .await;
     fake.always(sse_response(streamed_answer())).await;
 
     let events = collect(&fake.client()).await;
 
-    assert!(matches!(events.last(), Some(Ok(LlmEvent::Done(c))) if c.text == "Base salaries are $150k-$190k [1]."));
-    assert_eq!(events.iter().filter(|e| matches!(e, Ok(LlmEvent::Done(_)))).count(), 1);
+    assert!(
+        matches!(events.last(), Some(Ok(LlmEvent::Done(c))) if c.text == "Base salaries are $150k-$190k [1].")
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Ok(LlmEvent::Done(_))))
+            .count(),
+        1
+    );
     let requests = fake.requests().await;
     assert_eq!(requests.len(), 2);
     assert_anthropic_request(&requests[1], true);
@@ -397,12 +503,18 @@ async fn the_key_never_appears_in_debug_or_error_messages() {
     // A server that echoes the key back in its error message.
     fake.always(json_response(
         401,
-        anthropic_error("authentication_error", &format!("invalid x-api-key {TEST_KEY}")),
+        anthropic_error(
+            "authentication_error",
+            &format!("invalid x-api-key {TEST_KEY}"),
+        ),
     ))
     .await;
     let client = fake.client();
     let err = client.complete(&sample_request()).await.unwrap_err();
-    assert!(matches!(err, LlmError::Status { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, LlmError::Status { status: 401, .. }),
+        "{err:?}"
+    );
     let stream_err = collect(&client).await;
 
     let mut texts = vec![
@@ -415,9 +527,14 @@ async fn the_key_never_appears_in_debug_or_error_messages() {
     ];
     for e in [
         LlmError::Timeout,
-        LlmError::RateLimited { retry_after: Some(Duration::from_secs(3)) },
+        LlmError::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+        },
         LlmError::RateLimited { retry_after: None },
-        LlmError::Status { status: 500, message: "boom".into() },
+        LlmError::Status {
+            status: 500,
+            message: "boom".into(),
+        },
         LlmError::Transport("refused".into()),
         LlmError::Malformed("eof".into()),
         LlmError::Stream("cut".into()),
@@ -429,4 +546,35 @@ async fn the_key_never_appears_in_debug_or_error_messages() {
         assert!(!text.contains(TEST_KEY), "key leaked: {text}");
     }
     assert!(err.to_string().contains("***"), "{err}");
+}
+
+#[tokio::test]
+async fn stream_that_stalls_after_starting_is_a_timeout() {
+    let base = stalling_sse_server(anthropic_sse(&[
+        a_message_start(10),
+        a_block_start(0),
+        a_text(0, "Base"),
+    ]))
+    .await;
+    let mut settings = guidebot::llm::LlmSettings::new(ProviderKind::Anthropic, "test-model");
+    settings.base_url = base;
+    settings.api_key = Some(guidebot::llm::ApiKey::new(TEST_KEY));
+    settings.timeout = Duration::from_millis(300);
+    let client = LlmClient::new(settings, reqwest::Client::new());
+
+    let started = Instant::now();
+    let events = collect(&client).await;
+
+    assert_eq!(
+        events,
+        vec![
+            Ok(LlmEvent::TextDelta("Base".into())),
+            Err(LlmError::Timeout)
+        ]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -4,11 +4,16 @@
 mod support;
 
 use futures::StreamExt;
-use guidebot::llm::{LlmCitation, LlmClient, LlmCompletion, LlmError, LlmEvent, ProviderKind, TokenUsage};
+use guidebot::llm::{
+    LlmCitation, LlmClient, LlmCompletion, LlmError, LlmEvent, ProviderKind, TokenUsage,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::fake_llm::*;
-use support::openai_spec::{assert_valid_chunk, assert_valid_request, assert_valid_response, assert_validators_reject_garbage};
+use support::openai_spec::{
+    assert_valid_chunk, assert_valid_request, assert_valid_response,
+    assert_validators_reject_garbage,
+};
 use wiremock::ResponseTemplate;
 
 const USER_TURN: &str = "[1] Compensation: the real bands at mid (mid-level-ds-mle-2026#compensation-the-real-bands-at-mid)\n\
@@ -44,7 +49,10 @@ fn assert_openai_request(r: &Recorded, stream: bool) {
         r.headers.get("authorization").map(String::as_str),
         Some(format!("Bearer {TEST_KEY}").as_str())
     );
-    assert_eq!(r.headers.get("content-type").map(String::as_str), Some("application/json"));
+    assert_eq!(
+        r.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
     assert!(!r.headers.contains_key("x-api-key"));
     assert_valid_request(&r.body);
     assert_eq!(r.body, expected_body(stream));
@@ -103,7 +111,8 @@ fn the_spec_validators_are_strict() {
 #[tokio::test]
 async fn plain_answer_sends_the_exact_body_and_bearer() {
     let fake = FakeLlm::openai().await;
-    fake.always(completion_response("The guide does not say.")).await;
+    fake.always(completion_response("The guide does not say."))
+        .await;
     let client = fake.client();
     assert_eq!(client.kind(), ProviderKind::OpenAi);
 
@@ -114,7 +123,10 @@ async fn plain_answer_sends_the_exact_body_and_bearer() {
         LlmCompletion {
             text: "The guide does not say.".into(),
             citations: vec![],
-            usage: TokenUsage { input_tokens: 420, output_tokens: 21 },
+            usage: TokenUsage {
+                input_tokens: 420,
+                output_tokens: 21
+            },
             stop_reason: Some("stop".into()),
         }
     );
@@ -157,7 +169,10 @@ async fn markers_become_citations() {
 
     let completion = fake.client().complete(&sample_request()).await.unwrap();
 
-    assert_eq!(completion.text, "Base pay is $150k-$190k [1][2]; equity varies [2, 3]. Ignore [7] and [note].");
+    assert_eq!(
+        completion.text,
+        "Base pay is $150k-$190k [1][2]; equity varies [2, 3]. Ignore [7] and [note]."
+    );
     assert_eq!(completion.citations, cites(&[1, 2, 3]));
 }
 
@@ -166,7 +181,11 @@ async fn streamed_answer_emits_deltas_and_one_done_with_usage() {
     let fake = FakeLlm::openai().await;
     fake.always(stream_response(&streamed_chunks(), true)).await;
 
-    let events: Vec<LlmEvent> = collect(&fake.client()).await.into_iter().map(Result::unwrap).collect();
+    let events: Vec<LlmEvent> = collect(&fake.client())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
 
     assert_eq!(
         events,
@@ -177,7 +196,10 @@ async fn streamed_answer_emits_deltas_and_one_done_with_usage() {
             LlmEvent::Done(LlmCompletion {
                 text: "Base salaries are $150k-$190k [1], plus equity [2, 3].".into(),
                 citations: cites(&[1, 2, 3]),
-                usage: TokenUsage { input_tokens: 400, output_tokens: 19 },
+                usage: TokenUsage {
+                    input_tokens: 400,
+                    output_tokens: 19
+                },
                 stop_reason: Some("stop".into()),
             }),
         ]
@@ -192,7 +214,8 @@ async fn rate_limited_with_retry_after_then_success() {
     let fake = FakeLlm::openai().await;
     fake.first(
         1,
-        json_response(429, openai_error("Rate limit reached", "requests")).insert_header("retry-after", "0"),
+        json_response(429, openai_error("Rate limit reached", "requests"))
+            .insert_header("retry-after", "0"),
     )
     .await;
     fake.always(completion_response("ok [1]")).await;
@@ -210,35 +233,57 @@ async fn rate_limited_with_retry_after_then_success() {
 #[tokio::test]
 async fn rate_limited_forever_reports_the_hint() {
     let fake = FakeLlm::openai().await;
-    fake.always(json_response(429, openai_error("Rate limit reached", "requests")).insert_header("retry-after", "0"))
-        .await;
+    fake.always(
+        json_response(429, openai_error("Rate limit reached", "requests"))
+            .insert_header("retry-after", "0"),
+    )
+    .await;
     let mut settings = fake.settings();
     settings.max_retries = 1;
 
-    let err = LlmClient::new(settings, reqwest::Client::new()).complete(&sample_request()).await.unwrap_err();
+    let err = LlmClient::new(settings, reqwest::Client::new())
+        .complete(&sample_request())
+        .await
+        .unwrap_err();
 
-    assert_eq!(err, LlmError::RateLimited { retry_after: Some(Duration::ZERO) });
+    assert_eq!(
+        err,
+        LlmError::RateLimited {
+            retry_after: Some(Duration::ZERO)
+        }
+    );
     assert_eq!(fake.requests().await.len(), 2);
 }
 
 #[tokio::test]
 async fn server_error_then_success() {
     let fake = FakeLlm::openai().await;
-    fake.first(1, json_response(500, openai_error("The server had an error", "server_error"))).await;
+    fake.first(
+        1,
+        json_response(500, openai_error("The server had an error", "server_error")),
+    )
+    .await;
     fake.always(completion_response("ok")).await;
 
     let started = Instant::now();
     let completion = fake.client().complete(&sample_request()).await.unwrap();
 
     assert_eq!(completion.text, "ok");
-    assert!(started.elapsed() >= Duration::from_millis(240), "backoff before the retry");
+    assert!(
+        started.elapsed() >= Duration::from_millis(240),
+        "backoff before the retry"
+    );
     assert_eq!(fake.requests().await.len(), 2);
 }
 
 #[tokio::test]
 async fn server_error_forever_is_a_status_error_after_max_retries_plus_one_attempts() {
     let fake = FakeLlm::openai().await;
-    fake.always(json_response(500, openai_error("The server had an error", "server_error"))).await;
+    fake.always(json_response(
+        500,
+        openai_error("The server had an error", "server_error"),
+    ))
+    .await;
 
     let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
@@ -257,7 +302,10 @@ async fn unauthorized_is_not_retried_and_hides_an_echoed_key() {
     let fake = FakeLlm::openai().await;
     fake.always(json_response(
         401,
-        openai_error(&format!("Incorrect API key provided: {TEST_KEY}."), "invalid_request_error"),
+        openai_error(
+            &format!("Incorrect API key provided: {TEST_KEY}."),
+            "invalid_request_error",
+        ),
     ))
     .await;
 
@@ -276,23 +324,32 @@ async fn unauthorized_is_not_retried_and_hides_an_echoed_key() {
 #[tokio::test]
 async fn slow_server_is_a_timeout() {
     let fake = FakeLlm::openai().await;
-    fake.always(completion_response("late").set_delay(Duration::from_secs(2))).await;
+    fake.always(completion_response("late").set_delay(Duration::from_secs(2)))
+        .await;
     let mut settings = fake.settings();
     settings.timeout = Duration::from_millis(200);
     settings.max_retries = 0;
 
     let started = Instant::now();
-    let err = LlmClient::new(settings, reqwest::Client::new()).complete(&sample_request()).await.unwrap_err();
+    let err = LlmClient::new(settings, reqwest::Client::new())
+        .complete(&sample_request())
+        .await
+        .unwrap_err();
 
     assert_eq!(err, LlmError::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.requests().await.len(), 1);
 }
 
 #[tokio::test]
 async fn malformed_json_is_malformed() {
     let fake = FakeLlm::openai().await;
-    fake.always(ResponseTemplate::new(200).set_body_raw("<html>gateway</html>", "text/html")).await;
+    fake.always(ResponseTemplate::new(200).set_body_raw("<html>gateway</html>", "text/html"))
+        .await;
 
     let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
@@ -302,12 +359,16 @@ async fn malformed_json_is_malformed() {
 #[tokio::test]
 async fn malformed_chunk_is_malformed() {
     let fake = FakeLlm::openai().await;
-    fake.always(sse_response("data: {\"choices\": [\n\n".to_string())).await;
+    fake.always(sse_response("data: {\"choices\": [\n\n".to_string()))
+        .await;
 
     let events = collect(&fake.client()).await;
 
     assert_eq!(events.len(), 1);
-    assert!(matches!(&events[0], Err(LlmError::Malformed(_))), "{events:?}");
+    assert!(
+        matches!(&events[0], Err(LlmError::Malformed(_))),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -331,25 +392,37 @@ async fn error_mid_stream_is_a_stream_error_after_the_deltas() {
             Err(LlmError::Stream("upstream model crashed".into())),
         ]
     );
-    assert_eq!(fake.requests().await.len(), 1, "no retry once the body started");
+    assert_eq!(
+        fake.requests().await.len(),
+        1,
+        "no retry once the body started"
+    );
 }
 
 #[tokio::test]
 async fn stream_cut_before_done_is_a_stream_error() {
     let fake = FakeLlm::openai().await;
-    fake.always(stream_response(&[openai_chunk(Some("Base"), None)], false)).await;
+    fake.always(stream_response(&[openai_chunk(Some("Base"), None)], false))
+        .await;
 
     let events = collect(&fake.client()).await;
 
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], Ok(LlmEvent::TextDelta("Base".into())));
-    assert!(matches!(&events[1], Err(LlmError::Stream(_))), "{:?}", events[1]);
+    assert!(
+        matches!(&events[1], Err(LlmError::Stream(_))),
+        "{:?}",
+        events[1]
+    );
 }
 
 #[tokio::test]
 async fn stream_without_done_but_finished_completes() {
     let fake = FakeLlm::openai().await;
-    let chunks = vec![openai_chunk(Some("All [2]"), None), openai_chunk(None, Some("length"))];
+    let chunks = vec![
+        openai_chunk(Some("All [2]"), None),
+        openai_chunk(None, Some("length")),
+    ];
     fake.always(stream_response(&chunks, false)).await;
 
     let events = collect(&fake.client()).await;
@@ -368,16 +441,45 @@ async fn stream_without_done_but_finished_completes() {
 #[tokio::test]
 async fn stream_retries_server_errors_before_the_first_byte() {
     let fake = FakeLlm::openai().await;
-    fake.first(2, json_response(502, openai_error("bad gateway", "server_error"))).await;
+    fake.first(
+        2,
+        json_response(502, openai_error("bad gateway", "server_error")),
+    )
+    .await;
     fake.always(stream_response(&streamed_chunks(), true)).await;
 
     let events = collect(&fake.client()).await;
 
-    assert_eq!(events.iter().filter(|e| matches!(e, Ok(LlmEvent::Done(_)))).count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Ok(LlmEvent::Done(_))))
+            .count(),
+        1
+    );
     assert!(events.iter().all(Result::is_ok));
     let requests = fake.requests().await;
     assert_eq!(requests.len(), 3);
     for r in &requests {
         assert_openai_request(r, true);
     }
+}
+
+#[tokio::test]
+async fn stream_that_stalls_after_starting_is_a_timeout() {
+    let base = stalling_sse_server(openai_sse(&[openai_chunk(Some("Base"), None)], false)).await;
+    let mut settings = guidebot::llm::LlmSettings::new(ProviderKind::OpenAi, "test-model");
+    settings.base_url = base;
+    settings.timeout = Duration::from_millis(300);
+    let client = LlmClient::new(settings, reqwest::Client::new());
+
+    let events = collect(&client).await;
+
+    assert_eq!(
+        events,
+        vec![
+            Ok(LlmEvent::TextDelta("Base".into())),
+            Err(LlmError::Timeout)
+        ]
+    );
 }

@@ -2,8 +2,8 @@
 //! answer's native `search_result_location` citations come back as ` [n]` markers plus cited text.
 
 use super::{
-    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError, LlmEvent, LlmRequest,
-    LlmSettings, PromptPassage, TokenUsage,
+    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError,
+    LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -5,6 +5,8 @@
 //! exponential backoff, a per-request timeout, SSE streaming, and an API key that never reaches logs,
 //! errors or `Debug` output.
 
+#![warn(missing_docs)]
+
 mod anthropic;
 pub mod config;
 mod openai;
@@ -180,7 +182,7 @@ impl LlmClient {
         let started = Instant::now();
         let text = inner
             .with_retries(move || async move {
-                let response = inner.send(&body, false).await?;
+                let response = inner.send(body, false).await?;
                 response
                     .text()
                     .await

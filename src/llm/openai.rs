@@ -14,8 +14,8 @@
 //! ```
 
 use super::{
-    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError, LlmEvent, LlmRequest,
-    LlmSettings, PromptPassage, TokenUsage,
+    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError,
+    LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -91,7 +91,12 @@ impl FakeLlm {
                 headers: r
                     .headers
                     .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("<binary>").to_string()))
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            v.to_str().unwrap_or("<binary>").to_string(),
+                        )
+                    })
                     .collect(),
                 body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
             })
@@ -157,7 +162,12 @@ pub fn sample_request() -> LlmRequest {
 // ---------------------------------------------------------------- Anthropic
 
 /// A Messages API response with these content blocks.
-pub fn anthropic_message(content: Value, stop_reason: &str, input_tokens: u64, output_tokens: u64) -> Value {
+pub fn anthropic_message(
+    content: Value,
+    stop_reason: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Value {
     json!({
         "id": "msg_01Test",
         "type": "message",
@@ -188,7 +198,13 @@ pub fn anthropic_citation(index: usize, cited_text: &str) -> Value {
 pub fn anthropic_sse(events: &[Value]) -> String {
     events
         .iter()
-        .map(|e| format!("event: {}\ndata: {}\n\n", e["type"].as_str().unwrap_or("message"), e))
+        .map(|e| {
+            format!(
+                "event: {}\ndata: {}\n\n",
+                e["type"].as_str().unwrap_or("message"),
+                e
+            )
+        })
         .collect()
 }
 
@@ -239,7 +255,12 @@ pub fn anthropic_error(kind: &str, message: &str) -> Value {
 // ---------------------------------------------------------------- OpenAI
 
 /// A chat completion response with one choice.
-pub fn openai_completion(content: &str, finish_reason: &str, prompt_tokens: u64, completion_tokens: u64) -> Value {
+pub fn openai_completion(
+    content: &str,
+    finish_reason: &str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+) -> Value {
     json!({
         "id": "chatcmpl-test",
         "object": "chat.completion",
@@ -297,4 +318,35 @@ pub fn openai_sse(chunks: &[Value], done: bool) -> String {
 /// OpenAI's error body shape.
 pub fn openai_error(message: &str, kind: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
+}
+
+// ---------------------------------------------------------------- stalling server
+
+/// An axum server on 127.0.0.1 that answers every POST with `200 text/event-stream`, sends `first`
+/// and then never sends another byte (nor closes): exercises the idle timeout of a started stream.
+/// Returns the base URL; the server lives until the test's runtime shuts down.
+pub async fn stalling_sse_server(first: String) -> String {
+    use axum::body::Body;
+    use axum::response::Response;
+    use futures::{stream, StreamExt};
+
+    let app = axum::Router::new().fallback(move || {
+        let first = first.clone();
+        async move {
+            let chunks = stream::once(async move { Ok::<_, std::convert::Infallible>(first) })
+                .chain(stream::pending());
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(chunks))
+                .expect("static response parts are valid")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
 }

@@ -22,7 +22,10 @@ pub fn spec() -> &'static OpenAiSpec {
 }
 
 fn load() -> OpenAiSpec {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openai-chat-completions.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/openai-chat-completions.json"
+    );
     let text = std::fs::read_to_string(path).expect("read the OpenAI spec fixture");
     let mut document: Value = serde_json::from_str(&text).expect("the OpenAI spec is JSON");
     // The document says OpenAPI 3.1 but still carries OpenAPI 3.0 `nullable: true` flags, which JSON
@@ -55,7 +58,10 @@ fn translate_nullable(value: &mut Value) {
             }
             if map.remove("nullable") == Some(Value::Bool(true)) {
                 let rest: Map<String, Value> = std::mem::take(map);
-                map.insert("anyOf".into(), json!([Value::Object(rest), {"type": "null"}]));
+                map.insert(
+                    "anyOf".into(),
+                    json!([Value::Object(rest), {"type": "null"}]),
+                );
             }
         }
         Value::Array(items) => items.iter_mut().for_each(translate_nullable),
@@ -77,14 +83,22 @@ fn request_properties(document: &Value) -> BTreeSet<String> {
             out.extend(props.keys().cloned());
         }
         for key in ["allOf", "anyOf"] {
-            for part in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+            for part in schema
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 collect(document, part, out);
             }
         }
     }
     let mut out = BTreeSet::new();
     collect(document, &document["x-roots"]["request"], &mut out);
-    assert!(out.contains("messages") && out.contains("max_tokens"), "{out:?}");
+    assert!(
+        out.contains("messages") && out.contains("max_tokens"),
+        "{out:?}"
+    );
     out
 }
 
@@ -105,7 +119,10 @@ pub fn assert_valid_request(body: &Value) {
     let spec = spec();
     check(&spec.request, "request body", body);
     for key in body.as_object().expect("request body is an object").keys() {
-        assert!(spec.request_properties.contains(key), "unknown request field {key:?}");
+        assert!(
+            spec.request_properties.contains(key),
+            "unknown request field {key:?}"
+        );
     }
 }
 
@@ -122,14 +139,24 @@ pub fn assert_valid_chunk(chunk: &Value) {
 /// The validators really reject bad documents (guards against a validator that accepts anything).
 pub fn assert_validators_reject_garbage() {
     let spec = spec();
-    assert!(!spec.request.is_valid(&json!({"model": "m"})), "messages is required");
-    assert!(!spec.request.is_valid(&json!({"model": "m", "messages": []})), "minItems 1");
+    assert!(
+        !spec.request.is_valid(&json!({"model": "m"})),
+        "messages is required"
+    );
+    assert!(
+        !spec
+            .request
+            .is_valid(&json!({"model": "m", "messages": []})),
+        "minItems 1"
+    );
     assert!(!spec
         .request
         .is_valid(&json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]})));
-    assert!(!spec
-        .request
-        .is_valid(&json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3})));
+    assert!(!spec.request.is_valid(
+        &json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3})
+    ));
     assert!(!spec.response.is_valid(&json!({"choices": []})));
-    assert!(!spec.stream_chunk.is_valid(&json!({"object": "chat.completion"})));
+    assert!(!spec
+        .stream_chunk
+        .is_valid(&json!({"object": "chat.completion"})));
 }

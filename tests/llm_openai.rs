@@ -483,3 +483,20 @@ async fn stream_that_stalls_after_starting_is_a_timeout() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_key_that_cannot_be_a_header_fails_without_leaking_or_sending() {
+    let fake = FakeLlm::openai().await;
+    fake.always(completion_response("ok")).await;
+    let mut settings = fake.settings();
+    settings.api_key = Some(guidebot::llm::ApiKey::new("sk-\u{1}SECRET"));
+
+    let err = LlmClient::new(settings, reqwest::Client::new())
+        .complete(&sample_request())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, LlmError::Transport(_)), "{err:?}");
+    assert!(!err.to_string().contains("SECRET"), "{err}");
+    assert!(fake.requests().await.is_empty());
+}

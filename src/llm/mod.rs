@@ -240,19 +240,30 @@ impl Inner {
     /// One HTTP attempt; returns the response only for a 2xx status, otherwise classifies the failure.
     async fn send(&self, body: &Value, streaming: bool) -> Result<reqwest::Response, Failure> {
         let mut builder = self.http.post(&self.endpoint).json(body);
-        builder = match self.settings.provider {
-            ProviderKind::Anthropic => {
-                let b = builder.header("anthropic-version", anthropic::API_VERSION);
-                match self.key() {
-                    Some(key) => b.header("x-api-key", key),
-                    None => b,
+        if let Some(key) = self.key() {
+            // Marked sensitive so HTTP-level debug output never shows it.
+            let value = match self.settings.provider {
+                ProviderKind::Anthropic => reqwest::header::HeaderValue::from_str(key),
+                ProviderKind::OpenAi => {
+                    reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
                 }
-            }
-            ProviderKind::OpenAi => match self.key() {
-                Some(key) => builder.bearer_auth(key),
-                None => builder,
-            },
-        };
+            };
+            let mut value = value.map_err(|_| {
+                Failure::fatal(LlmError::Transport(
+                    "the API key contains characters that cannot be sent in an HTTP header"
+                        .to_string(),
+                ))
+            })?;
+            value.set_sensitive(true);
+            let name = match self.settings.provider {
+                ProviderKind::Anthropic => "x-api-key",
+                ProviderKind::OpenAi => "authorization",
+            };
+            builder = builder.header(name, value);
+        }
+        if self.settings.provider == ProviderKind::Anthropic {
+            builder = builder.header("anthropic-version", anthropic::API_VERSION);
+        }
         if streaming {
             builder = builder.header(reqwest::header::ACCEPT, "text/event-stream");
         } else {

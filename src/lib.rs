@@ -3,10 +3,11 @@
 //! The core (corpus, search, comp, answer, llm, engine) speaks plain Rust types; only `bot` and
 //! `transport` know Discord, and only `cli` knows the terminal. See ARCHITECTURE.md.
 
+pub mod cli;
 pub mod comp;
 pub mod corpus;
-pub mod search;
 pub mod engine;
 pub mod eval;
-pub mod cli;
+pub mod llm;
+pub mod search;
 pub mod telemetry;

@@ -1,0 +1,398 @@
+//! Anthropic Messages API: passages go in as `search_result` blocks with citations enabled, and the
+//! answer's native `search_result_location` citations come back as ` [n]` markers plus cited text.
+
+use super::{
+    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError,
+    LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+
+/// Value of the `anthropic-version` header.
+pub(crate) const API_VERSION: &str = "2023-06-01";
+
+/// The JSON body of `POST /v1/messages`: one `search_result` block per passage (in passage order,
+/// so `search_result_index` i is `passages[i]`), then the question as a `text` block. The system
+/// prompt is omitted when empty, `temperature` when `None`, `stream` unless streaming.
+pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream: bool) -> Value {
+    let mut content: Vec<Value> = request
+        .passages
+        .iter()
+        .map(|p| {
+            json!({
+                "type": "search_result",
+                "source": p.source,
+                "title": p.title,
+                "content": [{"type": "text", "text": p.text}],
+                "citations": {"enabled": true},
+            })
+        })
+        .collect();
+    content.push(json!({"type": "text", "text": request.question}));
+
+    let mut body = json!({
+        "model": settings.model,
+        "max_tokens": settings.max_tokens,
+        "messages": [{"role": "user", "content": content}],
+    });
+    if let Some(t) = settings.temperature {
+        body["temperature"] = temperature_json(t);
+    }
+    if !request.system_prompt.is_empty() {
+        body["system"] = json!(request.system_prompt);
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+#[derive(Deserialize)]
+struct MessageResponse {
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum ContentBlock {
+    #[serde(rename = "text")]
+    Text {
+        text: String,
+        #[serde(default)]
+        citations: Option<Vec<Citation>>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Clone)]
+struct Citation {
+    #[serde(default)]
+    search_result_index: Option<usize>,
+    #[serde(default)]
+    cited_text: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+/// Parses a non-streamed response body into a completion.
+pub(crate) fn parse_response(
+    body: &str,
+    passages: &[PromptPassage],
+) -> Result<LlmCompletion, LlmError> {
+    let response: MessageResponse = serde_json::from_str(body)
+        .map_err(|e| LlmError::Malformed(format!("messages response: {e}")))?;
+    let numbers: Vec<usize> = passages.iter().map(|p| p.number).collect();
+    let mut text = String::new();
+    let mut citations = Vec::new();
+    for block in response.content {
+        if let ContentBlock::Text {
+            text: t,
+            citations: cites,
+        } = block
+        {
+            text.push_str(&t);
+            let cites = cites.unwrap_or_default();
+            let mut numbers_in_block = Vec::new();
+            for c in &cites {
+                if let Some(n) = map_citation(c, &numbers) {
+                    citations.push(LlmCitation {
+                        passage_number: n,
+                        cited_text: c.cited_text.clone(),
+                    });
+                    numbers_in_block.push(n);
+                }
+            }
+            text.push_str(&marker(&numbers_in_block));
+        }
+    }
+    let usage = response.usage.unwrap_or_default();
+    Ok(LlmCompletion {
+        text,
+        citations: dedupe_citations(citations),
+        usage: TokenUsage {
+            input_tokens: usage.input_tokens.unwrap_or(0),
+            output_tokens: usage.output_tokens.unwrap_or(0),
+        },
+        stop_reason: response.stop_reason,
+    })
+}
+
+/// The passage number a citation points at, if it is a search-result citation within range.
+fn map_citation(c: &Citation, numbers: &[usize]) -> Option<usize> {
+    let index = c.search_result_index?;
+    let number = numbers.get(index).copied();
+    if number.is_none() {
+        tracing::debug!(
+            index,
+            passages = numbers.len(),
+            "ignoring citation of an unknown search result"
+        );
+    }
+    number
+}
+
+/// ` [1][3]` for the distinct passage numbers cited by one block, in order; empty when none.
+fn marker(numbers: &[usize]) -> String {
+    let mut seen = Vec::new();
+    for &n in numbers {
+        if !seen.contains(&n) {
+            seen.push(n);
+        }
+    }
+    if seen.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(" ");
+    for n in seen {
+        out.push_str(&format!("[{n}]"));
+    }
+    out
+}
+
+#[derive(Default)]
+struct BlockState {
+    cited: Vec<usize>,
+}
+
+/// Streaming parser for Anthropic SSE events.
+pub(crate) struct StreamState {
+    numbers: Vec<usize>,
+    text: String,
+    citations: Vec<LlmCitation>,
+    blocks: HashMap<u64, BlockState>,
+    usage: TokenUsage,
+    stop_reason: Option<String>,
+    done: bool,
+}
+
+impl StreamState {
+    /// A parser for a request whose passages have these numbers, in request order.
+    pub(crate) fn new(numbers: Vec<usize>) -> Self {
+        StreamState {
+            numbers,
+            text: String::new(),
+            citations: Vec::new(),
+            blocks: HashMap::new(),
+            usage: TokenUsage::default(),
+            stop_reason: None,
+            done: false,
+        }
+    }
+
+    /// True once `message_stop` was seen (and `Done` emitted).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn emit(&mut self, text: &str, out: &mut VecDeque<LlmEvent>) {
+        if !text.is_empty() {
+            self.text.push_str(text);
+            out.push_back(LlmEvent::TextDelta(text.to_string()));
+        }
+    }
+
+    fn cite(&mut self, index: u64, value: &Value) {
+        let Ok(c) = Citation::deserialize(value) else {
+            tracing::debug!("ignoring a citation of an unknown shape");
+            return;
+        };
+        if let Some(n) = map_citation(&c, &self.numbers) {
+            self.citations.push(LlmCitation {
+                passage_number: n,
+                cited_text: c.cited_text,
+            });
+            self.blocks.entry(index).or_default().cited.push(n);
+        }
+    }
+
+    /// Handles one SSE event.
+    pub(crate) fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut VecDeque<LlmEvent>,
+    ) -> Result<(), LlmError> {
+        if self.done {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&event.data)
+            .map_err(|e| LlmError::Malformed(format!("stream event {:?}: {e}", event.event)))?;
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(event.event.as_str())
+            .to_string();
+        let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match kind.as_str() {
+            "message_start" => {
+                if let Some(u) = data.pointer("/message/usage") {
+                    self.update_usage(u);
+                }
+            }
+            "content_block_start" => {
+                let block = data.get("content_block").cloned().unwrap_or(Value::Null);
+                if block.get("type").and_then(Value::as_str) == Some("text") {
+                    self.blocks.insert(index, BlockState::default());
+                    if let Some(t) = block.get("text").and_then(Value::as_str) {
+                        self.emit(t, out);
+                    }
+                    if let Some(cites) = block.get("citations").and_then(Value::as_array) {
+                        for c in cites {
+                            self.cite(index, c);
+                        }
+                    }
+                }
+            }
+            "content_block_delta" => {
+                let delta = data.get("delta").cloned().unwrap_or(Value::Null);
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        let t = delta.get("text").and_then(Value::as_str).ok_or_else(|| {
+                            LlmError::Malformed("text_delta without text".to_string())
+                        })?;
+                        self.emit(t, out);
+                    }
+                    Some("citations_delta") => {
+                        if let Some(c) = delta.get("citation") {
+                            self.cite(index, c);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                if let Some(block) = self.blocks.remove(&index) {
+                    let m = marker(&block.cited);
+                    self.emit(&m, out);
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop_reason = Some(reason.to_string());
+                }
+                if let Some(u) = data.get("usage") {
+                    self.update_usage(u);
+                }
+            }
+            "message_stop" => {
+                self.done = true;
+                out.push_back(LlmEvent::Done(LlmCompletion {
+                    text: std::mem::take(&mut self.text),
+                    citations: dedupe_citations(std::mem::take(&mut self.citations)),
+                    usage: self.usage,
+                    stop_reason: self.stop_reason.take(),
+                }));
+            }
+            "error" => {
+                let kind = data
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error");
+                let message = data
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the provider reported an error");
+                return Err(LlmError::Stream(format!("{kind}: {message}")));
+            }
+            _ => {} // ping and future event types
+        }
+        Ok(())
+    }
+
+    fn update_usage(&mut self, usage: &Value) {
+        if let Some(n) = usage.get("input_tokens").and_then(Value::as_u64) {
+            if n > 0 {
+                self.usage.input_tokens = n;
+            }
+        }
+        if let Some(n) = usage.get("output_tokens").and_then(Value::as_u64) {
+            self.usage.output_tokens = n;
+        }
+    }
+
+    /// The body ended: fine after `message_stop`, an error before it.
+    pub(crate) fn on_end(&mut self, _out: &mut VecDeque<LlmEvent>) -> Result<(), LlmError> {
+        if self.done {
+            Ok(())
+        } else {
+            Err(LlmError::Stream(
+                "the stream ended before message_stop".to_string(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passages() -> Vec<PromptPassage> {
+        (1..=3)
+            .map(|n| PromptPassage {
+                number: n,
+                source: format!("guide#s{n}"),
+                title: format!("Section {n}"),
+                text: format!("text {n}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn markers_are_deduped_per_block() {
+        assert_eq!(marker(&[]), "");
+        assert_eq!(marker(&[2, 2, 1]), " [2][1]");
+    }
+
+    #[test]
+    fn parses_cited_blocks() {
+        let body = r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[
+            {"type":"text","text":"Mid-level bands are "},
+            {"type":"text","text":"$150k to $190k","citations":[
+                {"type":"search_result_location","source":"guide#s2","title":"Section 2","cited_text":"text 2","search_result_index":1,"start_block_index":0,"end_block_index":1},
+                {"type":"search_result_location","source":"guide#s2","title":"Section 2","cited_text":"text 2","search_result_index":1,"start_block_index":0,"end_block_index":1},
+                {"type":"search_result_location","cited_text":"nope","search_result_index":9,"start_block_index":0,"end_block_index":1}]},
+            {"type":"thinking","thinking":"hidden"},
+            {"type":"text","text":"."}],
+            "stop_reason":"end_turn","usage":{"input_tokens":120,"output_tokens":30}}"#;
+        let c = parse_response(body, &passages()).unwrap();
+        assert_eq!(c.text, "Mid-level bands are $150k to $190k [2].");
+        assert_eq!(
+            c.citations,
+            vec![LlmCitation {
+                passage_number: 2,
+                cited_text: Some("text 2".into())
+            }]
+        );
+        assert_eq!(
+            c.usage,
+            TokenUsage {
+                input_tokens: 120,
+                output_tokens: 30
+            }
+        );
+        assert_eq!(c.stop_reason.as_deref(), Some("end_turn"));
+    }
+
+    #[test]
+    fn malformed_bodies() {
+        assert!(matches!(
+            parse_response("{not json", &passages()),
+            Err(LlmError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_response(r#"{"type":"message"}"#, &passages()),
+            Err(LlmError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,352 @@
+//! Fake Anthropic and OpenAI-compatible servers on 127.0.0.1 (wiremock) that record every request's
+//! path, headers and JSON body, plus builders for realistic responses and SSE streams.
+#![allow(dead_code)]
+
+use guidebot::llm::{ApiKey, LlmClient, LlmRequest, LlmSettings, PromptPassage, ProviderKind};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The fake key every test client uses; tests assert it never shows up in errors or Debug output.
+pub const TEST_KEY: &str = "sk-test-SECRET-0123456789abcdef";
+
+/// One request the fake server received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// Lowercase header name => value.
+    pub headers: BTreeMap<String, String>,
+    pub body: Value,
+}
+
+/// A fake provider endpoint: responses are scripted with [`FakeLlm::always`] and [`FakeLlm::first`].
+pub struct FakeLlm {
+    pub server: MockServer,
+    pub kind: ProviderKind,
+}
+
+impl FakeLlm {
+    /// A fake `POST /v1/messages`.
+    pub async fn anthropic() -> Self {
+        FakeLlm {
+            server: MockServer::start().await,
+            kind: ProviderKind::Anthropic,
+        }
+    }
+
+    /// A fake `POST /v1/chat/completions`.
+    pub async fn openai() -> Self {
+        FakeLlm {
+            server: MockServer::start().await,
+            kind: ProviderKind::OpenAi,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        self.server.uri()
+    }
+
+    fn endpoint(&self) -> &'static str {
+        match self.kind {
+            ProviderKind::Anthropic => "/v1/messages",
+            ProviderKind::OpenAi => "/v1/chat/completions",
+        }
+    }
+
+    /// Answer every request (after any [`FakeLlm::first`] scripts are used up) with `response`.
+    pub async fn always(&self, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path(self.endpoint()))
+            .respond_with(response)
+            .with_priority(10)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Answer the next `times` requests with `response`; scripts run in the order they are added.
+    pub async fn first(&self, times: u64, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path(self.endpoint()))
+            .respond_with(response)
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Every request received so far, in order.
+    pub async fn requests(&self) -> Vec<Recorded> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Recorded {
+                method: r.method.to_string(),
+                path: r.url.path().to_string(),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            v.to_str().unwrap_or("<binary>").to_string(),
+                        )
+                    })
+                    .collect(),
+                body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+            })
+            .collect()
+    }
+
+    /// Settings pointing at this server: test key, 2 s timeout, 2 retries.
+    pub fn settings(&self) -> LlmSettings {
+        let mut s = LlmSettings::new(self.kind, "test-model");
+        s.base_url = self.base_url();
+        s.api_key = Some(ApiKey::new(TEST_KEY));
+        s.timeout = Duration::from_secs(2);
+        s.max_tokens = 256;
+        s.temperature = Some(0.2);
+        s.max_retries = 2;
+        s
+    }
+
+    /// A client for [`FakeLlm::settings`].
+    pub fn client(&self) -> LlmClient {
+        LlmClient::new(self.settings(), reqwest::Client::new())
+    }
+}
+
+/// JSON response with `status`.
+pub fn json_response(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+/// `text/event-stream` response with this exact body.
+pub fn sse_response(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body, "text/event-stream")
+}
+
+/// The question and three passages used throughout the tests.
+pub fn sample_request() -> LlmRequest {
+    LlmRequest {
+        system_prompt: "Answer only from the passages. Cite them as [n].".to_string(),
+        question: "What do mid-level data scientists earn?".to_string(),
+        passages: vec![
+            PromptPassage {
+                number: 1,
+                source: "mid-level-ds-mle-2026#compensation-the-real-bands-at-mid".to_string(),
+                title: "Compensation: the real bands at mid".to_string(),
+                text: "Mid-level base salaries cluster between $150k and $190k.".to_string(),
+            },
+            PromptPassage {
+                number: 2,
+                source: "mid-level-ds-mle-2026#equity".to_string(),
+                title: "Equity".to_string(),
+                text: "Equity adds 10-30% at public companies.".to_string(),
+            },
+            PromptPassage {
+                number: 3,
+                source: "mid-level-ds-mle-2026#negotiation".to_string(),
+                title: "Negotiation".to_string(),
+                text: "Always negotiate the first offer.".to_string(),
+            },
+        ],
+    }
+}
+
+// ---------------------------------------------------------------- Anthropic
+
+/// A Messages API response with these content blocks.
+pub fn anthropic_message(
+    content: Value,
+    stop_reason: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Value {
+    json!({
+        "id": "msg_01Test",
+        "type": "message",
+        "role": "assistant",
+        "model": "test-model",
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    })
+}
+
+/// A `search_result_location` citation of passage `index` (0-based) of [`sample_request`].
+pub fn anthropic_citation(index: usize, cited_text: &str) -> Value {
+    let p = &sample_request().passages[index];
+    json!({
+        "type": "search_result_location",
+        "source": p.source,
+        "title": p.title,
+        "cited_text": cited_text,
+        "search_result_index": index,
+        "start_block_index": 0,
+        "end_block_index": 1
+    })
+}
+
+/// `event: <type>\ndata: <json>\n\n` for each event.
+pub fn anthropic_sse(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "event: {}\ndata: {}\n\n",
+                e["type"].as_str().unwrap_or("message"),
+                e
+            )
+        })
+        .collect()
+}
+
+pub fn a_message_start(input_tokens: u64) -> Value {
+    json!({"type": "message_start", "message": {"id": "msg_01Test", "type": "message", "role": "assistant",
+        "model": "test-model", "content": [], "stop_reason": null, "stop_sequence": null,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1}}})
+}
+
+pub fn a_block_start(index: usize) -> Value {
+    json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+}
+
+pub fn a_text(index: usize, text: &str) -> Value {
+    json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
+}
+
+pub fn a_cite(index: usize, citation: Value) -> Value {
+    json!({"type": "content_block_delta", "index": index, "delta": {"type": "citations_delta", "citation": citation}})
+}
+
+pub fn a_block_stop(index: usize) -> Value {
+    json!({"type": "content_block_stop", "index": index})
+}
+
+pub fn a_message_delta(stop_reason: &str, output_tokens: u64) -> Value {
+    json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+        "usage": {"output_tokens": output_tokens}})
+}
+
+pub fn a_message_stop() -> Value {
+    json!({"type": "message_stop"})
+}
+
+pub fn a_ping() -> Value {
+    json!({"type": "ping"})
+}
+
+pub fn a_error(kind: &str, message: &str) -> Value {
+    json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+/// Anthropic's error body shape.
+pub fn anthropic_error(kind: &str, message: &str) -> Value {
+    json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+// ---------------------------------------------------------------- OpenAI
+
+/// A chat completion response with one choice.
+pub fn openai_completion(
+    content: &str,
+    finish_reason: &str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+) -> Value {
+    json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_767_225_600,
+        "model": "test-model",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content, "refusal": null},
+            "logprobs": null,
+            "finish_reason": finish_reason
+        }],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+    })
+}
+
+/// A streamed chunk carrying `content` (and `finish_reason` on the last content chunk).
+pub fn openai_chunk(content: Option<&str>, finish_reason: Option<&str>) -> Value {
+    let delta = match content {
+        Some(c) => json!({"role": "assistant", "content": c}),
+        None => json!({}),
+    };
+    json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1_767_225_600,
+        "model": "test-model",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
+        "usage": null
+    })
+}
+
+/// The final `include_usage` chunk: empty choices and the usage.
+pub fn openai_usage_chunk(prompt_tokens: u64, completion_tokens: u64) -> Value {
+    json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1_767_225_600,
+        "model": "test-model",
+        "choices": [],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+    })
+}
+
+/// `data: <json>\n\n` per chunk, then `data: [DONE]\n\n` when `done`.
+pub fn openai_sse(chunks: &[Value], done: bool) -> String {
+    let mut out: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    if done {
+        out.push_str("data: [DONE]\n\n");
+    }
+    out
+}
+
+/// OpenAI's error body shape.
+pub fn openai_error(message: &str, kind: &str) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
+}
+
+// ---------------------------------------------------------------- stalling server
+
+/// An axum server on 127.0.0.1 that answers every POST with `200 text/event-stream`, sends `first`
+/// and then never sends another byte (nor closes): exercises the idle timeout of a started stream.
+/// Returns the base URL; the server lives until the test's runtime shuts down.
+pub async fn stalling_sse_server(first: String) -> String {
+    use axum::body::Body;
+    use axum::response::Response;
+    use futures::{stream, StreamExt};
+
+    let app = axum::Router::new().fallback(move || {
+        let first = first.clone();
+        async move {
+            let chunks = stream::once(async move { Ok::<_, std::convert::Infallible>(first) })
+                .chain(stream::pending());
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(chunks))
+                .expect("static response parts are valid")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}

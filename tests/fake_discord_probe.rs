@@ -441,6 +441,27 @@ fn spec_validator_rejects_bad_payloads_and_accepts_good_ones() {
         "/embeds/0/fields/0/value",
     );
 
+    // Discord's limit on all embeds of a message together (6000 chars) is not in the schema
+    // language; the validator adds it.
+    let big = |n: usize| json!({"description": "d".repeat(n)});
+    ok(
+        "POST",
+        CHANNEL_MESSAGES,
+        json!({"embeds": [big(3000), big(3000)]}),
+    );
+    bad(
+        "POST",
+        CHANNEL_MESSAGES,
+        json!({"embeds": [big(4000), big(2001)]}),
+        "6000",
+    );
+    bad(
+        "POST",
+        CALLBACK,
+        json!({"type": 4, "data": {"embeds": [big(4000), big(2001)]}}),
+        "6000",
+    );
+
     // Operations without a JSON body are not "valid", just unchecked.
     assert!(validate_request_body("POST", "/channels/{channel_id}/typing", &json!({})).is_none());
 }

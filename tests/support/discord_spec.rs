@@ -128,7 +128,8 @@ fn is_discriminator_miss(e: &ValidationError<'_>, union_path: &str) -> bool {
 }
 
 /// Flattens an error into the most specific messages: for a failed `anyOf`/`oneOf`, the errors
-/// of the branches that match the value's kind/discriminator (recursively); otherwise itself.
+/// of the branches that match the value's kind/discriminator (recursively), keeping the branch(es)
+/// with the fewest errors, i.e. the variant the sender most likely meant; otherwise itself.
 fn leaf_errors(context: &str, e: &ValidationError<'_>, out: &mut Vec<String>) {
     let branches = match &e.kind {
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
@@ -142,10 +143,23 @@ fn leaf_errors(context: &str, e: &ValidationError<'_>, out: &mut Vec<String>) {
             .iter()
             .filter(|errs| !errs.iter().any(|b| is_discriminator_miss(b, &at)))
             .collect();
-        if !relevant.is_empty() {
-            for errs in relevant {
-                for inner in errs {
-                    leaf_errors(context, inner, out);
+        // Unfold each fitting branch; report the closest one(s): fewest specific errors.
+        let unfolded: Vec<Vec<String>> = relevant
+            .iter()
+            .map(|errs| {
+                let mut leaves = Vec::new();
+                for inner in errs.iter() {
+                    leaf_errors(context, inner, &mut leaves);
+                }
+                leaves
+            })
+            .collect();
+        if let Some(fewest) = unfolded.iter().map(Vec::len).min() {
+            for leaves in unfolded.into_iter().filter(|l| l.len() == fewest) {
+                for leaf in leaves {
+                    if !out.contains(&leaf) {
+                        out.push(leaf);
+                    }
                 }
             }
             return;
@@ -159,7 +173,8 @@ fn leaf_errors(context: &str, e: &ValidationError<'_>, out: &mut Vec<String>) {
 ///
 /// Returns `None` when the spec has no JSON request body for that operation (nothing to check),
 /// otherwise `Some(errors)`: an empty vector means valid; each error reads
-/// `"<METHOD> <path>: at <instance path>: <message>"`. Failed unions (`anyOf`/`oneOf`, e.g. the
+/// `"<METHOD> <path>: at <instance path>: <message>"`. Besides the schema, Discord's 6000-character
+/// total over a message's embeds is checked. Failed unions (`anyOf`/`oneOf`, e.g. the
 /// callback types or `data: null | object`) are unfolded into the errors of the branches that fit
 /// the value, so a message says *what* is wrong rather than "not valid under any of the schemas".
 pub fn validate_request_body(
@@ -173,6 +188,37 @@ pub fn validate_request_body(
     for e in validator.iter_errors(body) {
         leaf_errors(&context, &e, &mut errors);
     }
-    errors.dedup();
+    let message = body.get("data").filter(|d| d.is_object()).unwrap_or(body);
+    let total = embed_total_chars(message);
+    if total > 6000 {
+        errors.push(format!(
+            "{context}: embeds total {total} characters; Discord allows 6000 per message"
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.clone()));
     Some(errors)
+}
+
+/// Characters Discord counts towards the 6000-per-message embed limit (titles, descriptions,
+/// field names and values, footer texts, author names) over all `embeds` of a message body.
+/// The OpenAPI schema cannot express this limit; [`validate_request_body`] adds it.
+pub fn embed_total_chars(message: &Value) -> usize {
+    let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    let Some(embeds) = message.get("embeds").and_then(Value::as_array) else {
+        return 0;
+    };
+    embeds
+        .iter()
+        .map(|e| {
+            let fields: usize = e.get("fields").and_then(Value::as_array).map_or(0, |fs| {
+                fs.iter().map(|f| len(&f["name"]) + len(&f["value"])).sum()
+            });
+            len(&e["title"])
+                + len(&e["description"])
+                + len(&e["footer"]["text"])
+                + len(&e["author"]["name"])
+                + fields
+        })
+        .sum()
 }

@@ -403,6 +403,12 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// The number of requests recorded so far: pass it to a predicate (`r.index >= mark`) to wait
+    /// only for requests made after this point.
+    pub fn mark(&self) -> usize {
+        self.shared.requests.lock().unwrap().len()
+    }
+
     /// Waits until a recorded request satisfies `predicate` and returns the first such one.
     /// Panics after `timeout`, listing what was recorded.
     pub async fn wait_for_request(
@@ -762,21 +768,15 @@ async fn rest(
         None => (None, HashMap::new()),
     };
 
-    let mut spec_checked = false;
-    let mut spec_errors = Vec::new();
-    if let Some(route) = route {
-        if discord_spec::request_body_validator(method.as_str(), route).is_some() {
-            spec_checked = true;
-            match &json_body {
-                Some(b) => {
-                    spec_errors = discord_spec::validate_request_body(method.as_str(), route, b)
-                        .unwrap_or_default()
-                }
-                None if !body.is_empty() => spec_errors.push("body is not JSON".into()),
-                None => spec_errors.push("missing JSON body".into()),
-            }
-        }
-    }
+    // Compiling a validator the first time takes a moment: keep it off the async workers.
+    let (spec_checked, spec_errors) = {
+        let (method, json_body, non_empty) = (method.clone(), json_body.clone(), !body.is_empty());
+        tokio::task::spawn_blocking(move || {
+            check_body(method.as_str(), route, json_body.as_ref(), non_empty)
+        })
+        .await
+        .expect("spec validation task")
+    };
 
     let failure = route.and_then(|route| {
         let mut failures = shared.failures.lock().unwrap();
@@ -834,6 +834,27 @@ async fn rest(
     }
     shared.bump();
     response
+}
+
+/// Validates a request body against the spec: (whether the spec describes a JSON body, errors).
+fn check_body(
+    method: &str,
+    route: Option<&str>,
+    json_body: Option<&Value>,
+    non_empty: bool,
+) -> (bool, Vec<String>) {
+    let Some(route) = route else {
+        return (false, Vec::new());
+    };
+    if discord_spec::request_body_validator(method, route).is_none() {
+        return (false, Vec::new());
+    }
+    let errors = match json_body {
+        Some(b) => discord_spec::validate_request_body(method, route, b).unwrap_or_default(),
+        None if non_empty => vec![format!("{method} {route}: body is not JSON")],
+        None => vec![format!("{method} {route}: missing JSON body")],
+    };
+    (true, errors)
 }
 
 /// The normal (non-failing) answer of a known route.

@@ -557,3 +557,119 @@ fn interactions_endpoint_verifier_accepts_a_signed_ping_and_rejects_tampering() 
     let wrong = hex::encode(other.sign(&signed).to_bytes());
     assert!(verifier.verify(&wrong, timestamp, body.as_bytes()).is_err());
 }
+
+/// serenity's own builders, serialized, against the spec: what the bot will send is what Discord
+/// accepts (catches drift between serenity 0.12.5 and the current API description).
+#[test]
+fn serenity_builders_serialize_to_spec_valid_bodies() {
+    use serenity::all::{
+        AutocompleteChoice, ButtonStyle, CreateActionRow, CreateAutocompleteResponse, CreateButton,
+        CreateEmbedFooter, EditMessage,
+    };
+    let check = |m: &str, p: &str, body: Value| {
+        let errors = validate_request_body(m, p, &body).expect("spec has a body schema");
+        assert!(errors.is_empty(), "{m} {p} {body}: {errors:?}");
+    };
+    let none = CreateAllowedMentions::new;
+    let buttons = CreateActionRow::Buttons(vec![
+        CreateButton::new("feedback:up")
+            .label("👍")
+            .style(ButtonStyle::Secondary),
+        CreateButton::new("feedback:down")
+            .label("👎")
+            .style(ButtonStyle::Secondary),
+    ]);
+    let embed = CreateEmbed::new()
+        .title("Answer")
+        .description("text [1]")
+        .field("Sources", "1. Section 2", false)
+        .footer(CreateEmbedFooter::new("as of 2026"));
+    let responses = [
+        CreateInteractionResponse::Pong,
+        CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new()),
+        CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true)),
+        CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content("hi")
+                .embed(embed.clone())
+                .components(vec![buttons.clone()])
+                .allowed_mentions(none())
+                .ephemeral(true),
+        ),
+        CreateInteractionResponse::Acknowledge,
+        CreateInteractionResponse::UpdateMessage(
+            CreateInteractionResponseMessage::new()
+                .content("thanks")
+                .components(vec![]),
+        ),
+        CreateInteractionResponse::Autocomplete(
+            CreateAutocompleteResponse::new()
+                .set_choices(vec![AutocompleteChoice::new("Acme", "acme")]),
+        ),
+    ];
+    for r in responses {
+        check("POST", CALLBACK, serde_json::to_value(r).unwrap());
+    }
+    let edit = EditInteractionResponse::new()
+        .content("final")
+        .embed(embed.clone())
+        .components(vec![buttons])
+        .allowed_mentions(none());
+    check(
+        "PATCH",
+        "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+        serde_json::to_value(edit).unwrap(),
+    );
+    let follow = CreateInteractionResponseFollowup::new()
+        .content("more")
+        .ephemeral(true)
+        .allowed_mentions(none());
+    check(
+        "POST",
+        "/webhooks/{webhook_id}/{webhook_token}",
+        serde_json::to_value(follow).unwrap(),
+    );
+    let msg = CreateMessage::new()
+        .content("answer")
+        .embed(embed)
+        .allowed_mentions(none());
+    check("POST", CHANNEL_MESSAGES, serde_json::to_value(msg).unwrap());
+    let edit_msg = EditMessage::new()
+        .content("edited")
+        .allowed_mentions(none());
+    check(
+        "PATCH",
+        "/channels/{channel_id}/messages/{message_id}",
+        serde_json::to_value(edit_msg).unwrap(),
+    );
+    let commands = vec![
+        CreateCommand::new("ask").description("Ask").add_option(
+            CreateCommandOption::new(CommandOptionType::String, "question", "Your question")
+                .required(true)
+                .max_length(500),
+        ),
+        CreateCommand::new("comp")
+            .description("Compensation")
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::String, "company", "Company")
+                    .set_autocomplete(true),
+            ),
+        CreateCommand::new("about").description("About the guides"),
+    ];
+    check(
+        "PUT",
+        GLOBAL_COMMANDS,
+        serde_json::to_value(&commands).unwrap(),
+    );
+    check(
+        "PUT",
+        "/applications/{application_id}/guilds/{guild_id}/commands",
+        serde_json::to_value(&commands).unwrap(),
+    );
+    let thread = CreateThread::new("Answer thread");
+    check(
+        "POST",
+        "/channels/{channel_id}/messages/{message_id}/threads",
+        serde_json::to_value(thread).unwrap(),
+    );
+}

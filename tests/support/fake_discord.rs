@@ -1282,7 +1282,8 @@ pub fn interaction_autocomplete(
 }
 
 /// A button press (type 3, component type 2) on `custom_id`, attached to a message the bot sent
-/// (`message_id`, with a row holding that button).
+/// (`message_id`, with a row holding that button; its author is a bot user whose id is the
+/// application id, as for bots created after 2019).
 pub fn interaction_component(
     application_id: u64,
     custom_id: &str,

@@ -708,7 +708,8 @@ impl FakeDiscord {
         }
     }
 
-    /// Asks every open gateway session to reconnect (op 7 RECONNECT), as Discord does.
+    /// Asks every open gateway session to reconnect (op 7 RECONNECT), as Discord does. The fake
+    /// answers the RESUME with RESUMED; not yet exercised by the probe tests.
     pub fn request_reconnect(&self) {
         for s in self.shared.sessions.lock().unwrap().values() {
             let _ = s.tx.send(json!({"op": 7, "d": null}).to_string());

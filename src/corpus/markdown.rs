@@ -302,10 +302,8 @@ impl<'a> GuideBuilder<'a> {
                     self.open_section(level, block)?;
                 }
             }
-            TagEnd::Paragraph => {
-                if self.items.is_empty() && self.table.is_none() {
-                    self.end_paragraph()?;
-                }
+            TagEnd::Paragraph if self.items.is_empty() && self.table.is_none() => {
+                self.end_paragraph()?;
             }
             TagEnd::Item => {
                 if let Some(item) = self.items.pop() {
@@ -515,7 +513,7 @@ impl<'a> GuideBuilder<'a> {
         // The whole table as one passage, then each row with the header so it reads alone.
         let mut whole = header_text.clone();
         for row in &table.rows {
-            whole.push_str("\n");
+            whole.push('\n');
             whole.push_str(&row.cells.join(" | "));
         }
         self.add_table_passage(PassageKind::Table, whole, caption.clone(), table.line);

@@ -168,7 +168,6 @@ impl Default for SearchOptions {
 
 /// A built index, open for searching: one reader for the life of the process, a searcher per query.
 pub struct SearchIndex {
-    index: Index,
     reader: IndexReader,
     fields: Fields,
     fingerprint: String,
@@ -220,7 +219,6 @@ impl SearchIndex {
             .try_into()?;
         let planner = query::QueryPlanner::new(&index, fields, corpus);
         Ok(SearchIndex {
-            index,
             reader,
             fields,
             fingerprint,
@@ -356,11 +354,6 @@ impl SearchIndex {
             results.relevant = self.planner.is_relevant(best_coverage, best.score);
         }
         Ok(results)
-    }
-
-    /// The Tantivy index, for the storage layer and benches.
-    pub(crate) fn tantivy_index(&self) -> &Index {
-        &self.index
     }
 }
 

@@ -3,12 +3,16 @@
 //! Each command is a thin adapter: parse flags, call the engine, print. Output goes to a writer so
 //! tests can capture it; `--json` prints exactly one JSON object on stdout.
 
-use crate::engine::{Engine, EngineConfig};
+use crate::answer::Answer;
+use crate::comp::{render_aligned_table, CompLookup, CompQuery};
+use crate::engine::{AnswerOptions, Engine, EngineConfig};
 use crate::eval::{run_retrieval_eval, EvalReport, EvalSet};
+use crate::llm::LlmSettings;
 use crate::search::{OpenOutcome, SearchOptions, SearchResults, MAX_HITS};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,10 +22,20 @@ use std::time::Instant;
 #[command(name = "guidebot", version, about, long_about = None)]
 pub struct Cli {
     /// Folder holding the guides (*.md) and vocabulary.toml.
-    #[arg(long, global = true, default_value = "corpus", env = "GUIDEBOT_CORPUS_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "corpus",
+        env = "GUIDEBOT_CORPUS_DIR"
+    )]
     pub corpus: PathBuf,
     /// Folder for the search index (built on demand, safe to delete).
-    #[arg(long, global = true, default_value = "index", env = "GUIDEBOT_INDEX_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "index",
+        env = "GUIDEBOT_INDEX_DIR"
+    )]
     pub index: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -49,6 +63,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Answer a question from the guides, with numbered citations.
+    Ask {
+        /// The question, in quotes.
+        question: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Answer from the guide's own sentences even when an LLM is configured.
+        #[arg(long)]
+        extractive: bool,
+    },
+    /// Look up compensation bands from the guides' tables.
+    Comp {
+        /// Company names (several to compare), e.g. `google meta "scale ai"`.
+        companies: Vec<String>,
+        /// Only this level (E4, L4, MTS-3, mid...).
+        #[arg(long)]
+        level: Option<String>,
+        /// Only this role (DS, MLE, MTS...).
+        #[arg(long)]
+        role: Option<String>,
+        /// List every company the guides cover.
+        #[arg(long)]
+        list: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the eval question set and print retrieval metrics.
     Eval {
         /// The question set (TOML).
@@ -60,13 +102,73 @@ pub enum Command {
         /// Also list every question that missed.
         #[arg(long)]
         verbose: bool,
+        /// Also answer every question (LLM when configured) and measure the answers.
+        #[arg(long)]
+        answers: bool,
     },
 }
 
-/// Runs a parsed command, writing its output to `out`.
-pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
-    let config = EngineConfig::new(&cli.corpus, &cli.index);
+/// Runs a parsed command, writing its output to `out`. `env` is the process environment (passed in
+/// so tests can set LLM settings without touching the real one).
+pub async fn run(
+    cli: Cli,
+    env: &HashMap<String, String>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let mut config = EngineConfig::new(&cli.corpus, &cli.index);
     match cli.command {
+        Command::Ask {
+            question,
+            json,
+            extractive,
+        } => {
+            if !extractive {
+                config.llm = LlmSettings::from_env_vars(env).context("invalid LLM settings")?;
+            }
+            let engine = open_engine(&config)?;
+            let answer = match engine.answer(&question, &AnswerOptions::default()).await {
+                Ok(answer) => answer,
+                Err(crate::search::SearchError::EmptyQuery) => {
+                    anyhow::bail!("{}", crate::search::SearchError::EmptyQuery)
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if json {
+                write_json(out, &answer_json(&answer))
+            } else {
+                write_answer_text(out, &answer)
+            }
+        }
+        Command::Comp {
+            companies,
+            level,
+            role,
+            list,
+            json,
+        } => {
+            let engine = open_engine(&config)?;
+            if list || companies.is_empty() {
+                let names = engine.comp_data().companies();
+                if json {
+                    return write_json(out, &json!({ "companies": names }));
+                }
+                writeln!(out, "Companies in the guides' compensation data:")?;
+                for name in names {
+                    writeln!(out, "  {name}")?;
+                }
+                return Ok(());
+            }
+            let lookup = engine.comp(&CompQuery {
+                companies,
+                level,
+                role,
+            });
+            if json {
+                write_json(out, &lookup)
+            } else {
+                write_comp_text(out, &lookup)
+            }
+        }
         Command::Index { force, json } => run_index(&config, force, json, out),
         Command::Search { text, limit, json } => {
             let engine = open_engine(&config)?;
@@ -83,10 +185,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 Err(error) => Err(error.into()),
             }
         }
-        Command::Eval { set, json, verbose } => {
+        Command::Eval {
+            set,
+            json,
+            verbose,
+            answers,
+        } => {
+            if answers {
+                config.llm = LlmSettings::from_env_vars(env).context("invalid LLM settings")?;
+            }
             let engine = open_engine(&config)?;
             let set = EvalSet::load(&set)?;
-            let report = run_retrieval_eval(&engine, &set);
+            let mut report = run_retrieval_eval(&engine, &set);
+            if answers {
+                report.answers = Some(crate::eval::run_answer_eval(&engine, &set).await);
+            }
             if json {
                 write_json(out, &report)
             } else {
@@ -110,10 +223,19 @@ fn open_engine(config: &EngineConfig) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn run_index(config: &EngineConfig, force: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+fn run_index(
+    config: &EngineConfig,
+    force: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let corpus = crate::corpus::Corpus::load(&config.corpus_dir)
-        .with_context(|| format!("cannot load the guides from {}", config.corpus_dir.display()))?;
+    let corpus = crate::corpus::Corpus::load(&config.corpus_dir).with_context(|| {
+        format!(
+            "cannot load the guides from {}",
+            config.corpus_dir.display()
+        )
+    })?;
     let (index, outcome) = if force {
         let index = crate::search::SearchIndex::build(&corpus, &config.index_dir)?;
         (
@@ -178,6 +300,67 @@ pub fn search_json(results: &SearchResults) -> serde_json::Value {
     })
 }
 
+/// The documented JSON shape of `ask --json`.
+pub fn answer_json(answer: &Answer) -> serde_json::Value {
+    json!({
+        "question": answer.question,
+        "answer": answer.answer,
+        "citations": answer.citations.iter().map(|citation| json!({
+            "n": citation.n,
+            "guide": citation.guide,
+            "section_id": citation.section_id,
+            "heading": citation.heading,
+            "quote": citation.quote,
+        })).collect::<Vec<_>>(),
+        "refused": answer.refused,
+        "mode": answer.mode,
+        "latency_ms": answer.latency_ms,
+        "note": answer.note,
+        "closest_sections": answer.closest_sections,
+    })
+}
+
+fn write_answer_text(out: &mut dyn Write, answer: &Answer) -> anyhow::Result<()> {
+    writeln!(out, "{}", answer.answer)?;
+    if let Some(note) = &answer.note {
+        writeln!(out, "\n({note})")?;
+    }
+    if !answer.citations.is_empty() {
+        writeln!(out, "\nSources:")?;
+        for citation in &answer.citations {
+            writeln!(
+                out,
+                "  [{}] {} — {}",
+                citation.n, citation.heading, citation.guide_title
+            )?;
+            writeln!(out, "      \"{}\"", citation.quote.replace('\n', " / "))?;
+        }
+    }
+    writeln!(
+        out,
+        "\n({} answer, {:.1} ms)",
+        answer.mode.as_str(),
+        answer.latency_ms
+    )?;
+    Ok(())
+}
+
+fn write_comp_text(out: &mut dyn Write, lookup: &CompLookup) -> anyhow::Result<()> {
+    if !lookup.rows.is_empty() {
+        writeln!(out, "{}", render_aligned_table(&lookup.rows))?;
+    }
+    for name in &lookup.not_found {
+        writeln!(out, "The guides have no compensation data for \"{name}\".")?;
+    }
+    for name in &lookup.filtered_out {
+        writeln!(out, "No row for \"{name}\" matches that level or role.")?;
+    }
+    if !lookup.suggestions.is_empty() {
+        writeln!(out, "Did you mean: {}?", lookup.suggestions.join(", "))?;
+    }
+    Ok(())
+}
+
 fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
@@ -228,11 +411,50 @@ fn write_eval_text(out: &mut dyn Write, report: &EvalReport, verbose: bool) -> a
     writeln!(out, "  hit@3                      {:.3}", metrics.hit_at_3)?;
     writeln!(out, "  MRR                        {:.3}", metrics.mrr)?;
     writeln!(out, "  fact@3                     {:.3}", metrics.fact_at_3)?;
-    writeln!(out, "  off-topic rejection        {:.3}", metrics.off_topic_rejection)?;
-    writeln!(out, "  answerable false-rejection {:.3}", metrics.answerable_false_rejection)?;
+    writeln!(
+        out,
+        "  off-topic rejection        {:.3}",
+        metrics.off_topic_rejection
+    )?;
+    writeln!(
+        out,
+        "  answerable false-rejection {:.3}",
+        metrics.answerable_false_rejection
+    )?;
+    if let Some(answers) = &report.answers {
+        writeln!(out, "Answers ({}):", answers.mode)?;
+        writeln!(
+            out,
+            "  facts in answer            {:.3}",
+            answers.facts_in_answer
+        )?;
+        writeln!(
+            out,
+            "  citation validity          {:.3} ({} citations)",
+            answers.citation_validity, answers.citations
+        )?;
+        writeln!(
+            out,
+            "  off-topic refusal          {:.3}",
+            answers.off_topic_refusal
+        )?;
+        writeln!(
+            out,
+            "  answerable refusal         {:.3}",
+            answers.answerable_refusal
+        )?;
+        writeln!(out, "  LLM fallbacks              {}", answers.fallbacks)?;
+        writeln!(
+            out,
+            "  latency p50 / max (ms)     {:.2} / {:.2}",
+            answers.p50_latency_ms, answers.max_latency_ms
+        )?;
+    }
     if verbose {
         for outcome in &report.outcomes {
-            let missed = outcome.first_correct_rank != Some(1) || !outcome.relevant || !outcome.facts_in_top3;
+            let missed = outcome.first_correct_rank != Some(1)
+                || !outcome.relevant
+                || !outcome.facts_in_top3;
             if missed {
                 writeln!(
                     out,

@@ -1,17 +1,32 @@
-//! The API of the core: one loaded corpus and its index, and the operations every front end calls.
+//! The API of the core: one loaded corpus, its index, its comp records and the answer settings, and
+//! the operations every front end calls.
 //!
 //! The CLI, the Discord gateway and the HTTP endpoint all go through [`Engine`]; none of them touch
-//! Tantivy or the Markdown directly. The engine is cheap to share (`Arc<Engine>`) and `Sync`.
+//! Tantivy, the Markdown or the LLM wire formats directly. The engine is `Send + Sync`; share it as
+//! `Arc<Engine>`.
 
-use crate::corpus::Corpus;
+use crate::answer::{
+    extractive_answer, ground_completion, prompt_passages, system_prompt, Answer, AnswerMode,
+    FallbackReason, ANSWER_PASSAGES,
+};
+use crate::comp::{CompChoice, CompData, CompLookup, CompQuery};
+use crate::corpus::{Corpus, Passage};
+use crate::llm::{LlmClient, LlmEvent, LlmRequest, LlmSettings, ProviderKind};
 use crate::search::{OpenOutcome, SearchError, SearchIndex, SearchOptions, SearchResults};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
-/// Where the engine finds its data. A struct rather than loose arguments so new settings stay named.
+/// Where the engine finds its data and how it answers. A struct so new settings stay named.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub corpus_dir: PathBuf,
     pub index_dir: PathBuf,
+    /// `None`: extractive answers only.
+    pub llm: Option<LlmSettings>,
 }
 
 impl EngineConfig {
@@ -19,48 +34,144 @@ impl EngineConfig {
         EngineConfig {
             corpus_dir: corpus_dir.to_path_buf(),
             index_dir: index_dir.to_path_buf(),
+            llm: None,
         }
     }
 }
 
-/// Loading the engine failed: the corpus is broken or the index cannot be written.
+/// Loading the engine failed: the corpus or its comp tables are broken, or the index cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Corpus(#[from] crate::corpus::CorpusError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error(transparent)]
+    Comp(#[from] crate::comp::CompError),
+    #[error("cannot create the HTTP client for the LLM: {0}")]
+    HttpClient(String),
 }
 
-/// A corpus, its search index and (later) comp data and answer settings, ready to serve.
+/// Whether this answer may use the LLM; a denial carries the reason the reader is told.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LlmPermission {
+    #[default]
+    Allowed,
+    Denied(FallbackReason),
+}
+
+/// Per-answer options.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerOptions {
+    pub llm: LlmPermission,
+}
+
+/// What an answer stream yields: the text so far while an LLM writes, then the checked answer.
+#[derive(Debug, Clone)]
+pub enum AnswerEvent {
+    /// The whole text written so far (not yet checked; markers as the model wrote them).
+    Partial(String),
+    /// The final answer, grounded or replaced by the extractive one.
+    Final(Answer),
+}
+
+/// One section in full, for `/source`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionView {
+    pub guide: String,
+    pub guide_title: String,
+    pub as_of: String,
+    pub section_id: String,
+    pub heading: String,
+    pub heading_path: Vec<String>,
+    pub passages: Vec<Passage>,
+}
+
+/// A choice offered by autocomplete: what the user sees and the value sent back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    pub name: String,
+    pub value: String,
+}
+
+/// What `/about` shows: the guides and their freshness, the answer mode, the index fingerprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct About {
+    pub guides: Vec<GuideSummary>,
+    pub answer_mode: String,
+    pub model: Option<String>,
+    pub fingerprint: String,
+    pub passages: u64,
+    pub comp_records: usize,
+    pub version: String,
+}
+
+/// One guide as listed by `/about`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuideSummary {
+    pub title: String,
+    pub slug: String,
+    pub author: String,
+    pub year: u16,
+    pub as_of: String,
+    pub sources: Vec<String>,
+    pub sections: usize,
+}
+
+/// Most autocomplete choices Discord accepts.
+pub const MAX_CHOICES: usize = 25;
+
+/// A corpus, its search index, its comp records and (optionally) an LLM client, ready to serve.
 #[derive(Debug)]
 pub struct Engine {
-    corpus: Corpus,
+    corpus: Arc<Corpus>,
     index: SearchIndex,
+    comp: CompData,
+    llm: Option<LlmClient>,
     open_outcome: OpenOutcome,
 }
 
 impl Engine {
-    /// Loads the corpus and opens its index, rebuilding the index when it is missing or stale.
+    /// Loads the corpus, opens its index (rebuilding it when missing or stale), reads the comp tables
+    /// and prepares the LLM client when configured.
     pub fn open(config: &EngineConfig) -> Result<Engine, EngineError> {
         let corpus = Corpus::load(&config.corpus_dir)?;
         let (index, open_outcome) = SearchIndex::open_or_build(&corpus, &config.index_dir)?;
-        Ok(Engine {
-            corpus,
-            index,
-            open_outcome,
-        })
+        Engine::assemble(corpus, index, open_outcome, config.llm.clone())
     }
 
     /// An engine over an in-memory index, for tests and benchmarks.
-    pub fn in_memory(corpus: Corpus) -> Result<Engine, EngineError> {
+    pub fn in_memory(corpus: Corpus, llm: Option<LlmSettings>) -> Result<Engine, EngineError> {
         let index = SearchIndex::build_in_ram(&corpus)?;
+        let outcome = OpenOutcome::Built {
+            reason: "in memory".to_string(),
+        };
+        Engine::assemble(corpus, index, outcome, llm)
+    }
+
+    fn assemble(
+        corpus: Corpus,
+        index: SearchIndex,
+        open_outcome: OpenOutcome,
+        llm: Option<LlmSettings>,
+    ) -> Result<Engine, EngineError> {
+        let comp = CompData::from_corpus(&corpus)?;
+        let llm = match llm {
+            Some(settings) => {
+                let http = reqwest::Client::builder()
+                    .user_agent(concat!("guidebot/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|error| EngineError::HttpClient(error.to_string()))?;
+                Some(LlmClient::new(settings, http))
+            }
+            None => None,
+        };
         Ok(Engine {
-            corpus,
+            corpus: Arc::new(corpus),
             index,
-            open_outcome: OpenOutcome::Built {
-                reason: "in memory".to_string(),
-            },
+            comp,
+            llm,
+            open_outcome,
         })
     }
 
@@ -72,13 +183,347 @@ impl Engine {
         &self.index
     }
 
+    pub fn comp_data(&self) -> &CompData {
+        &self.comp
+    }
+
     /// Whether opening reused the index on disk or built it.
     pub fn open_outcome(&self) -> &OpenOutcome {
         &self.open_outcome
     }
 
+    /// The fingerprint of the corpus (and index) being served.
+    pub fn fingerprint(&self) -> &str {
+        self.index.fingerprint()
+    }
+
+    /// The mode answers are written in when the LLM is allowed.
+    pub fn answer_mode(&self) -> AnswerMode {
+        match self.llm.as_ref().map(LlmClient::kind) {
+            Some(ProviderKind::Anthropic) => AnswerMode::Anthropic,
+            Some(ProviderKind::OpenAi) => AnswerMode::OpenAi,
+            None => AnswerMode::Extractive,
+        }
+    }
+
+    /// Whether an LLM is configured (its answers are slow: callers defer and stream them).
+    pub fn has_llm(&self) -> bool {
+        self.llm.is_some()
+    }
+
     /// Searches the guides. See [`SearchIndex::search`].
-    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<SearchResults, SearchError> {
+    pub fn search(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
         self.index.search(query, options)
+    }
+
+    /// The extractive answer: fast, no network. An empty question is the only error.
+    pub fn answer_extractive(&self, question: &str) -> Result<Answer, SearchError> {
+        let started = Instant::now();
+        let results = self.search_for_answer(question)?;
+        let mut answer = extractive_answer(question, &results, &self.corpus);
+        answer.latency_ms = elapsed_ms(started);
+        Ok(answer)
+    }
+
+    /// The best answer available: the LLM's when configured, allowed and grounded, otherwise the
+    /// extractive one with a note saying why. Never fails except on an empty question.
+    pub async fn answer(
+        &self,
+        question: &str,
+        options: &AnswerOptions,
+    ) -> Result<Answer, SearchError> {
+        let mut events = self.answer_events(question, options)?;
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            if let AnswerEvent::Final(answer) = event {
+                last = Some(answer);
+            }
+        }
+        match last {
+            Some(answer) => Ok(answer),
+            None => self.answer_extractive(question),
+        }
+    }
+
+    /// The answer as a stream: `Partial` texts while an LLM writes, then one `Final`. Without an LLM
+    /// (or when the question is not covered) the stream is a single `Final`.
+    pub fn answer_events(
+        &self,
+        question: &str,
+        options: &AnswerOptions,
+    ) -> Result<BoxStream<'static, AnswerEvent>, SearchError> {
+        let started = Instant::now();
+        let results = self.search_for_answer(question)?;
+        let mut extractive = extractive_answer(question, &results, &self.corpus);
+        let client = match (&self.llm, &options.llm) {
+            (Some(client), LlmPermission::Allowed) if !extractive.refused => client.clone(),
+            (Some(_), LlmPermission::Denied(reason)) if !extractive.refused => {
+                extractive.note = Some(reason.reader_note().to_string());
+                extractive.fallback = Some(reason.clone());
+                extractive.latency_ms = elapsed_ms(started);
+                return Ok(futures::stream::iter([AnswerEvent::Final(extractive)]).boxed());
+            }
+            _ => {
+                extractive.latency_ms = elapsed_ms(started);
+                return Ok(futures::stream::iter([AnswerEvent::Final(extractive)]).boxed());
+            }
+        };
+        let sent: Vec<_> = results.hits.iter().take(ANSWER_PASSAGES).cloned().collect();
+        let request = LlmRequest {
+            system_prompt: system_prompt(client.kind()),
+            question: question.to_string(),
+            passages: prompt_passages(&sent),
+        };
+        let mode = self.answer_mode();
+        let corpus = Arc::clone(&self.corpus);
+        let question = question.to_string();
+        let query_terms = results.query_terms.clone();
+        let coverage = results.coverage;
+        let llm_stream = client.stream(&request);
+        let stream = futures::stream::unfold(
+            StreamState::Running {
+                llm_stream,
+                text: String::new(),
+                context: Box::new(StreamContext {
+                    question,
+                    sent,
+                    corpus,
+                    query_terms,
+                    coverage,
+                    mode,
+                    extractive,
+                    started,
+                }),
+            },
+            next_answer_event,
+        );
+        Ok(stream.boxed())
+    }
+
+    fn search_for_answer(&self, question: &str) -> Result<SearchResults, SearchError> {
+        self.index.search(
+            question,
+            &SearchOptions {
+                limit: ANSWER_PASSAGES,
+            },
+        )
+    }
+
+    /// Compensation rows for the companies asked (see `comp::CompData::lookup`).
+    pub fn comp(&self, query: &CompQuery) -> CompLookup {
+        self.comp.lookup(query)
+    }
+
+    /// Autocomplete for company names (at most 25 choices).
+    pub fn comp_choices(&self, prefix: &str) -> Vec<CompChoice> {
+        self.comp.autocomplete(prefix)
+    }
+
+    /// A section in full. Accepts "guide#section-id", a section id, or a heading (any case).
+    pub fn section(&self, reference: &str) -> Option<SectionView> {
+        let reference = reference.trim();
+        let (guide_filter, wanted) = match reference.split_once('#') {
+            Some((guide, section)) => (Some(guide), section),
+            None => (None, reference),
+        };
+        let wanted_lower = wanted.to_lowercase();
+        let wanted_slug = crate::corpus::slugify(wanted);
+        for guide in &self.corpus.guides {
+            if guide_filter.is_some_and(|slug| slug != guide.meta.slug) {
+                continue;
+            }
+            let found = guide.sections.iter().find(|section| {
+                section.id == wanted
+                    || section.heading.to_lowercase() == wanted_lower
+                    || section.id == wanted_slug
+            });
+            if let Some(section) = found {
+                let passages: Vec<Passage> = guide
+                    .passages_of(&section.id)
+                    .filter(|passage| passage.kind != crate::corpus::PassageKind::TableRow)
+                    .cloned()
+                    .collect();
+                return Some(SectionView {
+                    guide: guide.meta.slug.clone(),
+                    guide_title: guide.meta.title.clone(),
+                    as_of: guide.meta.as_of(),
+                    section_id: section.id.clone(),
+                    heading: section.heading.clone(),
+                    heading_path: section.heading_path.clone(),
+                    passages,
+                });
+            }
+        }
+        None
+    }
+
+    /// Autocomplete for `/source`: sections whose heading or id contains the typed text.
+    pub fn section_choices(&self, prefix: &str) -> Vec<Choice> {
+        let needle = prefix.trim().to_lowercase();
+        let mut starts = Vec::new();
+        let mut contains = Vec::new();
+        for guide in &self.corpus.guides {
+            for section in &guide.sections {
+                if guide.passages_of(&section.id).next().is_none() {
+                    continue;
+                }
+                let heading = section.heading.to_lowercase();
+                let value = format!("{}#{}", guide.meta.slug, section.id);
+                let value = if value.chars().count() <= 100 {
+                    value
+                } else {
+                    section.id.chars().take(100).collect()
+                };
+                let choice = Choice {
+                    name: truncate_chars(&section.heading, 100),
+                    value,
+                };
+                if needle.is_empty()
+                    || heading.starts_with(&needle)
+                    || section.id.starts_with(&needle)
+                {
+                    starts.push(choice);
+                } else if heading.contains(&needle) || section.id.contains(&needle) {
+                    contains.push(choice);
+                }
+            }
+        }
+        starts.extend(contains);
+        starts.truncate(MAX_CHOICES);
+        starts
+    }
+
+    /// The guides, their as-of dates, the answer mode and the index fingerprint.
+    pub fn about(&self) -> About {
+        About {
+            guides: self
+                .corpus
+                .guides
+                .iter()
+                .map(|guide| GuideSummary {
+                    title: guide.meta.title.clone(),
+                    slug: guide.meta.slug.clone(),
+                    author: guide.meta.author.clone(),
+                    year: guide.meta.year,
+                    as_of: guide.meta.as_of(),
+                    sources: guide.meta.sources.clone(),
+                    sections: guide.sections.len(),
+                })
+                .collect(),
+            answer_mode: self.answer_mode().as_str().to_string(),
+            model: self.llm.as_ref().map(|client| client.model().to_string()),
+            fingerprint: self.fingerprint().to_string(),
+            passages: self.index.passage_count(),
+            comp_records: self.comp.records().len(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Everything the answer stream needs after the engine call returned.
+struct StreamContext {
+    question: String,
+    sent: Vec<crate::search::Hit>,
+    corpus: Arc<Corpus>,
+    query_terms: Vec<String>,
+    coverage: f32,
+    mode: AnswerMode,
+    extractive: Answer,
+    started: Instant,
+}
+
+enum StreamState {
+    Running {
+        llm_stream: BoxStream<'static, Result<LlmEvent, crate::llm::LlmError>>,
+        text: String,
+        context: Box<StreamContext>,
+    },
+    Done,
+}
+
+async fn next_answer_event(state: StreamState) -> Option<(AnswerEvent, StreamState)> {
+    let StreamState::Running {
+        mut llm_stream,
+        mut text,
+        context,
+    } = state
+    else {
+        return None;
+    };
+    match llm_stream.next().await {
+        Some(Ok(LlmEvent::TextDelta(delta))) => {
+            text.push_str(&delta);
+            let partial = AnswerEvent::Partial(text.clone());
+            Some((
+                partial,
+                StreamState::Running {
+                    llm_stream,
+                    text,
+                    context,
+                },
+            ))
+        }
+        Some(Ok(LlmEvent::Done(completion))) => {
+            let context = *context;
+            let grounded = ground_completion(
+                &context.question,
+                &completion,
+                &context.sent,
+                &context.corpus,
+                &context.query_terms,
+                context.mode,
+            );
+            let answer = match grounded {
+                Some(mut answer) => {
+                    answer.coverage = context.coverage;
+                    answer.latency_ms = elapsed_ms(context.started);
+                    answer
+                }
+                None => {
+                    tracing::warn!("LLM answer had no valid citation; using the extractive answer");
+                    fallback(context, FallbackReason::Ungrounded)
+                }
+            };
+            Some((AnswerEvent::Final(answer), StreamState::Done))
+        }
+        Some(Err(error)) => {
+            tracing::warn!(%error, "LLM failed; using the extractive answer");
+            let answer = fallback(*context, FallbackReason::LlmFailed(error.to_string()));
+            Some((AnswerEvent::Final(answer), StreamState::Done))
+        }
+        None => {
+            tracing::warn!("LLM stream ended without an answer; using the extractive answer");
+            let answer = fallback(
+                *context,
+                FallbackReason::LlmFailed("the stream ended early".to_string()),
+            );
+            Some((AnswerEvent::Final(answer), StreamState::Done))
+        }
+    }
+}
+
+fn fallback(context: StreamContext, reason: FallbackReason) -> Answer {
+    let mut answer = context.extractive;
+    answer.note = Some(reason.reader_note().to_string());
+    answer.fallback = Some(reason);
+    answer.latency_ms = elapsed_ms(context.started);
+    answer
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+fn truncate_chars(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(limit - 1).collect();
+        cut.push('…');
+        cut
     }
 }

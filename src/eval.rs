@@ -109,10 +109,31 @@ pub struct RetrievalMetrics {
     pub answerable_false_rejection: f64,
 }
 
+/// Metrics of the answers (extractive unless an LLM is configured), each in 0..=1.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerMetrics {
+    pub mode: String,
+    /// Share of answerable questions whose answer text contains every needed fact.
+    pub facts_in_answer: f64,
+    /// Share of citations whose quote is verbatim in the corpus (must be 1.0).
+    pub citation_validity: f64,
+    pub citations: usize,
+    /// Share of off-topic questions the answer refused.
+    pub off_topic_refusal: f64,
+    /// Share of answerable questions the answer refused.
+    pub answerable_refusal: f64,
+    /// Answers that fell back from the LLM to the extractive text.
+    pub fallbacks: usize,
+    pub p50_latency_ms: f64,
+    pub max_latency_ms: f64,
+}
+
 /// The full report: metrics plus per-question outcomes.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub retrieval: RetrievalMetrics,
+    /// Present when the eval was asked to answer too.
+    pub answers: Option<AnswerMetrics>,
     pub outcomes: Vec<QuestionOutcome>,
     pub off_topic_outcomes: Vec<QuestionOutcome>,
 }
@@ -124,7 +145,11 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
     for question in &set.questions {
         let outcome = match engine.search(&question.text, &options) {
             Ok(results) => {
-                let top_sections: Vec<String> = results.hits.iter().map(|hit| hit.section_id.clone()).collect();
+                let top_sections: Vec<String> = results
+                    .hits
+                    .iter()
+                    .map(|hit| hit.section_id.clone())
+                    .collect();
                 let first_correct_rank = top_sections
                     .iter()
                     .position(|section| question.sections.contains(section))
@@ -167,15 +192,21 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
     }
     let mut off_topic_outcomes = Vec::with_capacity(set.off_topic.len());
     for question in &set.off_topic {
-        let (relevant, coverage, matched_weight, top_sections) = match engine.search(&question.text, &options) {
-            Ok(results) => (
-                results.relevant,
-                results.coverage,
-                results.matched_weight,
-                results.hits.iter().take(3).map(|hit| hit.section_id.clone()).collect(),
-            ),
-            Err(_) => (false, 0.0, 0.0, Vec::new()),
-        };
+        let (relevant, coverage, matched_weight, top_sections) =
+            match engine.search(&question.text, &options) {
+                Ok(results) => (
+                    results.relevant,
+                    results.coverage,
+                    results.matched_weight,
+                    results
+                        .hits
+                        .iter()
+                        .take(3)
+                        .map(|hit| hit.section_id.clone())
+                        .collect(),
+                ),
+                Err(_) => (false, 0.0, 0.0, Vec::new()),
+            };
         off_topic_outcomes.push(QuestionOutcome {
             id: question.id.clone(),
             text: question.text.clone(),
@@ -198,17 +229,87 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
         hit_at_3: share(&|outcome| outcome.first_correct_rank.is_some_and(|rank| rank <= 3)),
         mrr: outcomes
             .iter()
-            .map(|outcome| outcome.first_correct_rank.map_or(0.0, |rank| 1.0 / rank as f64))
+            .map(|outcome| {
+                outcome
+                    .first_correct_rank
+                    .map_or(0.0, |rank| 1.0 / rank as f64)
+            })
             .sum::<f64>()
             / answerable,
         fact_at_3: share(&|outcome| outcome.facts_in_top3),
-        off_topic_rejection: off_topic_outcomes.iter().filter(|outcome| !outcome.relevant).count() as f64
+        off_topic_rejection: off_topic_outcomes
+            .iter()
+            .filter(|outcome| !outcome.relevant)
+            .count() as f64
             / off_topic_outcomes.len().max(1) as f64,
         answerable_false_rejection: share(&|outcome| !outcome.relevant),
     };
     EvalReport {
         retrieval,
+        answers: None,
         outcomes,
         off_topic_outcomes,
+    }
+}
+
+/// Answers every question of `set` with `engine.answer` and measures the answers.
+pub async fn run_answer_eval(engine: &Engine, set: &EvalSet) -> AnswerMetrics {
+    let options = crate::engine::AnswerOptions::default();
+    let mut facts_ok = 0usize;
+    let mut answerable_refused = 0usize;
+    let mut citations = 0usize;
+    let mut valid_citations = 0usize;
+    let mut fallbacks = 0usize;
+    let mut latencies = Vec::new();
+    for question in &set.questions {
+        let Ok(answer) = engine.answer(&question.text, &options).await else {
+            answerable_refused += 1;
+            continue;
+        };
+        latencies.push(answer.latency_ms);
+        if answer.fallback.is_some() {
+            fallbacks += 1;
+        }
+        if answer.refused {
+            answerable_refused += 1;
+        }
+        let text = answer.answer.to_lowercase();
+        if question
+            .facts
+            .iter()
+            .all(|fact| text.contains(&fact.to_lowercase()))
+        {
+            facts_ok += 1;
+        }
+        for citation in &answer.citations {
+            citations += 1;
+            if engine.corpus().contains_quote(&citation.quote) {
+                valid_citations += 1;
+            }
+        }
+    }
+    let mut off_topic_refused = 0usize;
+    for question in &set.off_topic {
+        match engine.answer(&question.text, &options).await {
+            Ok(answer) if !answer.refused => {}
+            _ => off_topic_refused += 1,
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let answerable = set.questions.len().max(1) as f64;
+    AnswerMetrics {
+        mode: engine.answer_mode().as_str().to_string(),
+        facts_in_answer: facts_ok as f64 / answerable,
+        citation_validity: if citations == 0 {
+            1.0
+        } else {
+            valid_citations as f64 / citations as f64
+        },
+        citations,
+        off_topic_refusal: off_topic_refused as f64 / set.off_topic.len().max(1) as f64,
+        answerable_refusal: answerable_refused as f64 / answerable,
+        fallbacks,
+        p50_latency_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
+        max_latency_ms: latencies.last().copied().unwrap_or(0.0),
     }
 }

@@ -3,6 +3,8 @@
 //! The core (corpus, search, comp, answer, llm, engine) speaks plain Rust types; only `bot` and
 //! `transport` know Discord, and only `cli` knows the terminal. See ARCHITECTURE.md.
 
+pub mod answer;
+pub mod bot;
 pub mod cli;
 pub mod comp;
 pub mod corpus;

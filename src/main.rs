@@ -1,5 +1,5 @@
-//! The `guidebot` binary: parses the command line, sets up logging, runs the command, maps errors
-//! to an exit code. Everything else lives in the library.
+//! The `guidebot` binary: parses the command line, sets up logging, runs the command on a tokio
+//! runtime, and maps errors to an exit code. Everything else lives in the library.
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -7,13 +7,33 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = guidebot::cli::Cli::parse();
     guidebot::telemetry::init_for_cli();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match guidebot::cli::run(cli, &mut out) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let mut out = std::io::stdout();
+    match runtime.block_on(guidebot::cli::run(cli, &env, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `guidebot ... | head` closing the pipe early is not an error worth reporting.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

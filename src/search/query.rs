@@ -50,7 +50,12 @@ pub struct Coverage {
 struct Concept {
     alternatives: Vec<Vec<String>>,
     weight: f32,
+    /// The word was not typed as such but corrected from a typo: a match is less certain.
+    corrected: bool,
 }
+
+/// Share of a corrected word's weight that a match earns ("bake" read as "base" proves little).
+const CORRECTED_MATCH_CREDIT: f32 = 0.4;
 
 /// A query ready to run, with what coverage needs.
 pub struct QueryPlan {
@@ -59,6 +64,23 @@ pub struct QueryPlan {
     pub corrections: Vec<(String, String)>,
     pub notice: Option<String>,
     concepts: Vec<Concept>,
+}
+
+impl QueryPlan {
+    /// Every token of every alternative of every concept, deduplicated.
+    pub fn terms(&self) -> Vec<String> {
+        let mut terms: Vec<String> = Vec::new();
+        for concept in &self.concepts {
+            for alternative in &concept.alternatives {
+                for token in alternative {
+                    if !terms.contains(token) {
+                        terms.push(token.clone());
+                    }
+                }
+            }
+        }
+        terms
+    }
 }
 
 /// Plans queries for one index: knows the corpus's words, its vocabulary and the field boosts.
@@ -79,7 +101,12 @@ impl QueryPlanner {
     pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
         let mut parser = QueryParser::for_index(
             index,
-            vec![fields.heading, fields.guide_title, fields.body, fields.context],
+            vec![
+                fields.heading,
+                fields.guide_title,
+                fields.body,
+                fields.context,
+            ],
         );
         parser.set_field_boost(fields.heading, 2.0);
         parser.set_field_boost(fields.guide_title, 0.5);
@@ -184,9 +211,8 @@ impl QueryPlanner {
                 query: None,
                 snippet_query: None,
                 corrections,
-                notice: notice.or_else(|| {
-                    Some("The question has no words to search for.".to_string())
-                }),
+                notice: notice
+                    .or_else(|| Some("The question has no words to search for.".to_string())),
                 concepts: Vec::new(),
             };
         }
@@ -220,9 +246,17 @@ impl QueryPlanner {
                 .map(|token| self.idf(searcher, token))
                 .filter(|weight| weight.is_finite())
                 .fold(0.0_f32, f32::max);
-            let weight = if weight > 0.0 { weight } else { self.unknown_weight(searcher) };
+            let weight = if weight > 0.0 {
+                weight
+            } else {
+                self.unknown_weight(searcher)
+            };
             if !alternatives.is_empty() {
-                concepts.push(Concept { alternatives, weight });
+                concepts.push(Concept {
+                    alternatives,
+                    weight,
+                    corrected: false,
+                });
             }
             let typed_terms_known = self.vocabulary.synonyms[group_index]
                 .terms
@@ -245,8 +279,11 @@ impl QueryPlanner {
                 expansions.push((others, typed_terms_known));
             }
         }
+        let corrected_words: HashSet<&str> =
+            corrections.iter().map(|(_, to)| to.as_str()).collect();
         let mut seen_tokens: HashSet<String> = HashSet::new();
         for word in &words {
+            let corrected = corrected_words.contains(word.as_str());
             for token in analyzed_tokens(word) {
                 let stem_consumed = consumed.contains(&token);
                 if stem_consumed || !seen_tokens.insert(token.clone()) {
@@ -259,6 +296,7 @@ impl QueryPlanner {
                 concepts.push(Concept {
                     alternatives: vec![vec![token]],
                     weight,
+                    corrected,
                 });
             }
         }
@@ -290,7 +328,11 @@ impl QueryPlanner {
             if disjuncts.is_empty() {
                 continue;
             }
-            let boost = if *typed_terms_known { EXPANSION_BOOST } else { 1.0 };
+            let boost = if *typed_terms_known {
+                EXPANSION_BOOST
+            } else {
+                1.0
+            };
             let group_query: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(disjuncts));
             clauses.push((Occur::Should, Box::new(BoostQuery::new(group_query, boost))));
         }
@@ -306,7 +348,13 @@ impl QueryPlanner {
     }
 
     /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
-    pub(crate) fn coverage_of_text(&self, plan: &QueryPlan, heading: &str, body: &str, context: &str) -> Coverage {
+    pub(crate) fn coverage_of_text(
+        &self,
+        plan: &QueryPlan,
+        heading: &str,
+        body: &str,
+        context: &str,
+    ) -> Coverage {
         if plan.concepts.is_empty() {
             return Coverage::default();
         }
@@ -322,7 +370,13 @@ impl QueryPlanner {
                     .iter()
                     .any(|alternative| alternative.iter().all(|token| tokens.contains(token)))
             })
-            .map(|concept| concept.weight)
+            .map(|concept| {
+                if concept.corrected {
+                    concept.weight * CORRECTED_MATCH_CREDIT
+                } else {
+                    concept.weight
+                }
+            })
             .sum();
         Coverage {
             share: if total <= 0.0 { 0.0 } else { covered / total },
@@ -388,7 +442,8 @@ impl QueryPlanner {
                 let better = match best {
                     None => true,
                     Some((best_distance, best_count, _)) => {
-                        distance < best_distance || (distance == best_distance && count > best_count)
+                        distance < best_distance
+                            || (distance == best_distance && count > best_count)
                     }
                 };
                 if better {
@@ -415,7 +470,7 @@ fn is_contraction_fragment(word: &str) -> bool {
 }
 
 /// The analyzer's tokens (stop words removed, stemmed), as indexed.
-fn analyzed_tokens(text: &str) -> Vec<String> {
+pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
     let mut analyzer = english_analyzer();
     let mut stream = analyzer.token_stream(text);
     let mut tokens = Vec::new();
@@ -442,7 +497,9 @@ fn stem_words(text: &str) -> Vec<String> {
 fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {
     !needle.is_empty()
         && haystack.len() >= needle.len()
-        && haystack.windows(needle.len()).any(|window| window == needle)
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// Keeps letters, digits and inner hyphens; the query grammar's operators become spaces.
@@ -471,13 +528,22 @@ mod tests {
 
     #[test]
     fn parser_safe_text_has_no_operators() {
-        assert_eq!(parser_safe("-foo +bar title:baz (x) \"q\" mts-3"), "foo bar title baz x q mts-3");
+        assert_eq!(
+            parser_safe("-foo +bar title:baz (x) \"q\" mts-3"),
+            "foo bar title baz x q mts-3"
+        );
     }
 
     #[test]
     fn sequences_match_whole_stems() {
         let haystack = stem_words("what do machine learning engineers earn");
-        assert!(contains_sequence(&haystack, &stem_words("machine learning engineer")));
-        assert!(!contains_sequence(&haystack, &stem_words("learning machine")));
+        assert!(contains_sequence(
+            &haystack,
+            &stem_words("machine learning engineer")
+        ));
+        assert!(!contains_sequence(
+            &haystack,
+            &stem_words("learning machine")
+        ));
     }
 }

@@ -1,0 +1,521 @@
+//! The one command dispatcher: a plain request in, engine calls, a rendered reply out through a
+//! [`Responder`] that the transport supplies (serenity's HTTP client in gateway mode, the HTTP
+//! response plus webhook edits in interactions-endpoint mode).
+
+use super::render::{self, AnswerFrame, Rendered};
+use super::request::{BotRequest, Invocation};
+use crate::answer::{Answer, FallbackReason};
+use crate::comp::CompQuery;
+use crate::engine::{AnswerEvent, AnswerOptions, Engine, LlmPermission};
+use crate::search::{SearchError, SearchOptions};
+use futures::StreamExt;
+use serenity::all::{
+    AutocompleteChoice, CreateAutocompleteResponse, CreateInteractionResponse,
+    EditInteractionResponse,
+};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the bot behaves; one struct instead of loose flags.
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    /// Minimum time between two LLM answers for one user; inside it the user gets the extractive answer.
+    pub llm_cooldown: Duration,
+    /// Minimum time between two edits of a streaming answer (Discord rate-limits edits).
+    pub edit_interval: Duration,
+    /// Answer mentions in a new thread instead of a reply in the channel.
+    pub mention_replies_in_thread: bool,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        BotSettings {
+            llm_cooldown: Duration::from_secs(20),
+            edit_interval: Duration::from_millis(1200),
+            mention_replies_in_thread: false,
+        }
+    }
+}
+
+/// A Discord call failed; the transport logs it (one failure never stops the bot).
+#[derive(Debug, thiserror::Error)]
+#[error("Discord call failed: {0}")]
+pub struct ResponderError(pub String);
+
+/// Sends the responses of one interaction. Gateway and HTTP modes implement it differently; the
+/// dispatcher does not know which it talks to.
+pub trait Responder: Send + Sync {
+    /// The initial response (callback type 1/4/5/8), which must come within 3 seconds.
+    fn respond(
+        &self,
+        response: CreateInteractionResponse,
+    ) -> impl Future<Output = Result<(), ResponderError>> + Send;
+    /// An edit of the original response (for deferred and streaming answers).
+    fn edit(
+        &self,
+        edit: EditInteractionResponse,
+    ) -> impl Future<Output = Result<(), ResponderError>> + Send;
+}
+
+/// What happened, for logs and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionReport {
+    pub command: &'static str,
+    /// "answered", "refused", "fallback", "not_found", "autocomplete", "feedback", "invalid", "unknown"
+    pub outcome: &'static str,
+    pub deferred: bool,
+    pub mode: Option<&'static str>,
+    pub fallback: Option<&'static str>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub top_coverage: Option<f32>,
+    /// The question or query, for analytics (never logged at info level).
+    pub question: Option<String>,
+    pub answer_key: Option<String>,
+    pub edits: usize,
+}
+
+impl InteractionReport {
+    fn new(command: &'static str, outcome: &'static str) -> Self {
+        InteractionReport {
+            command,
+            outcome,
+            deferred: false,
+            mode: None,
+            fallback: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            top_coverage: None,
+            question: None,
+            answer_key: None,
+            edits: 0,
+        }
+    }
+}
+
+/// Routes requests to the engine and replies through a [`Responder`].
+pub struct Dispatcher {
+    engine: Arc<Engine>,
+    settings: BotSettings,
+    last_llm_answer: Mutex<HashMap<u64, Instant>>,
+}
+
+impl Dispatcher {
+    pub fn new(engine: Arc<Engine>, settings: BotSettings) -> Self {
+        Dispatcher {
+            engine,
+            settings,
+            last_llm_answer: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn settings(&self) -> &BotSettings {
+        &self.settings
+    }
+
+    /// Handles one interaction end to end. Quick commands answer directly; LLM answers are deferred
+    /// at once and then edited as the model writes.
+    pub async fn run_interaction<R: Responder>(
+        &self,
+        invocation: Invocation,
+        responder: &R,
+    ) -> Result<InteractionReport, ResponderError> {
+        match invocation.request {
+            BotRequest::Ask { question, private } => {
+                self.run_ask(invocation.user_id, &question, private, responder)
+                    .await
+            }
+            BotRequest::Mention { question } => {
+                self.run_ask(invocation.user_id, &question, false, responder)
+                    .await
+            }
+            BotRequest::Autocomplete {
+                command,
+                option,
+                partial,
+            } => {
+                let choices = self.autocomplete(&command, &option, &partial);
+                let response = CreateInteractionResponse::Autocomplete(
+                    CreateAutocompleteResponse::new().set_choices(choices),
+                );
+                responder.respond(response).await?;
+                Ok(InteractionReport::new(
+                    command_label(&command),
+                    "autocomplete",
+                ))
+            }
+            BotRequest::Feedback {
+                helpful,
+                answer_key,
+            } => {
+                let text = if helpful {
+                    "Thanks! Glad it helped."
+                } else {
+                    "Thanks for telling us. Unhelpful answers go to the maintainers to improve the guides and the bot."
+                };
+                responder
+                    .respond(render::render_notice(text, true).to_interaction_response())
+                    .await?;
+                let mut report = InteractionReport::new(
+                    "feedback",
+                    if helpful { "helpful" } else { "not_helpful" },
+                );
+                report.answer_key = Some(answer_key);
+                Ok(report)
+            }
+            other => {
+                let (rendered, report) = self.quick_reply(other);
+                responder
+                    .respond(rendered.to_interaction_response())
+                    .await?;
+                Ok(report)
+            }
+        }
+    }
+
+    /// Replies that need no LLM and no waiting: search, comp, source, about, unknown.
+    pub fn quick_reply(&self, request: BotRequest) -> (Rendered, InteractionReport) {
+        match request {
+            BotRequest::Search { query } => match self.engine.search(&query, &SearchOptions { limit: 5 }) {
+                Ok(results) => {
+                    let mut report =
+                        InteractionReport::new("search", if results.relevant { "answered" } else { "refused" });
+                    report.top_coverage = Some(results.coverage);
+                    report.question = Some(query);
+                    (render::render_search(&results), report)
+                }
+                Err(error) => (
+                    render::render_notice(&error.to_string(), true),
+                    InteractionReport::new("search", "invalid"),
+                ),
+            },
+            BotRequest::Comp { company, level, compare } => {
+                let mut companies = vec![company.clone()];
+                if let Some(other) = &compare {
+                    companies.push(other.clone());
+                }
+                companies.retain(|name| !name.trim().is_empty());
+                if companies.is_empty() {
+                    return (
+                        render::render_notice("Name a company, e.g. `/comp company: Google`.", true),
+                        InteractionReport::new("comp", "invalid"),
+                    );
+                }
+                let asked = companies.join(" vs ");
+                let lookup = self.engine.comp(&CompQuery {
+                    companies,
+                    level,
+                    role: None,
+                });
+                let outcome = if lookup.rows.is_empty() { "not_found" } else { "answered" };
+                (render::render_comp(&lookup, &asked), InteractionReport::new("comp", outcome))
+            }
+            BotRequest::Source { section } => match self.engine.section(&section) {
+                Some(view) => (render::render_section(&view), InteractionReport::new("source", "answered")),
+                None => {
+                    let suggestions: Vec<String> = self
+                        .engine
+                        .section_choices(&section)
+                        .into_iter()
+                        .take(5)
+                        .map(|choice| format!("• {}", choice.name))
+                        .collect();
+                    let mut text = format!("No section called \"{}\".", render::truncate(&section, 100));
+                    if !suggestions.is_empty() {
+                        text.push_str(&format!(" Did you mean:\n{}", suggestions.join("\n")));
+                    }
+                    (render::render_notice(&text, true), InteractionReport::new("source", "not_found"))
+                }
+            },
+            BotRequest::About => (
+                render::render_about(&self.engine.about()),
+                InteractionReport::new("about", "answered"),
+            ),
+            BotRequest::Unknown { name } => (
+                render::render_notice(
+                    &format!(
+                        "I don't know the command \"{}\". Try /ask, /search, /comp, /source or /about.",
+                        render::truncate(&name, 60)
+                    ),
+                    true,
+                ),
+                InteractionReport::new("unknown", "unknown"),
+            ),
+            BotRequest::Ask { question, .. } | BotRequest::Mention { question } => {
+                // Only reached when a transport asks for a quick reply to a question: extractive.
+                let (rendered, report) = self.extractive_reply(&question, false);
+                (rendered, report)
+            }
+            BotRequest::Autocomplete { command, .. } => (
+                render::render_notice("Autocomplete is answered with choices.", true),
+                InteractionReport::new(command_label(&command), "invalid"),
+            ),
+            BotRequest::Feedback { .. } => (
+                render::render_notice("Thanks for the feedback!", true),
+                InteractionReport::new("feedback", "helpful"),
+            ),
+        }
+    }
+
+    /// Autocomplete choices for `/comp` and `/source` (at most 25, names within 100 characters).
+    pub fn autocomplete(
+        &self,
+        command: &str,
+        option: &str,
+        partial: &str,
+    ) -> Vec<AutocompleteChoice> {
+        match (command, option) {
+            ("comp", "company") | ("comp", "compare") => self
+                .engine
+                .comp_choices(partial)
+                .into_iter()
+                .take(25)
+                .map(|choice| {
+                    AutocompleteChoice::new(
+                        render::truncate(&choice.name, 100),
+                        render::truncate(&choice.value, 100),
+                    )
+                })
+                .collect(),
+            ("source", "section") => self
+                .engine
+                .section_choices(partial)
+                .into_iter()
+                .take(25)
+                .map(|choice| AutocompleteChoice::new(choice.name, choice.value))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether this user may get an LLM answer now; records the use when allowed.
+    fn llm_permission(&self, user_id: u64) -> LlmPermission {
+        if !self.engine.has_llm() {
+            return LlmPermission::Allowed;
+        }
+        let now = Instant::now();
+        let Ok(mut last) = self.last_llm_answer.lock() else {
+            return LlmPermission::Allowed;
+        };
+        if let Some(previous) = last.get(&user_id) {
+            if now.duration_since(*previous) < self.settings.llm_cooldown {
+                return LlmPermission::Denied(FallbackReason::Throttled);
+            }
+        }
+        last.insert(user_id, now);
+        if last.len() > 100_000 {
+            let cooldown = self.settings.llm_cooldown;
+            last.retain(|_, at| now.duration_since(*at) < cooldown);
+        }
+        LlmPermission::Allowed
+    }
+
+    fn answer_frame(&self, answer: &Answer, ephemeral: bool) -> AnswerFrame {
+        let about = self.engine.about();
+        let mut as_of: Vec<String> = about
+            .guides
+            .iter()
+            .filter(|guide| {
+                answer
+                    .citations
+                    .iter()
+                    .any(|citation| citation.guide == guide.slug)
+            })
+            .map(|guide| guide.as_of.clone())
+            .collect();
+        as_of.dedup();
+        let freshness = if as_of.is_empty() {
+            String::new()
+        } else {
+            format!("Guide data as of {} · ", as_of.join(", "))
+        };
+        AnswerFrame {
+            footer: format!("{freshness}answer: {}", answer.mode.as_str()),
+            feedback_key: Some(answer_key(&answer.question, self.engine.fingerprint())),
+            ephemeral,
+        }
+    }
+
+    fn extractive_reply(&self, question: &str, ephemeral: bool) -> (Rendered, InteractionReport) {
+        match self.engine.answer_extractive(question) {
+            Ok(answer) => {
+                let report = answer_report("ask", &answer, false);
+                (
+                    render::render_answer(&answer, &self.answer_frame(&answer, ephemeral)),
+                    report,
+                )
+            }
+            Err(error) => (
+                render::render_notice(&error.to_string(), true),
+                InteractionReport::new("ask", "invalid"),
+            ),
+        }
+    }
+
+    async fn run_ask<R: Responder>(
+        &self,
+        user_id: u64,
+        question: &str,
+        private: bool,
+        responder: &R,
+    ) -> Result<InteractionReport, ResponderError> {
+        let permission = self.llm_permission(user_id);
+        let llm_allowed = self.engine.has_llm() && permission == LlmPermission::Allowed;
+        let options = AnswerOptions { llm: permission };
+        if !llm_allowed {
+            // Extractive (or throttled) answers take milliseconds: answer in the response itself.
+            let answer = match self.engine.answer_events(question, &options) {
+                Ok(mut events) => {
+                    let mut last = None;
+                    while let Some(event) = events.next().await {
+                        if let AnswerEvent::Final(answer) = event {
+                            last = Some(answer);
+                        }
+                    }
+                    last
+                }
+                Err(SearchError::EmptyQuery) => None,
+                Err(error) => {
+                    tracing::warn!(%error, "search failed");
+                    None
+                }
+            };
+            let Some(answer) = answer else {
+                responder
+                    .respond(
+                        render::render_notice(&SearchError::EmptyQuery.to_string(), true)
+                            .to_interaction_response(),
+                    )
+                    .await?;
+                return Ok(InteractionReport::new("ask", "invalid"));
+            };
+            let rendered = render::render_answer(&answer, &self.answer_frame(&answer, private));
+            responder
+                .respond(rendered.to_interaction_response())
+                .await?;
+            return Ok(answer_report("ask", &answer, false));
+        }
+
+        // LLM answers: acknowledge now, then edit as the stream grows.
+        responder.respond(render::deferred(private)).await?;
+        let mut report = InteractionReport::new("ask", "answered");
+        report.deferred = true;
+        let mut events = match self.engine.answer_events(question, &options) {
+            Ok(events) => events,
+            Err(error) => {
+                let rendered = render::render_notice(&error.to_string(), private);
+                responder.edit(rendered.to_edit()).await?;
+                report.outcome = "invalid";
+                return Ok(report);
+            }
+        };
+        let mut last_edit: Option<Instant> = None;
+        let mut edits = 0usize;
+        while let Some(event) = events.next().await {
+            match event {
+                AnswerEvent::Partial(text) => {
+                    let due =
+                        last_edit.is_none_or(|at| at.elapsed() >= self.settings.edit_interval);
+                    if due {
+                        let rendered = render::render_partial(question, &text, private);
+                        // A failed intermediate edit is not fatal: the final edit carries the answer.
+                        match responder.edit(rendered.to_edit()).await {
+                            Ok(()) => edits += 1,
+                            Err(error) => tracing::warn!(%error, "streaming edit failed"),
+                        }
+                        last_edit = Some(Instant::now());
+                    }
+                }
+                AnswerEvent::Final(answer) => {
+                    let rendered =
+                        render::render_answer(&answer, &self.answer_frame(&answer, private));
+                    responder.edit(rendered.to_edit()).await?;
+                    edits += 1;
+                    let mut final_report = answer_report("ask", &answer, true);
+                    final_report.edits = edits;
+                    return Ok(final_report);
+                }
+            }
+        }
+        // The stream always ends with Final; if it did not, fall back to the extractive answer.
+        let (rendered, mut fallback_report) = self.extractive_reply(question, private);
+        responder.edit(rendered.to_edit()).await?;
+        fallback_report.deferred = true;
+        fallback_report.edits = edits + 1;
+        Ok(fallback_report)
+    }
+
+    /// The final answer to a message that mentioned the bot (LLM when allowed, not streamed).
+    pub async fn answer_mention(
+        &self,
+        user_id: u64,
+        question: &str,
+    ) -> (Rendered, InteractionReport) {
+        let options = AnswerOptions {
+            llm: self.llm_permission(user_id),
+        };
+        match self.engine.answer(question, &options).await {
+            Ok(answer) => {
+                let report = answer_report("mention", &answer, false);
+                (
+                    render::render_answer(&answer, &self.answer_frame(&answer, false)),
+                    report,
+                )
+            }
+            Err(error) => (
+                render::render_notice(&error.to_string(), false),
+                InteractionReport::new("mention", "invalid"),
+            ),
+        }
+    }
+}
+
+/// A stable key for an answer (question + corpus fingerprint), used by the feedback buttons.
+pub fn answer_key(question: &str, fingerprint: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(crate::corpus::collapse_whitespace(&question.to_lowercase()).as_bytes());
+    hasher.update(b"\0");
+    hasher.update(fingerprint.as_bytes());
+    hex::encode(&hasher.finalize()[..10])
+}
+
+fn answer_report(command: &'static str, answer: &Answer, deferred: bool) -> InteractionReport {
+    let mut report = InteractionReport::new(
+        command,
+        if answer.refused {
+            "refused"
+        } else if answer.fallback.is_some() {
+            "fallback"
+        } else {
+            "answered"
+        },
+    );
+    report.deferred = deferred;
+    report.mode = Some(answer.mode.as_str());
+    report.fallback = answer.fallback.as_ref().map(FallbackReason::label);
+    if let Some(usage) = answer.usage {
+        report.input_tokens = usage.input_tokens;
+        report.output_tokens = usage.output_tokens;
+    }
+    report.top_coverage = Some(answer.coverage);
+    report.question = Some(answer.question.clone());
+    report
+}
+
+fn command_label(command: &str) -> &'static str {
+    match command {
+        "ask" => "ask",
+        "search" => "search",
+        "comp" => "comp",
+        "source" => "source",
+        "about" => "about",
+        _ => "unknown",
+    }
+}

@@ -424,6 +424,31 @@ impl Engine {
     }
 }
 
+/// The engine currently serving, swappable at runtime (live corpus reload). Requests take a snapshot
+/// with [`EngineHandle::current`] and finish on it even if a reload swaps in a new engine meanwhile.
+#[derive(Debug)]
+pub struct EngineHandle {
+    current: arc_swap::ArcSwap<Engine>,
+}
+
+impl EngineHandle {
+    pub fn new(engine: Engine) -> Self {
+        EngineHandle {
+            current: arc_swap::ArcSwap::from_pointee(engine),
+        }
+    }
+
+    /// The engine to use for one request.
+    pub fn current(&self) -> Arc<Engine> {
+        self.current.load_full()
+    }
+
+    /// Atomically replaces the engine; requests in flight keep the old one until they finish.
+    pub fn replace(&self, engine: Engine) {
+        self.current.store(Arc::new(engine));
+    }
+}
+
 /// Everything the answer stream needs after the engine call returned.
 struct StreamContext {
     question: String,

@@ -6,7 +6,7 @@ use super::render::{self, AnswerFrame, Rendered};
 use super::request::{BotRequest, Invocation};
 use crate::answer::{Answer, FallbackReason};
 use crate::comp::CompQuery;
-use crate::engine::{AnswerEvent, AnswerOptions, Engine, LlmPermission};
+use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission};
 use crate::search::{SearchError, SearchOptions};
 use futures::StreamExt;
 use serenity::all::{
@@ -79,7 +79,8 @@ pub struct InteractionReport {
 }
 
 impl InteractionReport {
-    fn new(command: &'static str, outcome: &'static str) -> Self {
+    /// A report with nothing but the command and its outcome.
+    pub fn new(command: &'static str, outcome: &'static str) -> Self {
         InteractionReport {
             command,
             outcome,
@@ -96,19 +97,55 @@ impl InteractionReport {
     }
 }
 
+/// Sees every handled interaction: metrics, analytics and feedback storage plug in here so the
+/// transports stay thin. Implementations must be cheap and must not fail.
+pub trait InteractionObserver: Send + Sync {
+    fn observe(&self, report: &InteractionReport, elapsed: Duration);
+}
+
+/// An observer that ignores everything (tests, CLI).
+#[derive(Debug, Default)]
+pub struct NoObserver;
+
+impl InteractionObserver for NoObserver {
+    fn observe(&self, _report: &InteractionReport, _elapsed: Duration) {}
+}
+
 /// Routes requests to the engine and replies through a [`Responder`].
 pub struct Dispatcher {
+    engines: Arc<EngineHandle>,
     engine: Arc<Engine>,
     settings: BotSettings,
-    last_llm_answer: Mutex<HashMap<u64, Instant>>,
+    last_llm_answer: Arc<Mutex<HashMap<u64, Instant>>>,
+    observer: Arc<dyn InteractionObserver>,
 }
 
 impl Dispatcher {
-    pub fn new(engine: Arc<Engine>, settings: BotSettings) -> Self {
+    /// A dispatcher over the engine `engines` currently serves; see [`Dispatcher::snapshot`].
+    pub fn new(
+        engines: Arc<EngineHandle>,
+        settings: BotSettings,
+        observer: Arc<dyn InteractionObserver>,
+    ) -> Self {
+        let engine = engines.current();
         Dispatcher {
+            engines,
             engine,
             settings,
-            last_llm_answer: Mutex::new(HashMap::new()),
+            last_llm_answer: Arc::new(Mutex::new(HashMap::new())),
+            observer,
+        }
+    }
+
+    /// A dispatcher for one request, bound to the engine serving right now (so a reload never
+    /// changes the engine under a request in flight). Cooldowns and the observer are shared.
+    pub fn snapshot(&self) -> Dispatcher {
+        Dispatcher {
+            engines: Arc::clone(&self.engines),
+            engine: self.engines.current(),
+            settings: self.settings.clone(),
+            last_llm_answer: Arc::clone(&self.last_llm_answer),
+            observer: Arc::clone(&self.observer),
         }
     }
 
@@ -116,13 +153,43 @@ impl Dispatcher {
         &self.engine
     }
 
+    /// The swappable engine handle (for reloads and readiness checks).
+    pub fn engines(&self) -> &Arc<EngineHandle> {
+        &self.engines
+    }
+
+    /// Reports an interaction to the observer (transports call this for work they do themselves,
+    /// e.g. mentions).
+    pub fn observe(&self, report: &InteractionReport, elapsed: Duration) {
+        self.observer.observe(report, elapsed);
+    }
+
     pub fn settings(&self) -> &BotSettings {
         &self.settings
     }
 
-    /// Handles one interaction end to end. Quick commands answer directly; LLM answers are deferred
-    /// at once and then edited as the model writes.
+    /// Handles one interaction end to end on the engine serving now. Quick commands answer
+    /// directly; LLM answers are deferred at once and then edited as the model writes. The report
+    /// goes to the observer, failed or not.
     pub async fn run_interaction<R: Responder>(
+        &self,
+        invocation: Invocation,
+        responder: &R,
+    ) -> Result<InteractionReport, ResponderError> {
+        let started = Instant::now();
+        let snapshot = self.snapshot();
+        let result = snapshot.run_interaction_inner(invocation, responder).await;
+        match &result {
+            Ok(report) => self.observer.observe(report, started.elapsed()),
+            Err(_) => self.observer.observe(
+                &InteractionReport::new("unknown", "discord_error"),
+                started.elapsed(),
+            ),
+        }
+        result
+    }
+
+    async fn run_interaction_inner<R: Responder>(
         &self,
         invocation: Invocation,
         responder: &R,

@@ -10,5 +10,7 @@ pub mod dispatch;
 pub mod render;
 pub mod request;
 
-pub use dispatch::{BotSettings, Dispatcher, Responder};
+pub use dispatch::{
+    BotSettings, Dispatcher, InteractionObserver, InteractionReport, NoObserver, Responder,
+};
 pub use request::{BotRequest, Invocation};

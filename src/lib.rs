@@ -12,4 +12,5 @@ pub mod engine;
 pub mod eval;
 pub mod llm;
 pub mod search;
+pub mod store;
 pub mod telemetry;

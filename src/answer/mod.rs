@@ -14,10 +14,10 @@ pub use grounding::ground_completion;
 pub use prompt::{prompt_passages, system_prompt};
 
 use crate::llm::TokenUsage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who wrote the answer's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerMode {
     /// Sentences taken from the guide, no LLM involved.
@@ -38,7 +38,7 @@ impl AnswerMode {
 }
 
 /// One numbered source of an answer: where it is and the exact words relied on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Citation {
     /// The number used in the answer's `[n]` markers, from 1.
     pub n: usize,
@@ -52,7 +52,7 @@ pub struct Citation {
 }
 
 /// A section named when the guide does not answer: where a reader might look instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SectionRef {
     pub guide: String,
     pub section_id: String,
@@ -60,7 +60,7 @@ pub struct SectionRef {
 }
 
 /// The answer to one question, whatever wrote it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Answer {
     pub question: String,
     /// Text with `[n]` markers matching `citations`.
@@ -91,8 +91,10 @@ pub enum FallbackReason {
     LlmFailed(String),
     #[error("the language model's answer cited nothing that could be checked against the guide")]
     Ungrounded,
-    #[error("LLM answers are paused for this user (cooldown or budget)")]
+    #[error("LLM answers are paused for this user (cooldown)")]
     Throttled,
+    #[error("today's LLM budget for this user or server is spent")]
+    OverBudget,
 }
 
 impl FallbackReason {
@@ -108,6 +110,9 @@ impl FallbackReason {
             FallbackReason::Throttled => {
                 "You've reached the limit for written answers for now, so this one is quoted straight from the guide."
             }
+            FallbackReason::OverBudget => {
+                "Today's budget for written answers is used up, so this one is quoted straight from the guide."
+            }
         }
     }
 
@@ -117,6 +122,7 @@ impl FallbackReason {
             FallbackReason::LlmFailed(_) => "llm_failed",
             FallbackReason::Ungrounded => "ungrounded",
             FallbackReason::Throttled => "throttled",
+            FallbackReason::OverBudget => "over_budget",
         }
     }
 }

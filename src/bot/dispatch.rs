@@ -8,6 +8,7 @@ use crate::answer::{Answer, FallbackReason};
 use crate::comp::CompQuery;
 use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission};
 use crate::search::{SearchError, SearchOptions};
+use crate::store::{day_of, hash_id, now_unix, BudgetScope, FeedbackRecord, QuestionRecord, Store};
 use futures::StreamExt;
 use serenity::all::{
     AutocompleteChoice, CreateAutocompleteResponse, CreateInteractionResponse,
@@ -28,6 +29,21 @@ pub struct BotSettings {
     pub edit_interval: Duration,
     /// Answer mentions in a new thread instead of a reply in the channel.
     pub mention_replies_in_thread: bool,
+    /// Daily LLM budgets per user and per guild (requests and tokens); `None` = unlimited.
+    pub budgets: Budgets,
+    /// How long a written (LLM) answer is served from the cache; zero disables the cache.
+    pub answer_cache_ttl: Duration,
+    /// Salt for hashing Discord ids before storage.
+    pub id_salt: String,
+}
+
+/// Daily LLM allowances; they hold across restarts because usage is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Budgets {
+    pub user_requests_per_day: Option<u64>,
+    pub user_tokens_per_day: Option<u64>,
+    pub guild_requests_per_day: Option<u64>,
+    pub guild_tokens_per_day: Option<u64>,
 }
 
 impl Default for BotSettings {
@@ -36,6 +52,9 @@ impl Default for BotSettings {
             llm_cooldown: Duration::from_secs(20),
             edit_interval: Duration::from_millis(1200),
             mention_replies_in_thread: false,
+            budgets: Budgets::default(),
+            answer_cache_ttl: Duration::from_secs(6 * 3600),
+            id_salt: "guidebot".to_string(),
         }
     }
 }
@@ -76,6 +95,10 @@ pub struct InteractionReport {
     pub question: Option<String>,
     pub answer_key: Option<String>,
     pub edits: usize,
+    /// Served from the answer cache without an LLM call.
+    pub cached: bool,
+    /// "guide#section" of each citation, for analytics.
+    pub citations: Vec<String>,
 }
 
 impl InteractionReport {
@@ -93,6 +116,8 @@ impl InteractionReport {
             question: None,
             answer_key: None,
             edits: 0,
+            cached: false,
+            citations: Vec::new(),
         }
     }
 }
@@ -118,9 +143,21 @@ pub struct Dispatcher {
     settings: BotSettings,
     last_llm_answer: Arc<Mutex<HashMap<u64, Instant>>>,
     observer: Arc<dyn InteractionObserver>,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl Dispatcher {
+    /// Adds storage: feedback, question analytics, budgets and the answer cache.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The storage, when configured.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store.as_ref()
+    }
+
     /// A dispatcher over the engine `engines` currently serves; see [`Dispatcher::snapshot`].
     pub fn new(
         engines: Arc<EngineHandle>,
@@ -134,6 +171,7 @@ impl Dispatcher {
             settings,
             last_llm_answer: Arc::new(Mutex::new(HashMap::new())),
             observer,
+            store: None,
         }
     }
 
@@ -146,6 +184,7 @@ impl Dispatcher {
             settings: self.settings.clone(),
             last_llm_answer: Arc::clone(&self.last_llm_answer),
             observer: Arc::clone(&self.observer),
+            store: self.store.clone(),
         }
     }
 
@@ -194,14 +233,20 @@ impl Dispatcher {
         invocation: Invocation,
         responder: &R,
     ) -> Result<InteractionReport, ResponderError> {
+        let asker = Asker {
+            user_id: invocation.user_id,
+            guild_id: invocation.guild_id,
+        };
         match invocation.request {
             BotRequest::Ask { question, private } => {
-                self.run_ask(invocation.user_id, &question, private, responder)
-                    .await
+                let report = self.run_ask(&asker, &question, private, responder).await?;
+                self.record_question(&asker, &report);
+                Ok(report)
             }
             BotRequest::Mention { question } => {
-                self.run_ask(invocation.user_id, &question, false, responder)
-                    .await
+                let report = self.run_ask(&asker, &question, false, responder).await?;
+                self.record_question(&asker, &report);
+                Ok(report)
             }
             BotRequest::Autocomplete {
                 command,
@@ -230,6 +275,17 @@ impl Dispatcher {
                 responder
                     .respond(render::render_notice(text, true).to_interaction_response())
                     .await?;
+                if let Some(store) = &self.store {
+                    let record = FeedbackRecord {
+                        at_unix: now_unix(),
+                        user_hash: hash_id(&self.settings.id_salt, asker.user_id),
+                        answer_key: answer_key.clone(),
+                        helpful,
+                    };
+                    if let Err(error) = store.record_feedback(&record) {
+                        tracing::warn!(%error, "could not store feedback");
+                    }
+                }
                 let mut report = InteractionReport::new(
                     "feedback",
                     if helpful { "helpful" } else { "not_helpful" },
@@ -242,8 +298,34 @@ impl Dispatcher {
                 responder
                     .respond(rendered.to_interaction_response())
                     .await?;
+                if report.command == "search" {
+                    self.record_question(&asker, &report);
+                }
                 Ok(report)
             }
+        }
+    }
+
+    /// Stores a question for analytics (hashed ids only); failures are logged, never raised.
+    fn record_question(&self, asker: &Asker, report: &InteractionReport) {
+        let (Some(store), Some(question)) = (&self.store, &report.question) else {
+            return;
+        };
+        let record = QuestionRecord {
+            at_unix: now_unix(),
+            user_hash: hash_id(&self.settings.id_salt, asker.user_id),
+            guild_hash: asker.guild_id.map(|id| hash_id(&self.settings.id_salt, id)),
+            command: report.command.to_string(),
+            question: question.clone(),
+            refused: report.outcome == "refused",
+            mode: report.mode.unwrap_or("none").to_string(),
+            top_coverage: report.top_coverage,
+            answer_key: report.answer_key.clone(),
+            citations: report.citations.clone(),
+            fingerprint: self.engine.fingerprint().to_string(),
+        };
+        if let Err(error) = store.record_question(&record) {
+            tracing::warn!(%error, "could not store question analytics");
         }
     }
 
@@ -362,11 +444,16 @@ impl Dispatcher {
         }
     }
 
-    /// Whether this user may get an LLM answer now; records the use when allowed.
-    fn llm_permission(&self, user_id: u64) -> LlmPermission {
+    /// Whether this user may get an LLM answer now (cooldown, then daily budgets); records the
+    /// use when allowed.
+    fn llm_permission(&self, asker: &Asker) -> LlmPermission {
         if !self.engine.has_llm() {
             return LlmPermission::Allowed;
         }
+        if self.over_budget(asker) {
+            return LlmPermission::Denied(FallbackReason::OverBudget);
+        }
+        let user_id = asker.user_id;
         let now = Instant::now();
         let Ok(mut last) = self.last_llm_answer.lock() else {
             return LlmPermission::Allowed;
@@ -382,6 +469,74 @@ impl Dispatcher {
             last.retain(|_, at| now.duration_since(*at) < cooldown);
         }
         LlmPermission::Allowed
+    }
+
+    fn budget_scopes(&self, asker: &Asker) -> Vec<(BudgetScope, Option<u64>, Option<u64>)> {
+        let budgets = &self.settings.budgets;
+        let mut scopes = vec![(
+            BudgetScope::User(hash_id(&self.settings.id_salt, asker.user_id)),
+            budgets.user_requests_per_day,
+            budgets.user_tokens_per_day,
+        )];
+        if let Some(guild) = asker.guild_id {
+            scopes.push((
+                BudgetScope::Guild(hash_id(&self.settings.id_salt, guild)),
+                budgets.guild_requests_per_day,
+                budgets.guild_tokens_per_day,
+            ));
+        }
+        scopes
+    }
+
+    fn over_budget(&self, asker: &Asker) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
+        let today = day_of(now_unix());
+        for (scope, max_requests, max_tokens) in self.budget_scopes(asker) {
+            if max_requests.is_none() && max_tokens.is_none() {
+                continue;
+            }
+            match store.usage(&scope, &today) {
+                Ok(usage) => {
+                    if max_requests.is_some_and(|max| usage.requests >= max)
+                        || max_tokens.is_some_and(|max| usage.tokens >= max)
+                    {
+                        return true;
+                    }
+                }
+                // Fail open: a broken database must not silence the bot; the error is logged.
+                Err(error) => tracing::warn!(%error, "could not read LLM usage"),
+            }
+        }
+        false
+    }
+
+    fn charge_usage(&self, asker: &Asker, answer: &Answer) {
+        let (Some(store), Some(usage)) = (&self.store, answer.usage) else {
+            return;
+        };
+        let today = day_of(now_unix());
+        let tokens = usage.input_tokens + usage.output_tokens;
+        for (scope, _, _) in self.budget_scopes(asker) {
+            if let Err(error) = store.add_usage(&scope, &today, tokens) {
+                tracing::warn!(%error, "could not record LLM usage");
+            }
+        }
+    }
+
+    fn cached(&self, key: &str) -> Option<Answer> {
+        let store = self.store.as_ref()?;
+        if self.settings.answer_cache_ttl.is_zero() || !self.engine.has_llm() {
+            return None;
+        }
+        match store.cached_answer(key, self.settings.answer_cache_ttl, now_unix()) {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(%error, "answer cache unreadable");
+                None
+            }
+        }
     }
 
     fn answer_frame(&self, answer: &Answer, ephemeral: bool) -> AnswerFrame {
@@ -428,12 +583,27 @@ impl Dispatcher {
 
     async fn run_ask<R: Responder>(
         &self,
-        user_id: u64,
+        asker: &Asker,
         question: &str,
         private: bool,
         responder: &R,
     ) -> Result<InteractionReport, ResponderError> {
-        let permission = self.llm_permission(user_id);
+        let key = answer_key(question, self.engine.fingerprint());
+        if let Some(answer) = self.cached(&key) {
+            tracing::info!(
+                cached = true,
+                "answer served from the cache without an LLM call"
+            );
+            let rendered = render::render_answer(&answer, &self.answer_frame(&answer, private));
+            responder
+                .respond(rendered.to_interaction_response())
+                .await?;
+            let mut report = answer_report("ask", &answer, false);
+            report.cached = true;
+            report.answer_key = Some(key);
+            return Ok(report);
+        }
+        let permission = self.llm_permission(asker);
         let llm_allowed = self.engine.has_llm() && permission == LlmPermission::Allowed;
         let options = AnswerOptions { llm: permission };
         if !llm_allowed {
@@ -525,12 +695,26 @@ impl Dispatcher {
         user_id: u64,
         question: &str,
     ) -> (Rendered, InteractionReport) {
+        self.answer_mention_in(user_id, None, question).await
+    }
+
+    /// Like [`Dispatcher::answer_mention`], counting the guild's budget too.
+    pub async fn answer_mention_in(
+        &self,
+        user_id: u64,
+        guild_id: Option<u64>,
+        question: &str,
+    ) -> (Rendered, InteractionReport) {
+        let asker = Asker { user_id, guild_id };
         let options = AnswerOptions {
-            llm: self.llm_permission(user_id),
+            llm: self.llm_permission(&asker),
         };
         match self.engine.answer(question, &options).await {
             Ok(answer) => {
-                let report = answer_report("mention", &answer, false);
+                self.charge_usage(&asker, &answer);
+                let mut report = answer_report("mention", &answer, false);
+                report.answer_key = Some(answer_key(question, self.engine.fingerprint()));
+                self.record_question(&asker, &report);
                 (
                     render::render_answer(&answer, &self.answer_frame(&answer, false)),
                     report,
@@ -573,7 +757,19 @@ fn answer_report(command: &'static str, answer: &Answer, deferred: bool) -> Inte
     }
     report.top_coverage = Some(answer.coverage);
     report.question = Some(answer.question.clone());
+    report.citations = answer
+        .citations
+        .iter()
+        .map(|citation| format!("{}#{}", citation.guide, citation.section_id))
+        .collect();
     report
+}
+
+/// Who asked: the ids used for cooldowns, budgets and (hashed) analytics.
+#[derive(Debug, Clone, Copy)]
+struct Asker {
+    user_id: u64,
+    guild_id: Option<u64>,
 }
 
 fn command_label(command: &str) -> &'static str {

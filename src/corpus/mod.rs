@@ -294,8 +294,14 @@ impl Corpus {
         if wanted.is_empty() {
             return false;
         }
-        self.passages()
-            .any(|passage| collapse_whitespace(&passage.text).contains(&wanted))
+        // Prose passages are stored with whitespace already collapsed; only tables keep newlines.
+        self.passages().any(|passage| {
+            if passage.text.contains('\n') {
+                collapse_whitespace(&passage.text).contains(&wanted)
+            } else {
+                passage.text.contains(&wanted)
+            }
+        })
     }
 }
 

@@ -471,27 +471,40 @@ fn is_contraction_fragment(word: &str) -> bool {
 
 /// The analyzer's tokens (stop words removed, stemmed), as indexed.
 pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
-    let mut analyzer = english_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while stream.advance() {
-        tokens.push(stream.token().text.clone());
+    // Building an analyzer allocates its stop-word set and stemmer: keep one per thread.
+    thread_local! {
+        static ANALYZER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(english_analyzer());
     }
-    tokens
+    ANALYZER.with(|analyzer| {
+        let mut analyzer = analyzer.borrow_mut();
+        let mut stream = analyzer.token_stream(text);
+        let mut tokens = Vec::new();
+        while stream.advance() {
+            tokens.push(stream.token().text.clone());
+        }
+        tokens
+    })
 }
 
 /// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
 fn stem_words(text: &str) -> Vec<String> {
-    let mut analyzer: TextAnalyzer = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(LowerCaser)
-        .filter(Stemmer::new(Language::English))
-        .build();
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while stream.advance() {
-        tokens.push(stream.token().text.clone());
+    thread_local! {
+        static STEMMER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .filter(Stemmer::new(Language::English))
+                .build(),
+        );
     }
-    tokens
+    STEMMER.with(|analyzer| {
+        let mut analyzer = analyzer.borrow_mut();
+        let mut stream = analyzer.token_stream(text);
+        let mut tokens = Vec::new();
+        while stream.advance() {
+            tokens.push(stream.token().text.clone());
+        }
+        tokens
+    })
 }
 
 fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {

@@ -89,11 +89,11 @@ mod tests {
     #[test]
     fn questions_and_decimals() {
         assert_eq!(
-            split_sentences("What's the metric? Qwen-2.5 7B works. levels.fyi data"),
+            split_sentences("What's the metric? Qwen-2.5 7B works. It cites levels.fyi data"),
             vec![
                 "What's the metric?",
                 "Qwen-2.5 7B works.",
-                "levels.fyi data"
+                "It cites levels.fyi data"
             ]
         );
     }

@@ -637,7 +637,9 @@ impl Dispatcher {
             responder
                 .respond(rendered.to_interaction_response())
                 .await?;
-            return Ok(answer_report("ask", &answer, false));
+            let mut report = answer_report("ask", &answer, false);
+            report.answer_key = Some(key);
+            return Ok(report);
         }
 
         // LLM answers: acknowledge now, then edit as the stream grows.
@@ -673,10 +675,20 @@ impl Dispatcher {
                 AnswerEvent::Final(answer) => {
                     let rendered =
                         render::render_answer(&answer, &self.answer_frame(&answer, private));
-                    responder.edit(rendered.to_edit()).await?;
+                    let sent = responder.edit(rendered.to_edit()).await;
+                    self.charge_usage(asker, &answer);
+                    if answer.fallback.is_none() && !answer.refused && answer.usage.is_some() {
+                        if let Some(store) = &self.store {
+                            if let Err(error) = store.put_cached_answer(&key, &answer, now_unix()) {
+                                tracing::warn!(%error, "could not cache the answer");
+                            }
+                        }
+                    }
+                    sent?;
                     edits += 1;
                     let mut final_report = answer_report("ask", &answer, true);
                     final_report.edits = edits;
+                    final_report.answer_key = Some(key);
                     return Ok(final_report);
                 }
             }
@@ -731,7 +743,7 @@ impl Dispatcher {
 /// A stable key for an answer (question + corpus fingerprint), used by the feedback buttons.
 pub fn answer_key(question: &str, fingerprint: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(crate::corpus::collapse_whitespace(&question.to_lowercase()).as_bytes());
+    hasher.update(crate::store::normalize_question(question).as_bytes());
     hasher.update(b"\0");
     hasher.update(fingerprint.as_bytes());
     hex::encode(&hasher.finalize()[..10])

@@ -91,6 +91,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Usage report from the feedback and analytics database.
+    Report {
+        /// The SQLite database the bot writes.
+        #[arg(long, default_value = "guidebot.sqlite", env = "GUIDEBOT_STORE_PATH")]
+        store: PathBuf,
+        /// Only the last DAYS days.
+        #[arg(long, default_value_t = 7)]
+        since: u32,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Write the refused and not-helpful questions to FILE in the eval set's format, to label.
+        #[arg(long, value_name = "FILE")]
+        export_eval: Option<PathBuf>,
+    },
     /// Run the eval question set and print retrieval metrics.
     Eval {
         /// The question set (TOML).
@@ -139,6 +154,12 @@ pub async fn run(
                 write_answer_text(out, &answer)
             }
         }
+        Command::Report {
+            store,
+            since,
+            json,
+            export_eval,
+        } => run_report(&store, since, json, export_eval.as_deref(), out),
         Command::Comp {
             companies,
             level,
@@ -298,6 +319,97 @@ pub fn search_json(results: &SearchResults) -> serde_json::Value {
             "snippet": hit.snippet,
         })).collect::<Vec<_>>(),
     })
+}
+
+fn run_report(
+    store_path: &std::path::Path,
+    since: u32,
+    json: bool,
+    export_eval: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use crate::store::{now_unix, SqliteStore, Store};
+    if !store_path.exists() {
+        anyhow::bail!(
+            "no database at {}: the bot creates it when it serves (set GUIDEBOT_STORE_PATH or --store)",
+            store_path.display()
+        );
+    }
+    let store = SqliteStore::open(store_path)?;
+    let report = store.report(since, now_unix())?;
+    if let Some(path) = export_eval {
+        std::fs::write(path, export_eval_toml(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if json {
+        return write_json(out, &report);
+    }
+    writeln!(
+        out,
+        "Last {} day(s): {} question(s), refusal rate {:.1}%",
+        report.since_days,
+        report.questions,
+        report.refusal_rate * 100.0
+    )?;
+    for (day, count) in &report.questions_per_day {
+        writeln!(out, "  {day}  {count}")?;
+    }
+    match report.feedback_ratio {
+        Some(ratio) => writeln!(
+            out,
+            "Feedback: {} helpful, {} not helpful ({:.0}% helpful)",
+            report.feedback_helpful,
+            report.feedback_not_helpful,
+            ratio * 100.0
+        )?,
+        None => writeln!(out, "Feedback: none yet")?,
+    }
+    if !report.most_asked.is_empty() {
+        writeln!(out, "Most asked:")?;
+        for (question, count) in &report.most_asked {
+            writeln!(out, "  {count:>4}  {question}")?;
+        }
+    }
+    if !report.needs_attention.is_empty() {
+        writeln!(
+            out,
+            "Refused or not helpful (candidates for eval cases and guide sections):"
+        )?;
+        for item in &report.needs_attention {
+            writeln!(
+                out,
+                "  {:>4}  [{}] {}",
+                item.count, item.reason, item.question
+            )?;
+        }
+    }
+    if let Some(path) = export_eval {
+        writeln!(
+            out,
+            "Wrote {} question(s) to label to {}",
+            report.needs_attention.len(),
+            path.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// The refused and not-helpful questions as eval cases for a maintainer to label.
+pub fn export_eval_toml(report: &crate::store::Report) -> String {
+    let mut text = String::from(
+        "# Questions from production that guidebot refused or that readers marked not helpful.\n\
+         # Label each: fill `sections` and `facts` (see tests/eval/questions.toml), or move it to\n\
+         # [[off_topic]] if the guides should not answer it; then add it to the eval set.\n",
+    );
+    for (index, item) in report.needs_attention.iter().enumerate() {
+        let question = toml::Value::String(item.question.clone()).to_string();
+        let reason = toml::Value::String(item.reason.clone()).to_string();
+        text.push_str(&format!(
+            "\n[[question]]\nid = \"production-{}\"\ntext = {question}\nsections = []\nfacts = []\ntags = [\"from-production\", {reason}]\n",
+            index + 1
+        ));
+    }
+    text
 }
 
 /// The documented JSON shape of `ask --json`.

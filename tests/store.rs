@@ -352,3 +352,30 @@ async fn a_locked_or_unwritable_database_never_stops_an_answer() {
         "the lock is real"
     );
 }
+
+#[tokio::test]
+async fn report_exports_questions_to_label_in_the_eval_format() {
+    let store = SqliteStore::in_memory().unwrap();
+    let now = now_unix();
+    store
+        .record_question(&guidebot::store::QuestionRecord {
+            at_unix: now,
+            user_hash: "u".into(),
+            guild_hash: None,
+            command: "ask".into(),
+            question: "is a \"PhD\" required?".into(),
+            refused: true,
+            mode: "extractive".into(),
+            top_coverage: Some(0.1),
+            answer_key: None,
+            citations: vec![],
+            fingerprint: "f".into(),
+        })
+        .unwrap();
+    let report = store.report(7, now).unwrap();
+    let exported = guidebot::cli::export_eval_toml(&report);
+    let set = guidebot::eval::EvalSet::parse("export", &exported).unwrap();
+    assert_eq!(set.questions.len(), 1);
+    assert_eq!(set.questions[0].text, "is a \"PhD\" required?");
+    assert!(set.questions[0].tags.contains(&"refused".to_string()));
+}

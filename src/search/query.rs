@@ -3,6 +3,7 @@
 
 use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
 use crate::corpus::{Corpus, Vocabulary};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use tantivy::query::{BooleanQuery, BoostQuery, DisjunctionMaxQuery, Occur, Query, QueryParser};
 use tantivy::schema::Field;
@@ -416,21 +417,27 @@ fn is_contraction_fragment(word: &str) -> bool {
 
 /// The analyzer's tokens (stop words removed, stemmed), as indexed.
 fn analyzed_tokens(text: &str) -> Vec<String> {
-    let mut analyzer = english_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while stream.advance() {
-        tokens.push(stream.token().text.clone());
+    // Building an analyzer allocates its stop-word set; a query calls this dozens of times.
+    thread_local! {
+        static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(english_analyzer());
     }
-    tokens
+    ANALYZER.with(|analyzer| collect_tokens(&mut analyzer.borrow_mut(), text))
 }
 
 /// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
 fn stem_words(text: &str) -> Vec<String> {
-    let mut analyzer: TextAnalyzer = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(LowerCaser)
-        .filter(Stemmer::new(Language::English))
-        .build();
+    thread_local! {
+        static STEMMER: RefCell<TextAnalyzer> = RefCell::new(
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .filter(Stemmer::new(Language::English))
+                .build(),
+        );
+    }
+    STEMMER.with(|analyzer| collect_tokens(&mut analyzer.borrow_mut(), text))
+}
+
+fn collect_tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut stream = analyzer.token_stream(text);
     let mut tokens = Vec::new();
     while stream.advance() {

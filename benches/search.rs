@@ -40,13 +40,21 @@ fn eval_questions() -> Vec<String> {
 }
 
 /// Runs the questions round-robin, one query per iteration, so the figure is the mean per query.
-fn query_round_robin(criterion_bencher: &mut criterion::Bencher<'_>, index: &SearchIndex, questions: &[String]) {
+fn query_round_robin(
+    criterion_bencher: &mut criterion::Bencher<'_>,
+    index: &SearchIndex,
+    questions: &[String],
+) {
     let options = SearchOptions::default();
     let mut next = 0usize;
     criterion_bencher.iter(|| {
         let question = &questions[next % questions.len()];
         next += 1;
-        black_box(index.search(black_box(question), &options).expect("search succeeds"))
+        black_box(
+            index
+                .search(black_box(question), &options)
+                .expect("search succeeds"),
+        )
     });
 }
 
@@ -55,7 +63,9 @@ fn bench_guide(criterion: &mut Criterion) {
     let questions = eval_questions();
     let index = SearchIndex::build_in_ram(&corpus).expect("index builds");
     let mut group = criterion.benchmark_group("guide");
-    group.measurement_time(Duration::from_secs(8)).sample_size(100);
+    group
+        .measurement_time(Duration::from_secs(8))
+        .sample_size(100);
     group.bench_function("query_eval_questions_in_ram", |bencher| {
         query_round_robin(bencher, &index, &questions)
     });
@@ -72,13 +82,20 @@ fn bench_open(criterion: &mut Criterion) {
     SearchIndex::build(&corpus, &index_dir).expect("index builds");
     let options = SearchOptions::default();
     let mut group = criterion.benchmark_group("guide");
-    group.measurement_time(Duration::from_secs(8)).sample_size(50);
+    group
+        .measurement_time(Duration::from_secs(8))
+        .sample_size(50);
     group.bench_function("load_corpus_open_index_first_query", |bencher| {
         bencher.iter(|| {
             let corpus = Corpus::load(&corpus_dir).expect("corpus loads");
-            let (index, outcome) = SearchIndex::open_or_build(&corpus, &index_dir).expect("index opens");
+            let (index, outcome) =
+                SearchIndex::open_or_build(&corpus, &index_dir).expect("index opens");
             assert_eq!(outcome, guidebot::search::OpenOutcome::Opened);
-            black_box(index.search("google l4 tc", &options).expect("search succeeds"))
+            black_box(
+                index
+                    .search("google l4 tc", &options)
+                    .expect("search succeeds"),
+            )
         })
     });
     group.finish();
@@ -105,7 +122,9 @@ fn bench_synthetic(criterion: &mut Criterion) {
 
     let name = format!("synthetic_{}k", index.passage_count() / 1000);
     let mut group = criterion.benchmark_group(&name);
-    group.measurement_time(Duration::from_secs(10)).sample_size(50);
+    group
+        .measurement_time(Duration::from_secs(10))
+        .sample_size(50);
     group.bench_function("query_eval_questions", |bencher| {
         query_round_robin(bencher, &index, &questions)
     });
@@ -117,9 +136,14 @@ fn bench_synthetic(criterion: &mut Criterion) {
         // The corpus is already loaded (parsing 100k passages of Markdown is the corpus's cost, not
         // the index's); this is Tantivy's open plus the query planner's setup plus one query.
         bencher.iter(|| {
-            let (index, outcome) = SearchIndex::open_or_build(&corpus, &index_dir).expect("index opens");
+            let (index, outcome) =
+                SearchIndex::open_or_build(&corpus, &index_dir).expect("index opens");
             assert_eq!(outcome, guidebot::search::OpenOutcome::Opened);
-            black_box(index.search("google l4 tc", &options).expect("search succeeds"))
+            black_box(
+                index
+                    .search("google l4 tc", &options)
+                    .expect("search succeeds"),
+            )
         })
     });
     group.bench_function("load_corpus", |bencher| {

@@ -3,9 +3,16 @@ fn main() -> anyhow::Result<()> {
     let corpus = guidebot::corpus::Corpus::load(std::path::Path::new("corpus"))?;
     for guide in &corpus.guides {
         for section in &guide.sections {
-            println!("## section_id = {:?}  heading = {:?}", section.id, section.heading);
+            println!(
+                "## section_id = {:?}  heading = {:?}",
+                section.id, section.heading
+            );
             for passage in guide.passages_of(&section.id) {
-                println!("  - [{}] {}", passage.kind.as_str(), passage.text.replace('\n', " / "));
+                println!(
+                    "  - [{}] {}",
+                    passage.kind.as_str(),
+                    passage.text.replace('\n', " / ")
+                );
             }
         }
     }

@@ -46,7 +46,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--synthetic-rounds" => args.synthetic_rounds = value()?.parse()?,
             "--work-dir" => args.work_dir = Some(PathBuf::from(value()?)),
             "--skip-synthetic" => args.skip_synthetic = true,
-            other => anyhow::bail!("unknown argument {other}; see the doc comment of examples/search_latency.rs"),
+            other => anyhow::bail!(
+                "unknown argument {other}; see the doc comment of examples/search_latency.rs"
+            ),
         }
     }
     Ok(args)
@@ -72,7 +74,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     println!(
         "machine: {} cores available; {} eval questions ({} off-topic)",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         questions.len(),
         set.off_topic.len()
     );
@@ -80,13 +84,24 @@ fn main() -> anyhow::Result<()> {
     // The bundled guide: in memory (as the criterion bench) and on disk (as the CLI and the bot).
     let corpus = Corpus::load(&repo.join("corpus"))?;
     let in_ram = SearchIndex::build_in_ram(&corpus)?;
-    report("guide, in-RAM index", in_ram.passage_count(), &latencies(&in_ram, &questions, args.rounds));
+    report(
+        "guide, in-RAM index",
+        in_ram.passage_count(),
+        &latencies(&in_ram, &questions, args.rounds),
+    );
     let guide_index_dir = work.join("guide-index");
     let (on_disk, _) = SearchIndex::open_or_build(&corpus, &guide_index_dir)?;
-    report("guide, on-disk index", on_disk.passage_count(), &latencies(&on_disk, &questions, args.rounds));
+    report(
+        "guide, on-disk index",
+        on_disk.passage_count(),
+        &latencies(&on_disk, &questions, args.rounds),
+    );
     drop(on_disk);
     let open_times = open_and_first_query(&repo.join("corpus"), &guide_index_dir, 50, true)?;
-    report_durations("guide, load corpus + open index + first query (in process, 50 runs)", &open_times);
+    report_durations(
+        "guide, load corpus + open index + first query (in process, 50 runs)",
+        &open_times,
+    );
 
     if args.skip_synthetic {
         return Ok(());
@@ -118,10 +133,17 @@ fn main() -> anyhow::Result<()> {
         build_cpu.as_secs_f64(),
         (load_time + build_time).as_secs_f64()
     );
-    report("synthetic, on-disk index", index.passage_count(), &latencies(&index, &questions, args.synthetic_rounds));
+    report(
+        "synthetic, on-disk index",
+        index.passage_count(),
+        &latencies(&index, &questions, args.synthetic_rounds),
+    );
     drop(index);
     let open_times = open_and_first_query(&corpus_dir, &index_dir, 5, false)?;
-    report_durations("synthetic, open index + first query (corpus already loaded, in process, 5 runs)", &open_times);
+    report_durations(
+        "synthetic, open index + first query (corpus already loaded, in process, 5 runs)",
+        &open_times,
+    );
     let mut times = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -150,8 +172,17 @@ fn latencies(index: &SearchIndex, questions: &[String], rounds: usize) -> Vec<Du
 }
 
 /// Loads the corpus (optionally), opens the index, answers one question; `runs` times.
-fn open_and_first_query(corpus_dir: &Path, index_dir: &Path, runs: usize, load_corpus: bool) -> anyhow::Result<Vec<Duration>> {
-    let loaded = if load_corpus { None } else { Some(Corpus::load(corpus_dir)?) };
+fn open_and_first_query(
+    corpus_dir: &Path,
+    index_dir: &Path,
+    runs: usize,
+    load_corpus: bool,
+) -> anyhow::Result<Vec<Duration>> {
+    let loaded = if load_corpus {
+        None
+    } else {
+        Some(Corpus::load(corpus_dir)?)
+    };
     let options = SearchOptions::default();
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -165,7 +196,10 @@ fn open_and_first_query(corpus_dir: &Path, index_dir: &Path, runs: usize, load_c
             }
         };
         let (index, outcome) = SearchIndex::open_or_build(corpus, index_dir)?;
-        anyhow::ensure!(outcome == OpenOutcome::Opened, "expected the index to open, got {outcome:?}");
+        anyhow::ensure!(
+            outcome == OpenOutcome::Opened,
+            "expected the index to open, got {outcome:?}"
+        );
         black_box(index.search("google l4 tc", &options)?);
         times.push(started.elapsed());
     }
@@ -173,7 +207,10 @@ fn open_and_first_query(corpus_dir: &Path, index_dir: &Path, runs: usize, load_c
 }
 
 fn report(label: &str, passages: u64, times: &[Duration]) {
-    report_durations(&format!("{label}: {passages} passages, {} queries", times.len()), times);
+    report_durations(
+        &format!("{label}: {passages} passages, {} queries", times.len()),
+        times,
+    );
 }
 
 fn report_durations(label: &str, times: &[Duration]) {
@@ -216,7 +253,11 @@ fn process_cpu_time() -> Duration {
     // utime and stime are fields 14 and 15 of the line; field 3 (state) is index 0 after the ")".
     let ticks: u64 = [11, 12]
         .iter()
-        .filter_map(|&index| fields.get(index).and_then(|field| field.parse::<u64>().ok()))
+        .filter_map(|&index| {
+            fields
+                .get(index)
+                .and_then(|field| field.parse::<u64>().ok())
+        })
         .sum();
     // Linux reports these in USER_HZ, which is 100 on every mainstream configuration.
     Duration::from_millis(ticks * 10)

@@ -18,10 +18,20 @@ use std::time::Instant;
 #[command(name = "guidebot", version, about, long_about = None)]
 pub struct Cli {
     /// Folder holding the guides (*.md) and vocabulary.toml.
-    #[arg(long, global = true, default_value = "corpus", env = "GUIDEBOT_CORPUS_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "corpus",
+        env = "GUIDEBOT_CORPUS_DIR"
+    )]
     pub corpus: PathBuf,
     /// Folder for the search index (built on demand, safe to delete).
-    #[arg(long, global = true, default_value = "index", env = "GUIDEBOT_INDEX_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "index",
+        env = "GUIDEBOT_INDEX_DIR"
+    )]
     pub index: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -110,10 +120,19 @@ fn open_engine(config: &EngineConfig) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn run_index(config: &EngineConfig, force: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+fn run_index(
+    config: &EngineConfig,
+    force: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let corpus = crate::corpus::Corpus::load(&config.corpus_dir)
-        .with_context(|| format!("cannot load the guides from {}", config.corpus_dir.display()))?;
+    let corpus = crate::corpus::Corpus::load(&config.corpus_dir).with_context(|| {
+        format!(
+            "cannot load the guides from {}",
+            config.corpus_dir.display()
+        )
+    })?;
     let (index, outcome) = if force {
         let index = crate::search::SearchIndex::build(&corpus, &config.index_dir)?;
         (
@@ -228,11 +247,21 @@ fn write_eval_text(out: &mut dyn Write, report: &EvalReport, verbose: bool) -> a
     writeln!(out, "  hit@3                      {:.3}", metrics.hit_at_3)?;
     writeln!(out, "  MRR                        {:.3}", metrics.mrr)?;
     writeln!(out, "  fact@3                     {:.3}", metrics.fact_at_3)?;
-    writeln!(out, "  off-topic rejection        {:.3}", metrics.off_topic_rejection)?;
-    writeln!(out, "  answerable false-rejection {:.3}", metrics.answerable_false_rejection)?;
+    writeln!(
+        out,
+        "  off-topic rejection        {:.3}",
+        metrics.off_topic_rejection
+    )?;
+    writeln!(
+        out,
+        "  answerable false-rejection {:.3}",
+        metrics.answerable_false_rejection
+    )?;
     if verbose {
         for outcome in &report.outcomes {
-            let missed = outcome.first_correct_rank != Some(1) || !outcome.relevant || !outcome.facts_in_top3;
+            let missed = outcome.first_correct_rank != Some(1)
+                || !outcome.relevant
+                || !outcome.facts_in_top3;
             if missed {
                 writeln!(
                     out,

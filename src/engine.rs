@@ -78,7 +78,11 @@ impl Engine {
     }
 
     /// Searches the guides. See [`SearchIndex::search`].
-    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<SearchResults, SearchError> {
+    pub fn search(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
         self.index.search(query, options)
     }
 }

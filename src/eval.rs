@@ -124,7 +124,11 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
     for question in &set.questions {
         let outcome = match engine.search(&question.text, &options) {
             Ok(results) => {
-                let top_sections: Vec<String> = results.hits.iter().map(|hit| hit.section_id.clone()).collect();
+                let top_sections: Vec<String> = results
+                    .hits
+                    .iter()
+                    .map(|hit| hit.section_id.clone())
+                    .collect();
                 let first_correct_rank = top_sections
                     .iter()
                     .position(|section| question.sections.contains(section))
@@ -167,15 +171,21 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
     }
     let mut off_topic_outcomes = Vec::with_capacity(set.off_topic.len());
     for question in &set.off_topic {
-        let (relevant, coverage, matched_weight, top_sections) = match engine.search(&question.text, &options) {
-            Ok(results) => (
-                results.relevant,
-                results.coverage,
-                results.matched_weight,
-                results.hits.iter().take(3).map(|hit| hit.section_id.clone()).collect(),
-            ),
-            Err(_) => (false, 0.0, 0.0, Vec::new()),
-        };
+        let (relevant, coverage, matched_weight, top_sections) =
+            match engine.search(&question.text, &options) {
+                Ok(results) => (
+                    results.relevant,
+                    results.coverage,
+                    results.matched_weight,
+                    results
+                        .hits
+                        .iter()
+                        .take(3)
+                        .map(|hit| hit.section_id.clone())
+                        .collect(),
+                ),
+                Err(_) => (false, 0.0, 0.0, Vec::new()),
+            };
         off_topic_outcomes.push(QuestionOutcome {
             id: question.id.clone(),
             text: question.text.clone(),
@@ -198,11 +208,18 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
         hit_at_3: share(&|outcome| outcome.first_correct_rank.is_some_and(|rank| rank <= 3)),
         mrr: outcomes
             .iter()
-            .map(|outcome| outcome.first_correct_rank.map_or(0.0, |rank| 1.0 / rank as f64))
+            .map(|outcome| {
+                outcome
+                    .first_correct_rank
+                    .map_or(0.0, |rank| 1.0 / rank as f64)
+            })
             .sum::<f64>()
             / answerable,
         fact_at_3: share(&|outcome| outcome.facts_in_top3),
-        off_topic_rejection: off_topic_outcomes.iter().filter(|outcome| !outcome.relevant).count() as f64
+        off_topic_rejection: off_topic_outcomes
+            .iter()
+            .filter(|outcome| !outcome.relevant)
+            .count() as f64
             / off_topic_outcomes.len().max(1) as f64,
         answerable_false_rejection: share(&|outcome| !outcome.relevant),
     };

@@ -34,11 +34,25 @@ pub struct SyntheticSummary {
 /// Writes guide files derived from `source` into `dir` (created if needed) until they hold at least
 /// `target_passages` passages, and copies the source's vocabulary file. Files already in `dir` with
 /// the same names are overwritten; other files are left alone.
-pub fn write_synthetic_corpus(source: &Corpus, dir: &Path, target_passages: usize) -> io::Result<SyntheticSummary> {
+pub fn write_synthetic_corpus(
+    source: &Corpus,
+    dir: &Path,
+    target_passages: usize,
+) -> io::Result<SyntheticSummary> {
     std::fs::create_dir_all(dir)?;
-    let templates: Vec<GuideTemplate> = source.guides.iter().map(GuideTemplate::from_guide).collect();
-    if templates.iter().all(|template| template.sections.is_empty()) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the source corpus has no sections to derive guides from"));
+    let templates: Vec<GuideTemplate> = source
+        .guides
+        .iter()
+        .map(GuideTemplate::from_guide)
+        .collect();
+    if templates
+        .iter()
+        .all(|template| template.sections.is_empty())
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the source corpus has no sections to derive guides from",
+        ));
     }
     let mut summary = SyntheticSummary {
         dir: dir.to_path_buf(),
@@ -92,7 +106,10 @@ struct SectionTemplate {
 enum Block {
     Paragraph(String),
     List(Vec<String>),
-    Table { header: Vec<String>, rows: Vec<Vec<String>> },
+    Table {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
     Code(String),
 }
 
@@ -103,17 +120,17 @@ impl GuideTemplate {
             let mut blocks: Vec<Block> = Vec::new();
             for passage in guide.passages_of(&section.id) {
                 match passage.kind {
-                    PassageKind::Paragraph => blocks.push(Block::Paragraph(one_line(&passage.text))),
+                    PassageKind::Paragraph => {
+                        blocks.push(Block::Paragraph(one_line(&passage.text)))
+                    }
                     PassageKind::ListItem => match blocks.last_mut() {
                         Some(Block::List(items)) => items.push(one_line(&passage.text)),
                         _ => blocks.push(Block::List(vec![one_line(&passage.text)])),
                     },
                     PassageKind::Table => {
-                        if let Some(table) = guide
-                            .tables
-                            .iter()
-                            .find(|table| table.section_id == section.id && table.line == passage.line)
-                        {
+                        if let Some(table) = guide.tables.iter().find(|table| {
+                            table.section_id == section.id && table.line == passage.line
+                        }) {
                             blocks.push(Block::Table {
                                 header: table.header.clone(),
                                 rows: table.rows.iter().map(|row| row.cells.clone()).collect(),
@@ -140,12 +157,14 @@ impl GuideTemplate {
         let mut companies = BTreeSet::new();
         for table in &guide.tables {
             for row in &table.rows {
-                let Some(first) = row.cells.first() else { continue };
+                let Some(first) = row.cells.first() else {
+                    continue;
+                };
                 let mut words: Vec<&str> = first.split_whitespace().collect();
                 while words.len() > 1
-                    && words
-                        .last()
-                        .is_some_and(|word| word.len() <= 4 && word.chars().all(|c| c.is_ascii_uppercase()))
+                    && words.last().is_some_and(|word| {
+                        word.len() <= 4 && word.chars().all(|c| c.is_ascii_uppercase())
+                    })
                 {
                     words.pop();
                 }
@@ -174,7 +193,10 @@ impl GuideTemplate {
     fn render(&self, number: usize, rng: &mut XorShift) -> String {
         let mut out = String::with_capacity(64 * 1024);
         out.push_str("+++\n");
-        out.push_str(&format!("title = {}\n", toml_string(&format!("{} (synthetic {number})", self.title))));
+        out.push_str(&format!(
+            "title = {}\n",
+            toml_string(&format!("{} (synthetic {number})", self.title))
+        ));
         out.push_str(&format!("slug = \"{}-synthetic-{number:05}\"\n", self.slug));
         out.push_str(&format!("author = {}\n", toml_string(&self.author)));
         out.push_str(&format!("year = {}\n", self.year));
@@ -199,7 +221,10 @@ impl GuideTemplate {
                     format!("{round}.{section_number}.{subsection}")
                 };
                 let hashes = "#".repeat(usize::from(section.level.min(6)));
-                out.push_str(&format!("{hashes} {prefix} {}\n\n", swaps.apply(&section.heading)));
+                out.push_str(&format!(
+                    "{hashes} {prefix} {}\n\n",
+                    swaps.apply(&section.heading)
+                ));
                 for block in &section.blocks {
                     render_block(&mut out, block, &swaps, rng);
                 }
@@ -212,7 +237,9 @@ impl GuideTemplate {
 fn render_block(out: &mut String, block: &Block, swaps: &Swaps, rng: &mut XorShift) {
     match block {
         Block::Paragraph(text) => {
-            out.push_str(&guard_line_start(&swaps.apply(&shuffle_sentences(text, rng))));
+            out.push_str(&guard_line_start(
+                &swaps.apply(&shuffle_sentences(text, rng)),
+            ));
             out.push_str("\n\n");
         }
         Block::List(items) => {
@@ -220,7 +247,9 @@ fn render_block(out: &mut String, block: &Block, swaps: &Swaps, rng: &mut XorShi
             rng.shuffle(&mut items);
             for item in items {
                 out.push_str("- ");
-                out.push_str(&guard_line_start(&swaps.apply(&shuffle_sentences(item, rng))));
+                out.push_str(&guard_line_start(
+                    &swaps.apply(&shuffle_sentences(item, rng)),
+                ));
                 out.push('\n');
             }
             out.push('\n');
@@ -299,7 +328,9 @@ impl Swaps {
                     }
                 }
             }
-            let Some(character) = rest.chars().next() else { break };
+            let Some(character) = rest.chars().next() else {
+                break;
+            };
             out.push(character);
             index += character.len_utf8();
             previous = Some(character);
@@ -329,7 +360,9 @@ fn dollar_figures(text: &str) -> Vec<String> {
         if rest[end..].starts_with('+') {
             end += 1;
         }
-        let figure = text[start..start + 1 + end].trim_end_matches(['.', ',']).to_string();
+        let figure = text[start..start + 1 + end]
+            .trim_end_matches(['.', ','])
+            .to_string();
         if figure.len() > 1 {
             figures.push(figure);
         }
@@ -350,7 +383,7 @@ fn shuffle_sentences(text: &str, rng: &mut XorShift) -> String {
         }
     }
     sentences.push(&text[start..]);
-    if sentences.len() < 2 || rng.next() % 2 == 0 {
+    if sentences.len() < 2 || rng.next().is_multiple_of(2) {
         return text.to_string();
     }
     rng.shuffle(&mut sentences);
@@ -419,9 +452,15 @@ mod tests {
     #[test]
     fn swaps_replace_whole_words_once() {
         let swaps = Swaps {
-            pairs: vec![("Meta".to_string(), "Google".to_string()), ("Google".to_string(), "Meta".to_string())],
+            pairs: vec![
+                ("Meta".to_string(), "Google".to_string()),
+                ("Google".to_string(), "Meta".to_string()),
+            ],
         };
-        assert_eq!(swaps.apply("Meta and Google, not Metadata"), "Google and Meta, not Metadata");
+        assert_eq!(
+            swaps.apply("Meta and Google, not Metadata"),
+            "Google and Meta, not Metadata"
+        );
     }
 
     #[test]

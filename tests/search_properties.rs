@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 fn index() -> &'static SearchIndex {
     static INDEX: OnceLock<SearchIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).expect("bundled corpus loads");
+        let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"))
+            .expect("bundled corpus loads");
         SearchIndex::build_in_ram(&corpus).expect("index builds")
     })
 }
@@ -21,11 +22,17 @@ fn check_search(text: &str, limit: usize) {
     let result = index().search(text, &SearchOptions { limit });
     match result {
         Err(SearchError::EmptyQuery) => {
-            assert!(text.trim().is_empty(), "EmptyQuery for a non-blank text {text:?}")
+            assert!(
+                text.trim().is_empty(),
+                "EmptyQuery for a non-blank text {text:?}"
+            )
         }
         Err(other) => panic!("search failed for {text:?}: {other}"),
         Ok(results) => {
-            assert!(!text.trim().is_empty(), "a blank text {text:?} was searched instead of refused");
+            assert!(
+                !text.trim().is_empty(),
+                "a blank text {text:?} was searched instead of refused"
+            );
             assert!(
                 results.hits.len() <= limit.clamp(1, MAX_HITS),
                 "{} hits for limit {limit}",
@@ -35,7 +42,11 @@ fn check_search(text: &str, limit: usize) {
                 assert_eq!(hit.rank, position + 1, "ranks are 1, 2, 3...");
                 assert!(hit.score.is_finite(), "score {} is not finite", hit.score);
             }
-            assert!((0.0..=1.0).contains(&results.coverage), "coverage {} out of 0..=1", results.coverage);
+            assert!(
+                (0.0..=1.0).contains(&results.coverage),
+                "coverage {} out of 0..=1",
+                results.coverage
+            );
             if results.hits.is_empty() {
                 assert!(!results.relevant, "relevant without any hit");
             }
@@ -71,13 +82,19 @@ fn query_piece() -> impl Strategy<Value = String> {
 }
 
 fn separator() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![" ", " ", " ", "", "\n", "\t", "  ", "\u{a0}", "\u{3000}", ", ", "? "]).prop_map(str::to_string)
+    prop::sample::select(vec![
+        " ", " ", " ", "", "\n", "\t", "  ", "\u{a0}", "\u{3000}", ", ", "? ",
+    ])
+    .prop_map(str::to_string)
 }
 
 /// Sentences of pieces, from empty to past the 6000 characters of a Discord message.
 fn query_text(max_pieces: usize) -> impl Strategy<Value = String> {
     prop::collection::vec((query_piece(), separator()), 0..max_pieces).prop_map(|pieces| {
-        let text: String = pieces.into_iter().flat_map(|(piece, sep)| [piece, sep]).collect();
+        let text: String = pieces
+            .into_iter()
+            .flat_map(|(piece, sep)| [piece, sep])
+            .collect();
         text.chars().take(6000).collect()
     })
 }
@@ -124,7 +141,8 @@ proptest! {
     }
 }
 
-const VALID_FRONT_MATTER: &str = "+++\ntitle = \"Prop guide\"\nslug = \"prop-guide\"\nauthor = \"A\"\nyear = 2026\n+++\n";
+const VALID_FRONT_MATTER: &str =
+    "+++\ntitle = \"Prop guide\"\nslug = \"prop-guide\"\nauthor = \"A\"\nyear = 2026\n+++\n";
 
 /// Guide-like Markdown: front matter variants, then random headings, paragraphs, lists (nested,
 /// ordered), tables (ragged, header-less), code fences (closed or not), quotes, HTML, odd unicode.
@@ -138,16 +156,23 @@ fn markdownish_guide() -> impl Strategy<Value = String> {
         "+++\ntitle = \"\"\nslug = \"x\"\nauthor = \"a\"\nyear = 2026\n+++\n".to_string(),
         "+++\ntitle = \"t\"\nslug = \"Bad Slug!\"\nauthor = \"a\"\nyear = 2026\n+++\n".to_string(),
         "+++\ntitle = \"t\"\nslug = \"s\"\nauthor = \"a\"\nyear = 99999\n+++\n".to_string(),
-        "+++\ntitle = \"t\"\nslug = \"s\"\nauthor = \"a\"\nyear = 2026\nunknown = 1\n+++\n".to_string(),
+        "+++\ntitle = \"t\"\nslug = \"s\"\nauthor = \"a\"\nyear = 2026\nunknown = 1\n+++\n"
+            .to_string(),
         "---\ntitle: yaml\n---\n".to_string(),
         "+++\n+++\n".to_string(),
         "+++".to_string(),
         String::new(),
     ]);
     let line = prop_oneof![
-        (1usize..=7, "[ -~]{0,30}").prop_map(|(level, text)| format!("{} {text}", "#".repeat(level))),
+        (1usize..=7, "[ -~]{0,30}")
+            .prop_map(|(level, text)| format!("{} {text}", "#".repeat(level))),
         "[a-zA-Z0-9 .,'$–%:()]{0,80}",
-        (prop::sample::select(vec!["- ", "* ", "+ ", "1. ", "2) ", "  - ", "    - ", "10. ", "- [ ] "]), "[ -~]{0,40}")
+        (
+            prop::sample::select(vec![
+                "- ", "* ", "+ ", "1. ", "2) ", "  - ", "    - ", "10. ", "- [ ] "
+            ]),
+            "[ -~]{0,40}"
+        )
             .prop_map(|(marker, text)| format!("{marker}{text}")),
         (1usize..=5, 0usize..=5).prop_map(|(columns, cells)| {
             let header = format!("|{}", " h |".repeat(columns));
@@ -156,18 +181,53 @@ fn markdownish_guide() -> impl Strategy<Value = String> {
             format!("{header}\n{separator}\n{row}")
         }),
         prop::sample::select(vec![
-            "| a | b |", "| --- | --- |", "|---|", "| x |", "|", "||", "```", "```rust", "~~~", "    indented code",
-            "> quote", "> # heading in quote", ">> - nested", "<div>html</div>", "<!-- comment", "-->", "***", "---",
-            "===", "[link](http://x)", "![img](x.png)", "[^1]: note", "**bold", "_it_", "\\", "&amp; &#0; &#x110000;",
-            "", "", "", "🚀 emoji paragraph", "\u{0}", "\u{feff}", "\t\ttabs", "+++",
+            "| a | b |",
+            "| --- | --- |",
+            "|---|",
+            "| x |",
+            "|",
+            "||",
+            "```",
+            "```rust",
+            "~~~",
+            "    indented code",
+            "> quote",
+            "> # heading in quote",
+            ">> - nested",
+            "<div>html</div>",
+            "<!-- comment",
+            "-->",
+            "***",
+            "---",
+            "===",
+            "[link](http://x)",
+            "![img](x.png)",
+            "[^1]: note",
+            "**bold",
+            "_it_",
+            "\\",
+            "&amp; &#0; &#x110000;",
+            "",
+            "",
+            "",
+            "🚀 emoji paragraph",
+            "\u{0}",
+            "\u{feff}",
+            "\t\ttabs",
+            "+++",
         ])
         .prop_map(str::to_string),
         any::<String>(),
     ];
-    (front_matter, prop::collection::vec(line, 0..40), any::<bool>()).prop_map(|(front, lines, crlf)| {
-        let newline = if crlf { "\r\n" } else { "\n" };
-        format!("{front}{}", lines.join(newline))
-    })
+    (
+        front_matter,
+        prop::collection::vec(line, 0..40),
+        any::<bool>(),
+    )
+        .prop_map(|(front, lines, crlf)| {
+            let newline = if crlf { "\r\n" } else { "\n" };
+            format!("{front}{}", lines.join(newline))
+        })
 }
 
 #[test]
@@ -186,25 +246,43 @@ fn a_6000_character_query_is_searched_and_cut() {
     let base = "what is the total comp for a google l4 mle vs meta e4 ds at mid level in 2026 ";
     let text: String = base.chars().cycle().take(6000).collect();
     assert_eq!(text.chars().count(), 6000);
-    let results = index().search(&text, &SearchOptions { limit: 5 }).expect("long query is searched");
-    assert!(!results.hits.is_empty(), "a long on-topic query finds passages");
+    let results = index()
+        .search(&text, &SearchOptions { limit: 5 })
+        .expect("long query is searched");
+    assert!(
+        !results.hits.is_empty(),
+        "a long on-topic query finds passages"
+    );
     assert!(text.chars().count() > MAX_QUERY_CHARS);
-    assert!(results.notice.is_some(), "the cut is reported in the notice");
+    assert!(
+        results.notice.is_some(),
+        "the cut is reported in the notice"
+    );
 }
 
 #[test]
 fn emoji_only_queries_are_not_errors() {
     for text in ["🚀", "🚀🔥💯", "👩‍💻 🇺🇸", "\u{200b}"] {
-        let results = index().search(text, &SearchOptions::default()).expect("emoji query is searched");
-        assert!(!results.relevant, "{text:?} is not a question the guide answers");
+        let results = index()
+            .search(text, &SearchOptions::default())
+            .expect("emoji query is searched");
+        assert!(
+            !results.relevant,
+            "{text:?} is not a question the guide answers"
+        );
     }
 }
 
 #[test]
 fn exact_figures_and_names_are_findable() {
     for needle in ["L4", "$280", "MTS-3"] {
-        let results = index().search(needle, &SearchOptions::default()).expect("search succeeds");
-        let top = results.hits.first().unwrap_or_else(|| panic!("no hit for {needle:?}"));
+        let results = index()
+            .search(needle, &SearchOptions::default())
+            .expect("search succeeds");
+        let top = results
+            .hits
+            .first()
+            .unwrap_or_else(|| panic!("no hit for {needle:?}"));
         assert!(
             top.text.contains(needle),
             "top hit for {needle:?} does not contain it: {:?}",
@@ -215,7 +293,17 @@ fn exact_figures_and_names_are_findable() {
 
 #[test]
 fn query_syntax_is_searched_as_words() {
-    for text in ["title:google", "-meta +google", "l4^10", "comp~2", "goo*", "\"unclosed", "[a TO z]", "(((", "comp: l4"] {
+    for text in [
+        "title:google",
+        "-meta +google",
+        "l4^10",
+        "comp~2",
+        "goo*",
+        "\"unclosed",
+        "[a TO z]",
+        "(((",
+        "comp: l4",
+    ] {
         let results = index().search(text, &SearchOptions::default());
         assert!(results.is_ok(), "{text:?} gave {results:?}");
     }

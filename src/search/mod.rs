@@ -188,7 +188,10 @@ impl std::fmt::Debug for SearchIndex {
 impl SearchIndex {
     /// Opens the index in `index_dir` if it was built from exactly this corpus; otherwise (missing,
     /// stale, unreadable) rebuilds it atomically. Returns what happened so the CLI can say so.
-    pub fn open_or_build(corpus: &Corpus, index_dir: &Path) -> Result<(SearchIndex, OpenOutcome), SearchError> {
+    pub fn open_or_build(
+        corpus: &Corpus,
+        index_dir: &Path,
+    ) -> Result<(SearchIndex, OpenOutcome), SearchError> {
         storage::open_or_build(corpus, index_dir)
     }
 
@@ -212,7 +215,9 @@ impl SearchIndex {
         corpus: &Corpus,
         location: Option<IndexLocation>,
     ) -> Result<SearchIndex, SearchError> {
-        index.tokenizers().register(ANALYZER_NAME, english_analyzer());
+        index
+            .tokenizers()
+            .register(ANALYZER_NAME, english_analyzer());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -243,7 +248,11 @@ impl SearchIndex {
     }
 
     /// Finds the passages that answer `text`. Any text is accepted; an empty one is `EmptyQuery`.
-    pub fn search(&self, text: &str, options: &SearchOptions) -> Result<SearchResults, SearchError> {
+    pub fn search(
+        &self,
+        text: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
         if text.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
@@ -279,7 +288,8 @@ impl SearchIndex {
                 &stored_text(&document, self.fields.body),
                 &stored_text(&document, self.fields.context),
             );
-            let adjusted = score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
+            let adjusted =
+                score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
             rescored.push((adjusted, coverage, document));
         }
         rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -308,7 +318,8 @@ impl SearchIndex {
         chosen.truncate(limit);
         let snippets = match plan.snippet_query.as_ref() {
             Some(snippet_query) => {
-                let mut generator = SnippetGenerator::create(&searcher, snippet_query.as_ref(), self.fields.body)?;
+                let mut generator =
+                    SnippetGenerator::create(&searcher, snippet_query.as_ref(), self.fields.body)?;
                 generator.set_max_num_chars(220);
                 Some(generator)
             }
@@ -324,7 +335,8 @@ impl SearchIndex {
                 Some(generator) => markdown_snippet(&generator.snippet(&text), &text),
                 None => first_chars(&text, 220),
             };
-            let context = Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
+            let context =
+                Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
             results.hits.push(Hit {
                 rank: rank + 1,
                 score,
@@ -365,13 +377,20 @@ const COVERAGE_HITS: usize = 3;
 /// Share of the BM25 score a passage keeps when it covers none of the question's concepts.
 const COORDINATION_FLOOR: f32 = 0.3;
 
-pub(crate) fn write_documents(index: &Index, fields: Fields, corpus: &Corpus) -> Result<(), SearchError> {
-    index.tokenizers().register(ANALYZER_NAME, english_analyzer());
+pub(crate) fn write_documents(
+    index: &Index,
+    fields: Fields,
+    corpus: &Corpus,
+) -> Result<(), SearchError> {
+    index
+        .tokenizers()
+        .register(ANALYZER_NAME, english_analyzer());
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(4);
-    let mut writer = index.writer_with_num_threads::<TantivyDocument>(threads, threads * 40_000_000)?;
+    let mut writer =
+        index.writer_with_num_threads::<TantivyDocument>(threads, threads * 40_000_000)?;
     for passage in corpus.passages() {
         writer.add_document(doc!(
             fields.passage_id => passage.id.as_str(),

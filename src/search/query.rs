@@ -80,7 +80,12 @@ impl QueryPlanner {
     pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
         let mut parser = QueryParser::for_index(
             index,
-            vec![fields.heading, fields.guide_title, fields.body, fields.context],
+            vec![
+                fields.heading,
+                fields.guide_title,
+                fields.body,
+                fields.context,
+            ],
         );
         parser.set_field_boost(fields.heading, 2.0);
         parser.set_field_boost(fields.guide_title, 0.5);
@@ -185,9 +190,8 @@ impl QueryPlanner {
                 query: None,
                 snippet_query: None,
                 corrections,
-                notice: notice.or_else(|| {
-                    Some("The question has no words to search for.".to_string())
-                }),
+                notice: notice
+                    .or_else(|| Some("The question has no words to search for.".to_string())),
                 concepts: Vec::new(),
             };
         }
@@ -221,9 +225,16 @@ impl QueryPlanner {
                 .map(|token| self.idf(searcher, token))
                 .filter(|weight| weight.is_finite())
                 .fold(0.0_f32, f32::max);
-            let weight = if weight > 0.0 { weight } else { self.unknown_weight(searcher) };
+            let weight = if weight > 0.0 {
+                weight
+            } else {
+                self.unknown_weight(searcher)
+            };
             if !alternatives.is_empty() {
-                concepts.push(Concept { alternatives, weight });
+                concepts.push(Concept {
+                    alternatives,
+                    weight,
+                });
             }
             let typed_terms_known = self.vocabulary.synonyms[group_index]
                 .terms
@@ -291,7 +302,11 @@ impl QueryPlanner {
             if disjuncts.is_empty() {
                 continue;
             }
-            let boost = if *typed_terms_known { EXPANSION_BOOST } else { 1.0 };
+            let boost = if *typed_terms_known {
+                EXPANSION_BOOST
+            } else {
+                1.0
+            };
             let group_query: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(disjuncts));
             clauses.push((Occur::Should, Box::new(BoostQuery::new(group_query, boost))));
         }
@@ -307,7 +322,13 @@ impl QueryPlanner {
     }
 
     /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
-    pub(crate) fn coverage_of_text(&self, plan: &QueryPlan, heading: &str, body: &str, context: &str) -> Coverage {
+    pub(crate) fn coverage_of_text(
+        &self,
+        plan: &QueryPlan,
+        heading: &str,
+        body: &str,
+        context: &str,
+    ) -> Coverage {
         if plan.concepts.is_empty() {
             return Coverage::default();
         }
@@ -389,7 +410,8 @@ impl QueryPlanner {
                 let better = match best {
                     None => true,
                     Some((best_distance, best_count, _)) => {
-                        distance < best_distance || (distance == best_distance && count > best_count)
+                        distance < best_distance
+                            || (distance == best_distance && count > best_count)
                     }
                 };
                 if better {
@@ -449,7 +471,9 @@ fn collect_tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
 fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {
     !needle.is_empty()
         && haystack.len() >= needle.len()
-        && haystack.windows(needle.len()).any(|window| window == needle)
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// Keeps letters, digits and inner hyphens; the query grammar's operators become spaces.
@@ -478,13 +502,22 @@ mod tests {
 
     #[test]
     fn parser_safe_text_has_no_operators() {
-        assert_eq!(parser_safe("-foo +bar title:baz (x) \"q\" mts-3"), "foo bar title baz x q mts-3");
+        assert_eq!(
+            parser_safe("-foo +bar title:baz (x) \"q\" mts-3"),
+            "foo bar title baz x q mts-3"
+        );
     }
 
     #[test]
     fn sequences_match_whole_stems() {
         let haystack = stem_words("what do machine learning engineers earn");
-        assert!(contains_sequence(&haystack, &stem_words("machine learning engineer")));
-        assert!(!contains_sequence(&haystack, &stem_words("learning machine")));
+        assert!(contains_sequence(
+            &haystack,
+            &stem_words("machine learning engineer")
+        ));
+        assert!(!contains_sequence(
+            &haystack,
+            &stem_words("learning machine")
+        ));
     }
 }

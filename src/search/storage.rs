@@ -45,7 +45,10 @@ struct IndexMeta {
     guidebot_version: String,
 }
 
-pub(super) fn open_or_build(corpus: &Corpus, root: &Path) -> Result<(SearchIndex, OpenOutcome), SearchError> {
+pub(super) fn open_or_build(
+    corpus: &Corpus,
+    root: &Path,
+) -> Result<(SearchIndex, OpenOutcome), SearchError> {
     match try_open(corpus, root) {
         Ok(index) => Ok((index, OpenOutcome::Opened)),
         Err(reason) => {
@@ -61,10 +64,18 @@ fn try_open(corpus: &Corpus, root: &Path) -> Result<SearchIndex, String> {
         .map_err(|_| format!("no index in {} yet", root.display()))?;
     let generation = root.join(current.trim());
     let meta_path = generation.join(META_FILE);
-    let meta_text = std::fs::read_to_string(&meta_path)
-        .map_err(|error| format!("index metadata {} unreadable ({error})", meta_path.display()))?;
-    let meta: IndexMeta = serde_json::from_str(&meta_text)
-        .map_err(|error| format!("index metadata {} unreadable ({error})", meta_path.display()))?;
+    let meta_text = std::fs::read_to_string(&meta_path).map_err(|error| {
+        format!(
+            "index metadata {} unreadable ({error})",
+            meta_path.display()
+        )
+    })?;
+    let meta: IndexMeta = serde_json::from_str(&meta_text).map_err(|error| {
+        format!(
+            "index metadata {} unreadable ({error})",
+            meta_path.display()
+        )
+    })?;
     if meta.schema_version != SCHEMA_VERSION {
         return Err(format!(
             "index schema {} differs from this build's {}",
@@ -89,15 +100,22 @@ fn try_open(corpus: &Corpus, root: &Path) -> Result<SearchIndex, String> {
 }
 
 pub(super) fn build(corpus: &Corpus, root: &Path) -> Result<SearchIndex, SearchError> {
-    std::fs::create_dir_all(root)
-        .map_err(|error| SearchError::io(format!("cannot create index folder {}", root.display()), error))?;
+    std::fs::create_dir_all(root).map_err(|error| {
+        SearchError::io(
+            format!("cannot create index folder {}", root.display()),
+            error,
+        )
+    })?;
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_nanos())
         .unwrap_or(0);
     let build_dir = root.join(format!("{BUILD_PREFIX}{}-{nanos}", std::process::id()));
     std::fs::create_dir(&build_dir).map_err(|error| {
-        SearchError::io(format!("cannot create build folder {}", build_dir.display()), error)
+        SearchError::io(
+            format!("cannot create build folder {}", build_dir.display()),
+            error,
+        )
     })?;
     let result = build_into(corpus, root, &build_dir, nanos);
     if result.is_err() {
@@ -106,7 +124,12 @@ pub(super) fn build(corpus: &Corpus, root: &Path) -> Result<SearchIndex, SearchE
     result
 }
 
-fn build_into(corpus: &Corpus, root: &Path, build_dir: &Path, nanos: u128) -> Result<SearchIndex, SearchError> {
+fn build_into(
+    corpus: &Corpus,
+    root: &Path,
+    build_dir: &Path,
+    nanos: u128,
+) -> Result<SearchIndex, SearchError> {
     let (schema, fields) = schema();
     let index = Index::create_in_dir(build_dir, schema)?;
     write_documents(&index, fields, corpus)?;
@@ -128,13 +151,20 @@ fn build_into(corpus: &Corpus, root: &Path, build_dir: &Path, nanos: u128) -> Re
     let generation_name = format!("{GENERATION_PREFIX}{short_fingerprint}-{nanos}");
     let generation = root.join(&generation_name);
     std::fs::rename(build_dir, &generation).map_err(|error| {
-        SearchError::io(format!("cannot move the new index into {}", generation.display()), error)
+        SearchError::io(
+            format!("cannot move the new index into {}", generation.display()),
+            error,
+        )
     })?;
     // Swap the pointer last: until this rename, readers still see the previous generation.
     let pointer_tmp = root.join(format!(".{CURRENT_FILE}.{}-{nanos}", std::process::id()));
     write_synced(&pointer_tmp, generation_name.as_bytes())?;
-    std::fs::rename(&pointer_tmp, root.join(CURRENT_FILE))
-        .map_err(|error| SearchError::io(format!("cannot update {}/{CURRENT_FILE}", root.display()), error))?;
+    std::fs::rename(&pointer_tmp, root.join(CURRENT_FILE)).map_err(|error| {
+        SearchError::io(
+            format!("cannot update {}/{CURRENT_FILE}", root.display()),
+            error,
+        )
+    })?;
     remove_old_generations(root, &generation_name);
 
     let index = Index::open_in_dir(&generation)?;
@@ -142,7 +172,13 @@ fn build_into(corpus: &Corpus, root: &Path, build_dir: &Path, nanos: u128) -> Re
         root: root.to_path_buf(),
         generation,
     };
-    SearchIndex::from_index(index, fields, corpus.fingerprint.clone(), corpus, Some(location))
+    SearchIndex::from_index(
+        index,
+        fields,
+        corpus.fingerprint.clone(),
+        corpus,
+        Some(location),
+    )
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {

@@ -469,4 +469,25 @@ mod tests {
         assert_eq!(guard_line_start("1. not a list"), "1\\. not a list");
         assert_eq!(guard_line_start("plain"), "plain");
     }
+
+    #[test]
+    fn synthetic_corpus_loads_and_is_deterministic() {
+        let source = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let (first, second) = (temp.path().join("a"), temp.path().join("b"));
+        let summary = write_synthetic_corpus(&source, &first, 1000).unwrap();
+        write_synthetic_corpus(&source, &second, 1000).unwrap();
+        let corpus = Corpus::load(&first).unwrap();
+        assert!(summary.passages >= 1000);
+        assert_eq!(corpus.passages().count(), summary.passages);
+        assert_eq!(corpus.guides.len(), summary.guides);
+        assert_eq!(
+            corpus.fingerprint,
+            Corpus::load(&second).unwrap().fingerprint
+        );
+        assert_eq!(
+            corpus.vocabulary.synonyms.len(),
+            source.vocabulary.synonyms.len()
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //!
 //! The core (corpus, search, comp, answer, llm, engine) speaks plain Rust types; only `bot` and
 //! `transport` know Discord, and only `cli` knows the terminal. See ARCHITECTURE.md.
+//!
+//! `synthetic` exists only for benchmarks and load tests: it writes large corpora derived from the guide.
 
 pub mod answer;
 pub mod bot;
@@ -13,4 +15,5 @@ pub mod eval;
 pub mod llm;
 pub mod search;
 pub mod store;
+pub mod synthetic;
 pub mod telemetry;

@@ -13,3 +13,4 @@ pub mod eval;
 pub mod llm;
 pub mod search;
 pub mod telemetry;
+pub mod transport;

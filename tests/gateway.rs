@@ -141,7 +141,9 @@ impl Bot {
     /// Triggers the shutdown future and checks that `run` returns `Ok` with the gateway closed,
     /// then that every request the bot made was valid for Discord.
     async fn stop(self) {
-        self.stop.send(()).expect("run is still waiting for shutdown");
+        self.stop
+            .send(())
+            .expect("run is still waiting for shutdown");
         let result = tokio::time::timeout(TIMEOUT, self.task)
             .await
             .expect("run returns after the shutdown future completes")
@@ -198,9 +200,8 @@ async fn registers_commands_globally_with_plain_intents() {
     let bot = Bot::start(Setup::default()).await;
     let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
     assert_eq!(identify.token, format!("Bot {TOKEN}"));
-    let intents = GatewayIntents::GUILDS
-        | GatewayIntents::GUILD_MESSAGES
-        | GatewayIntents::DIRECT_MESSAGES;
+    let intents =
+        GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES;
     assert_eq!(identify.intents, intents.bits(), "no privileged intent");
     assert_eq!(identify.shard, Some([0, 1]));
 
@@ -302,7 +303,9 @@ async fn ask_answers_extractively_with_citations_buttons_and_no_pings() {
     assert_eq!(data["allowed_mentions"]["parse"], json!([]));
     let embeds = data["embeds"].as_array().expect("embeds");
     assert_eq!(embeds[0]["title"], "whats the TC for a google L4 MLE?");
-    let fields = embeds.last().unwrap()["fields"].as_array().expect("sources");
+    let fields = embeds.last().unwrap()["fields"]
+        .as_array()
+        .expect("sources");
     assert!(!fields.is_empty());
     assert!(fields[0]["name"].as_str().unwrap().starts_with("[1] "));
     assert!(fields[0]["value"].as_str().unwrap().starts_with("> "));
@@ -384,7 +387,10 @@ async fn search_comp_source_about_autocomplete_and_unknown_commands() {
     let embed = &search.json()["data"]["embeds"][0];
     assert!(embed["title"].as_str().unwrap().starts_with("Search: "));
     assert!(!embed["fields"].as_array().unwrap().is_empty());
-    assert_eq!(search.json()["data"]["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(
+        search.json()["data"]["allowed_mentions"]["parse"],
+        json!([])
+    );
 
     let choices = bot.autocomplete("comp", "company", "goo").await;
     assert_eq!(choices.json()["type"], 8);
@@ -394,7 +400,13 @@ async fn search_comp_source_about_autocomplete_and_unknown_commands() {
         .iter()
         .any(|c| c["name"].as_str().unwrap().contains("Google")));
     let everything = bot.autocomplete("comp", "company", "").await;
-    assert!(everything.json()["data"]["choices"].as_array().unwrap().len() <= 25);
+    assert!(
+        everything.json()["data"]["choices"]
+            .as_array()
+            .unwrap()
+            .len()
+            <= 25
+    );
 
     let comp = bot
         .command("comp", json!([fd::opt("company", "Google")]), 21)
@@ -471,29 +483,50 @@ async fn llm_answers_are_deferred_then_edited_as_they_stream() {
     assert_eq!(flags(&deferred.json()["data"]) & 64, 0);
 
     // Edits of @original until one carries the checked answer with its sources.
-    let is_edit = |r: &RecordedRequest| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token;
+    let is_edit =
+        |r: &RecordedRequest| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token;
     let final_edit = bot
         .fake
         .wait_for_request(
-            |r| is_edit(r) && r.json()["embeds"][0]["fields"].as_array().is_some_and(|f| !f.is_empty()),
+            |r| {
+                is_edit(r)
+                    && r.json()["embeds"][0]["fields"]
+                        .as_array()
+                        .is_some_and(|f| !f.is_empty())
+            },
             TIMEOUT,
         )
         .await;
     let edits: Vec<RecordedRequest> = bot.fake.requests().into_iter().filter(is_edit).collect();
     assert!(edits.len() >= 2, "a partial edit, then the final one");
-    assert_eq!(edits.last().unwrap().index, final_edit.index, "the final edit is the last");
+    assert_eq!(
+        edits.last().unwrap().index,
+        final_edit.index,
+        "the final edit is the last"
+    );
     let first = edits[0].json();
     assert!(first["embeds"][0]["footer"]["text"]
         .as_str()
         .unwrap()
         .starts_with("writing"));
     for edit in &edits {
-        assert_eq!(edit.json()["allowed_mentions"]["parse"], json!([]), "{}", edit.json());
+        assert_eq!(
+            edit.json()["allowed_mentions"]["parse"],
+            json!([]),
+            "{}",
+            edit.json()
+        );
         assert_eq!(edit.param("webhook_id"), bot.app().to_string());
     }
     let answer = &final_edit.json()["embeds"][0];
-    assert!(answer["description"].as_str().unwrap().contains("$300k–$430k"));
-    assert!(answer["footer"]["text"].as_str().unwrap().contains("openai"));
+    assert!(answer["description"]
+        .as_str()
+        .unwrap()
+        .contains("$300k–$430k"));
+    assert!(answer["footer"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("openai"));
     assert!(final_edit.json()["components"][0]["components"].is_array());
     assert_eq!(llm.requests().await.len(), 1);
     bot.stop().await;
@@ -528,8 +561,14 @@ async fn a_failing_llm_falls_back_to_the_extractive_answer_with_a_note() {
     let embed = &edit.json()["embeds"][0];
     let text = embed["description"].as_str().unwrap();
     assert!(text.contains("language model is unavailable"), "{text}");
-    assert!(!embed["fields"].as_array().unwrap().is_empty(), "still cited");
-    assert!(embed["footer"]["text"].as_str().unwrap().contains("extractive"));
+    assert!(
+        !embed["fields"].as_array().unwrap().is_empty(),
+        "still cited"
+    );
+    assert!(embed["footer"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("extractive"));
     assert_eq!(edit.json()["allowed_mentions"]["parse"], json!([]));
     bot.stop().await;
 }
@@ -567,7 +606,10 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
     assert_eq!(body["allowed_mentions"]["replied_user"], false);
     assert_eq!(body["message_reference"]["message_id"], message_id);
     let title = body["embeds"][0]["title"].as_str().unwrap();
-    assert!(title.contains("@everyone <@&123>"), "echoed, but never a ping: {title}");
+    assert!(
+        title.contains("@everyone <@&123>"),
+        "echoed, but never a ping: {title}"
+    );
     assert!(!title.contains(&bot.fake.bot_user_id().to_string()));
     assert!(!body["embeds"][0]["fields"].as_array().unwrap().is_empty());
     assert!(bot.fake.requests().iter().any(|r| r.is("POST", TYPING)));
@@ -591,7 +633,10 @@ async fn mentions_can_be_answered_in_a_new_thread() {
     let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
     let human = fd::user_json(53, "human", false);
     let message = fd::message_create(
-        &format!("<@{}> how do I get promoted to senior?", bot.fake.bot_user_id()),
+        &format!(
+            "<@{}> how do I get promoted to senior?",
+            bot.fake.bot_user_id()
+        ),
         human,
         &[me],
     );
@@ -647,4 +692,32 @@ async fn one_failing_interaction_does_not_stop_the_next() {
     assert_eq!(next.status, 204);
     assert_eq!(next.json()["data"]["embeds"][0]["title"], "About guidebot");
     bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_startup_still_stops_cleanly() {
+    let fake = FakeDiscord::start().await;
+    let index = tempfile::tempdir().expect("temp index dir");
+    let config = EngineConfig::new(&corpus_dir(), index.path());
+    let engine = tokio::task::spawn_blocking(move || Engine::open(&config))
+        .await
+        .expect("engine task")
+        .expect("engine");
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::new(EngineHandle::new(engine)),
+        BotSettings::default(),
+        Arc::new(NoObserver),
+    ));
+    let mut settings = GatewaySettings::new(TOKEN);
+    settings.api_base = fake.base_url();
+    // The shutdown future is complete before the first shard has even been booted.
+    let result = tokio::time::timeout(
+        TIMEOUT,
+        gateway::run(settings, dispatcher, std::future::ready(())),
+    )
+    .await
+    .expect("run returns although shutdown came first");
+    assert!(result.is_ok(), "{result:?}");
+    fake.wait_for_gateway_closed(TIMEOUT).await;
+    fake.assert_all_valid();
 }

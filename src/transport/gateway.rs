@@ -6,16 +6,15 @@
 //! indicator, reply or thread), and the rule that one failing interaction is logged, answered
 //! with a short notice where possible, and never stops the bot.
 
+use crate::bot::commands;
 use crate::bot::dispatch::{Dispatcher, InteractionReport, Responder, ResponderError};
 use crate::bot::render;
 use crate::bot::request::{self, BotRequest, Invocation};
-use crate::bot::commands;
 use anyhow::Context as _;
 use serenity::all::{
     AutoArchiveDuration, ClientBuilder, Command, Context, CreateAutocompleteResponse,
-    CreateInteractionResponse, CreateThread, EditInteractionResponse, EventHandler,
-    GatewayIntents, GuildId, Http, HttpBuilder, Interaction, InteractionId, Message,
-    MessageReference, Ready,
+    CreateInteractionResponse, CreateThread, EditInteractionResponse, EventHandler, GatewayIntents,
+    GuildId, Http, HttpBuilder, Interaction, InteractionId, Message, MessageReference, Ready,
 };
 use serenity::builder::Builder as _;
 use std::collections::HashMap;
@@ -99,7 +98,9 @@ impl ShardPlan {
             }
         };
         if total == 0 {
-            return Err(format!("{text:?}: the total number of shards must be at least 1"));
+            return Err(format!(
+                "{text:?}: the total number of shards must be at least 1"
+            ));
         }
         if first > last || last >= total {
             return Err(format!(
@@ -220,12 +221,11 @@ impl GatewaySettings {
         }
 
         if let Some(raw) = get(ENV_SHARDS) {
-            settings.shards = ShardPlan::parse(raw).map_err(|message| {
-                GatewaySettingsError::Invalid {
+            settings.shards =
+                ShardPlan::parse(raw).map_err(|message| GatewaySettingsError::Invalid {
                     var: ENV_SHARDS,
                     message,
-                }
-            })?;
+                })?;
         }
 
         if let Some(raw) = get(ENV_MENTION_THREADS) {
@@ -414,7 +414,10 @@ impl GatewayResponder {
     fn error(&self, call: &str, error: serenity::Error) -> ResponderError {
         let status = match &error {
             serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(response)) => {
-                format!(" (HTTP {}, code {})", response.status_code, response.error.code)
+                format!(
+                    " (HTTP {}, code {})",
+                    response.status_code, response.error.code
+                )
             }
             _ => String::new(),
         };
@@ -466,11 +469,18 @@ impl EventHandler for Handler {
         let commands = commands::slash_commands();
         let (scope, result) = match self.guild_id {
             Some(guild) => ("guild", guild.set_commands(&ctx.http, commands).await),
-            None => ("global", Command::set_global_commands(&ctx.http, commands).await),
+            None => (
+                "global",
+                Command::set_global_commands(&ctx.http, commands).await,
+            ),
         };
         match result {
             Ok(registered) => {
-                tracing::info!(scope, commands = registered.len(), "slash commands registered")
+                tracing::info!(
+                    scope,
+                    commands = registered.len(),
+                    "slash commands registered"
+                )
             }
             Err(error) => {
                 // Try again on the next READY; the bot still answers commands registered earlier.
@@ -482,12 +492,18 @@ impl EventHandler for Handler {
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         let (invocation, id, token, autocomplete) = match &interaction {
-            Interaction::Command(command) => {
-                (request::from_command(command), command.id, &command.token, false)
-            }
-            Interaction::Autocomplete(command) => {
-                (request::from_command(command), command.id, &command.token, true)
-            }
+            Interaction::Command(command) => (
+                request::from_command(command),
+                command.id,
+                &command.token,
+                false,
+            ),
+            Interaction::Autocomplete(command) => (
+                request::from_command(command),
+                command.id,
+                &command.token,
+                true,
+            ),
             Interaction::Component(component) => (
                 request::from_component(component),
                 component.id,
@@ -627,7 +643,9 @@ async fn answer_mention(
         {
             Ok(thread) => target = thread.id,
             // E.g. the question was asked inside a thread already, or permissions are missing.
-            Err(error) => tracing::warn!(%error, "could not open a thread; replying in the channel"),
+            Err(error) => {
+                tracing::warn!(%error, "could not open a thread; replying in the channel")
+            }
         }
     }
     let typing = target.start_typing(&http);
@@ -714,9 +732,8 @@ mod tests {
 
     #[test]
     fn a_pasted_token_with_spaces_is_rejected_without_echoing_it() {
-        let error =
-            GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "abc def-secret")]))
-                .unwrap_err();
+        let error = GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "abc def-secret")]))
+            .unwrap_err();
         let text = error.to_string();
         assert!(text.starts_with("DISCORD_TOKEN is invalid"), "{text}");
         assert!(!text.contains("def-secret"));
@@ -747,9 +764,10 @@ mod tests {
         assert!(settings.mention_replies_in_thread);
 
         let bad = |name: &str, value: &str| {
-            let error = GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "t"), (name, value)]))
-                .unwrap_err()
-                .to_string();
+            let error =
+                GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "t"), (name, value)]))
+                    .unwrap_err()
+                    .to_string();
             assert!(error.starts_with(&format!("{name} is invalid")), "{error}");
             error
         };

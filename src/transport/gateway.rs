@@ -146,11 +146,14 @@ impl fmt::Debug for GatewaySettings {
 /// A gateway setting is missing or malformed; the message names the variable and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewaySettingsError {
+    /// A required variable is unset or empty; `hint` says how to obtain a value.
     #[error("{var} is not set: {hint}")]
     Missing {
         var: &'static str,
         hint: &'static str,
     },
+    /// A variable has a value that cannot work; `message` says what is expected (never echoing
+    /// the token).
     #[error("{var} is invalid: {message}")]
     Invalid { var: &'static str, message: String },
 }

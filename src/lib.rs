@@ -17,3 +17,4 @@ pub mod search;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;
+pub mod transport;

@@ -1,0 +1,6 @@
+//! Transports: how Discord reaches the bot. Each one turns Discord traffic into calls of the one
+//! [`crate::bot::Dispatcher`] and holds no command logic of its own.
+//!
+//! - [`gateway`]: a serenity client over Discord's websocket gateway (sharded), the usual mode.
+
+pub mod gateway;

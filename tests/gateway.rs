@@ -1,0 +1,723 @@
+//! The gateway transport end to end: `transport::gateway::run` (the real serenity 0.12.5 client)
+//! against the fake Discord on 127.0.0.1, over the bundled corpus, with fake LLM servers.
+//!
+//! Every test waits for the requests the bot records at the fake (no sleeps), checks every body
+//! against Discord's OpenAPI description (`assert_all_valid`), and ends with a clean shutdown
+//! through the shutdown future.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use guidebot::bot::{BotSettings, Dispatcher, NoObserver};
+use guidebot::engine::{Engine, EngineConfig, EngineHandle};
+use guidebot::llm::LlmSettings;
+use guidebot::transport::gateway::{self, GatewaySettings};
+use serde_json::{json, Value};
+use serenity::all::GatewayIntents;
+use support::fake_discord::{self as fd, FakeConfig, FakeDiscord, RecordedRequest};
+use support::fake_llm::{self, FakeLlm};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const TOKEN: &str = "fake-bot-token";
+const TIMEOUT: Duration = Duration::from_secs(20);
+const CALLBACK: &str = "/interactions/{interaction_id}/{interaction_token}/callback";
+const EDIT_ORIGINAL: &str = "/webhooks/{webhook_id}/{webhook_token}/messages/@original";
+const GLOBAL_COMMANDS: &str = "/applications/{application_id}/commands";
+const GUILD_COMMANDS: &str = "/applications/{application_id}/guilds/{guild_id}/commands";
+const CHANNEL_MESSAGES: &str = "/channels/{channel_id}/messages";
+const THREAD_FROM_MESSAGE: &str = "/channels/{channel_id}/messages/{message_id}/threads";
+const TYPING: &str = "/channels/{channel_id}/typing";
+
+/// How a test bot is set up; `Default` is the plain extractive bot.
+#[derive(Default)]
+struct Setup {
+    fake: FakeConfig,
+    llm: Option<LlmSettings>,
+    bot: BotSettings,
+    /// Extra environment for `GatewaySettings::from_env_vars`.
+    env: Vec<(&'static str, String)>,
+}
+
+/// A running bot: the fake Discord, the `gateway::run` task and the trigger of its shutdown.
+struct Bot {
+    fake: FakeDiscord,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+    _index: tempfile::TempDir,
+}
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+impl Bot {
+    /// Starts the fake, the engine over `corpus/` (fresh temp index) and `gateway::run`; returns
+    /// once the shard is READY and the commands are registered.
+    async fn start(setup: Setup) -> Bot {
+        let fake = FakeDiscord::start_with(setup.fake).await;
+        let index = tempfile::tempdir().expect("temp index dir");
+        let mut config = EngineConfig::new(&corpus_dir(), index.path());
+        config.llm = setup.llm;
+        let engine = tokio::task::spawn_blocking(move || Engine::open(&config))
+            .await
+            .expect("engine task")
+            .expect("engine over the bundled corpus");
+        let dispatcher = Arc::new(Dispatcher::new(
+            Arc::new(EngineHandle::new(engine)),
+            setup.bot,
+            Arc::new(NoObserver),
+        ));
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DISCORD_TOKEN".to_string(), TOKEN.to_string()),
+            ("DISCORD_API_BASE".to_string(), fake.base_url()),
+        ]);
+        env.extend(setup.env.into_iter().map(|(k, v)| (k.to_string(), v)));
+        let settings = GatewaySettings::from_env_vars(&env).expect("settings");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(gateway::run(settings, dispatcher, async move {
+            let _ = stopped.await;
+        }));
+        fake.wait_for_ready(1, TIMEOUT).await;
+        fake.wait_for_request(
+            |r| r.method == "PUT" && r.route.is_some_and(|route| route.ends_with("/commands")),
+            TIMEOUT,
+        )
+        .await;
+        Bot {
+            fake,
+            stop,
+            task,
+            _index: index,
+        }
+    }
+
+    fn app(&self) -> u64 {
+        self.fake.application_id()
+    }
+
+    /// Dispatches an INTERACTION_CREATE and returns its token.
+    async fn send(&self, interaction: Value) -> String {
+        let token = interaction["token"].as_str().expect("token").to_string();
+        self.fake.dispatch("INTERACTION_CREATE", interaction).await;
+        token
+    }
+
+    /// The first callback for the interaction with `token`.
+    async fn callback(&self, token: &str) -> RecordedRequest {
+        self.fake
+            .wait_for_request(
+                |r| r.is("POST", CALLBACK) && r.param("interaction_token") == token,
+                TIMEOUT,
+            )
+            .await
+    }
+
+    /// Runs slash command `/name` from `user` and returns its callback.
+    async fn command(&self, name: &str, options: Value, user: u64) -> RecordedRequest {
+        let token = self
+            .send(fd::interaction_command(self.app(), name, options, user))
+            .await;
+        self.callback(&token).await
+    }
+
+    /// Runs autocomplete of `/name` with the focused option `option` = `partial`.
+    async fn autocomplete(&self, name: &str, option: &str, partial: &str) -> RecordedRequest {
+        let token = self
+            .send(fd::interaction_autocomplete(
+                self.app(),
+                name,
+                json!([fd::opt_focused(option, partial)]),
+                7,
+            ))
+            .await;
+        self.callback(&token).await
+    }
+
+    /// Triggers the shutdown future and checks that `run` returns `Ok` with the gateway closed,
+    /// then that every request the bot made was valid for Discord.
+    async fn stop(self) {
+        self.stop
+            .send(())
+            .expect("run is still waiting for shutdown");
+        let result = tokio::time::timeout(TIMEOUT, self.task)
+            .await
+            .expect("run returns after the shutdown future completes")
+            .expect("run did not panic");
+        assert!(result.is_ok(), "run failed: {result:?}");
+        self.fake.wait_for_gateway_closed(TIMEOUT).await;
+        self.fake.assert_all_valid();
+    }
+}
+
+/// Characters Discord counts toward the 6000 per message, over all embeds of a body.
+fn embed_chars(embeds: &Value) -> usize {
+    let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    embeds
+        .as_array()
+        .map(|embeds| {
+            embeds
+                .iter()
+                .map(|e| {
+                    len(&e["title"])
+                        + len(&e["description"])
+                        + len(&e["footer"]["text"])
+                        + len(&e["author"]["name"])
+                        + e["fields"].as_array().map_or(0, |fields| {
+                            fields
+                                .iter()
+                                .map(|f| len(&f["name"]) + len(&f["value"]))
+                                .sum()
+                        })
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn flags(data: &Value) -> u64 {
+    data["flags"].as_u64().unwrap_or(0)
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_lowercase() || c.is_numeric() || "-_'".contains(c))
+}
+
+fn valid_description(text: &Value) -> bool {
+    text.as_str()
+        .is_some_and(|t| (1..=100).contains(&t.chars().count()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_commands_globally_with_plain_intents() {
+    let bot = Bot::start(Setup::default()).await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(identify.token, format!("Bot {TOKEN}"));
+    let intents =
+        GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES;
+    assert_eq!(identify.intents, intents.bits(), "no privileged intent");
+    assert_eq!(identify.shard, Some([0, 1]));
+
+    let put = bot
+        .fake
+        .wait_for_route("PUT", GLOBAL_COMMANDS, TIMEOUT)
+        .await;
+    assert_eq!(put.param("application_id"), bot.app().to_string());
+    assert!(
+        put.spec_checked && put.spec_errors.is_empty(),
+        "{:?}",
+        put.spec_errors
+    );
+    let commands = put.json().as_array().expect("a bulk overwrite");
+    let names: Vec<&str> = commands
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ask", "search", "comp", "source", "about"]);
+    for command in commands {
+        assert!(valid_name(command["name"].as_str().unwrap()), "{command}");
+        assert!(valid_description(&command["description"]), "{command}");
+        let options = command["options"].as_array().cloned().unwrap_or_default();
+        assert!(options.len() <= 25);
+        for option in options {
+            assert!(valid_name(option["name"].as_str().unwrap()), "{option}");
+            assert!(valid_description(&option["description"]), "{option}");
+            if let Some(max) = option["max_length"].as_u64() {
+                assert!((1..=6000).contains(&max), "{option}");
+            }
+            // serenity always sends `choices`; Discord accepts an empty list with autocomplete.
+            let choices = option["choices"].as_array().map_or(0, Vec::len);
+            assert!(
+                !(option["autocomplete"] == true && choices > 0),
+                "autocomplete cannot be combined with choices: {option}"
+            );
+        }
+    }
+    let comp = &commands[2]["options"];
+    assert_eq!(comp[0]["name"], "company");
+    assert_eq!(comp[0]["autocomplete"], true);
+    assert!(
+        !bot.fake
+            .requests()
+            .iter()
+            .any(|r| r.is("PUT", GUILD_COMMANDS)),
+        "no guild registration without DISCORD_GUILD_ID"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_commands_to_one_guild_and_runs_only_its_shard_range() {
+    let guild = 123_456_789_012_345_678u64;
+    let bot = Bot::start(Setup {
+        fake: FakeConfig {
+            recommended_shards: 4,
+            ..FakeConfig::default()
+        },
+        env: vec![
+            ("DISCORD_GUILD_ID", guild.to_string()),
+            ("GUIDEBOT_SHARDS", "2/4".to_string()),
+        ],
+        ..Setup::default()
+    })
+    .await;
+    let put = bot
+        .fake
+        .wait_for_route("PUT", GUILD_COMMANDS, TIMEOUT)
+        .await;
+    assert_eq!(put.param("guild_id"), guild.to_string());
+    assert_eq!(put.json().as_array().unwrap().len(), 5);
+    let requests = bot.fake.requests();
+    assert!(!requests.iter().any(|r| r.is("PUT", GLOBAL_COMMANDS)));
+    // A fixed range never asks Discord for the recommended shard count.
+    assert!(!requests.iter().any(|r| r.is("GET", "/gateway/bot")));
+    let identifies = bot.fake.identifies();
+    assert_eq!(identifies.len(), 1);
+    assert_eq!(identifies[0].shard, Some([2, 4]));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_answers_extractively_with_citations_buttons_and_no_pings() {
+    let bot = Bot::start(Setup::default()).await;
+
+    let callback = bot
+        .command(
+            "ask",
+            json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
+            11,
+        )
+        .await;
+    assert_eq!(callback.status, 204);
+    let body = callback.json();
+    assert_eq!(body["type"], 4);
+    let data = &body["data"];
+    assert_eq!(flags(data) & 64, 0, "a public answer");
+    assert_eq!(data["allowed_mentions"]["parse"], json!([]));
+    let embeds = data["embeds"].as_array().expect("embeds");
+    assert_eq!(embeds[0]["title"], "whats the TC for a google L4 MLE?");
+    let fields = embeds.last().unwrap()["fields"]
+        .as_array()
+        .expect("sources");
+    assert!(!fields.is_empty());
+    assert!(fields[0]["name"].as_str().unwrap().starts_with("[1] "));
+    assert!(fields[0]["value"].as_str().unwrap().starts_with("> "));
+    let text: String = embeds
+        .iter()
+        .filter_map(|e| e["description"].as_str())
+        .collect();
+    assert!(text.contains("$300k–$430k"), "{text}");
+    let buttons = data["components"][0]["components"]
+        .as_array()
+        .expect("feedback buttons");
+    assert_eq!(buttons.len(), 2);
+    assert!(buttons[0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("feedback:up:"));
+    assert_eq!(buttons[0]["emoji"]["name"], "👍");
+    assert!(buttons[1]["custom_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("feedback:down:"));
+    assert_eq!(buttons[1]["emoji"]["name"], "👎");
+
+    // Private: the same answer, ephemeral.
+    let private = bot
+        .command(
+            "ask",
+            json!([
+                fd::opt("question", "how do I get promoted to senior?"),
+                fd::opt("private", true)
+            ]),
+            12,
+        )
+        .await;
+    assert_eq!(private.json()["type"], 4);
+    assert_eq!(flags(&private.json()["data"]) & 64, 64);
+
+    // A 6000-character question (more than the option allows, as a misbehaving client could
+    // send): answered, every embed within its limits and the message within 6000.
+    let huge = "How should I negotiate my compensation offer at Google? ".repeat(110);
+    let huge: String = huge.chars().take(6000).collect();
+    let answer = bot
+        .command("ask", json!([fd::opt("question", huge)]), 13)
+        .await;
+    assert_eq!(answer.status, 204);
+    let embeds = &answer.json()["data"]["embeds"];
+    assert!(embed_chars(embeds) <= 6000, "{}", embed_chars(embeds));
+    assert!(embeds[0]["title"].as_str().unwrap().chars().count() <= 256);
+    assert!(answer.spec_errors.is_empty(), "{:?}", answer.spec_errors);
+
+    // 👍 on the answer: an ephemeral thank-you.
+    let custom_id = buttons[0]["custom_id"].as_str().unwrap().to_string();
+    let token = bot
+        .send(fd::interaction_component(
+            bot.app(),
+            &custom_id,
+            11,
+            bot.fake.snowflake(),
+        ))
+        .await;
+    let ack = bot.callback(&token).await;
+    assert_eq!(ack.json()["type"], 4);
+    assert_eq!(flags(&ack.json()["data"]) & 64, 64);
+    assert!(ack.json()["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Thanks"));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_comp_source_about_autocomplete_and_unknown_commands() {
+    let bot = Bot::start(Setup::default()).await;
+
+    let search = bot
+        .command("search", json!([fd::opt("query", "system design")]), 21)
+        .await;
+    assert_eq!(search.json()["type"], 4);
+    let embed = &search.json()["data"]["embeds"][0];
+    assert!(embed["title"].as_str().unwrap().starts_with("Search: "));
+    assert!(!embed["fields"].as_array().unwrap().is_empty());
+    assert_eq!(
+        search.json()["data"]["allowed_mentions"]["parse"],
+        json!([])
+    );
+
+    let choices = bot.autocomplete("comp", "company", "goo").await;
+    assert_eq!(choices.json()["type"], 8);
+    let listed = choices.json()["data"]["choices"].as_array().unwrap();
+    assert!(!listed.is_empty() && listed.len() <= 25);
+    assert!(listed
+        .iter()
+        .any(|c| c["name"].as_str().unwrap().contains("Google")));
+    let everything = bot.autocomplete("comp", "company", "").await;
+    assert!(
+        everything.json()["data"]["choices"]
+            .as_array()
+            .unwrap()
+            .len()
+            <= 25
+    );
+
+    let comp = bot
+        .command("comp", json!([fd::opt("company", "Google")]), 21)
+        .await;
+    assert_eq!(comp.json()["type"], 4);
+    let embed = &comp.json()["data"]["embeds"][0];
+    assert!(embed["description"].as_str().unwrap().starts_with("```"));
+    assert!(embed["description"].as_str().unwrap().contains("L4"));
+
+    let sections = bot.autocomplete("source", "section", "comp").await;
+    assert_eq!(sections.json()["type"], 8);
+    let offered = sections.json()["data"]["choices"].as_array().unwrap();
+    assert!(!offered.is_empty() && offered.len() <= 25);
+    let section = offered[0]["value"].as_str().unwrap().to_string();
+    let source = bot
+        .command("source", json!([fd::opt("section", section)]), 21)
+        .await;
+    assert_eq!(source.json()["type"], 4);
+    let embeds = &source.json()["data"]["embeds"];
+    assert!(embed_chars(embeds) <= 6000);
+    assert!(!embeds[0]["description"].as_str().unwrap().is_empty());
+
+    let about = bot.command("about", json!([]), 21).await;
+    assert_eq!(about.json()["data"]["embeds"][0]["title"], "About guidebot");
+
+    let unknown = bot.command("frobnicate", json!([]), 21).await;
+    assert_eq!(unknown.json()["type"], 4);
+    assert_eq!(flags(&unknown.json()["data"]) & 64, 64);
+    assert!(unknown.json()["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("don't know the command"));
+    bot.stop().await;
+}
+
+fn openai_bot(fake_llm: &FakeLlm) -> Setup {
+    let mut llm = fake_llm.settings();
+    llm.max_retries = 0;
+    Setup {
+        llm: Some(llm),
+        bot: BotSettings {
+            // Every partial text becomes an edit, so streaming is visible without timing luck.
+            edit_interval: Duration::ZERO,
+            llm_cooldown: Duration::ZERO,
+            ..BotSettings::default()
+        },
+        ..Setup::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_answers_are_deferred_then_edited_as_they_stream() {
+    let llm = FakeLlm::openai().await;
+    let chunks = [
+        fake_llm::openai_chunk(Some("At Google, an L4 "), None),
+        fake_llm::openai_chunk(Some("MLE makes about $300k–$430k in total "), None),
+        fake_llm::openai_chunk(Some("compensation [1]."), Some("stop")),
+        fake_llm::openai_usage_chunk(900, 20),
+    ];
+    llm.always(fake_llm::sse_response(fake_llm::openai_sse(&chunks, true)))
+        .await;
+    let bot = Bot::start(openai_bot(&llm)).await;
+
+    let token = bot
+        .send(fd::interaction_command(
+            bot.app(),
+            "ask",
+            json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
+            31,
+        ))
+        .await;
+    let deferred = bot.callback(&token).await;
+    assert_eq!(deferred.json()["type"], 5);
+    assert_eq!(flags(&deferred.json()["data"]) & 64, 0);
+
+    // Edits of @original until one carries the checked answer with its sources.
+    let is_edit =
+        |r: &RecordedRequest| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token;
+    let final_edit = bot
+        .fake
+        .wait_for_request(
+            |r| {
+                is_edit(r)
+                    && r.json()["embeds"][0]["fields"]
+                        .as_array()
+                        .is_some_and(|f| !f.is_empty())
+            },
+            TIMEOUT,
+        )
+        .await;
+    let edits: Vec<RecordedRequest> = bot.fake.requests().into_iter().filter(is_edit).collect();
+    assert!(edits.len() >= 2, "a partial edit, then the final one");
+    assert_eq!(
+        edits.last().unwrap().index,
+        final_edit.index,
+        "the final edit is the last"
+    );
+    let first = edits[0].json();
+    assert!(first["embeds"][0]["footer"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("writing"));
+    for edit in &edits {
+        assert_eq!(
+            edit.json()["allowed_mentions"]["parse"],
+            json!([]),
+            "{}",
+            edit.json()
+        );
+        assert_eq!(edit.param("webhook_id"), bot.app().to_string());
+    }
+    let answer = &final_edit.json()["embeds"][0];
+    assert!(answer["description"]
+        .as_str()
+        .unwrap()
+        .contains("$300k–$430k"));
+    assert!(answer["footer"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("openai"));
+    assert!(final_edit.json()["components"][0]["components"].is_array());
+    assert_eq!(llm.requests().await.len(), 1);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_llm_falls_back_to_the_extractive_answer_with_a_note() {
+    let llm = FakeLlm::openai().await;
+    llm.always(fake_llm::json_response(
+        500,
+        fake_llm::openai_error("overloaded", "server_error"),
+    ))
+    .await;
+    let bot = Bot::start(openai_bot(&llm)).await;
+
+    let token = bot
+        .send(fd::interaction_command(
+            bot.app(),
+            "ask",
+            json!([fd::opt("question", "meta E4 DS total comp?")]),
+            32,
+        ))
+        .await;
+    assert_eq!(bot.callback(&token).await.json()["type"], 5);
+    let edit = bot
+        .fake
+        .wait_for_request(
+            |r| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token,
+            TIMEOUT,
+        )
+        .await;
+    let embed = &edit.json()["embeds"][0];
+    let text = embed["description"].as_str().unwrap();
+    assert!(text.contains("language model is unavailable"), "{text}");
+    assert!(
+        !embed["fields"].as_array().unwrap().is_empty(),
+        "still cited"
+    );
+    assert!(embed["footer"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("extractive"));
+    assert_eq!(edit.json()["allowed_mentions"]["parse"], json!([]));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
+    let bot = Bot::start(Setup::default()).await;
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+
+    // Another bot mentioning guidebot: ignored.
+    let other_bot = fd::user_json(51, "otherbot", true);
+    let ignored = fd::message_create(
+        &format!("<@{}> meta E4 DS total comp?", bot.fake.bot_user_id()),
+        other_bot,
+        std::slice::from_ref(&me),
+    );
+    bot.fake.dispatch("MESSAGE_CREATE", ignored).await;
+
+    let human = fd::user_json(52, "human", false);
+    let question = format!(
+        "<@{}> @everyone <@&123> whats the TC for a google L4 MLE?",
+        bot.fake.bot_user_id()
+    );
+    let message = fd::message_create(&question, human, std::slice::from_ref(&me));
+    let message_id = message["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", message).await;
+
+    let reply = bot
+        .fake
+        .wait_for_route("POST", CHANNEL_MESSAGES, TIMEOUT)
+        .await;
+    assert_eq!(reply.param("channel_id"), fd::CHANNEL_ID.to_string());
+    let body = reply.json();
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(body["allowed_mentions"]["replied_user"], false);
+    assert_eq!(body["message_reference"]["message_id"], message_id);
+    let title = body["embeds"][0]["title"].as_str().unwrap();
+    assert!(
+        title.contains("@everyone <@&123>"),
+        "echoed, but never a ping: {title}"
+    );
+    assert!(!title.contains(&bot.fake.bot_user_id().to_string()));
+    assert!(!body["embeds"][0]["fields"].as_array().unwrap().is_empty());
+    assert!(bot.fake.requests().iter().any(|r| r.is("POST", TYPING)));
+    let replies = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(replies, 1, "the other bot's message got no answer");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_can_be_answered_in_a_new_thread() {
+    let bot = Bot::start(Setup {
+        env: vec![("GUIDEBOT_MENTION_THREADS", "true".to_string())],
+        ..Setup::default()
+    })
+    .await;
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let human = fd::user_json(53, "human", false);
+    let message = fd::message_create(
+        &format!(
+            "<@{}> how do I get promoted to senior?",
+            bot.fake.bot_user_id()
+        ),
+        human,
+        &[me],
+    );
+    let message_id = message["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", message).await;
+
+    let thread = bot
+        .fake
+        .wait_for_route("POST", THREAD_FROM_MESSAGE, TIMEOUT)
+        .await;
+    assert_eq!(thread.param("message_id"), message_id);
+    assert_eq!(thread.json()["name"], "how do I get promoted to senior?");
+    let reply = bot
+        .fake
+        .wait_for_route("POST", CHANNEL_MESSAGES, TIMEOUT)
+        .await;
+    // The fake gives a thread started from a message that message's id.
+    assert_eq!(reply.param("channel_id"), message_id);
+    assert!(reply.json().get("message_reference").is_none());
+    assert_eq!(reply.json()["allowed_mentions"]["parse"], json!([]));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_interaction_does_not_stop_the_next() {
+    let bot = Bot::start(Setup::default()).await;
+    bot.fake.fail_next_500("POST", CALLBACK, 1);
+
+    let token = bot
+        .send(fd::interaction_command(bot.app(), "about", json!([]), 61))
+        .await;
+    // The callback failed (500); the bot tells the user with an ephemeral notice.
+    let attempts = bot
+        .fake
+        .wait_for_requests(
+            |r| r.is("POST", CALLBACK) && r.param("interaction_token") == token,
+            2,
+            TIMEOUT,
+        )
+        .await;
+    assert_eq!(attempts[0].status, 500);
+    assert_eq!(attempts[1].status, 204);
+    let notice = attempts[1].json();
+    assert_eq!(notice["type"], 4);
+    assert_eq!(flags(&notice["data"]) & 64, 64);
+    assert!(notice["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("went wrong"));
+
+    // The bot is still up: the next interaction is answered.
+    let next = bot.command("about", json!([]), 62).await;
+    assert_eq!(next.status, 204);
+    assert_eq!(next.json()["data"]["embeds"][0]["title"], "About guidebot");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_startup_still_stops_cleanly() {
+    let fake = FakeDiscord::start().await;
+    let index = tempfile::tempdir().expect("temp index dir");
+    let config = EngineConfig::new(&corpus_dir(), index.path());
+    let engine = tokio::task::spawn_blocking(move || Engine::open(&config))
+        .await
+        .expect("engine task")
+        .expect("engine");
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::new(EngineHandle::new(engine)),
+        BotSettings::default(),
+        Arc::new(NoObserver),
+    ));
+    let mut settings = GatewaySettings::new(TOKEN);
+    settings.api_base = fake.base_url();
+    // The shutdown future is complete before the first shard has even been booted.
+    let result = tokio::time::timeout(
+        TIMEOUT,
+        gateway::run(settings, dispatcher, std::future::ready(())),
+    )
+    .await
+    .expect("run returns although shutdown came first");
+    assert!(result.is_ok(), "{result:?}");
+    fake.wait_for_gateway_closed(TIMEOUT).await;
+    fake.assert_all_valid();
+}

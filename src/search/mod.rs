@@ -25,7 +25,7 @@ use tantivy::tokenizer::{
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 /// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Name under which the English analyzer is registered (tokenizers are not persisted by Tantivy).
 const ANALYZER_NAME: &str = "guidebot_english";
 /// Most hits a caller can ask for.
@@ -75,6 +75,8 @@ pub(crate) struct Fields {
     pub context: Field,
     pub kind: Field,
     pub line: Field,
+    /// The passage's analyzed tokens (heading, body, context), stored for coverage without re-stemming.
+    pub tokens: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -97,6 +99,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         context: builder.add_text_field("context", english),
         kind: builder.add_text_field("kind", STRING | STORED),
         line: builder.add_u64_field("line", STORED),
+        tokens: builder.add_text_field("tokens", STORED),
     };
     (builder.build(), fields)
 }
@@ -287,12 +290,9 @@ impl SearchIndex {
         let mut rescored = Vec::with_capacity(candidates.len());
         for (score, address) in candidates {
             let document: TantivyDocument = searcher.doc(address)?;
-            let coverage = self.planner.coverage_of_text(
-                &plan,
-                &stored_text(&document, self.fields.heading),
-                &stored_text(&document, self.fields.body),
-                &stored_text(&document, self.fields.context),
-            );
+            let coverage = self
+                .planner
+                .coverage_of_tokens(&plan, &stored_text(&document, self.fields.tokens));
             let adjusted =
                 score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
             rescored.push((adjusted, coverage, document));
@@ -408,11 +408,26 @@ pub(crate) fn write_documents(
             fields.context => passage.context.clone().unwrap_or_default(),
             fields.kind => passage.kind.as_str(),
             fields.line => passage.line as u64,
+            fields.tokens => passage_tokens(passage),
         ))?;
     }
     writer.commit()?;
     writer.wait_merging_threads()?;
     Ok(())
+}
+
+/// The distinct analyzed tokens of a passage's heading, text and context, space-separated.
+fn passage_tokens(passage: &crate::corpus::Passage) -> String {
+    let text = format!(
+        "{} {} {}",
+        passage.heading,
+        passage.text,
+        passage.context.as_deref().unwrap_or("")
+    );
+    let mut tokens = query::analyzed_tokens(&text);
+    tokens.sort();
+    tokens.dedup();
+    tokens.join(" ")
 }
 
 fn stored_text(document: &TantivyDocument, field: Field) -> String {

@@ -95,7 +95,11 @@ pub(crate) struct QueryPlanner {
     lexicon: HashMap<String, u32>,
     lexicon_by_length: HashMap<usize, Vec<String>>,
     settings: RelevanceSettings,
+    doc_freqs: std::sync::Mutex<HashMap<String, u64>>,
 }
+
+/// Most distinct tokens whose document frequency is cached (bounded: queries are user text).
+const DOC_FREQ_CACHE_LIMIT: usize = 50_000;
 
 impl QueryPlanner {
     pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
@@ -167,6 +171,7 @@ impl QueryPlanner {
             lexicon,
             lexicon_by_length,
             settings: RelevanceSettings::default(),
+            doc_freqs: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -348,18 +353,12 @@ impl QueryPlanner {
     }
 
     /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
-    pub(crate) fn coverage_of_text(
-        &self,
-        plan: &QueryPlan,
-        heading: &str,
-        body: &str,
-        context: &str,
-    ) -> Coverage {
+    pub(crate) fn coverage_of_tokens(&self, plan: &QueryPlan, passage_tokens: &str) -> Coverage {
         if plan.concepts.is_empty() {
             return Coverage::default();
         }
-        let text = format!("{heading} {body} {context}");
-        let tokens: HashSet<String> = analyzed_tokens(&text).into_iter().collect();
+        // The passage's analyzed tokens were stored at index time: no stemming per query.
+        let tokens: HashSet<&str> = passage_tokens.split(' ').collect();
         let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
         let covered: f32 = plan
             .concepts
@@ -368,7 +367,7 @@ impl QueryPlanner {
                 concept
                     .alternatives
                     .iter()
-                    .any(|alternative| alternative.iter().all(|token| tokens.contains(token)))
+                    .any(|alternative| alternative.iter().all(|token| tokens.contains(token.as_str())))
             })
             .map(|concept| {
                 if concept.corrected {
@@ -391,7 +390,14 @@ impl QueryPlanner {
     }
 
     fn doc_freq(&self, searcher: &Searcher, token: &str) -> u64 {
-        [self.fields.body, self.fields.heading, self.fields.context]
+        // The index never changes under a planner (reloads build a new engine), so document
+        // frequencies are cached for its lifetime.
+        if let Ok(cache) = self.doc_freqs.lock() {
+            if let Some(&frequency) = cache.get(token) {
+                return frequency;
+            }
+        }
+        let frequency = [self.fields.body, self.fields.heading, self.fields.context]
             .into_iter()
             .map(|field: Field| {
                 searcher
@@ -399,7 +405,13 @@ impl QueryPlanner {
                     .unwrap_or(0)
             })
             .max()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        if let Ok(mut cache) = self.doc_freqs.lock() {
+            if cache.len() < DOC_FREQ_CACHE_LIMIT {
+                cache.insert(token.to_string(), frequency);
+            }
+        }
+        frequency
     }
 
     fn idf(&self, searcher: &Searcher, token: &str) -> f32 {

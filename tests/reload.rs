@@ -108,9 +108,11 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&ReloadStatus) -> bool,
 ) -> ReloadStatus {
-    let waited = tokio::time::timeout(TIMEOUT, status.wait_for(|status| done(status))).await;
+    let waited = tokio::time::timeout(TIMEOUT, status.wait_for(|status| done(status)))
+        .await
+        .map(|result| result.map(|status| status.clone()));
     match waited {
-        Ok(Ok(status)) => status.clone(),
+        Ok(Ok(status)) => status,
         Ok(Err(_)) => panic!("the reloader stopped while waiting for {what}"),
         Err(_) => panic!(
             "timed out waiting for {what}; status {:?}",

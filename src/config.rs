@@ -629,7 +629,7 @@ fn check_url(what: &'static str, example: &'static str) -> impl Fn(&String) -> R
     }
 }
 
-fn check_addr(value: &String) -> Result<(), String> {
+fn check_addr(value: &str) -> Result<(), String> {
     if value.trim().is_empty() || value.trim().parse::<SocketAddr>().is_ok() {
         Ok(())
     } else {
@@ -672,7 +672,7 @@ pub fn check_shards(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_guild(value: &String) -> Result<(), String> {
+fn check_guild(value: &str) -> Result<(), String> {
     if value.trim().is_empty() || value.trim().parse::<u64>().is_ok_and(|id| id > 0) {
         Ok(())
     } else {
@@ -680,7 +680,7 @@ fn check_guild(value: &String) -> Result<(), String> {
     }
 }
 
-fn check_level(value: &String) -> Result<(), String> {
+fn check_level(value: &str) -> Result<(), String> {
     tracing_subscriber::EnvFilter::try_new(value)
         .map(|_| ())
         .map_err(|error| {
@@ -688,7 +688,7 @@ fn check_level(value: &String) -> Result<(), String> {
         })
 }
 
-fn check_format(value: &String) -> Result<(), String> {
+fn check_format(value: &str) -> Result<(), String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "text" | "json" => Ok(()),
         _ => Err(format!(
@@ -697,7 +697,7 @@ fn check_format(value: &String) -> Result<(), String> {
     }
 }
 
-fn not_empty_path(value: &PathBuf) -> Result<(), String> {
+fn not_empty_path(value: &Path) -> Result<(), String> {
     if value.as_os_str().is_empty() {
         Err("must not be empty; use a folder path".to_string())
     } else {
@@ -817,14 +817,14 @@ impl Config {
                 PathBuf::from("corpus"),
                 file.paths.corpus_dir,
                 |raw| Ok(PathBuf::from(raw)),
-                not_empty_path,
+                |value: &PathBuf| not_empty_path(value),
             ),
             index_dir: layers.pick(
                 "paths.index_dir",
                 PathBuf::from("index"),
                 file.paths.index_dir,
                 |raw| Ok(PathBuf::from(raw)),
-                not_empty_path,
+                |value: &PathBuf| not_empty_path(value),
             ),
         };
 
@@ -958,7 +958,7 @@ impl Config {
             String::new(),
             file.discord.guild_id,
             parse_string,
-            check_guild,
+            |value: &String| check_guild(value),
         );
         let discord = DiscordConfig {
             guild_id: guild.trim().parse().ok(),
@@ -990,7 +990,7 @@ impl Config {
             String::new(),
             file.http.addr,
             parse_string,
-            check_addr,
+            |value: &String| check_addr(value),
         );
         let http = HttpConfig {
             addr: optional_addr(&http_addr),
@@ -1015,7 +1015,7 @@ impl Config {
             String::new(),
             file.metrics.addr,
             parse_string,
-            check_addr,
+            |value: &String| check_addr(value),
         );
         let metrics = MetricsConfig {
             addr: optional_addr(&metrics_addr),
@@ -1026,7 +1026,7 @@ impl Config {
             "text".to_string(),
             file.log.format,
             parse_string,
-            check_format,
+            |value: &String| check_format(value),
         );
         let log = LogConfig {
             format: if format.trim().eq_ignore_ascii_case("json") {
@@ -1039,7 +1039,7 @@ impl Config {
                 "info".to_string(),
                 file.log.level,
                 parse_string,
-                check_level,
+                |value: &String| check_level(value),
             ),
         };
 

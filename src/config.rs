@@ -83,7 +83,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { key: "reload.debounce_ms", env: "GUIDEBOT_RELOAD_DEBOUNCE_MS", doc: "quiet time after the last change before rebuilding" },
 ];
 
-/// Secrets, read only from the environment or `<VAR>_FILE`: (name shown, variable).
+/// The secret variables, read only from the environment or from the file named by `<VAR>_FILE`.
 pub const SECRET_VARS: &[&str] = &[ENV_DISCORD_TOKEN, ENV_DISCORD_PUBLIC_KEY, ENV_API_KEY];
 
 /// Variables read for compatibility with the LLM module: provider-specific API keys used when

@@ -121,6 +121,26 @@ pub enum Command {
         #[arg(long)]
         answers: bool,
     },
+    /// Inspect the configuration (defaults, TOML file, environment).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `guidebot config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print every effective value (secrets masked) and where it
+    /// came from; exits non-zero when anything is invalid.
+    Check {
+        /// The TOML file (default: $GUIDEBOT_CONFIG, else none).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a parsed command, writing its output to `out`. `env` is the process environment (passed in
@@ -132,6 +152,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut config = EngineConfig::new(&cli.corpus, &cli.index);
     match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check { config, json },
+        } => run_config_check(config.as_deref(), json, env, out),
         Command::Ask {
             question,
             json,
@@ -228,6 +251,56 @@ pub async fn run(
             }
         }
     }
+}
+
+/// `guidebot config check`: every problem at once on error (and a non-zero exit), else the
+/// effective values with their sources.
+fn run_config_check(
+    file: Option<&std::path::Path>,
+    json: bool,
+    env: &HashMap<String, String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let config = match crate::config::Config::load(file, env) {
+        Ok(config) => config,
+        Err(error) => {
+            if json {
+                write_json(out, &json!({ "ok": false, "problems": error.problems }))?;
+            }
+            return Err(error.into());
+        }
+    };
+    let report = config.report();
+    if json {
+        return write_json(
+            out,
+            &json!({
+                "ok": true,
+                "file": config.file,
+                "settings": report,
+                "config": config,
+            }),
+        );
+    }
+    match &config.file {
+        Some(path) => writeln!(out, "Configuration OK (file {})", path.display())?,
+        None => writeln!(
+            out,
+            "Configuration OK (no config file; defaults and environment)"
+        )?,
+    }
+    let width = report.iter().map(|line| line.key.len()).max().unwrap_or(0);
+    for line in &report {
+        writeln!(
+            out,
+            "  {:<width$} = {:<24} ({}; {})",
+            line.key,
+            format!("{:?}", line.value),
+            line.source,
+            line.env
+        )?;
+    }
+    Ok(())
 }
 
 fn open_engine(config: &EngineConfig) -> anyhow::Result<Engine> {

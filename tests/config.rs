@@ -1,0 +1,417 @@
+//! The layered configuration: defaults < TOML file < environment, secrets only from the environment
+//! or `*_FILE`, every bad value named with its key or variable, and the example file documenting
+//! exactly the keys that exist.
+
+use clap::Parser;
+use guidebot::config::{Config, Source, KEYS};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TOKEN: &str = "MTIz.secret-token-value.xyz";
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/guidebot.example.toml")
+}
+
+fn from_toml(text: &str, vars: &[(&str, &str)]) -> Result<Config, guidebot::config::ConfigError> {
+    Config::from_toml_str(text, Path::new("test.toml"), &env(vars))
+}
+
+fn problems(text: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    match from_toml(text, vars) {
+        Ok(config) => panic!("expected an error, got {config:?}"),
+        Err(error) => error.problems.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn defaults_without_file_or_environment() {
+    let config = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(config.paths.corpus_dir, PathBuf::from("corpus"));
+    assert_eq!(config.paths.index_dir, PathBuf::from("index"));
+    assert!(config.llm_settings().is_none());
+    assert_eq!(config.discord.api_base, "https://discord.com");
+    assert_eq!(config.discord.shards, "auto");
+    assert_eq!(config.http.addr, None);
+    assert_eq!(config.http.max_body_bytes, 65536);
+    assert!(config.reload.watch);
+    let bot = config.bot_settings();
+    let defaults = guidebot::bot::BotSettings::default();
+    assert_eq!(bot.llm_cooldown, defaults.llm_cooldown);
+    assert_eq!(bot.edit_interval, defaults.edit_interval);
+    assert_eq!(
+        bot.mention_replies_in_thread,
+        defaults.mention_replies_in_thread
+    );
+    for spec in KEYS {
+        assert_eq!(
+            config.source(spec.key),
+            Some(&Source::Default),
+            "{}",
+            spec.key
+        );
+    }
+}
+
+/// Flattens a TOML document into `section.key` names.
+fn keys_of(table: &toml::Table) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for (section, value) in table {
+        let inner = value.as_table().expect("only [section] tables at the top");
+        for key in inner.keys() {
+            keys.insert(format!("{section}.{key}"));
+        }
+    }
+    keys
+}
+
+#[test]
+fn example_file_documents_exactly_the_keys_with_their_defaults_and_variables() {
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let documented = keys_of(&table);
+    let known: BTreeSet<String> = KEYS.iter().map(|spec| spec.key.to_string()).collect();
+    assert_eq!(
+        documented, known,
+        "deploy/guidebot.example.toml and config::KEYS differ"
+    );
+
+    // The example parses with deny_unknown_fields and every value in it is the real default.
+    let from_file = Config::load(Some(&example_path()), &env(&[])).unwrap();
+    let defaults = Config::load(None, &env(&[])).unwrap();
+    for spec in KEYS {
+        assert_eq!(
+            from_file.value_text(spec.key),
+            defaults.value_text(spec.key),
+            "{}: the example's value is not the default",
+            spec.key
+        );
+        assert!(
+            matches!(from_file.source(spec.key), Some(Source::File { .. })),
+            "{}",
+            spec.key
+        );
+        assert!(
+            text.contains(&format!("env {}", spec.env)),
+            "the example does not name {} for {}",
+            spec.env,
+            spec.key
+        );
+    }
+    // Every key of the struct is reachable from the file: setting it in TOML is accepted.
+    for spec in KEYS {
+        assert!(from_file.value_text(spec.key).is_some(), "{}", spec.key);
+    }
+}
+
+#[test]
+fn environment_overrides_file_overrides_defaults_and_sources_say_so() {
+    let text =
+        "[bot]\nllm_cooldown_secs = 5\nedit_interval_ms = 2000\n\n[discord]\nshards = \"0-1/4\"\n";
+    let config = from_toml(
+        text,
+        &[
+            ("GUIDEBOT_BOT_LLM_COOLDOWN_SECS", "7"),
+            ("GUIDEBOT_HTTP_ADDR", "0.0.0.0:8080"),
+            ("DISCORD_GUILD_ID", "123456789012345678"),
+            ("GUIDEBOT_MENTION_THREADS", "yes"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.bot.llm_cooldown_secs, 7);
+    assert_eq!(config.bot.edit_interval_ms, 2000);
+    assert_eq!(config.discord.shards, "0-1/4");
+    assert_eq!(config.http.addr, Some("0.0.0.0:8080".parse().unwrap()));
+    assert_eq!(config.discord.guild_id, Some(123456789012345678));
+    assert!(config.bot.mention_replies_in_thread);
+    assert_eq!(
+        config.source("bot.llm_cooldown_secs"),
+        Some(&Source::Env {
+            var: "GUIDEBOT_BOT_LLM_COOLDOWN_SECS".into()
+        })
+    );
+    assert_eq!(
+        config.source("bot.edit_interval_ms"),
+        Some(&Source::File {
+            path: "test.toml".into(),
+            line: 3
+        })
+    );
+    assert_eq!(config.source("log.level"), Some(&Source::Default));
+    assert_eq!(config.bot_settings().llm_cooldown, Duration::from_secs(7));
+    assert_eq!(
+        config.bot_settings().edit_interval,
+        Duration::from_millis(2000)
+    );
+
+    let vars = config.to_env_vars();
+    assert_eq!(vars["GUIDEBOT_SHARDS"], "0-1/4");
+    assert_eq!(vars["GUIDEBOT_HTTP_ADDR"], "0.0.0.0:8080");
+    assert!(!vars.contains_key("GUIDEBOT_METRICS_ADDR"));
+}
+
+#[test]
+fn every_bad_file_value_names_file_line_and_key() {
+    let cases = [
+        ("[paths]\ncorpus_dir = \"\"", "paths.corpus_dir"),
+        ("[llm]\nprovider = \"gemini\"", "llm.provider"),
+        ("[llm]\nbase_url = \"ollama:11434\"", "llm.base_url"),
+        ("[llm]\ntimeout_secs = 0", "llm.timeout_secs"),
+        ("[llm]\nmax_tokens = 0", "llm.max_tokens"),
+        ("[llm]\ntemperature = \"hot\"", "llm.temperature"),
+        ("[llm]\ntemperature = 7", "llm.temperature"),
+        ("[llm]\nmax_retries = 50", "llm.max_retries"),
+        ("[bot]\nllm_cooldown_secs = 999999", "bot.llm_cooldown_secs"),
+        ("[bot]\nedit_interval_ms = 10", "bot.edit_interval_ms"),
+        ("[discord]\nguild_id = \"my server\"", "discord.guild_id"),
+        ("[discord]\napi_base = \"discord.com\"", "discord.api_base"),
+        ("[discord]\nshards = \"4/4\"", "discord.shards"),
+        ("[discord]\nshards = \"half\"", "discord.shards"),
+        ("[http]\naddr = \"localhost\"", "http.addr"),
+        ("[http]\nmax_body_bytes = 10", "http.max_body_bytes"),
+        ("[http]\nreplay_window_secs = 0", "http.replay_window_secs"),
+        ("[metrics]\naddr = \":9000\"", "metrics.addr"),
+        ("[log]\nformat = \"xml\"", "log.format"),
+        ("[log]\nlevel = \"guidebot=loud\"", "log.level"),
+        ("[reload]\ndebounce_ms = 100000", "reload.debounce_ms"),
+    ];
+    for (text, key) in cases {
+        let found = problems(&format!("# header\n{text}\n"), &[]);
+        assert_eq!(found.len(), 1, "{text}: {found:?}");
+        assert!(
+            found[0].starts_with(&format!("test.toml:3: {key}: ")),
+            "{text}: {}",
+            found[0]
+        );
+        assert!(
+            found[0].contains("use") || found[0].contains("must"),
+            "no fix in {}",
+            found[0]
+        );
+    }
+}
+
+#[test]
+fn every_bad_environment_value_names_the_variable() {
+    for spec in KEYS {
+        let bad = match spec.key {
+            "paths.corpus_dir" | "paths.index_dir" | "llm.model" => continue,
+            "llm.provider" => "gemini",
+            "llm.base_url" | "discord.api_base" => "not a url",
+            "bot.mention_replies_in_thread" | "reload.watch" => "maybe",
+            "log.level" => "guidebot=loud",
+            _ => "-1x",
+        };
+        let found = problems("", &[(spec.env, bad)]);
+        assert_eq!(found.len(), 1, "{}: {found:?}", spec.env);
+        assert!(
+            found[0].starts_with(&format!("{}: ", spec.env)),
+            "{}",
+            found[0]
+        );
+    }
+}
+
+#[test]
+fn type_errors_and_unknown_keys_point_at_the_line() {
+    let found = problems("[bot]\n\nllm_cooldown_secs = \"soon\"\n", &[]);
+    assert!(found[0].starts_with("test.toml:3"), "{found:?}");
+    let found = problems("[bot]\nllm_coldown_secs = 5\n", &[]);
+    assert!(found[0].starts_with("test.toml:2"), "{found:?}");
+    assert!(found[0].contains("llm_coldown_secs"), "{found:?}");
+    assert!(found[0].contains("guidebot.example.toml"), "{found:?}");
+    let found = problems("[server]\nport = 1\n", &[]);
+    assert!(found[0].starts_with("test.toml:1"), "{found:?}");
+    let found = problems("[bot\n", &[]);
+    assert!(found[0].starts_with("test.toml:1"), "{found:?}");
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let found = problems(
+        "[bot]\nedit_interval_ms = 1\n[log]\nformat = \"xml\"\n",
+        &[("GUIDEBOT_SHARDS", "x")],
+    );
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn secrets_in_the_file_are_refused_with_the_variable_to_use() {
+    for (text, var) in [
+        ("[llm]\napi_key = \"sk-123\"", "GUIDEBOT_LLM_API_KEY"),
+        ("[discord]\ntoken = \"abc\"", "DISCORD_TOKEN"),
+        ("[discord]\npublic_key = \"abc\"", "DISCORD_PUBLIC_KEY"),
+    ] {
+        let found = problems(text, &[]);
+        assert!(found[0].starts_with("test.toml:2: "), "{found:?}");
+        assert!(found[0].contains(&format!("{var}_FILE")), "{found:?}");
+        assert!(!found[0].contains("sk-123"));
+    }
+}
+
+#[test]
+fn secrets_come_from_variables_or_files_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let config = from_toml(
+        "",
+        &[
+            ("DISCORD_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("DISCORD_PUBLIC_KEY", "ab12"),
+        ],
+    )
+    .unwrap();
+    let token = config.secrets.discord_token.as_ref().unwrap();
+    assert_eq!(token.expose(), TOKEN);
+    assert_eq!(format!("{token}"), "***");
+    assert_eq!(
+        config.source("DISCORD_TOKEN"),
+        Some(&Source::Env {
+            var: "DISCORD_TOKEN_FILE".into()
+        })
+    );
+    let printed = format!(
+        "{config:?}{}{:?}",
+        serde_json::to_string(&config).unwrap(),
+        config.report()
+    );
+    assert!(!printed.contains(TOKEN), "{printed}");
+    assert!(!printed.contains("ab12"), "{printed}");
+    assert_eq!(config.to_env_vars()["DISCORD_TOKEN"], TOKEN);
+
+    let found = problems(
+        "",
+        &[
+            ("DISCORD_TOKEN", TOKEN),
+            ("DISCORD_TOKEN_FILE", token_file.to_str().unwrap()),
+        ],
+    );
+    assert!(found[0].starts_with("DISCORD_TOKEN: both"), "{found:?}");
+    let found = problems("", &[("GUIDEBOT_LLM_API_KEY_FILE", "/nonexistent/key")]);
+    assert!(
+        found[0].starts_with("GUIDEBOT_LLM_API_KEY_FILE: cannot read"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn llm_settings_reuse_the_llm_module_rules_and_variables() {
+    // The GUIDEBOT_LLM_* variables keep working exactly as before.
+    let config = from_toml(
+        "",
+        &[
+            ("GUIDEBOT_LLM_PROVIDER", "anthropic"),
+            ("GUIDEBOT_LLM_MODEL", "claude-sonnet-4-5"),
+            ("ANTHROPIC_API_KEY", "sk-ant-xyz"),
+        ],
+    )
+    .unwrap();
+    let settings = config.llm_settings().unwrap();
+    assert_eq!(settings.model, "claude-sonnet-4-5");
+    assert_eq!(settings.api_key.unwrap().expose(), "sk-ant-xyz");
+    assert_eq!(settings.base_url, "https://api.anthropic.com");
+    assert!(config.engine_config().llm.is_some());
+
+    // File values, key from a secret file.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "sk-file\n").unwrap();
+    let config = from_toml(
+        "[llm]\nprovider = \"openai\"\nmodel = \"llama3.1:8b\"\nbase_url = \"http://ollama:11434/\"\ntemperature = \"none\"\ntimeout_secs = 12.5\n",
+        &[("GUIDEBOT_LLM_API_KEY_FILE", key_file.to_str().unwrap())],
+    )
+    .unwrap();
+    let settings = config.llm_settings().unwrap();
+    assert_eq!(settings.base_url, "http://ollama:11434");
+    assert_eq!(settings.temperature, None);
+    assert_eq!(settings.timeout, Duration::from_millis(12_500));
+    assert_eq!(settings.api_key.unwrap().expose(), "sk-file");
+
+    // Provider-specific rules, reported at the file line of the value.
+    let found = problems(
+        "[llm]\nprovider = \"anthropic\"\nmodel = \"claude\"\ntemperature = 1.5\n",
+        &[("GUIDEBOT_LLM_API_KEY", "sk")],
+    );
+    assert!(
+        found[0].starts_with("test.toml:4: llm.temperature"),
+        "{found:?}"
+    );
+    let found = problems("[llm]\nprovider = \"anthropic\"\nmodel = \"claude\"\n", &[]);
+    assert!(found[0].starts_with("GUIDEBOT_LLM_API_KEY"), "{found:?}");
+    let found = problems("[llm]\nprovider = \"openai\"\n", &[]);
+    assert!(found[0].starts_with("llm.model"), "{found:?}");
+}
+
+#[test]
+fn config_file_from_the_environment_and_a_missing_file() {
+    let config = Config::load(
+        None,
+        &env(&[("GUIDEBOT_CONFIG", example_path().to_str().unwrap())]),
+    )
+    .unwrap();
+    assert_eq!(config.file, Some(example_path()));
+    let error = Config::load(Some(Path::new("/nonexistent/guidebot.toml")), &env(&[])).unwrap_err();
+    assert!(error.to_string().contains("/nonexistent/guidebot.toml"));
+    assert!(error.to_string().contains("--config"));
+}
+
+async fn run_cli(args: &[&str], vars: &[(&str, &str)]) -> (anyhow::Result<()>, String) {
+    let cli = guidebot::cli::Cli::try_parse_from(args).unwrap();
+    let mut out = Vec::new();
+    let result = guidebot::cli::run(cli, &env(vars), &mut out).await;
+    (result, String::from_utf8(out).unwrap())
+}
+
+#[tokio::test]
+async fn config_check_prints_values_sources_and_masks_secrets() {
+    let example = example_path();
+    let (result, out) = run_cli(
+        &[
+            "guidebot",
+            "config",
+            "check",
+            "--config",
+            example.to_str().unwrap(),
+        ],
+        &[("DISCORD_TOKEN", TOKEN), ("GUIDEBOT_LOG_FORMAT", "json")],
+    )
+    .await;
+    result.unwrap();
+    assert!(out.starts_with("Configuration OK (file "), "{out}");
+    assert!(out.contains("log.format"), "{out}");
+    assert!(out.contains("env GUIDEBOT_LOG_FORMAT"), "{out}");
+    assert!(out.contains("guidebot.example.toml:"), "{out}");
+    assert!(out.contains("secret DISCORD_TOKEN"), "{out}");
+    assert!(!out.contains(TOKEN), "{out}");
+
+    let (result, out) = run_cli(
+        &["guidebot", "config", "check", "--json"],
+        &[("DISCORD_TOKEN", TOKEN)],
+    )
+    .await;
+    result.unwrap();
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["config"]["secrets"]["discord_token"], "***");
+    assert!(!out.contains(TOKEN));
+
+    let (result, out) = run_cli(
+        &["guidebot", "config", "check", "--json"],
+        &[("GUIDEBOT_SHARDS", "9/2")],
+    )
+    .await;
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("GUIDEBOT_SHARDS"), "{error}");
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["problems"][0]["location"], "GUIDEBOT_SHARDS");
+}

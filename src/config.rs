@@ -11,6 +11,7 @@
 //! exactly these keys (a test checks both ways), and `guidebot config check` prints them with the
 //! layer each value came from.
 
+use crate::bot::dispatch::Budgets;
 use crate::bot::BotSettings;
 use crate::engine::EngineConfig;
 use crate::llm::config::{
@@ -70,6 +71,13 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { key: "bot.llm_cooldown_secs", env: "GUIDEBOT_BOT_LLM_COOLDOWN_SECS", doc: "per-user minimum time between two LLM answers" },
     KeySpec { key: "bot.edit_interval_ms", env: "GUIDEBOT_BOT_EDIT_INTERVAL_MS", doc: "minimum time between two edits of a streaming answer" },
     KeySpec { key: "bot.mention_replies_in_thread", env: "GUIDEBOT_MENTION_THREADS", doc: "answer mentions in a new thread" },
+    KeySpec { key: "bot.answer_cache_secs", env: "GUIDEBOT_BOT_ANSWER_CACHE_SECS", doc: "how long an LLM answer is served from the cache (0 disables)" },
+    KeySpec { key: "bot.store_path", env: "GUIDEBOT_STORE_PATH", doc: "SQLite file for feedback, analytics, budgets and the answer cache (\"\" disables)" },
+    KeySpec { key: "bot.retention_days", env: "GUIDEBOT_BOT_RETENTION_DAYS", doc: "days questions and feedback are kept" },
+    KeySpec { key: "bot.user_requests_per_day", env: "GUIDEBOT_BOT_USER_REQUESTS_PER_DAY", doc: "LLM answers per user per day (0 = unlimited)" },
+    KeySpec { key: "bot.user_tokens_per_day", env: "GUIDEBOT_BOT_USER_TOKENS_PER_DAY", doc: "LLM tokens per user per day (0 = unlimited)" },
+    KeySpec { key: "bot.guild_requests_per_day", env: "GUIDEBOT_BOT_GUILD_REQUESTS_PER_DAY", doc: "LLM answers per server per day (0 = unlimited)" },
+    KeySpec { key: "bot.guild_tokens_per_day", env: "GUIDEBOT_BOT_GUILD_TOKENS_PER_DAY", doc: "LLM tokens per server per day (0 = unlimited)" },
     KeySpec { key: "discord.guild_id", env: "DISCORD_GUILD_ID", doc: "\"\" registers commands globally; a server id registers them there only" },
     KeySpec { key: "discord.api_base", env: "DISCORD_API_BASE", doc: "Discord REST base URL (a proxy or a fake Discord in tests)" },
     KeySpec { key: "discord.shards", env: "GUIDEBOT_SHARDS", doc: "\"auto\", \"2/4\" (shard 2 of 4) or \"0-1/4\" (shards 0 to 1 of 4)" },
@@ -84,7 +92,14 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// The secret variables, read only from the environment or from the file named by `<VAR>_FILE`.
-pub const SECRET_VARS: &[&str] = &[ENV_DISCORD_TOKEN, ENV_DISCORD_PUBLIC_KEY, ENV_API_KEY];
+pub const SECRET_VARS: &[&str] = &[
+    ENV_DISCORD_TOKEN,
+    ENV_DISCORD_PUBLIC_KEY,
+    ENV_API_KEY,
+    ENV_ID_SALT,
+];
+/// Salt for hashing Discord ids in the store.
+pub const ENV_ID_SALT: &str = "GUIDEBOT_ID_SALT";
 
 /// Variables read for compatibility with the LLM module: provider-specific API keys used when
 /// `GUIDEBOT_LLM_API_KEY` is unset.
@@ -232,6 +247,17 @@ pub struct BotConfig {
     pub edit_interval_ms: u64,
     /// Answer mentions in a new thread.
     pub mention_replies_in_thread: bool,
+    /// Seconds an LLM answer is served from the cache; 0 disables the cache.
+    pub answer_cache_secs: u64,
+    /// SQLite file for feedback, analytics, budgets and the cache; empty disables storage.
+    pub store_path: String,
+    /// Days questions and feedback are kept.
+    pub retention_days: u64,
+    /// Daily LLM allowances (0 = unlimited).
+    pub user_requests_per_day: u64,
+    pub user_tokens_per_day: u64,
+    pub guild_requests_per_day: u64,
+    pub guild_tokens_per_day: u64,
 }
 
 /// `[discord]`: where and how to reach Discord (the token is in [`Secrets`]).
@@ -300,6 +326,8 @@ pub struct Secrets {
     pub discord_public_key: Option<Secret>,
     /// `GUIDEBOT_LLM_API_KEY` (or `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`).
     pub llm_api_key: Option<Secret>,
+    /// `GUIDEBOT_ID_SALT`: salt for hashing Discord ids before storage.
+    pub id_salt: Option<Secret>,
 }
 
 /// The effective configuration. Build it with [`Config::load`]; read it through the sections or the
@@ -390,6 +418,13 @@ struct FileBot {
     llm_cooldown_secs: Option<Spanned<u64>>,
     edit_interval_ms: Option<Spanned<u64>>,
     mention_replies_in_thread: Option<Spanned<bool>>,
+    answer_cache_secs: Option<Spanned<u64>>,
+    store_path: Option<Spanned<String>>,
+    retention_days: Option<Spanned<u64>>,
+    user_requests_per_day: Option<Spanned<u64>>,
+    user_tokens_per_day: Option<Spanned<u64>>,
+    guild_requests_per_day: Option<Spanned<u64>>,
+    guild_tokens_per_day: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -951,6 +986,55 @@ impl Config {
                 parse_bool,
                 no_check,
             ),
+            answer_cache_secs: layers.pick(
+                "bot.answer_cache_secs",
+                defaults.answer_cache_ttl.as_secs(),
+                file.bot.answer_cache_secs,
+                parse_number("a whole number of seconds, e.g. 21600"),
+                in_range(0, 2592000, "a whole number of seconds, e.g. 21600"),
+            ),
+            store_path: layers.pick(
+                "bot.store_path",
+                "guidebot.sqlite".to_string(),
+                file.bot.store_path,
+                parse_string,
+                no_check,
+            ),
+            retention_days: layers.pick(
+                "bot.retention_days",
+                90,
+                file.bot.retention_days,
+                parse_number("a whole number of days, e.g. 90"),
+                in_range(1, 3650, "a whole number of days, e.g. 90"),
+            ),
+            user_requests_per_day: layers.pick(
+                "bot.user_requests_per_day",
+                0,
+                file.bot.user_requests_per_day,
+                parse_number("a whole number, 0 for unlimited"),
+                in_range(0, 1000000, "a whole number, 0 for unlimited"),
+            ),
+            user_tokens_per_day: layers.pick(
+                "bot.user_tokens_per_day",
+                0,
+                file.bot.user_tokens_per_day,
+                parse_number("a whole number, 0 for unlimited"),
+                in_range(0, 1000000000, "a whole number, 0 for unlimited"),
+            ),
+            guild_requests_per_day: layers.pick(
+                "bot.guild_requests_per_day",
+                0,
+                file.bot.guild_requests_per_day,
+                parse_number("a whole number, 0 for unlimited"),
+                in_range(0, 1000000, "a whole number, 0 for unlimited"),
+            ),
+            guild_tokens_per_day: layers.pick(
+                "bot.guild_tokens_per_day",
+                0,
+                file.bot.guild_tokens_per_day,
+                parse_number("a whole number, 0 for unlimited"),
+                in_range(0, 1000000000, "a whole number, 0 for unlimited"),
+            ),
         };
 
         let guild = layers.pick(
@@ -1069,6 +1153,7 @@ impl Config {
         };
         let discord_token = take_secret(&mut layers, ENV_DISCORD_TOKEN);
         let discord_public_key = take_secret(&mut layers, ENV_DISCORD_PUBLIC_KEY);
+        let id_salt = take_secret(&mut layers, ENV_ID_SALT);
         let mut llm_api_key = take_secret(&mut layers, ENV_API_KEY);
         if llm_api_key.is_none() {
             for var in FALLBACK_KEY_VARS {
@@ -1094,6 +1179,7 @@ impl Config {
             discord_token,
             discord_public_key,
             llm_api_key,
+            id_salt,
         };
         let mut sources = std::mem::take(&mut layers.sources);
         for (var, source) in secret_sources {
@@ -1167,7 +1253,26 @@ impl Config {
             llm_cooldown: Duration::from_secs(self.bot.llm_cooldown_secs),
             edit_interval: Duration::from_millis(self.bot.edit_interval_ms),
             mention_replies_in_thread: self.bot.mention_replies_in_thread,
+            budgets: Budgets {
+                user_requests_per_day: nonzero(self.bot.user_requests_per_day),
+                user_tokens_per_day: nonzero(self.bot.user_tokens_per_day),
+                guild_requests_per_day: nonzero(self.bot.guild_requests_per_day),
+                guild_tokens_per_day: nonzero(self.bot.guild_tokens_per_day),
+            },
+            answer_cache_ttl: Duration::from_secs(self.bot.answer_cache_secs),
+            id_salt: self
+                .secrets
+                .id_salt
+                .as_ref()
+                .map(|salt| salt.expose().to_string())
+                .unwrap_or_else(|| BotSettings::default().id_salt),
         }
+    }
+
+    /// The storage file, `None` when storage is disabled (empty path).
+    pub fn store_path(&self) -> Option<PathBuf> {
+        let path = self.bot.store_path.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
     }
 
     /// The validated LLM settings; `None` when no provider is configured (extractive answers).
@@ -1203,6 +1308,7 @@ impl Config {
             (ENV_DISCORD_TOKEN, &self.secrets.discord_token),
             (ENV_DISCORD_PUBLIC_KEY, &self.secrets.discord_public_key),
             (ENV_API_KEY, &self.secrets.llm_api_key),
+            (ENV_ID_SALT, &self.secrets.id_salt),
         ] {
             if let Some(secret) = secret {
                 vars.insert(var.to_string(), secret.expose().to_string());
@@ -1230,6 +1336,13 @@ impl Config {
             "bot.llm_cooldown_secs" => self.bot.llm_cooldown_secs.to_string(),
             "bot.edit_interval_ms" => self.bot.edit_interval_ms.to_string(),
             "bot.mention_replies_in_thread" => self.bot.mention_replies_in_thread.to_string(),
+            "bot.answer_cache_secs" => self.bot.answer_cache_secs.to_string(),
+            "bot.store_path" => self.bot.store_path.clone(),
+            "bot.retention_days" => self.bot.retention_days.to_string(),
+            "bot.user_requests_per_day" => self.bot.user_requests_per_day.to_string(),
+            "bot.user_tokens_per_day" => self.bot.user_tokens_per_day.to_string(),
+            "bot.guild_requests_per_day" => self.bot.guild_requests_per_day.to_string(),
+            "bot.guild_tokens_per_day" => self.bot.guild_tokens_per_day.to_string(),
             "discord.guild_id" => self
                 .discord
                 .guild_id
@@ -1281,6 +1394,7 @@ impl Config {
             (ENV_DISCORD_TOKEN, &self.secrets.discord_token),
             (ENV_DISCORD_PUBLIC_KEY, &self.secrets.discord_public_key),
             (ENV_API_KEY, &self.secrets.llm_api_key),
+            (ENV_ID_SALT, &self.secrets.id_salt),
         ] {
             lines.push(ReportLine {
                 key: format!("secret {var}"),
@@ -1351,4 +1465,8 @@ pub fn known_env_vars() -> Vec<String> {
     vars.extend(FALLBACK_KEY_VARS.iter().map(|var| var.to_string()));
     vars.push(ENV_CONFIG.to_string());
     vars
+}
+
+fn nonzero(value: u64) -> Option<u64> {
+    (value > 0).then_some(value)
 }

@@ -364,10 +364,11 @@ impl QueryPlanner {
             .concepts
             .iter()
             .filter(|concept| {
-                concept
-                    .alternatives
-                    .iter()
-                    .any(|alternative| alternative.iter().all(|token| tokens.contains(token.as_str())))
+                concept.alternatives.iter().any(|alternative| {
+                    alternative
+                        .iter()
+                        .all(|token| tokens.contains(token.as_str()))
+                })
             })
             .map(|concept| {
                 if concept.corrected {

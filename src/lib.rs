@@ -11,5 +11,7 @@ pub mod corpus;
 pub mod engine;
 pub mod eval;
 pub mod llm;
+pub mod metrics;
 pub mod search;
 pub mod telemetry;
+pub mod transport;

@@ -8,11 +8,16 @@
 //! # server alone (prints its pid), then the load from another process:
 //! cargo run --release --example http_load -- --serve 127.0.0.1:8787
 //! cargo run --release --example http_load -- --target http://127.0.0.1:8787 --server-pid PID
+//! # the same server driven by wrk (precomputed signatures, so widen the replay window):
+//! cargo run --release --example http_load -- --serve 127.0.0.1:8787 --replay-window-secs 86400 &
+//! cargo run --release --example http_load -- --wrk-script /tmp/guidebot.lua
+//! wrk -t1 -c32 -d30s --latency -s /tmp/guidebot.lua http://127.0.0.1:8787
 //! ```
 //!
 //! Options: `--connections N` (32), `--seconds S` (20), `--sample-every S` (5: one line of
 //! throughput, latency and RSS per interval), `--workers N` (tokio worker threads, default: cores),
-//! `--corpus DIR` (corpus), `--logs` (JSON info logs of the server on stdout, as in production).
+//! `--corpus DIR` (corpus), `--logs` (JSON info logs of the server on stdout, as in production),
+//! `--replay-window-secs S` (server), `--wrk-script FILE` (write the wrk script and exit).
 //! The signing key is fixed (seed `[7; 32]`); a server started with `--serve` uses it. Requests are
 //! re-signed every 60 s so long soaks stay inside the 5-minute replay window.
 
@@ -58,6 +63,8 @@ struct Options {
     workers: Option<usize>,
     corpus: PathBuf,
     logs: bool,
+    replay_window_secs: Option<u64>,
+    wrk_script: Option<PathBuf>,
 }
 
 fn parse_options() -> Options {
@@ -71,6 +78,8 @@ fn parse_options() -> Options {
         workers: None,
         corpus: PathBuf::from("corpus"),
         logs: false,
+        replay_window_secs: None,
+        wrk_script: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -85,6 +94,10 @@ fn parse_options() -> Options {
             "--workers" => options.workers = Some(value().parse().expect("a number")),
             "--corpus" => options.corpus = PathBuf::from(value()),
             "--logs" => options.logs = true,
+            "--replay-window-secs" => {
+                options.replay_window_secs = Some(value().parse().expect("a number"))
+            }
+            "--wrk-script" => options.wrk_script = Some(PathBuf::from(value())),
             other => panic!("unknown option {other} (see the file's header for usage)"),
         }
     }
@@ -119,7 +132,10 @@ async fn start_server(options: &Options, addr: &str) -> (String, tokio::sync::on
         BotSettings::default(),
         metrics.clone(),
     ));
-    let settings = HttpSettings::new(hex::encode(signing_key().verifying_key().to_bytes()));
+    let mut settings = HttpSettings::new(hex::encode(signing_key().verifying_key().to_bytes()));
+    if let Some(secs) = options.replay_window_secs {
+        settings.replay_window = Duration::from_secs(secs);
+    }
     let state = AppState::new(dispatcher, metrics, settings).expect("state");
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -131,6 +147,11 @@ async fn start_server(options: &Options, addr: &str) -> (String, tokio::sync::on
 }
 
 async fn main_async(options: Options) {
+    if let Some(path) = &options.wrk_script {
+        std::fs::write(path, wrk_script()).expect("write the wrk script");
+        eprintln!("wrote {} (signatures valid while the server's replay window covers now)", path.display());
+        return;
+    }
     if let Some(addr) = options.serve.clone() {
         let (url, _stop) = start_server(&options, &addr).await;
         eprintln!(
@@ -316,6 +337,24 @@ fn signed_requests() -> Vec<(Vec<u8>, String, String)> {
         }
     }
     out
+}
+
+/// A wrk Lua script cycling through [`signed_requests`] (fixed signatures and timestamps).
+fn wrk_script() -> String {
+    let lua = |text: &str| format!("{text:?}");
+    let mut script = String::from("local requests = {}\n");
+    for (body, signature, timestamp) in signed_requests() {
+        script.push_str(&format!(
+            "table.insert(requests, wrk.format(\"POST\", \"/interactions\", {{[\"Content-Type\"] = \"application/json\", [\"X-Signature-Ed25519\"] = {}, [\"X-Signature-Timestamp\"] = {}}}, {}))\n",
+            lua(&signature),
+            lua(&timestamp),
+            lua(std::str::from_utf8(&body).unwrap())
+        ));
+    }
+    script.push_str(
+        "local i = 0\nrequest = function()\n  i = i + 1\n  return requests[(i % #requests) + 1]\nend\n",
+    );
+    script
 }
 
 /// A slash command interaction as Discord sends it to an endpoint (the fields serenity requires).

@@ -149,7 +149,10 @@ async fn start_server(options: &Options, addr: &str) -> (String, tokio::sync::on
 async fn main_async(options: Options) {
     if let Some(path) = &options.wrk_script {
         std::fs::write(path, wrk_script()).expect("write the wrk script");
-        eprintln!("wrote {} (signatures valid while the server's replay window covers now)", path.display());
+        eprintln!(
+            "wrote {} (signatures valid while the server's replay window covers now)",
+            path.display()
+        );
         return;
     }
     if let Some(addr) = options.serve.clone() {
@@ -330,7 +333,9 @@ fn signed_requests() -> Vec<(Vec<u8>, String, String)> {
     let mut out = Vec::new();
     for (i, (company, query)) in COMPANIES.iter().zip(QUERIES).enumerate() {
         for (name, option, value) in [("comp", "company", company), ("search", "query", query)] {
-            let body = interaction(i as u64, name, option, value).to_string().into_bytes();
+            let body = interaction(i as u64, name, option, value)
+                .to_string()
+                .into_bytes();
             let message = [timestamp.as_bytes(), &body].concat();
             let signature = hex::encode(key.sign(&message).to_bytes());
             out.push((body, signature, timestamp.clone()));

@@ -195,7 +195,9 @@ impl Metrics {
     /// Counts a request rejected before dispatch; `reason` is one of `bad_signature`, `stale`,
     /// `too_large`, `malformed`, `unknown_type`.
     pub fn reject(&self, reason: &'static str) {
-        self.http_rejections.get_or_create(&[("reason", reason)]).inc();
+        self.http_rejections
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     /// Counts an interaction the transport answered itself (e.g. PING), without a report.

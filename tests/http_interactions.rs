@@ -164,7 +164,10 @@ impl Server {
 /// The endpoint's response body is what Discord's callback route accepts.
 fn assert_valid_callback(body: &Value) {
     let errors = validate_request_body("POST", CALLBACK, body).expect("callback schema");
-    assert!(errors.is_empty(), "invalid callback body {body}: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "invalid callback body {body}: {errors:?}"
+    );
 }
 
 /// The value of the sample `name` (exact labels) in a Prometheus exposition, 0 when absent.
@@ -210,7 +213,10 @@ async fn quick_commands_answer_in_the_http_response() {
     let data = &ask["data"];
     assert_no_pings(data);
     let text = data.to_string();
-    assert!(text.contains("$300k"), "the answer quotes the guide: {text}");
+    assert!(
+        text.contains("$300k"),
+        "the answer quotes the guide: {text}"
+    );
     assert!(data["embeds"].as_array().is_some_and(|e| !e.is_empty()));
 
     let search = server
@@ -230,7 +236,9 @@ async fn quick_commands_answer_in_the_http_response() {
     assert_no_pings(&comp["data"]);
     assert!(comp["data"].to_string().contains("Google"), "{comp}");
 
-    let section = server.engines.current().section_choices("")[0].value.clone();
+    let section = server.engines.current().section_choices("")[0]
+        .value
+        .clone();
     let source = server
         .interaction(&command("source", json!([fd::opt("section", section)])))
         .await;
@@ -324,8 +332,12 @@ async fn unauthentic_stale_malformed_and_oversized_requests_are_rejected() {
 
     // A signature over another body (tampering), and a signature that is not hex.
     let (other, _) = sign(&test_key(), b"{\"type\":1}", now());
-    expect(401, "bad_signature")(server.post_raw(body.clone(), &headers(&other, &timestamp)).await)
-        .await;
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &headers(&other, &timestamp))
+            .await,
+    )
+    .await;
     expect(401, "bad_signature")(
         server
             .post_raw(body.clone(), &headers("not-hex", &timestamp))
@@ -334,8 +346,12 @@ async fn unauthentic_stale_malformed_and_oversized_requests_are_rejected() {
     .await;
     // Same signature, another timestamp.
     let later = (now() + 1).to_string();
-    expect(401, "bad_signature")(server.post_raw(body.clone(), &headers(&signature, &later)).await)
-        .await;
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &headers(&signature, &later))
+            .await,
+    )
+    .await;
     // The wrong key.
     let wrong = SigningKey::from_bytes(&[8u8; 32]);
     let (wrong_signature, wrong_timestamp) = sign(&wrong, &body, now());
@@ -349,10 +365,7 @@ async fn unauthentic_stale_malformed_and_oversized_requests_are_rejected() {
     expect(401, "bad_signature")(server.post_raw(body.clone(), &[]).await).await;
     expect(401, "bad_signature")(
         server
-            .post_raw(
-                body.clone(),
-                &[("x-signature-ed25519", signature.clone())],
-            )
+            .post_raw(body.clone(), &[("x-signature-ed25519", signature.clone())])
             .await,
     )
     .await;
@@ -368,8 +381,12 @@ async fn unauthentic_stale_malformed_and_oversized_requests_are_rejected() {
     // Correctly signed, but outside the replay window (past and future).
     for at in [now() - 600, now() + 600] {
         let (signature, timestamp) = sign(&test_key(), &body, at);
-        expect(401, "stale")(server.post_raw(body.clone(), &headers(&signature, &timestamp)).await)
-            .await;
+        expect(401, "stale")(
+            server
+                .post_raw(body.clone(), &headers(&signature, &timestamp))
+                .await,
+        )
+        .await;
     }
     // Signed garbage: 400, not a panic.
     for garbage in [
@@ -451,7 +468,10 @@ async fn llm_answers_are_deferred_then_edited_through_the_webhook() {
     let interaction = fd::interaction_command(
         fake.application_id(),
         "ask",
-        json!([fd::opt("question", "whats the TC for a google L4 MLE? @everyone")]),
+        json!([fd::opt(
+            "question",
+            "whats the TC for a google L4 MLE? @everyone"
+        )]),
         USER,
     );
     let token = interaction["token"].as_str().unwrap().to_string();
@@ -478,7 +498,10 @@ async fn llm_answers_are_deferred_then_edited_through_the_webhook() {
     let body = last.json();
     assert_no_pings(body);
     assert!(body.to_string().contains("$300k–$430k"), "{body}");
-    assert!(body.to_string().contains("[1]"), "citations are shown: {body}");
+    assert!(
+        body.to_string().contains("[1]"),
+        "citations are shown: {body}"
+    );
     for request in fake.requests() {
         assert!(request.is("PATCH", EDIT_ORIGINAL), "{request:?}");
         assert_no_pings(request.json());
@@ -533,7 +556,11 @@ async fn failed_llm_answers_fall_back_and_are_counted_as_llm_errors() {
     let edit = fake
         .wait_for_route("PATCH", EDIT_ORIGINAL, DEFAULT_TIMEOUT)
         .await;
-    assert!(edit.json().to_string().contains("$300k–$420k"), "{:?}", edit.body);
+    assert!(
+        edit.json().to_string().contains("$300k–$420k"),
+        "{:?}",
+        edit.body
+    );
     fake.assert_all_valid();
     let mut metrics = String::new();
     for _ in 0..100 {
@@ -562,7 +589,10 @@ async fn metrics_count_requests_and_health_endpoints_answer() {
     assert!(ready["passages"].as_u64().unwrap() > 0);
 
     let before = server.metrics().await;
-    assert!(before.contains("# TYPE guidebot_requests counter"), "{before}");
+    assert!(
+        before.contains("# TYPE guidebot_requests counter"),
+        "{before}"
+    );
     let fingerprint = server.engines.current().fingerprint().to_string();
     assert_eq!(
         sample(
@@ -592,7 +622,10 @@ async fn metrics_count_requests_and_health_endpoints_answer() {
     assert_eq!(sample(&after, comp), 3.0, "{after}");
     assert_eq!(sample(&after, refused), 1.0, "{after}");
     assert_eq!(
-        sample(&after, "guidebot_requests_total{command=\"ping\",outcome=\"pong\"}"),
+        sample(
+            &after,
+            "guidebot_requests_total{command=\"ping\",outcome=\"pong\"}"
+        ),
         1.0
     );
     assert_eq!(
@@ -621,7 +654,9 @@ async fn the_router_works_without_a_socket() {
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
-    let bytes = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
     assert_eq!(&bytes[..], br#"{"type":1}"#);
 
     let request = axum::http::Request::post("/interactions")

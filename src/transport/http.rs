@@ -12,8 +12,8 @@
 //! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded
 //! and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
 
-use crate::bot::{request, Dispatcher, Responder};
 use crate::bot::dispatch::ResponderError;
+use crate::bot::{request, Dispatcher, Responder};
 use crate::metrics::{metrics_response, Metrics};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -95,11 +95,7 @@ impl HttpSettings {
     /// `GUIDEBOT_HTTP_REPLAY_WINDOW_SECS` from `vars` (pass `std::env::vars().collect()`), checking
     /// each. `DISCORD_TOKEN` is not needed.
     pub fn from_env_vars(vars: &HashMap<String, String>) -> Result<Self, HttpConfigError> {
-        let value = |name: &str| {
-            vars.get(name)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-        };
+        let value = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let key = value("DISCORD_PUBLIC_KEY").ok_or(HttpConfigError::MissingPublicKey)?;
         let mut settings = HttpSettings::new(key);
         settings.public_key()?;
@@ -143,7 +139,8 @@ impl HttpSettings {
         let bytes: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
             HttpConfigError::BadPublicKey(format!("{} bytes instead of 32", bytes.len()))
         })?;
-        Verifier::try_new(bytes).map_err(|error| HttpConfigError::BadPublicKey(error.to_string()))?;
+        Verifier::try_new(bytes)
+            .map_err(|error| HttpConfigError::BadPublicKey(error.to_string()))?;
         Ok(bytes)
     }
 }
@@ -721,7 +718,9 @@ mod tests {
     #[test]
     fn settings_need_a_valid_public_key() {
         let missing = HttpSettings::from_env_vars(&vars(&[])).unwrap_err();
-        assert!(missing.to_string().contains("DISCORD_PUBLIC_KEY is not set"));
+        assert!(missing
+            .to_string()
+            .contains("DISCORD_PUBLIC_KEY is not set"));
         assert!(missing.to_string().contains("General Information"));
         for bad in ["xyz", "abcd", &KEY[..62]] {
             let error = HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", bad)]))
@@ -752,12 +751,10 @@ mod tests {
             ("GUIDEBOT_HTTP_MAX_BODY_BYTES", "ten"),
             ("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", "0"),
         ] {
-            let error = HttpSettings::from_env_vars(&vars(&[
-                ("DISCORD_PUBLIC_KEY", KEY),
-                (name, value),
-            ]))
-            .unwrap_err()
-            .to_string();
+            let error =
+                HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", KEY), (name, value)]))
+                    .unwrap_err()
+                    .to_string();
             assert!(error.starts_with(name), "{error}");
         }
     }

@@ -14,6 +14,7 @@ pub mod corpus;
 pub mod engine;
 pub mod eval;
 pub mod llm;
+pub mod metrics;
 pub mod reload;
 pub mod search;
 pub mod store;

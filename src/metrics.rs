@@ -1,0 +1,318 @@
+//! Prometheus metrics shared by both transports: requests by command and outcome, latency
+//! histograms, LLM tokens and errors, refusals, the index fingerprint and HTTP rejections.
+//!
+//! [`Metrics`] is an [`InteractionObserver`]: give it to the [`crate::bot::Dispatcher`] and every
+//! handled interaction is counted. The HTTP endpoint serves it on `/metrics`; the gateway mode can
+//! serve the same registry on a port of its own with [`metrics_router`].
+//!
+//! Names (all counters end in `_total` in the exposition):
+//! - `guidebot_requests_total{command,outcome}`
+//! - `guidebot_request_seconds{command}`: dispatcher time, from the interaction to its last reply
+//! - `guidebot_retrieval_seconds`: answers and searches that did not call the LLM (retrieval,
+//!   extractive answer and rendering; what a quick reply costs)
+//! - `guidebot_llm_seconds`: deferred LLM answers, from the interaction to the final edit
+//! - `guidebot_verify_seconds`: Ed25519 signature checks (HTTP mode)
+//! - `guidebot_llm_tokens_total{direction="input"|"output"}`
+//! - `guidebot_llm_errors_total{reason="llm_failed"|"ungrounded"}`
+//! - `guidebot_llm_throttled_total`: answers that fell back to extractive because of the cooldown
+//! - `guidebot_refusals_total{command}`
+//! - `guidebot_index_info{fingerprint}` = 1 for the index being served
+//! - `guidebot_http_rejections_total{reason="bad_signature"|"stale"|"too_large"|"malformed"|"unknown_type"}`
+
+use crate::bot::{InteractionObserver, InteractionReport};
+use crate::engine::EngineHandle;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+type HistogramFamily = Family<Labels1, Histogram, fn() -> Histogram>;
+
+/// The content type of the OpenMetrics text exposition that [`Metrics::encode`] writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Latency buckets: 100 µs to ~52 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// Every metric guidebot exports, in one registry. Cheap to update from any thread.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels2, Counter>,
+    request_seconds: HistogramFamily,
+    retrieval_seconds: Histogram,
+    llm_seconds: Histogram,
+    verify_seconds: Histogram,
+    llm_tokens: Family<Labels1, Counter>,
+    llm_errors: Family<Labels1, Counter>,
+    llm_throttled: Counter,
+    refusals: Family<Labels1, Counter>,
+    index_info: Family<[(&'static str, String); 1], Gauge>,
+    index_fingerprint: Mutex<String>,
+    engines: OnceLock<Arc<EngineHandle>>,
+    http_rejections: Family<Labels1, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered and nothing counted yet.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("guidebot");
+        let requests = Family::<Labels2, Counter>::default();
+        registry.register(
+            "requests",
+            "Interactions handled, by command and outcome",
+            requests.clone(),
+        );
+        let request_seconds = HistogramFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_seconds",
+            "Time from an interaction to its last reply, by command",
+            request_seconds.clone(),
+        );
+        let retrieval_seconds = latency_histogram();
+        registry.register(
+            "retrieval_seconds",
+            "Time of answers and searches served without the LLM",
+            retrieval_seconds.clone(),
+        );
+        let llm_seconds = latency_histogram();
+        registry.register(
+            "llm_seconds",
+            "Time of deferred LLM answers, from the interaction to the final edit",
+            llm_seconds.clone(),
+        );
+        let verify_seconds = latency_histogram();
+        registry.register(
+            "verify_seconds",
+            "Time to verify an interaction's Ed25519 signature",
+            verify_seconds.clone(),
+        );
+        let llm_tokens = Family::<Labels1, Counter>::default();
+        registry.register(
+            "llm_tokens",
+            "LLM tokens used, by direction (input or output)",
+            llm_tokens.clone(),
+        );
+        let llm_errors = Family::<Labels1, Counter>::default();
+        registry.register(
+            "llm_errors",
+            "LLM answers replaced by the extractive one, by reason",
+            llm_errors.clone(),
+        );
+        let llm_throttled = Counter::default();
+        registry.register(
+            "llm_throttled",
+            "Answers served extractively because the user's LLM cooldown was running",
+            llm_throttled.clone(),
+        );
+        let refusals = Family::<Labels1, Counter>::default();
+        registry.register(
+            "refusals",
+            "Questions the guides do not cover, by command",
+            refusals.clone(),
+        );
+        let index_info = Family::<[(&'static str, String); 1], Gauge>::default();
+        registry.register(
+            "index_info",
+            "The fingerprint of the index being served (value 1)",
+            index_info.clone(),
+        );
+        let http_rejections = Family::<Labels1, Counter>::default();
+        registry.register(
+            "http_rejections",
+            "HTTP interaction requests rejected before dispatch, by reason",
+            http_rejections.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            retrieval_seconds,
+            llm_seconds,
+            verify_seconds,
+            llm_tokens,
+            llm_errors,
+            llm_throttled,
+            refusals,
+            index_info,
+            index_fingerprint: Mutex::new(String::new()),
+            engines: OnceLock::new(),
+            http_rejections,
+        }
+    }
+
+    /// Keeps `guidebot_index_info` on the engine `engines` serves, also after live reloads (read
+    /// at each [`Metrics::encode`]). Only the first call has an effect.
+    pub fn watch_engine(&self, engines: Arc<EngineHandle>) {
+        let fingerprint = engines.current().fingerprint().to_string();
+        let _ = self.engines.set(engines);
+        self.set_index_fingerprint(&fingerprint);
+    }
+
+    /// Sets `guidebot_index_info{fingerprint}` to 1 for `fingerprint` (and drops the previous one).
+    pub fn set_index_fingerprint(&self, fingerprint: &str) {
+        let Ok(mut current) = self.index_fingerprint.lock() else {
+            return;
+        };
+        if *current == fingerprint {
+            return;
+        }
+        self.index_info.clear();
+        self.index_info
+            .get_or_create(&[("fingerprint", fingerprint.to_string())])
+            .set(1);
+        *current = fingerprint.to_string();
+    }
+
+    /// Records the duration of one signature check.
+    pub fn observe_verify(&self, elapsed: Duration) {
+        self.verify_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a request rejected before dispatch; `reason` is one of `bad_signature`, `stale`,
+    /// `too_large`, `malformed`, `unknown_type`.
+    pub fn reject(&self, reason: &'static str) {
+        self.http_rejections
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    /// Counts an interaction the transport answered itself (e.g. PING), without a report.
+    pub fn count_request(&self, command: &'static str, outcome: &'static str) {
+        self.requests
+            .get_or_create(&[("command", command), ("outcome", outcome)])
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition of every metric (ends with `# EOF`).
+    pub fn encode(&self) -> String {
+        if let Some(engines) = self.engines.get() {
+            let engine = engines.current();
+            self.set_index_fingerprint(engine.fingerprint());
+        }
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl InteractionObserver for Metrics {
+    fn observe(&self, report: &InteractionReport, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        self.count_request(report.command, report.outcome);
+        self.request_seconds
+            .get_or_create(&[("command", report.command)])
+            .observe(seconds);
+        if report.deferred {
+            self.llm_seconds.observe(seconds);
+        } else if matches!(report.command, "ask" | "search" | "mention") {
+            self.retrieval_seconds.observe(seconds);
+        }
+        if report.input_tokens > 0 {
+            self.llm_tokens
+                .get_or_create(&[("direction", "input")])
+                .inc_by(report.input_tokens);
+        }
+        if report.output_tokens > 0 {
+            self.llm_tokens
+                .get_or_create(&[("direction", "output")])
+                .inc_by(report.output_tokens);
+        }
+        match report.fallback {
+            Some("throttled") => {
+                self.llm_throttled.inc();
+            }
+            Some(reason) => {
+                self.llm_errors.get_or_create(&[("reason", reason)]).inc();
+            }
+            None => {}
+        }
+        if report.outcome == "refused" {
+            self.refusals
+                .get_or_create(&[("command", report.command)])
+                .inc();
+        }
+    }
+}
+
+/// A router serving `GET /metrics` from `metrics` (for the gateway mode's metrics port; the HTTP
+/// endpoint already serves it).
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move { metrics_response(&metrics) }
+        }),
+    )
+}
+
+/// `200` with the exposition and its content type.
+pub(crate) fn metrics_response(metrics: &Metrics) -> axum::response::Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_counted_under_their_names() {
+        let metrics = Metrics::new();
+        let mut report = InteractionReport::new("ask", "fallback");
+        report.deferred = true;
+        report.input_tokens = 120;
+        report.output_tokens = 30;
+        report.fallback = Some("llm_failed");
+        metrics.observe(&report, Duration::from_millis(1500));
+        metrics.observe(
+            &InteractionReport::new("search", "refused"),
+            Duration::from_millis(2),
+        );
+        metrics.reject("bad_signature");
+        metrics.set_index_fingerprint("abc123");
+        metrics.set_index_fingerprint("def456");
+        let text = metrics.encode();
+        for expected in [
+            "guidebot_requests_total{command=\"ask\",outcome=\"fallback\"} 1",
+            "guidebot_requests_total{command=\"search\",outcome=\"refused\"} 1",
+            "guidebot_llm_tokens_total{direction=\"input\"} 120",
+            "guidebot_llm_tokens_total{direction=\"output\"} 30",
+            "guidebot_llm_errors_total{reason=\"llm_failed\"} 1",
+            "guidebot_refusals_total{command=\"search\"} 1",
+            "guidebot_http_rejections_total{reason=\"bad_signature\"} 1",
+            "guidebot_index_info{fingerprint=\"def456\"} 1",
+            "guidebot_llm_seconds_count 1",
+            "guidebot_retrieval_seconds_count 1",
+            "guidebot_request_seconds_count{command=\"ask\"} 1",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+        assert!(!text.contains("abc123"), "old fingerprint kept:\n{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

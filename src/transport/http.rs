@@ -1,0 +1,775 @@
+//! The HTTP interactions endpoint ("Interactions Endpoint URL" mode): stateless, so any number of
+//! replicas can serve one application behind a load balancer.
+//!
+//! `POST /interactions` checks the Ed25519 signature (`X-Signature-Ed25519` over
+//! `X-Signature-Timestamp` ++ raw body) before it parses anything, rejects timestamps outside the
+//! replay window, answers PING with PONG and hands commands, autocomplete and button presses to the
+//! shared [`Dispatcher`]. Quick replies go back in the HTTP response; LLM answers go back as a
+//! deferred response (type 5) at once and are then edited through
+//! `PATCH {api_base}/api/v10/webhooks/{application_id}/{token}/messages/@original`, addressed by
+//! the application id and token of the payload, so no bot token is needed.
+//!
+//! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded
+//! and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
+
+use crate::bot::dispatch::ResponderError;
+use crate::bot::{request, Dispatcher, Responder};
+use crate::metrics::{metrics_response, Metrics};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serenity::all::{CreateInteractionResponse, EditInteractionResponse, Interaction};
+use serenity::interactions_endpoint::Verifier;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+/// Where REST calls go unless `DISCORD_API_BASE` says otherwise.
+pub const DEFAULT_API_BASE: &str = "https://discord.com";
+/// Default request body limit: interactions are a few KiB; 64 KiB leaves room for big resolved data.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default replay window: requests signed more than this far from now (either way) are refused.
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// Discord invalidates an interaction that gets no initial response within 3 s; the endpoint gives
+/// up a little earlier so it can still say why.
+const FIRST_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2_800);
+/// After shutdown, how long deferred answers still being written may take to finish their edits.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Configuration of the HTTP endpoint (see [`HttpSettings::from_env_vars`]).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The application's Ed25519 public key, 64 hex digits (`DISCORD_PUBLIC_KEY`).
+    pub public_key_hex: String,
+    /// Base URL of Discord's REST API, without `/api/v10` (`DISCORD_API_BASE`, default
+    /// [`DEFAULT_API_BASE`]); tests point it at a fake.
+    pub api_base: String,
+    /// Larger request bodies get 413 (`GUIDEBOT_HTTP_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Requests whose `X-Signature-Timestamp` is further than this from now get 401
+    /// (`GUIDEBOT_HTTP_REPLAY_WINDOW_SECS`).
+    pub replay_window: Duration,
+}
+
+/// The HTTP endpoint's configuration is missing or wrong; the message says which variable and how
+/// to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpConfigError {
+    /// `DISCORD_PUBLIC_KEY` is absent or empty.
+    #[error("DISCORD_PUBLIC_KEY is not set: copy the Public Key from your application's General Information page")]
+    MissingPublicKey,
+    /// `DISCORD_PUBLIC_KEY` is not 64 hex digits or not a valid Ed25519 point.
+    #[error("DISCORD_PUBLIC_KEY is not a valid public key ({0}): it must be the 64 hex digits of the Public Key on your application's General Information page")]
+    BadPublicKey(String),
+    /// Another variable has a value that cannot be used.
+    #[error("{name} is not valid: {reason}")]
+    Invalid {
+        /// The environment variable.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+}
+
+impl HttpSettings {
+    /// Settings with the given key and every other value at its default.
+    pub fn new(public_key_hex: impl Into<String>) -> Self {
+        HttpSettings {
+            public_key_hex: public_key_hex.into(),
+            api_base: DEFAULT_API_BASE.to_string(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            replay_window: DEFAULT_REPLAY_WINDOW,
+        }
+    }
+
+    /// Reads `DISCORD_PUBLIC_KEY` (required), `DISCORD_API_BASE`, `GUIDEBOT_HTTP_MAX_BODY_BYTES` and
+    /// `GUIDEBOT_HTTP_REPLAY_WINDOW_SECS` from `vars` (pass `std::env::vars().collect()`), checking
+    /// each. `DISCORD_TOKEN` is not needed.
+    pub fn from_env_vars(vars: &HashMap<String, String>) -> Result<Self, HttpConfigError> {
+        let value = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let key = value("DISCORD_PUBLIC_KEY").ok_or(HttpConfigError::MissingPublicKey)?;
+        let mut settings = HttpSettings::new(key);
+        settings.public_key()?;
+        if let Some(base) = value("DISCORD_API_BASE") {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(HttpConfigError::Invalid {
+                    name: "DISCORD_API_BASE",
+                    reason: format!("\"{base}\" is not an http(s) URL (e.g. https://discord.com)"),
+                });
+            }
+            settings.api_base = base.trim_end_matches('/').to_string();
+        }
+        if let Some(bytes) = value("GUIDEBOT_HTTP_MAX_BODY_BYTES") {
+            settings.max_body_bytes = bytes
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1024)
+                .ok_or_else(|| HttpConfigError::Invalid {
+                    name: "GUIDEBOT_HTTP_MAX_BODY_BYTES",
+                    reason: format!("\"{bytes}\" is not a number of bytes >= 1024"),
+                })?;
+        }
+        if let Some(secs) = value("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS") {
+            let secs = secs
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| HttpConfigError::Invalid {
+                    name: "GUIDEBOT_HTTP_REPLAY_WINDOW_SECS",
+                    reason: format!("\"{secs}\" is not a whole number of seconds >= 1"),
+                })?;
+            settings.replay_window = Duration::from_secs(secs);
+        }
+        Ok(settings)
+    }
+
+    /// The public key as bytes, checked to be a valid Ed25519 key.
+    pub fn public_key(&self) -> Result<[u8; 32], HttpConfigError> {
+        let bytes = hex::decode(self.public_key_hex.trim())
+            .map_err(|error| HttpConfigError::BadPublicKey(error.to_string()))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+            HttpConfigError::BadPublicKey(format!("{} bytes instead of 32", bytes.len()))
+        })?;
+        Verifier::try_new(bytes)
+            .map_err(|error| HttpConfigError::BadPublicKey(error.to_string()))?;
+        Ok(bytes)
+    }
+}
+
+/// Everything the endpoint's handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dispatcher: Arc<Dispatcher>,
+    verifier: Verifier,
+    metrics: Arc<Metrics>,
+    settings: HttpSettings,
+    rest: WebhookClient,
+    /// False once shutdown starts, so `/readyz` takes the replica out of rotation.
+    ready: AtomicBool,
+    /// Interactions whose dispatcher task is still running (deferred answers being edited).
+    in_flight: AtomicUsize,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.inner.settings)
+            .field("ready", &self.inner.ready)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The endpoint's state. `metrics` should also be the dispatcher's observer
+    /// (`Dispatcher::new(engines, settings, metrics.clone())`) so handled interactions are counted;
+    /// its index fingerprint follows the dispatcher's engine handle.
+    pub fn new(
+        dispatcher: Arc<Dispatcher>,
+        metrics: Arc<Metrics>,
+        settings: HttpSettings,
+    ) -> Result<AppState, HttpConfigError> {
+        let verifier = Verifier::try_new(settings.public_key()?)
+            .map_err(|error| HttpConfigError::BadPublicKey(error.to_string()))?;
+        let rest = WebhookClient::new(&settings.api_base)?;
+        metrics.watch_engine(Arc::clone(dispatcher.engines()));
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                dispatcher,
+                verifier,
+                metrics,
+                settings,
+                rest,
+                ready: AtomicBool::new(true),
+                in_flight: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The metrics this endpoint updates and serves.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.inner.settings
+    }
+
+    /// Marks the replica ready or not for `/readyz` (e.g. `false` while draining).
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::Release);
+    }
+
+    /// Interactions still being handled in the background (deferred answers).
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// The endpoint's routes: `POST /interactions`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+/// Usable without a socket, e.g. with `tower::ServiceExt::oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    let limit = state.inner.settings.max_body_bytes;
+    Router::new()
+        .route(
+            "/interactions",
+            post(interactions).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, marks the replica
+/// not ready, lets requests in progress finish and waits (up to 30 s) for deferred answers still
+/// being edited.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP interactions endpoint listening");
+    }
+    let signal_state = state.clone();
+    let signal = async move {
+        shutdown.await;
+        signal_state.set_ready(false);
+        tracing::info!("shutting down: no new connections, finishing requests in progress");
+    };
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(signal)
+        .await?;
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while state.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if state.in_flight() > 0 {
+        tracing::warn!(
+            in_flight = state.in_flight(),
+            "stopped with deferred answers unfinished"
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- handlers
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let inner = &state.inner;
+    let engine = inner.dispatcher.engines().current();
+    let passages = engine.index().passage_count();
+    let (status, body) = if !inner.ready.load(Ordering::Acquire) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "not_ready", "reason": "shutting down"}),
+        )
+    } else if passages == 0 {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "not_ready", "reason": "the index has no passages"}),
+        )
+    } else {
+        (
+            StatusCode::OK,
+            serde_json::json!({
+                "status": "ready",
+                "fingerprint": engine.fingerprint(),
+                "passages": passages,
+                "answer_mode": engine.answer_mode().as_str(),
+            }),
+        )
+    };
+    json_response(status, body.to_string().into_bytes())
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    metrics_response(&state.inner.metrics)
+}
+
+/// Just the interaction type, read before the full (and slower) serenity deserialization.
+#[derive(Deserialize)]
+struct Peek {
+    #[serde(rename = "type")]
+    kind: u64,
+}
+
+async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let inner = &state.inner;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reject(
+                inner,
+                "too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body larger than {} bytes",
+                    inner.settings.max_body_bytes
+                ),
+            );
+        }
+        Err(_) => {
+            return reject(
+                inner,
+                "malformed",
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+            );
+        }
+    };
+
+    // 1. The signature, before anything in the body is looked at.
+    let header_text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (Some(signature), Some(timestamp)) = (
+        header_text("x-signature-ed25519"),
+        header_text("x-signature-timestamp"),
+    ) else {
+        return reject(
+            inner,
+            "bad_signature",
+            StatusCode::UNAUTHORIZED,
+            "missing X-Signature-Ed25519 or X-Signature-Timestamp header",
+        );
+    };
+    let started = Instant::now();
+    let verified = inner.verifier.verify(signature, timestamp, &body).is_ok();
+    inner.metrics.observe_verify(started.elapsed());
+    if !verified {
+        return reject(
+            inner,
+            "bad_signature",
+            StatusCode::UNAUTHORIZED,
+            "invalid request signature",
+        );
+    }
+    // 2. A correctly signed but old (or future) request is a replay.
+    if !within_window(timestamp, inner.settings.replay_window) {
+        return reject(
+            inner,
+            "stale",
+            StatusCode::UNAUTHORIZED,
+            "request timestamp outside the replay window",
+        );
+    }
+
+    // 3. What kind of interaction it is.
+    let kind = match serde_json::from_slice::<Peek>(&body) {
+        Ok(peek) => peek.kind,
+        Err(error) => {
+            return reject(
+                inner,
+                "malformed",
+                StatusCode::BAD_REQUEST,
+                &format!("malformed interaction JSON: {error}"),
+            );
+        }
+    };
+    match kind {
+        1 => {
+            inner.metrics.count_request("ping", "pong");
+            json_response(StatusCode::OK, br#"{"type":1}"#.to_vec())
+        }
+        2..=4 => dispatch(&state, &body).await,
+        5 => reject(
+            inner,
+            "unknown_type",
+            StatusCode::BAD_REQUEST,
+            "modal submissions are not supported: guidebot opens no modals",
+        ),
+        other => reject(
+            inner,
+            "unknown_type",
+            StatusCode::BAD_REQUEST,
+            &format!("unknown interaction type {other}"),
+        ),
+    }
+}
+
+/// Runs a command, autocomplete or button interaction on the dispatcher in its own task and answers
+/// with its first response as soon as there is one.
+async fn dispatch(state: &AppState, body: &[u8]) -> Response {
+    let inner = &state.inner;
+    let interaction: Interaction = match serde_json::from_slice(body) {
+        Ok(interaction) => interaction,
+        Err(error) => {
+            return reject(
+                inner,
+                "malformed",
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the interaction: {error}"),
+            );
+        }
+    };
+    let (invocation, id, application_id, token, kind, command) = match interaction {
+        Interaction::Command(command) => (
+            request::from_command(&command),
+            command.id.get(),
+            command.application_id.get(),
+            command.token,
+            "command",
+            command.data.name,
+        ),
+        Interaction::Autocomplete(command) => (
+            request::from_command(&command),
+            command.id.get(),
+            command.application_id.get(),
+            command.token,
+            "autocomplete",
+            command.data.name,
+        ),
+        Interaction::Component(component) => (
+            request::from_component(&component),
+            component.id.get(),
+            component.application_id.get(),
+            component.token,
+            "component",
+            String::from("button"),
+        ),
+        _ => {
+            return reject(
+                inner,
+                "unknown_type",
+                StatusCode::BAD_REQUEST,
+                "unexpected interaction type",
+            );
+        }
+    };
+    let span = tracing::info_span!("interaction", id, kind, command = %command);
+    let (first_tx, first_rx) = oneshot::channel();
+    let responder = HttpResponder {
+        first: Mutex::new(Some(first_tx)),
+        rest: inner.rest.clone(),
+        application_id,
+        token,
+    };
+    let task_state = state.clone();
+    task_state.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+    tokio::spawn(
+        async move {
+            let started = Instant::now();
+            let result = task_state
+                .inner
+                .dispatcher
+                .run_interaction(invocation, &responder)
+                .await;
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match result {
+                Ok(report) => tracing::info!(
+                    outcome = report.outcome,
+                    deferred = report.deferred,
+                    mode = report.mode,
+                    fallback = report.fallback,
+                    edits = report.edits,
+                    elapsed_ms,
+                    "interaction handled"
+                ),
+                Err(error) => tracing::warn!(%error, elapsed_ms, "interaction failed"),
+            }
+            task_state.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        .instrument(span),
+    );
+    match tokio::time::timeout(FIRST_RESPONSE_TIMEOUT, first_rx).await {
+        Ok(Ok(response)) => match serde_json::to_vec(&response) {
+            Ok(bytes) => json_response(StatusCode::OK, bytes),
+            Err(error) => error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                &format!("cannot serialize the response: {error}"),
+            ),
+        },
+        Ok(Err(_)) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the interaction failed before it was answered",
+        ),
+        Err(_) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "no response within Discord's 3 second limit",
+        ),
+    }
+}
+
+/// Whether the signed unix `timestamp` is within `window` of now (both directions).
+fn within_window(timestamp: &str, window: Duration) -> bool {
+    let Ok(signed_at) = timestamp.trim().parse::<i64>() else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    now.abs_diff(signed_at) <= window.as_secs()
+}
+
+fn reject(inner: &Inner, reason: &'static str, status: StatusCode, message: &str) -> Response {
+    inner.metrics.reject(reason);
+    tracing::debug!(reason, %status, message, "interaction request rejected");
+    error_response(status, reason, message)
+}
+
+fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": message, "reason": reason});
+    json_response(status, body.to_string().into_bytes())
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- responder and REST
+
+/// The dispatcher's [`Responder`] for one HTTP interaction: the first response goes back to the
+/// waiting HTTP handler; edits go to the interaction's webhook.
+struct HttpResponder {
+    first: Mutex<Option<oneshot::Sender<CreateInteractionResponse>>>,
+    rest: WebhookClient,
+    application_id: u64,
+    token: String,
+}
+
+impl Responder for HttpResponder {
+    async fn respond(&self, response: CreateInteractionResponse) -> Result<(), ResponderError> {
+        let sender = self.first.lock().ok().and_then(|mut first| first.take());
+        match sender {
+            Some(sender) => sender.send(response).map_err(|_| {
+                ResponderError("the HTTP request ended before the response was ready".to_string())
+            }),
+            None => Err(ResponderError(
+                "an interaction can be answered only once over HTTP".to_string(),
+            )),
+        }
+    }
+
+    async fn edit(&self, edit: EditInteractionResponse) -> Result<(), ResponderError> {
+        self.rest
+            .edit_original(self.application_id, &self.token, &edit)
+            .await
+    }
+}
+
+/// Edits interaction responses through Discord's webhook routes. These routes are authorized by
+/// the interaction token in the path, so no bot token is sent (serenity's `Http` always sends an
+/// `Authorization: Bot …` header, which would be invalid without `DISCORD_TOKEN`).
+#[derive(Clone)]
+struct WebhookClient {
+    http: reqwest::Client,
+    api_base: Arc<str>,
+}
+
+/// Attempts per edit (the first try plus retries on 429 and 5xx).
+const EDIT_ATTEMPTS: usize = 3;
+/// Longest `retry_after` the client waits for; longer limits fail the edit.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+impl WebhookClient {
+    fn new(api_base: &str) -> Result<Self, HttpConfigError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                "DiscordBot (https://github.com/guidebot/guidebot, ",
+                env!("CARGO_PKG_VERSION"),
+                ")"
+            ))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| HttpConfigError::Invalid {
+                name: "DISCORD_API_BASE",
+                reason: format!("cannot create the HTTP client: {error}"),
+            })?;
+        Ok(WebhookClient {
+            http,
+            api_base: Arc::from(api_base.trim_end_matches('/')),
+        })
+    }
+
+    /// `PATCH /api/v10/webhooks/{application_id}/{token}/messages/@original`, retrying rate limits
+    /// (honouring `retry_after` up to 5 s) and server errors. Errors never contain the token.
+    async fn edit_original(
+        &self,
+        application_id: u64,
+        token: &str,
+        edit: &EditInteractionResponse,
+    ) -> Result<(), ResponderError> {
+        let url = format!(
+            "{}/api/v10/webhooks/{application_id}/{token}/messages/@original",
+            self.api_base
+        );
+        let body = serde_json::to_vec(edit)
+            .map_err(|error| ResponderError(format!("cannot serialize the edit: {error}")))?;
+        let mut last_error = String::new();
+        for attempt in 1..=EDIT_ATTEMPTS {
+            let sent = self
+                .http
+                .patch(&url)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) => {
+                    last_error = format!("edit request failed: {}", error.without_url());
+                    if attempt < EDIT_ATTEMPTS {
+                        tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+                    }
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = retry_after(response).await;
+                last_error = format!("edit rate-limited (retry after {wait:?})");
+                if wait > MAX_RETRY_AFTER {
+                    break;
+                }
+                if attempt < EDIT_ATTEMPTS {
+                    tokio::time::sleep(wait).await;
+                }
+                continue;
+            }
+            let text = response.text().await.unwrap_or_default();
+            last_error = format!(
+                "edit failed: HTTP {status}: {}",
+                crate::bot::render::truncate(&text, 300)
+            );
+            if !status.is_server_error() {
+                break;
+            }
+            if attempt < EDIT_ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+            }
+        }
+        Err(ResponderError(last_error))
+    }
+}
+
+/// How long a 429 asks to wait: `retry_after` (seconds) in the JSON body, else the `Retry-After`
+/// header, else 1 s.
+async fn retry_after(response: reqwest::Response) -> Duration {
+    let header_secs = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<f64>().ok());
+    let body_secs = response
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|body| body.get("retry_after").and_then(serde_json::Value::as_f64));
+    let secs = body_secs.or(header_secs).unwrap_or(1.0);
+    if secs.is_finite() && secs >= 0.0 {
+        Duration::from_secs_f64(secs.min(3600.0))
+    } else {
+        Duration::from_secs(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089";
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_need_a_valid_public_key() {
+        let missing = HttpSettings::from_env_vars(&vars(&[])).unwrap_err();
+        assert!(missing
+            .to_string()
+            .contains("DISCORD_PUBLIC_KEY is not set"));
+        assert!(missing.to_string().contains("General Information"));
+        for bad in ["xyz", "abcd", &KEY[..62]] {
+            let error = HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("DISCORD_PUBLIC_KEY"), "{error}");
+        }
+        let settings = HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", KEY)])).unwrap();
+        assert_eq!(settings.api_base, DEFAULT_API_BASE);
+        assert_eq!(settings.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(settings.replay_window, DEFAULT_REPLAY_WINDOW);
+    }
+
+    #[test]
+    fn settings_read_and_check_the_optional_variables() {
+        let settings = HttpSettings::from_env_vars(&vars(&[
+            ("DISCORD_PUBLIC_KEY", KEY),
+            ("DISCORD_API_BASE", "http://127.0.0.1:9999/"),
+            ("GUIDEBOT_HTTP_MAX_BODY_BYTES", "4096"),
+            ("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.api_base, "http://127.0.0.1:9999");
+        assert_eq!(settings.max_body_bytes, 4096);
+        assert_eq!(settings.replay_window, Duration::from_secs(60));
+        for (name, value) in [
+            ("DISCORD_API_BASE", "discord.com"),
+            ("GUIDEBOT_HTTP_MAX_BODY_BYTES", "ten"),
+            ("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", "0"),
+        ] {
+            let error =
+                HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", KEY), (name, value)]))
+                    .unwrap_err()
+                    .to_string();
+            assert!(error.starts_with(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_replay_window_applies_both_ways() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let window = Duration::from_secs(300);
+        assert!(within_window(&now.to_string(), window));
+        assert!(within_window(&(now - 290).to_string(), window));
+        assert!(!within_window(&(now - 400).to_string(), window));
+        assert!(!within_window(&(now + 400).to_string(), window));
+        assert!(!within_window("yesterday", window));
+    }
+}

@@ -1,0 +1,701 @@
+//! The HTTP interactions endpoint end to end: signed requests with a test Ed25519 key over a real
+//! socket (and a few through `tower::ServiceExt::oneshot`), every command, autocomplete, every
+//! rejection, deferred LLM answers edited on a fake Discord REST server, health and metrics.
+//! Every body the endpoint returns is validated against Discord's OpenAPI spec.
+
+mod support;
+
+use axum::body::Body;
+use ed25519_dalek::{Signer, SigningKey};
+use guidebot::bot::{BotSettings, Dispatcher};
+use guidebot::corpus::Corpus;
+use guidebot::engine::{Engine, EngineHandle};
+use guidebot::llm::LlmSettings;
+use guidebot::metrics::Metrics;
+use guidebot::transport::http::{app, run, AppState, HttpSettings};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::discord_spec::validate_request_body;
+use support::fake_discord::{self as fd, FakeDiscord, DEFAULT_TIMEOUT};
+use support::fake_llm::{openai_chunk, openai_sse, openai_usage_chunk, sse_response, FakeLlm};
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+
+const APP_ID: u64 = 800_000_000_000_000_002;
+const USER: u64 = 700_000_000_000_000_001;
+const CALLBACK: &str = "/interactions/{interaction_id}/{interaction_token}/callback";
+const EDIT_ORIGINAL: &str = "/webhooks/{webhook_id}/{webhook_token}/messages/@original";
+
+fn test_key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32])
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `(X-Signature-Ed25519, X-Signature-Timestamp)` for `body` signed by `key` at `timestamp`.
+fn sign(key: &SigningKey, body: &[u8], timestamp: i64) -> (String, String) {
+    let timestamp = timestamp.to_string();
+    let message = [timestamp.as_bytes(), body].concat();
+    (hex::encode(key.sign(&message).to_bytes()), timestamp)
+}
+
+fn engine(llm: Option<LlmSettings>) -> Engine {
+    let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).unwrap();
+    Engine::in_memory(corpus, llm).unwrap()
+}
+
+fn state(llm: Option<LlmSettings>, api_base: &str) -> (AppState, Arc<EngineHandle>) {
+    let engines = Arc::new(EngineHandle::new(engine(llm)));
+    let metrics = Arc::new(Metrics::new());
+    let bot = BotSettings {
+        edit_interval: Duration::from_millis(10),
+        ..BotSettings::default()
+    };
+    let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&engines), bot, metrics.clone()));
+    let mut settings = HttpSettings::new(hex::encode(test_key().verifying_key().to_bytes()));
+    settings.api_base = api_base.to_string();
+    settings.max_body_bytes = 64 * 1024;
+    (
+        AppState::new(dispatcher, metrics, settings).unwrap(),
+        engines,
+    )
+}
+
+/// A running endpoint on 127.0.0.1 with a client for it.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    state: AppState,
+    engines: Arc<EngineHandle>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(llm: Option<LlmSettings>, api_base: &str) -> Server {
+        let (state, engines) = state(llm, api_base);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            engines,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// POSTs `body` to /interactions with the given headers.
+    async fn post_raw(&self, body: Vec<u8>, headers: &[(&str, String)]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/interactions", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// POSTs `body` correctly signed with the test key, now.
+    async fn post(&self, body: &Value) -> reqwest::Response {
+        let raw = body.to_string().into_bytes();
+        let (signature, timestamp) = sign(&test_key(), &raw, now());
+        self.post_raw(
+            raw,
+            &[
+                ("x-signature-ed25519", signature),
+                ("x-signature-timestamp", timestamp),
+            ],
+        )
+        .await
+    }
+
+    /// POSTs a signed interaction and returns its 200 JSON body, checked against the spec.
+    async fn interaction(&self, body: &Value) -> Value {
+        let response = self.post(body).await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "application/json"
+        );
+        let value: Value = response.json().await.unwrap();
+        assert_valid_callback(&value);
+        value
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// The endpoint's response body is what Discord's callback route accepts.
+fn assert_valid_callback(body: &Value) {
+    let errors = validate_request_body("POST", CALLBACK, body).expect("callback schema");
+    assert!(
+        errors.is_empty(),
+        "invalid callback body {body}: {errors:?}"
+    );
+}
+
+/// The value of the sample `name` (exact labels) in a Prometheus exposition, 0 when absent.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+fn command(name: &str, options: Value) -> Value {
+    fd::interaction_command(APP_ID, name, options, USER)
+}
+
+fn assert_no_pings(data: &Value) {
+    assert_eq!(
+        data["allowed_mentions"]["parse"],
+        json!([]),
+        "allowed_mentions must ping no one: {data}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_gets_pong_with_a_json_content_type() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let body = server.interaction(&fd::ping_interaction(APP_ID)).await;
+    assert_eq!(body, json!({"type": 1}));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_commands_answer_in_the_http_response() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+
+    // /ask without an LLM: the extractive answer, with citations, in the response itself.
+    let ask = server
+        .interaction(&command(
+            "ask",
+            json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
+        ))
+        .await;
+    assert_eq!(ask["type"], 4, "{ask}");
+    let data = &ask["data"];
+    assert_no_pings(data);
+    let text = data.to_string();
+    assert!(
+        text.contains("$300k"),
+        "the answer quotes the guide: {text}"
+    );
+    assert!(data["embeds"].as_array().is_some_and(|e| !e.is_empty()));
+
+    let search = server
+        .interaction(&command(
+            "search",
+            json!([fd::opt("query", "system design interview")]),
+        ))
+        .await;
+    assert_eq!(search["type"], 4);
+    assert_no_pings(&search["data"]);
+    assert!(!search["data"]["embeds"].as_array().unwrap().is_empty());
+
+    let comp = server
+        .interaction(&command("comp", json!([fd::opt("company", "Google")])))
+        .await;
+    assert_eq!(comp["type"], 4);
+    assert_no_pings(&comp["data"]);
+    assert!(comp["data"].to_string().contains("Google"), "{comp}");
+
+    let section = server.engines.current().section_choices("")[0]
+        .value
+        .clone();
+    let source = server
+        .interaction(&command("source", json!([fd::opt("section", section)])))
+        .await;
+    assert_eq!(source["type"], 4);
+    assert_eq!(
+        source["data"]["flags"].as_u64().unwrap_or(0) & 64,
+        0,
+        "a found section is public: {source}"
+    );
+
+    let about = server.interaction(&command("about", json!([]))).await;
+    assert_eq!(about["type"], 4);
+    let fingerprint = server.engines.current().fingerprint().to_string();
+    assert!(about.to_string().contains(&fingerprint[..8]), "{about}");
+
+    // An unknown command gets an ephemeral notice, not an error.
+    let unknown = server.interaction(&command("dance", json!([]))).await;
+    assert_eq!(unknown["type"], 4);
+    assert_eq!(unknown["data"]["flags"], 64, "{unknown}");
+    assert!(unknown.to_string().contains("dance"));
+
+    // A feedback button press.
+    let button = server
+        .interaction(&fd::interaction_component(
+            APP_ID,
+            "feedback:up:0123456789abcdef0123",
+            USER,
+            fd::next_snowflake(),
+        ))
+        .await;
+    assert_eq!(button["type"], 4);
+    assert_eq!(button["data"]["flags"], 64);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autocomplete_returns_at_most_25_choices() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let comp = server
+        .interaction(&fd::interaction_autocomplete(
+            APP_ID,
+            "comp",
+            json!([fd::opt_focused("company", "goo")]),
+            USER,
+        ))
+        .await;
+    assert_eq!(comp["type"], 8, "{comp}");
+    let choices = comp["data"]["choices"].as_array().unwrap();
+    assert!(!choices.is_empty() && choices.len() <= 25);
+    assert!(choices.iter().any(|c| c["value"] == "Google"), "{comp}");
+
+    let source = server
+        .interaction(&fd::interaction_autocomplete(
+            APP_ID,
+            "source",
+            json!([fd::opt_focused("section", "")]),
+            USER,
+        ))
+        .await;
+    assert_eq!(source["type"], 8);
+    let choices = source["data"]["choices"].as_array().unwrap();
+    assert!(!choices.is_empty() && choices.len() <= 25, "{source}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthentic_stale_malformed_and_oversized_requests_are_rejected() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let body = command("comp", json!([fd::opt("company", "Google")]))
+        .to_string()
+        .into_bytes();
+    let (signature, timestamp) = sign(&test_key(), &body, now());
+    let headers = |signature: &str, timestamp: &str| {
+        vec![
+            ("x-signature-ed25519", signature.to_string()),
+            ("x-signature-timestamp", timestamp.to_string()),
+        ]
+    };
+    let expect = |status: u16, reason: &'static str| {
+        move |response: reqwest::Response| async move {
+            assert_eq!(response.status(), status);
+            assert_eq!(
+                response.headers()["content-type"].to_str().unwrap(),
+                "application/json"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["reason"], reason, "{body}");
+            assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        }
+    };
+
+    // A signature over another body (tampering), and a signature that is not hex.
+    let (other, _) = sign(&test_key(), b"{\"type\":1}", now());
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &headers(&other, &timestamp))
+            .await,
+    )
+    .await;
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &headers("not-hex", &timestamp))
+            .await,
+    )
+    .await;
+    // Same signature, another timestamp.
+    let later = (now() + 1).to_string();
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &headers(&signature, &later))
+            .await,
+    )
+    .await;
+    // The wrong key.
+    let wrong = SigningKey::from_bytes(&[8u8; 32]);
+    let (wrong_signature, wrong_timestamp) = sign(&wrong, &body, now());
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &headers(&wrong_signature, &wrong_timestamp))
+            .await,
+    )
+    .await;
+    // Missing headers, one or both.
+    expect(401, "bad_signature")(server.post_raw(body.clone(), &[]).await).await;
+    expect(401, "bad_signature")(
+        server
+            .post_raw(body.clone(), &[("x-signature-ed25519", signature.clone())])
+            .await,
+    )
+    .await;
+    expect(401, "bad_signature")(
+        server
+            .post_raw(
+                body.clone(),
+                &[("x-signature-timestamp", timestamp.clone())],
+            )
+            .await,
+    )
+    .await;
+    // Correctly signed, but outside the replay window (past and future).
+    for at in [now() - 600, now() + 600] {
+        let (signature, timestamp) = sign(&test_key(), &body, at);
+        expect(401, "stale")(
+            server
+                .post_raw(body.clone(), &headers(&signature, &timestamp))
+                .await,
+        )
+        .await;
+    }
+    // Signed garbage: 400, not a panic.
+    for garbage in [
+        &b"{not json"[..],
+        b"",
+        b"[]",
+        b"{\"type\":\"two\"}",
+        b"{\"type\":2}",
+        b"{\"type\":2,\"data\":{\"name\":[]}}",
+    ] {
+        let (signature, timestamp) = sign(&test_key(), garbage, now());
+        expect(400, "malformed")(
+            server
+                .post_raw(garbage.to_vec(), &headers(&signature, &timestamp))
+                .await,
+        )
+        .await;
+    }
+    for unknown in [&b"{\"type\":42}"[..], b"{\"type\":5}"] {
+        let (signature, timestamp) = sign(&test_key(), unknown, now());
+        expect(400, "unknown_type")(
+            server
+                .post_raw(unknown.to_vec(), &headers(&signature, &timestamp))
+                .await,
+        )
+        .await;
+    }
+    // Over the body limit: 413 before anything else.
+    let mut huge = command("ask", json!([fd::opt("question", "x".repeat(70 * 1024))]))
+        .to_string()
+        .into_bytes();
+    let (signature, timestamp) = sign(&test_key(), &huge, now());
+    expect(413, "too_large")(
+        server
+            .post_raw(huge.clone(), &headers(&signature, &timestamp))
+            .await,
+    )
+    .await;
+    huge.truncate(65 * 1024);
+    expect(413, "too_large")(server.post_raw(huge, &[]).await).await;
+
+    // The server is still fine, and the rejections were counted.
+    assert_eq!(
+        server.interaction(&fd::ping_interaction(APP_ID)).await,
+        json!({"type": 1})
+    );
+    let metrics = server.metrics().await;
+    let rejections = |reason: &str| {
+        sample(
+            &metrics,
+            &format!("guidebot_http_rejections_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(rejections("bad_signature"), 7.0, "{metrics}");
+    assert_eq!(rejections("stale"), 2.0);
+    assert_eq!(rejections("malformed"), 6.0);
+    assert_eq!(rejections("unknown_type"), 2.0);
+    assert_eq!(rejections("too_large"), 2.0);
+    assert!(sample(&metrics, "guidebot_verify_seconds_count") >= 15.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_answers_are_deferred_then_edited_through_the_webhook() {
+    let fake = FakeDiscord::start().await;
+    let llm = FakeLlm::openai().await;
+    let text = "A Google L4 MLE earns $300k–$430k in total compensation [1]. ";
+    llm.always(sse_response(openai_sse(
+        &[
+            openai_chunk(Some(&text[..20]), None),
+            openai_chunk(Some(&text[20..]), None),
+            openai_chunk(None, Some("stop")),
+            openai_usage_chunk(900, 40),
+        ],
+        true,
+    )))
+    .await;
+    let server = Server::start(Some(llm.settings()), &fake.base_url()).await;
+    let interaction = fd::interaction_command(
+        fake.application_id(),
+        "ask",
+        json!([fd::opt(
+            "question",
+            "whats the TC for a google L4 MLE? @everyone"
+        )]),
+        USER,
+    );
+    let token = interaction["token"].as_str().unwrap().to_string();
+    let deferred = server.interaction(&interaction).await;
+    assert_eq!(deferred["type"], 5, "{deferred}");
+
+    // The final edit carries the cited answer; every edit pings no one and fits the spec.
+    let edits = fake
+        .wait_for_requests(
+            |r| {
+                r.is("PATCH", EDIT_ORIGINAL)
+                    && r.body
+                        .as_ref()
+                        .is_some_and(|b| b.to_string().contains("answer: openai"))
+            },
+            1,
+            DEFAULT_TIMEOUT,
+        )
+        .await;
+    let last = &edits[0];
+    assert_eq!(last.param("webhook_id"), fake.application_id().to_string());
+    assert_eq!(last.param("webhook_token"), token);
+    assert_eq!(last.header("authorization"), None, "no bot token is sent");
+    let body = last.json();
+    assert_no_pings(body);
+    assert!(body.to_string().contains("$300k–$430k"), "{body}");
+    assert!(
+        body.to_string().contains("[1]"),
+        "citations are shown: {body}"
+    );
+    for request in fake.requests() {
+        assert!(request.is("PATCH", EDIT_ORIGINAL), "{request:?}");
+        assert_no_pings(request.json());
+    }
+    fake.assert_all_valid();
+
+    // The answer was counted with its tokens once the task ended.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = server.metrics().await;
+        if sample(&metrics, "guidebot_llm_seconds_count") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_requests_total{command=\"ask\",outcome=\"answered\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "guidebot_llm_tokens_total{direction=\"input\"}"),
+        900.0
+    );
+    assert_eq!(
+        sample(&metrics, "guidebot_llm_tokens_total{direction=\"output\"}"),
+        40.0
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_llm_answers_fall_back_and_are_counted_as_llm_errors() {
+    let fake = FakeDiscord::start().await;
+    let llm = FakeLlm::openai().await;
+    llm.always(support::fake_llm::json_response(
+        400,
+        support::fake_llm::openai_error("bad request", "invalid_request_error"),
+    ))
+    .await;
+    let server = Server::start(Some(llm.settings()), &fake.base_url()).await;
+    let interaction = fd::interaction_command(
+        fake.application_id(),
+        "ask",
+        json!([fd::opt("question", "meta E4 DS total comp?")]),
+        USER,
+    );
+    assert_eq!(server.interaction(&interaction).await["type"], 5);
+    let edit = fake
+        .wait_for_route("PATCH", EDIT_ORIGINAL, DEFAULT_TIMEOUT)
+        .await;
+    assert!(
+        edit.json().to_string().contains("$300k–$420k"),
+        "{:?}",
+        edit.body
+    );
+    fake.assert_all_valid();
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = server.metrics().await;
+        if sample(&metrics, "guidebot_llm_errors_total{reason=\"llm_failed\"}") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        sample(&metrics, "guidebot_llm_errors_total{reason=\"llm_failed\"}"),
+        1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_and_health_endpoints_answer() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert!(ready["passages"].as_u64().unwrap() > 0);
+
+    let before = server.metrics().await;
+    assert!(
+        before.contains("# TYPE guidebot_requests counter"),
+        "{before}"
+    );
+    let fingerprint = server.engines.current().fingerprint().to_string();
+    assert_eq!(
+        sample(
+            &before,
+            &format!("guidebot_index_info{{fingerprint=\"{fingerprint}\"}}")
+        ),
+        1.0,
+        "{before}"
+    );
+    let comp = "guidebot_requests_total{command=\"comp\",outcome=\"answered\"}";
+    let refused = "guidebot_refusals_total{command=\"search\"}";
+    assert_eq!(sample(&before, comp), 0.0);
+
+    for _ in 0..3 {
+        server
+            .interaction(&command("comp", json!([fd::opt("company", "Meta")])))
+            .await;
+    }
+    server
+        .interaction(&command(
+            "search",
+            json!([fd::opt("query", "best sourdough bread recipe")]),
+        ))
+        .await;
+    server.interaction(&fd::ping_interaction(APP_ID)).await;
+    let after = server.metrics().await;
+    assert_eq!(sample(&after, comp), 3.0, "{after}");
+    assert_eq!(sample(&after, refused), 1.0, "{after}");
+    assert_eq!(
+        sample(
+            &after,
+            "guidebot_requests_total{command=\"ping\",outcome=\"pong\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&after, "guidebot_request_seconds_count{command=\"comp\"}"),
+        3.0
+    );
+    assert!(sample(&after, "guidebot_verify_seconds_count") >= 5.0);
+
+    // Draining: not ready any more, still alive.
+    server.state.set_ready(false);
+    assert_eq!(server.get("/readyz").await.status(), 503);
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_router_works_without_a_socket() {
+    let (state, _engines) = state(None, "http://127.0.0.1:9");
+    let router = app(state);
+    let body = fd::ping_interaction(APP_ID).to_string();
+    let (signature, timestamp) = sign(&test_key(), body.as_bytes(), now());
+    let request = axum::http::Request::post("/interactions")
+        .header("x-signature-ed25519", &signature)
+        .header("x-signature-timestamp", &timestamp)
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let bytes = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], br#"{"type":1}"#);
+
+    let request = axum::http::Request::post("/interactions")
+        .header("x-signature-ed25519", "00".repeat(64))
+        .header("x-signature-timestamp", &timestamp)
+        .body(Body::from(body))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+
+    let response = router
+        .oneshot(
+            axum::http::Request::get("/nowhere")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_requests_are_all_answered() {
+    let server = Arc::new(Server::start(None, "http://127.0.0.1:9").await);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let server = Arc::clone(&server);
+        tasks.push(tokio::spawn(async move {
+            let body = if i % 2 == 0 {
+                command("comp", json!([fd::opt("company", "Google")]))
+            } else {
+                command("search", json!([fd::opt("query", "promotion to senior")]))
+            };
+            server.interaction(&body).await["type"].as_u64()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), Some(4));
+    }
+    let server = Arc::into_inner(server).expect("all requests done");
+    server.stop().await;
+}

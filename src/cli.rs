@@ -91,6 +91,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the bot: Discord gateway (when DISCORD_TOKEN is set) and/or the HTTP interactions endpoint.
+    Serve {
+        /// TOML config file (see deploy/guidebot.example.toml); also GUIDEBOT_CONFIG.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Run the signed HTTP interactions endpoint on ADDR, e.g. 0.0.0.0:8080 (needs DISCORD_PUBLIC_KEY).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// Connect to Discord's gateway (the default whenever DISCORD_TOKEN is set).
+        #[arg(long)]
+        gateway: bool,
+        /// Serve Prometheus /metrics on ADDR in gateway mode (the HTTP endpoint serves it already).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
     /// Usage report from the feedback and analytics database.
     Report {
         /// The SQLite database the bot writes.
@@ -143,6 +158,13 @@ pub enum ConfigCommand {
     },
 }
 
+impl Cli {
+    /// Whether this command is a long-running server (which sets up its own logging).
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Serve { .. })
+    }
+}
+
 /// Runs a parsed command, writing its output to `out`. `env` is the process environment (passed in
 /// so tests can set LLM settings without touching the real one).
 pub async fn run(
@@ -176,6 +198,20 @@ pub async fn run(
             } else {
                 write_answer_text(out, &answer)
             }
+        }
+        Command::Serve {
+            config,
+            http,
+            gateway,
+            metrics_addr,
+        } => {
+            let options = crate::serve::ServeOptions {
+                config_file: config,
+                http_addr: http,
+                gateway,
+                metrics_addr,
+            };
+            crate::serve::serve(options, env).await
         }
         Command::Report {
             store,

@@ -17,6 +17,7 @@ pub mod llm;
 pub mod metrics;
 pub mod reload;
 pub mod search;
+pub mod serve;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = guidebot::cli::Cli::parse();
-    guidebot::telemetry::init_for_cli();
+    if !cli.is_server() {
+        guidebot::telemetry::init_for_cli();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

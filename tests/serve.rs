@@ -1,0 +1,167 @@
+//! `guidebot serve` as a process: clear startup errors, the HTTP endpoint answering a signed PING
+//! with metrics exposed, and a clean exit on SIGTERM.
+
+use ed25519_dalek::{Signer, SigningKey};
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn guidebot() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUIDEBOT_RELOAD_WATCH", "false");
+    command
+}
+
+fn output_of(mut command: Command) -> (bool, String) {
+    let output = command.output().expect("guidebot runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn serve_without_a_mode_says_what_to_set() {
+    let mut command = guidebot();
+    command.arg("serve");
+    let (ok, text) = output_of(command);
+    assert!(!ok);
+    assert!(
+        text.contains("nothing to serve") && text.contains("DISCORD_TOKEN"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_public_key_is_a_clear_startup_error() {
+    let mut command = guidebot();
+    command
+        .args(["serve", "--http", "127.0.0.1:9"])
+        .env("DISCORD_PUBLIC_KEY", "not-hex");
+    let (ok, text) = output_of(command);
+    assert!(!ok);
+    assert!(text.contains("DISCORD_PUBLIC_KEY"), "{text}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = guidebot();
+    command
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .env(
+            "DISCORD_PUBLIC_KEY",
+            hex::encode(key.verifying_key().to_bytes()),
+        )
+        .env("GUIDEBOT_INDEX_DIR", dir.path().join("index"))
+        .env("GUIDEBOT_STORE_PATH", dir.path().join("guidebot.sqlite"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut server = Server(command.spawn().unwrap());
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+
+    // Wait for readiness (bounded): the index is built on first start.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
+            if response.status().is_success() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the server never became ready");
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("server exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let body = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
+    let response = client
+        .post(format!("{base}/interactions"))
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
+        .header("x-signature-timestamp", &timestamp)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pong: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(pong["type"], 1);
+
+    let unsigned = client
+        .post(format!("{base}/interactions"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("guidebot_index_info"), "{metrics}");
+    assert!(
+        metrics.contains("guidebot_http_rejections_total"),
+        "{metrics}"
+    );
+
+    // SIGTERM: the process stops by itself, successfully.
+    let pid = server.0.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut logs = String::new();
+    if let Some(mut stdout) = server.0.stdout.take() {
+        let _ = stdout.read_to_string(&mut logs);
+    }
+    assert!(status.success(), "exit {status}: {logs}");
+    assert!(logs.contains("engine ready"), "{logs}");
+    assert!(
+        !logs.contains(&hex::encode(key.to_bytes())),
+        "no key material in logs"
+    );
+}

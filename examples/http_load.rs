@@ -17,7 +17,7 @@
 //! Options: `--connections N` (32), `--seconds S` (20), `--sample-every S` (5: one line of
 //! throughput, latency and RSS per interval), `--workers N` (tokio worker threads, default: cores),
 //! `--corpus DIR` (corpus), `--logs` (JSON info logs of the server on stdout, as in production),
-//! `--replay-window-secs S` (server), `--wrk-script FILE` (write the wrk script and exit).
+//! `--mix comp|search|both` (both), `--replay-window-secs S` (server), `--wrk-script FILE` (write the wrk script and exit).
 //! The signing key is fixed (seed `[7; 32]`); a server started with `--serve` uses it. Requests are
 //! re-signed every 60 s so long soaks stay inside the 5-minute replay window.
 
@@ -65,6 +65,7 @@ struct Options {
     logs: bool,
     replay_window_secs: Option<u64>,
     wrk_script: Option<PathBuf>,
+    mix: String,
 }
 
 fn parse_options() -> Options {
@@ -80,6 +81,7 @@ fn parse_options() -> Options {
         logs: false,
         replay_window_secs: None,
         wrk_script: None,
+        mix: "both".to_string(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -97,6 +99,7 @@ fn parse_options() -> Options {
             "--replay-window-secs" => {
                 options.replay_window_secs = Some(value().parse().expect("a number"))
             }
+            "--mix" => options.mix = value(),
             "--wrk-script" => options.wrk_script = Some(PathBuf::from(value())),
             other => panic!("unknown option {other} (see the file's header for usage)"),
         }
@@ -148,7 +151,7 @@ async fn start_server(options: &Options, addr: &str) -> (String, tokio::sync::on
 
 async fn main_async(options: Options) {
     if let Some(path) = &options.wrk_script {
-        std::fs::write(path, wrk_script()).expect("write the wrk script");
+        std::fs::write(path, wrk_script(&options.mix)).expect("write the wrk script");
         eprintln!(
             "wrote {} (signatures valid while the server's replay window covers now)",
             path.display()
@@ -178,7 +181,9 @@ async fn main_async(options: Options) {
         .trim_end_matches('/')
         .to_string();
 
-    let requests = Arc::new(arc_swap::ArcSwap::from_pointee(signed_requests()));
+    let requests = Arc::new(arc_swap::ArcSwap::from_pointee(signed_requests(
+        &options.mix,
+    )));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let interval = Arc::new(Mutex::new(Vec::<u32>::with_capacity(1 << 20)));
@@ -188,10 +193,11 @@ async fn main_async(options: Options) {
     {
         let requests = Arc::clone(&requests);
         let stop = Arc::clone(&stop);
+        let mix = options.mix.clone();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                requests.store(Arc::new(signed_requests()));
+                requests.store(Arc::new(signed_requests(&mix)));
             }
         });
     }
@@ -323,7 +329,7 @@ async fn connection(
 }
 
 /// Signed `/comp` and `/search` interactions, timestamped now: (body, signature, timestamp).
-fn signed_requests() -> Vec<(Vec<u8>, String, String)> {
+fn signed_requests(mix: &str) -> Vec<(Vec<u8>, String, String)> {
     let key = signing_key();
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -333,6 +339,9 @@ fn signed_requests() -> Vec<(Vec<u8>, String, String)> {
     let mut out = Vec::new();
     for (i, (company, query)) in COMPANIES.iter().zip(QUERIES).enumerate() {
         for (name, option, value) in [("comp", "company", company), ("search", "query", query)] {
+            if mix != "both" && mix != name {
+                continue;
+            }
             let body = interaction(i as u64, name, option, value)
                 .to_string()
                 .into_bytes();
@@ -345,10 +354,10 @@ fn signed_requests() -> Vec<(Vec<u8>, String, String)> {
 }
 
 /// A wrk Lua script cycling through [`signed_requests`] (fixed signatures and timestamps).
-fn wrk_script() -> String {
+fn wrk_script(mix: &str) -> String {
     let lua = |text: &str| format!("{text:?}");
     let mut script = String::from("local requests = {}\n");
-    for (body, signature, timestamp) in signed_requests() {
+    for (body, signature, timestamp) in signed_requests(mix) {
         script.push_str(&format!(
             "table.insert(requests, wrk.format(\"POST\", \"/interactions\", {{[\"Content-Type\"] = \"application/json\", [\"X-Signature-Ed25519\"] = {}, [\"X-Signature-Timestamp\"] = {}}}, {}))\n",
             lua(&signature),

@@ -41,6 +41,8 @@ struct Setup {
     bot: BotSettings,
     /// Extra environment for `GatewaySettings::from_env_vars`.
     env: Vec<(&'static str, String)>,
+    /// Storage for feedback and analytics.
+    store: Option<Arc<dyn guidebot::store::Store>>,
 }
 
 /// A running bot: the fake Discord, the `gateway::run` task and the trigger of its shutdown.
@@ -67,11 +69,15 @@ impl Bot {
             .await
             .expect("engine task")
             .expect("engine over the bundled corpus");
-        let dispatcher = Arc::new(Dispatcher::new(
+        let mut dispatcher = Dispatcher::new(
             Arc::new(EngineHandle::new(engine)),
             setup.bot,
             Arc::new(NoObserver),
-        ));
+        );
+        if let Some(store) = setup.store {
+            dispatcher = dispatcher.with_store(store);
+        }
+        let dispatcher = Arc::new(dispatcher);
         let mut env: HashMap<String, String> = HashMap::from([
             ("DISCORD_TOKEN".to_string(), TOKEN.to_string()),
             ("DISCORD_API_BASE".to_string(), fake.base_url()),
@@ -720,4 +726,60 @@ async fn a_shutdown_during_startup_still_stops_cleanly() {
     assert!(result.is_ok(), "{result:?}");
     fake.wait_for_gateway_closed(TIMEOUT).await;
     fake.assert_all_valid();
+}
+
+/// Issue 8: a 👎 pressed in Discord lands in the store, tied to the question it judged, with the
+/// user id hashed; the report lists the question for a maintainer.
+#[tokio::test]
+async fn feedback_round_trip_through_discord_reaches_the_store() {
+    let store = Arc::new(guidebot::store::SqliteStore::in_memory().expect("store"));
+    let bot = Bot::start(Setup {
+        store: Some(store.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let question = "how long does promotion from mid to senior take?";
+    let callback = bot
+        .command("ask", json!([fd::opt("question", question)]), 4242)
+        .await;
+    let down = callback.json()["data"]["components"][0]["components"][1]["custom_id"]
+        .as_str()
+        .expect("a 👎 button")
+        .to_string();
+    assert!(down.starts_with("feedback:down:"));
+    let token = bot
+        .send(fd::interaction_component(
+            bot.app(),
+            &down,
+            4242,
+            bot.fake.snowflake(),
+        ))
+        .await;
+    let ack = bot.callback(&token).await;
+    assert_eq!(flags(&ack.json()["data"]) & 64, 64);
+
+    use guidebot::store::Store;
+    // The vote is stored before its acknowledgement; the question is recorded right after its
+    // answer was sent, so allow that write a bounded moment.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let report = loop {
+        let report = store
+            .report(1, guidebot::store::now_unix())
+            .expect("report");
+        if report.questions == 1 || std::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(report.questions, 1, "{report:?}");
+    assert_eq!(report.feedback_not_helpful, 1);
+    assert!(
+        report
+            .needs_attention
+            .iter()
+            .any(|item| item.question == question && item.reason == "not helpful"),
+        "{:?}",
+        report.needs_attention
+    );
+    bot.stop().await;
 }

@@ -267,14 +267,7 @@ impl Dispatcher {
                 helpful,
                 answer_key,
             } => {
-                let text = if helpful {
-                    "Thanks! Glad it helped."
-                } else {
-                    "Thanks for telling us. Unhelpful answers go to the maintainers to improve the guides and the bot."
-                };
-                responder
-                    .respond(render::render_notice(text, true).to_interaction_response())
-                    .await?;
+                // Stored before the acknowledgement, so a reader who sees the ack sees the vote.
                 if let Some(store) = &self.store {
                     let record = FeedbackRecord {
                         at_unix: now_unix(),
@@ -286,6 +279,14 @@ impl Dispatcher {
                         tracing::warn!(%error, "could not store feedback");
                     }
                 }
+                let text = if helpful {
+                    "Thanks! Glad it helped."
+                } else {
+                    "Thanks for telling us. Unhelpful answers go to the maintainers to improve the guides and the bot."
+                };
+                responder
+                    .respond(render::render_notice(text, true).to_interaction_response())
+                    .await?;
                 let mut report = InteractionReport::new(
                     "feedback",
                     if helpful { "helpful" } else { "not_helpful" },

@@ -69,6 +69,20 @@ fn bench_guide(criterion: &mut Criterion) {
     group.bench_function("query_eval_questions_in_ram", |bencher| {
         query_round_robin(bencher, &index, &questions)
     });
+    // Issue 3's target: the extractive `ask` (search + sentence selection + quote checks).
+    let engine = guidebot::engine::Engine::in_memory(corpus.clone(), None).expect("engine builds");
+    group.bench_function("ask_extractive_eval_questions", |bencher| {
+        let mut next = 0usize;
+        bencher.iter(|| {
+            let question = &questions[next % questions.len()];
+            next += 1;
+            black_box(
+                engine
+                    .answer_extractive(black_box(question))
+                    .expect("answers"),
+            )
+        })
+    });
     group.finish();
 }
 

@@ -305,7 +305,7 @@ impl Engine {
     }
 
     fn search_for_answer(&self, question: &str) -> Result<SearchResults, SearchError> {
-        self.index.search(
+        self.index.search_passages(
             question,
             &SearchOptions {
                 limit: ANSWER_PASSAGES,

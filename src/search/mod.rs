@@ -260,6 +260,25 @@ impl SearchIndex {
         text: &str,
         options: &SearchOptions,
     ) -> Result<SearchResults, SearchError> {
+        self.search_inner(text, options, true)
+    }
+
+    /// Like [`SearchIndex::search`] without highlighted snippets (each hit's `snippet` is the start
+    /// of its text): answers quote whole sentences, so they skip the snippet generator's cost.
+    pub fn search_passages(
+        &self,
+        text: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
+        self.search_inner(text, options, false)
+    }
+
+    fn search_inner(
+        &self,
+        text: &str,
+        options: &SearchOptions,
+        with_snippets: bool,
+    ) -> Result<SearchResults, SearchError> {
         if text.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
@@ -321,7 +340,7 @@ impl SearchIndex {
         }
         chosen.extend(deferred);
         chosen.truncate(limit);
-        let snippets = match plan.snippet_query.as_ref() {
+        let snippets = match plan.snippet_query.as_ref().filter(|_| with_snippets) {
             Some(snippet_query) => {
                 let mut generator =
                     SnippetGenerator::create(&searcher, snippet_query.as_ref(), self.fields.body)?;

@@ -460,6 +460,18 @@ impl<'a> GuideBuilder<'a> {
         if text.is_empty() {
             return Ok(());
         }
+        self.push_passage(kind, text, context, line);
+        Ok(())
+    }
+
+    /// Appends a passage to the current section with the next ordinal of that section.
+    fn push_passage(
+        &mut self,
+        kind: PassageKind,
+        text: String,
+        context: Option<String>,
+        line: usize,
+    ) {
         let section_index = self.section_for_passage(line);
         let section = &self.sections[section_index];
         let ordinal = self
@@ -480,7 +492,6 @@ impl<'a> GuideBuilder<'a> {
             context,
             line,
         });
-        Ok(())
     }
 
     fn finish_table(
@@ -548,26 +559,7 @@ impl<'a> GuideBuilder<'a> {
         context: Option<String>,
         line: usize,
     ) {
-        let section_index = self.section_for_passage(line);
-        let section = &self.sections[section_index];
-        let ordinal = self
-            .passages
-            .iter()
-            .filter(|passage| passage.section_id == section.id)
-            .count()
-            + 1;
-        self.passages.push(Passage {
-            id: format!("{}/{}/{}", self.meta.slug, section.id, ordinal),
-            guide_slug: self.meta.slug.clone(),
-            guide_title: self.meta.title.clone(),
-            section_id: section.id.clone(),
-            heading: section.heading.clone(),
-            heading_path: section.heading_path.clone(),
-            kind,
-            text,
-            context,
-            line,
-        });
+        self.push_passage(kind, text, context, line);
     }
 
     fn finish(mut self) -> Result<Guide, CorpusError> {

@@ -4,8 +4,14 @@
 //!
 //! ```text
 //! cargo run --release --example search_latency -- [--passages 100000] [--rounds 200]
-//!     [--synthetic-rounds 20] [--work-dir DIR] [--skip-synthetic]
+//!     [--synthetic-rounds 20] [--work-dir DIR] [--skip-synthetic] [--skip-guide]
+//!     [--reuse-synthetic-index] [--slowest N] [--question TEXT]...
 //! ```
+//!
+//! `--slowest N` lists the N questions with the highest median latency on each index (what to look
+//! at when a tail is long); `--reuse-synthetic-index` opens the synthetic index in the work dir when
+//! it matches instead of rebuilding it (for iterating on query speed; the build time is then not
+//! printed); `--question TEXT` (repeatable) times these questions instead of the eval set's.
 //!
 //! With `--work-dir DIR` the guide's index (`DIR/guide-index`) and the synthetic corpus and index
 //! (`DIR/synthetic-corpus`, `DIR/synthetic-index`) are kept, so the release binary can be timed on
@@ -27,6 +33,11 @@ struct Args {
     synthetic_rounds: usize,
     work_dir: Option<PathBuf>,
     skip_synthetic: bool,
+    skip_guide: bool,
+    reuse_synthetic_index: bool,
+    slowest: usize,
+    /// Questions given with `--question` replace the eval set's.
+    questions: Vec<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -36,6 +47,10 @@ fn parse_args() -> anyhow::Result<Args> {
         synthetic_rounds: 20,
         work_dir: None,
         skip_synthetic: false,
+        skip_guide: false,
+        reuse_synthetic_index: false,
+        slowest: 0,
+        questions: Vec::new(),
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -46,6 +61,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--synthetic-rounds" => args.synthetic_rounds = value()?.parse()?,
             "--work-dir" => args.work_dir = Some(PathBuf::from(value()?)),
             "--skip-synthetic" => args.skip_synthetic = true,
+            "--skip-guide" => args.skip_guide = true,
+            "--reuse-synthetic-index" => args.reuse_synthetic_index = true,
+            "--slowest" => args.slowest = value()?.parse()?,
+            "--question" => args.questions.push(value()?),
             other => anyhow::bail!(
                 "unknown argument {other}; see the doc comment of examples/search_latency.rs"
             ),
@@ -66,12 +85,15 @@ fn main() -> anyhow::Result<()> {
         None => temp.path().to_path_buf(),
     };
     let set = EvalSet::load(&repo.join("tests/eval/questions.toml"))?;
-    let questions: Vec<String> = set
+    let mut questions: Vec<String> = set
         .questions
         .iter()
         .map(|question| question.text.clone())
         .chain(set.off_topic.iter().map(|question| question.text.clone()))
         .collect();
+    if !args.questions.is_empty() {
+        questions = args.questions.clone();
+    }
     println!(
         "machine: {} cores available; {} eval questions ({} off-topic)",
         std::thread::available_parallelism()
@@ -83,18 +105,36 @@ fn main() -> anyhow::Result<()> {
 
     // The bundled guide: in memory (as the criterion bench) and on disk (as the CLI and the bot).
     let corpus = Corpus::load(&repo.join("corpus"))?;
-    let in_ram = SearchIndex::build_in_ram(&corpus)?;
+    if !args.skip_guide {
+        measure_guide(&args, &corpus, repo, &work, &questions)?;
+    }
+    if args.skip_synthetic {
+        return Ok(());
+    }
+    measure_synthetic(&args, &corpus, &work, &questions)
+}
+
+fn measure_guide(
+    args: &Args,
+    corpus: &Corpus,
+    repo: &Path,
+    work: &Path,
+    questions: &[String],
+) -> anyhow::Result<()> {
+    let in_ram = SearchIndex::build_in_ram(corpus)?;
     report(
         "guide, in-RAM index",
         in_ram.passage_count(),
-        &latencies(&in_ram, &questions, args.rounds),
+        &latencies(&in_ram, questions, args.rounds),
+        args.slowest,
     );
     let guide_index_dir = work.join("guide-index");
-    let (on_disk, _) = SearchIndex::open_or_build(&corpus, &guide_index_dir)?;
+    let (on_disk, _) = SearchIndex::open_or_build(corpus, &guide_index_dir)?;
     report(
         "guide, on-disk index",
         on_disk.passage_count(),
-        &latencies(&on_disk, &questions, args.rounds),
+        &latencies(&on_disk, questions, args.rounds),
+        args.slowest,
     );
     drop(on_disk);
     let open_times = open_and_first_query(&repo.join("corpus"), &guide_index_dir, 50, true)?;
@@ -102,14 +142,19 @@ fn main() -> anyhow::Result<()> {
         "guide, load corpus + open index + first query (in process, 50 runs)",
         &open_times,
     );
+    Ok(())
+}
 
-    if args.skip_synthetic {
-        return Ok(());
-    }
+fn measure_synthetic(
+    args: &Args,
+    corpus: &Corpus,
+    work: &Path,
+    questions: &[String],
+) -> anyhow::Result<()> {
     let corpus_dir = work.join("synthetic-corpus");
     let index_dir = work.join("synthetic-index");
     let started = Instant::now();
-    let summary = write_synthetic_corpus(&corpus, &corpus_dir, args.passages)?;
+    let summary = write_synthetic_corpus(corpus, &corpus_dir, args.passages)?;
     println!(
         "\nsynthetic corpus: {} guides, {} passages, {:.1} MB of Markdown, written in {:.2} s ({})",
         summary.guides,
@@ -123,20 +168,31 @@ fn main() -> anyhow::Result<()> {
     let load_time = started.elapsed();
     let cpu_before = process_cpu_time();
     let started = Instant::now();
-    let index = SearchIndex::build(&synthetic, &index_dir)?;
-    let build_time = started.elapsed();
-    let build_cpu = process_cpu_time().saturating_sub(cpu_before);
-    println!(
-        "synthetic: load corpus {:.2} s; build index {:.2} s wall, {:.2} s CPU (all threads); full build = load + index {:.2} s",
-        load_time.as_secs_f64(),
-        build_time.as_secs_f64(),
-        build_cpu.as_secs_f64(),
-        (load_time + build_time).as_secs_f64()
-    );
+    let index = if args.reuse_synthetic_index {
+        let (index, outcome) = SearchIndex::open_or_build(&synthetic, &index_dir)?;
+        println!(
+            "synthetic: load corpus {:.2} s; index {outcome:?}",
+            load_time.as_secs_f64()
+        );
+        index
+    } else {
+        let index = SearchIndex::build(&synthetic, &index_dir)?;
+        let build_time = started.elapsed();
+        let build_cpu = process_cpu_time().saturating_sub(cpu_before);
+        println!(
+            "synthetic: load corpus {:.2} s; build index {:.2} s wall, {:.2} s CPU (all threads); full build = load + index {:.2} s",
+            load_time.as_secs_f64(),
+            build_time.as_secs_f64(),
+            build_cpu.as_secs_f64(),
+            (load_time + build_time).as_secs_f64()
+        );
+        index
+    };
     report(
         "synthetic, on-disk index",
         index.passage_count(),
-        &latencies(&index, &questions, args.synthetic_rounds),
+        &latencies(&index, questions, args.synthetic_rounds),
+        args.slowest,
     );
     drop(index);
     let open_times = open_and_first_query(&corpus_dir, &index_dir, 5, false)?;
@@ -154,18 +210,26 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every question `rounds` times (after one warm-up round), each query timed alone.
-fn latencies(index: &SearchIndex, questions: &[String], rounds: usize) -> Vec<Duration> {
+/// Every question `rounds` times (after one warm-up round), each query timed alone; the times of
+/// each question are kept with it so the slowest questions can be named.
+fn latencies<'q>(
+    index: &SearchIndex,
+    questions: &'q [String],
+    rounds: usize,
+) -> Vec<(&'q str, Vec<Duration>)> {
     let options = SearchOptions::default();
     for question in questions {
         black_box(index.search(question, &options).ok());
     }
-    let mut times = Vec::with_capacity(questions.len() * rounds);
+    let mut times: Vec<(&str, Vec<Duration>)> = questions
+        .iter()
+        .map(|question| (question.as_str(), Vec::with_capacity(rounds)))
+        .collect();
     for _ in 0..rounds {
-        for question in questions {
+        for (question, question_times) in times.iter_mut() {
             let started = Instant::now();
             black_box(index.search(black_box(question), &options).ok());
-            times.push(started.elapsed());
+            question_times.push(started.elapsed());
         }
     }
     times
@@ -206,11 +270,34 @@ fn open_and_first_query(
     Ok(times)
 }
 
-fn report(label: &str, passages: u64, times: &[Duration]) {
+fn report(label: &str, passages: u64, per_question: &[(&str, Vec<Duration>)], slowest: usize) {
+    let times: Vec<Duration> = per_question
+        .iter()
+        .flat_map(|(_, times)| times.iter().copied())
+        .collect();
     report_durations(
         &format!("{label}: {passages} passages, {} queries", times.len()),
-        times,
+        &times,
     );
+    if slowest == 0 {
+        return;
+    }
+    let mut medians: Vec<(Duration, &str)> = per_question
+        .iter()
+        .map(|(question, times)| {
+            let mut sorted = times.clone();
+            sorted.sort();
+            (
+                sorted.get(sorted.len() / 2).copied().unwrap_or_default(),
+                *question,
+            )
+        })
+        .collect();
+    medians.sort_by(|a, b| b.0.cmp(&a.0));
+    println!("  slowest questions (median):");
+    for (median, question) in medians.into_iter().take(slowest) {
+        println!("    {:8.3} ms  {question}", median.as_secs_f64() * 1000.0);
+    }
 }
 
 fn report_durations(label: &str, times: &[Duration]) {

@@ -5,6 +5,7 @@
 //! message); an index directory is either fully built or absent; the index in use always matches the
 //! corpus fingerprint it was opened for.
 
+mod concepts;
 mod query;
 mod storage;
 
@@ -25,7 +26,7 @@ use tantivy::tokenizer::{
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 /// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Name under which the English analyzer is registered (tokenizers are not persisted by Tantivy).
 const ANALYZER_NAME: &str = "guidebot_english";
 /// Most hits a caller can ask for.
@@ -77,6 +78,10 @@ pub(crate) struct Fields {
     pub line: Field,
     /// The passage's analyzed tokens (heading, body, context), stored for coverage without re-stemming.
     pub tokens: Field,
+    /// Vocabulary concept tokens (`g<N>`, see `concepts.rs`) of the heading, body and context.
+    pub heading_concepts: Field,
+    pub body_concepts: Field,
+    pub context_concepts: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -88,6 +93,15 @@ pub(crate) fn schema() -> (Schema, Fields) {
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         )
         .set_stored();
+    // Concept tokens need frequencies (BM25 and block-WAND read them) but no positions: a concept
+    // query is a single term. Each concept field is padded to its text's length (see
+    // `concepts::concept_field_text`), so its field norm weighs a mention in a long passage as
+    // BM25 weighs a word of that passage.
+    let concepts = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("whitespace")
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
     let fields = Fields {
         passage_id: builder.add_text_field("passage_id", STRING | STORED),
         guide_slug: builder.add_text_field("guide_slug", STRING | STORED),
@@ -100,6 +114,9 @@ pub(crate) fn schema() -> (Schema, Fields) {
         kind: builder.add_text_field("kind", STRING | STORED),
         line: builder.add_u64_field("line", STORED),
         tokens: builder.add_text_field("tokens", STORED),
+        heading_concepts: builder.add_text_field("heading_concepts", concepts.clone()),
+        body_concepts: builder.add_text_field("body_concepts", concepts.clone()),
+        context_concepts: builder.add_text_field("context_concepts", concepts),
     };
     (builder.build(), fields)
 }
@@ -415,7 +432,9 @@ pub(crate) fn write_documents(
         .min(4);
     let mut writer =
         index.writer_with_num_threads::<TantivyDocument>(threads, threads * 40_000_000)?;
+    let concepts = concepts::ConceptMatcher::new(&corpus.vocabulary);
     for passage in corpus.passages() {
+        let context = passage.context.clone().unwrap_or_default();
         writer.add_document(doc!(
             fields.passage_id => passage.id.as_str(),
             fields.guide_slug => passage.guide_slug.as_str(),
@@ -424,10 +443,13 @@ pub(crate) fn write_documents(
             fields.heading => passage.heading.as_str(),
             fields.heading_path => passage.heading_path.join(HEADING_PATH_SEPARATOR),
             fields.body => passage.text.as_str(),
-            fields.context => passage.context.clone().unwrap_or_default(),
+            fields.context => context.as_str(),
             fields.kind => passage.kind.as_str(),
             fields.line => passage.line as u64,
             fields.tokens => passage_tokens(passage),
+            fields.heading_concepts => concepts.concept_field_text(&passage.heading),
+            fields.body_concepts => concepts.concept_field_text(&passage.text),
+            fields.context_concepts => concepts.concept_field_text(&context),
         ))?;
     }
     writer.commit()?;

@@ -1,16 +1,19 @@
 //! From user text to a Tantivy query: cleaning, typo correction against the corpus's own words,
 //! vocabulary expansion, and the coverage measure behind "is anything relevant?".
 
+use super::concepts::{concept_term_token, concept_token};
 use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
 use crate::corpus::{Corpus, Vocabulary};
 use std::collections::{HashMap, HashSet};
-use tantivy::query::{BooleanQuery, BoostQuery, DisjunctionMaxQuery, Occur, Query, QueryParser};
-use tantivy::schema::Field;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{Index, Searcher, Term};
 
 /// Most distinct content words a query keeps; the rest of a very long message is ignored.
 const MAX_CONTENT_WORDS: usize = 64;
+/// Most distinct typed tokens searched (the rarest in the corpus); the rest only count for coverage.
+const MAX_SEARCHED_TOKENS: usize = 12;
 /// Weight of a query that reaches passages only through a synonym, relative to the typed words.
 const EXPANSION_BOOST: f32 = 0.6;
 
@@ -103,7 +106,7 @@ const DOC_FREQ_CACHE_LIMIT: usize = 50_000;
 
 impl QueryPlanner {
     pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
-        let mut parser = QueryParser::for_index(
+        let parser = QueryParser::for_index(
             index,
             vec![
                 fields.heading,
@@ -112,10 +115,6 @@ impl QueryPlanner {
                 fields.context,
             ],
         );
-        parser.set_field_boost(fields.heading, 2.0);
-        parser.set_field_boost(fields.guide_title, 0.5);
-        parser.set_field_boost(fields.body, 1.0);
-        parser.set_field_boost(fields.context, 0.5);
 
         let mut lexicon: HashMap<String, u32> = HashMap::new();
         let mut add_words = |text: &str| {
@@ -225,9 +224,10 @@ impl QueryPlanner {
         // Vocabulary groups present in the query, matched on stems so plurals count.
         let mut concepts = Vec::new();
         let mut consumed: HashSet<String> = HashSet::new();
-        // One entry per matched group: its terms not typed, and whether the typed terms are words
-        // the guides use at all ("tc", "yoe" are not: then the synonyms carry the full weight).
-        let mut expansions: Vec<(Vec<String>, bool)> = Vec::new();
+        // One entry per matched group: its index, its terms not typed, and whether the typed terms
+        // are words the guides use at all ("tc", "yoe" are not: then the synonyms carry the full
+        // weight).
+        let mut expansions: Vec<(usize, Vec<(usize, String)>, bool)> = Vec::new();
         for (group_index, stemmed_terms) in self.stemmed_groups.iter().enumerate() {
             let present: Vec<&Vec<String>> = stemmed_terms
                 .iter()
@@ -273,16 +273,15 @@ impl QueryPlanner {
                         .iter()
                         .all(|token| self.doc_freq(searcher, token) > 0)
                 });
-            let others: Vec<String> = self.vocabulary.synonyms[group_index]
+            let others: Vec<(usize, String)> = self.vocabulary.synonyms[group_index]
                 .terms
                 .iter()
                 .zip(stemmed_terms)
-                .filter(|(_, stems)| !contains_sequence(&stemmed_query, stems))
-                .map(|(term, _)| term.clone())
+                .enumerate()
+                .filter(|(_, (_, stems))| !contains_sequence(&stemmed_query, stems))
+                .map(|(term_index, (term, _))| (term_index, term.clone()))
                 .collect();
-            if !others.is_empty() {
-                expansions.push((others, typed_terms_known));
-            }
+            expansions.push((group_index, others, typed_terms_known));
         }
         let corrected_words: HashSet<&str> =
             corrections.iter().map(|(_, to)| to.as_str()).collect();
@@ -311,38 +310,78 @@ impl QueryPlanner {
             .map(|word| parser_safe(word))
             .collect::<Vec<_>>()
             .join(" ");
+        // The lenient parser analyzes the words for every searched field; its terms are then laid
+        // out as one flat union of boosted term queries (the same BM25 sum the parser's nested
+        // per-word queries compute) so Tantivy can prune it with block-WAND.
         let (typed_query, _errors) = self.parser.parse_query_lenient(&typed_text);
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, typed_query)];
-        for (terms, typed_terms_known) in &expansions {
-            // The best-matching synonym counts, not their sum: a passage listing five synonyms of
-            // one idea is not five times as relevant.
-            let mut disjuncts: Vec<Box<dyn Query>> = Vec::new();
-            for term in terms {
-                let phrase = parser_safe(term);
-                if phrase.trim().is_empty() {
-                    continue;
+        let mut typed_terms: Vec<Term> = Vec::new();
+        typed_query.query_terms(&mut |term, _needs_positions| {
+            if !typed_terms.contains(term) {
+                typed_terms.push(term.clone());
+            }
+        });
+        // A long message names many common words; each adds a posting list to walk but barely
+        // moves BM25. The rarest ones carry the ranking, so only they are searched (every word
+        // still counts toward coverage, so relevance judges the whole question).
+        let mut searched_tokens: Vec<(u64, String)> = Vec::new();
+        for term in &typed_terms {
+            if let Some(token) = term.value().as_str() {
+                if !searched_tokens.iter().any(|(_, seen)| seen == token) {
+                    searched_tokens.push((self.doc_freq(searcher, token), token.to_string()));
                 }
-                let quoted = if phrase.contains(' ') {
-                    format!("\"{phrase}\"")
-                } else {
-                    phrase
-                };
-                let (query, _errors) = self.parser.parse_query_lenient(&quoted);
-                disjuncts.push(query);
             }
-            if disjuncts.is_empty() {
-                continue;
+        }
+        if searched_tokens.len() > MAX_SEARCHED_TOKENS {
+            searched_tokens.sort();
+            searched_tokens.truncate(MAX_SEARCHED_TOKENS);
+            typed_terms.retain(|term| {
+                term.value()
+                    .as_str()
+                    .is_none_or(|token| searched_tokens.iter().any(|(_, kept)| kept == token))
+            });
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut snippet_clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in typed_terms {
+            if term.field() == self.fields.body {
+                snippet_clauses.push((Occur::Should, boosted_term(term.clone(), 1.0)));
             }
-            let boost = if *typed_terms_known {
-                EXPANSION_BOOST
+            let boost = self.text_field_boost(term.field());
+            clauses.push((Occur::Should, boosted_term(term, boost)));
+        }
+        for (group_index, others, typed_terms_known) in &expansions {
+            // Concept tokens (see concepts.rs) stand for the synonyms. When the typed words are
+            // not in the guides ("tc"), the group's token matches the synonyms as one term, its
+            // mentions counted together. When they are, the typed words already score, so only
+            // the other synonyms' tokens are added, with a lower weight.
+            let tokens: Vec<(String, f32)> = if *typed_terms_known {
+                others
+                    .iter()
+                    .map(|(term_index, _)| {
+                        (
+                            concept_term_token(*group_index, *term_index),
+                            EXPANSION_BOOST,
+                        )
+                    })
+                    .collect()
             } else {
-                1.0
+                vec![(concept_token(*group_index), 1.0)]
             };
-            let group_query: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(disjuncts));
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(group_query, boost))));
+            for (token, boost) in &tokens {
+                for (field, field_boost) in self.concept_field_boosts() {
+                    let term = Term::from_field_text(field, token);
+                    clauses.push((Occur::Should, boosted_term(term, field_boost * boost)));
+                }
+            }
+            for (_, other) in others {
+                for token in analyzed_tokens(other) {
+                    let term = Term::from_field_text(self.fields.body, &token);
+                    snippet_clauses.push((Occur::Should, boosted_term(term, 1.0)));
+                }
+            }
         }
         let query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
-        let snippet_query = query.box_clone();
+        let snippet_query: Box<dyn Query> = Box::new(BooleanQuery::new(snippet_clauses));
         QueryPlan {
             query: Some(query),
             snippet_query: Some(snippet_query),
@@ -382,6 +421,27 @@ impl QueryPlanner {
             share: if total <= 0.0 { 0.0 } else { covered / total },
             matched_weight: covered,
         }
+    }
+
+    /// Weight of a typed word's match in each text field, relative to the body: headings say what a
+    /// passage is about, the guide title and a list item's lead-in less so.
+    fn text_field_boost(&self, field: Field) -> f32 {
+        if field == self.fields.heading {
+            2.0
+        } else if field == self.fields.guide_title || field == self.fields.context {
+            0.5
+        } else {
+            1.0
+        }
+    }
+
+    /// The concept fields with the same boosts as the text fields they are drawn from.
+    fn concept_field_boosts(&self) -> [(Field, f32); 3] {
+        [
+            (self.fields.heading_concepts, 2.0),
+            (self.fields.body_concepts, 1.0),
+            (self.fields.context_concepts, 0.5),
+        ]
     }
 
     pub(crate) fn is_relevant(&self, coverage: Coverage, score: f32) -> bool {
@@ -499,8 +559,16 @@ pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
     })
 }
 
+/// A term query scaled by `boost`; frequencies are read so BM25 and block-WAND can use them.
+fn boosted_term(term: Term, boost: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(
+        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+        boost,
+    ))
+}
+
 /// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
-fn stem_words(text: &str) -> Vec<String> {
+pub(super) fn stem_words(text: &str) -> Vec<String> {
     thread_local! {
         static STEMMER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(
             TextAnalyzer::builder(SimpleTokenizer::default())

@@ -3,7 +3,7 @@
 
 use super::concepts::{concept_term_token, concept_token};
 use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
-use crate::corpus::{Corpus, Vocabulary};
+use crate::corpus::Corpus;
 use std::collections::{HashMap, HashSet};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
@@ -90,15 +90,62 @@ impl QueryPlan {
 pub(crate) struct QueryPlanner {
     parser: QueryParser,
     fields: Fields,
-    vocabulary: Vocabulary,
-    /// Stemmed word sequences of each vocabulary group's terms.
-    stemmed_groups: Vec<Vec<Vec<String>>>,
+    /// The vocabulary's synonym groups, each term analyzed once when the planner is made.
+    groups: Vec<GroupTerms>,
     question_words: HashSet<String>,
     /// Every lowercase word of the corpus with its count, for typo correction.
     lexicon: HashMap<String, u32>,
     lexicon_by_length: HashMap<usize, Vec<String>>,
     settings: RelevanceSettings,
-    doc_freqs: std::sync::Mutex<HashMap<String, u64>>,
+    doc_freqs: std::sync::Mutex<HashMap<String, FieldFrequencies>>,
+}
+
+/// A synonym group's terms, analyzed the two ways planning needs.
+struct GroupTerms {
+    terms: Vec<GroupTerm>,
+}
+
+struct GroupTerm {
+    /// Stemmed words with stop words kept, to find the term in a question as typed.
+    stems: Vec<String>,
+    /// The analyzer's tokens, as the index has them (empty for a term of stop words only).
+    tokens: Vec<String>,
+}
+
+/// A synonym group found in a question: which of its terms were not typed, and whether the typed
+/// ones are words the guides use at all.
+struct Expansion {
+    group_index: usize,
+    others: Vec<usize>,
+    typed_terms_known: bool,
+}
+
+/// Number of passages holding a token in each searched text field.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldFrequencies {
+    heading: u64,
+    guide_title: u64,
+    body: u64,
+    context: u64,
+}
+
+impl FieldFrequencies {
+    fn of(&self, fields: &Fields, field: Field) -> u64 {
+        if field == fields.heading {
+            self.heading
+        } else if field == fields.guide_title {
+            self.guide_title
+        } else if field == fields.context {
+            self.context
+        } else {
+            self.body
+        }
+    }
+
+    /// The passages' own text (not the guide title) decides how rare a word is.
+    fn in_passages(&self) -> u64 {
+        self.heading.max(self.body).max(self.context)
+    }
 }
 
 /// Most distinct tokens whose document frequency is cached (bounded: queries are user text).
@@ -106,15 +153,8 @@ const DOC_FREQ_CACHE_LIMIT: usize = 50_000;
 
 impl QueryPlanner {
     pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
-        let parser = QueryParser::for_index(
-            index,
-            vec![
-                fields.heading,
-                fields.guide_title,
-                fields.body,
-                fields.context,
-            ],
-        );
+        // Every text field shares the English analyzer, so one field is enough to read the words.
+        let parser = QueryParser::for_index(index, vec![fields.body]);
 
         let mut lexicon: HashMap<String, u32> = HashMap::new();
         let mut add_words = |text: &str| {
@@ -149,11 +189,20 @@ impl QueryPlanner {
         for words in lexicon_by_length.values_mut() {
             words.sort();
         }
-        let stemmed_groups = corpus
+        let groups = corpus
             .vocabulary
             .synonyms
             .iter()
-            .map(|group| group.terms.iter().map(|term| stem_words(term)).collect())
+            .map(|group| GroupTerms {
+                terms: group
+                    .terms
+                    .iter()
+                    .map(|term| GroupTerm {
+                        stems: stem_words(term),
+                        tokens: analyzed_tokens(term),
+                    })
+                    .collect(),
+            })
             .collect();
         let question_words = corpus
             .vocabulary
@@ -164,8 +213,7 @@ impl QueryPlanner {
         QueryPlanner {
             parser,
             fields,
-            vocabulary: corpus.vocabulary.clone(),
-            stemmed_groups,
+            groups,
             question_words,
             lexicon,
             lexicon_by_length,
@@ -209,8 +257,13 @@ impl QueryPlanner {
                 break;
             }
         }
-        let stemmed_query: Vec<String> = words.iter().flat_map(|word| stem_words(word)).collect();
-        if stemmed_query.is_empty() || words.iter().all(|word| analyzed_tokens(word).is_empty()) {
+        // Each word is stemmed once: with stop words kept (to match vocabulary terms as typed) and
+        // as the index has it.
+        let word_stems: Vec<Vec<String>> = words.iter().map(|word| stem_words(word)).collect();
+        let word_tokens: Vec<Vec<String>> =
+            words.iter().map(|word| analyzed_tokens(word)).collect();
+        let stemmed_query: Vec<String> = word_stems.iter().flatten().cloned().collect();
+        if stemmed_query.is_empty() || word_tokens.iter().all(Vec::is_empty) {
             return QueryPlan {
                 query: None,
                 snippet_query: None,
@@ -223,26 +276,24 @@ impl QueryPlanner {
 
         // Vocabulary groups present in the query, matched on stems so plurals count.
         let mut concepts = Vec::new();
-        let mut consumed: HashSet<String> = HashSet::new();
-        // One entry per matched group: its index, its terms not typed, and whether the typed terms
-        // are words the guides use at all ("tc", "yoe" are not: then the synonyms carry the full
-        // weight).
-        let mut expansions: Vec<(usize, Vec<(usize, String)>, bool)> = Vec::new();
-        for (group_index, stemmed_terms) in self.stemmed_groups.iter().enumerate() {
-            let present: Vec<&Vec<String>> = stemmed_terms
-                .iter()
-                .filter(|term| !term.is_empty() && contains_sequence(&stemmed_query, term))
-                .collect();
-            if present.is_empty() {
-                continue;
-            }
-            for term in &present {
-                consumed.extend(term.iter().cloned());
-            }
-            let alternatives: Vec<Vec<String>> = self.vocabulary.synonyms[group_index]
+        let mut consumed: HashSet<&str> = HashSet::new();
+        let mut expansions: Vec<Expansion> = Vec::new();
+        for (group_index, group) in self.groups.iter().enumerate() {
+            let typed: Vec<bool> = group
                 .terms
                 .iter()
-                .map(|term| analyzed_tokens(term))
+                .map(|term| contains_sequence(&stemmed_query, &term.stems))
+                .collect();
+            if !typed.contains(&true) {
+                continue;
+            }
+            for (term, _) in group.terms.iter().zip(&typed).filter(|(_, typed)| **typed) {
+                consumed.extend(term.stems.iter().map(String::as_str));
+            }
+            let alternatives: Vec<Vec<String>> = group
+                .terms
+                .iter()
+                .map(|term| term.tokens.clone())
                 .filter(|tokens| !tokens.is_empty())
                 .collect();
             let weight = alternatives
@@ -263,42 +314,45 @@ impl QueryPlanner {
                     corrected: false,
                 });
             }
-            let typed_terms_known = self.vocabulary.synonyms[group_index]
+            // Whether the typed terms are words the guides use at all ("tc", "yoe" are not: then
+            // the synonyms carry the full weight).
+            let typed_terms_known = group
                 .terms
                 .iter()
-                .zip(stemmed_terms)
-                .filter(|(_, stems)| contains_sequence(&stemmed_query, stems))
+                .zip(&typed)
+                .filter(|(_, typed)| **typed)
                 .any(|(term, _)| {
-                    analyzed_tokens(term)
+                    term.tokens
                         .iter()
                         .all(|token| self.doc_freq(searcher, token) > 0)
                 });
-            let others: Vec<(usize, String)> = self.vocabulary.synonyms[group_index]
-                .terms
+            let others: Vec<usize> = typed
                 .iter()
-                .zip(stemmed_terms)
                 .enumerate()
-                .filter(|(_, (_, stems))| !contains_sequence(&stemmed_query, stems))
-                .map(|(term_index, (term, _))| (term_index, term.clone()))
+                .filter(|(_, typed)| !**typed)
+                .map(|(term_index, _)| term_index)
                 .collect();
-            expansions.push((group_index, others, typed_terms_known));
+            expansions.push(Expansion {
+                group_index,
+                others,
+                typed_terms_known,
+            });
         }
         let corrected_words: HashSet<&str> =
             corrections.iter().map(|(_, to)| to.as_str()).collect();
-        let mut seen_tokens: HashSet<String> = HashSet::new();
-        for word in &words {
+        let mut seen_tokens: HashSet<&str> = HashSet::new();
+        for (word, tokens) in words.iter().zip(&word_tokens) {
             let corrected = corrected_words.contains(word.as_str());
-            for token in analyzed_tokens(word) {
-                let stem_consumed = consumed.contains(&token);
-                if stem_consumed || !seen_tokens.insert(token.clone()) {
+            for token in tokens {
+                if consumed.contains(token.as_str()) || !seen_tokens.insert(token) {
                     continue;
                 }
-                let weight = match self.doc_freq(searcher, &token) {
+                let weight = match self.doc_freq(searcher, token) {
                     0 => self.unknown_weight(searcher),
-                    _ => self.idf(searcher, &token),
+                    _ => self.idf(searcher, token),
                 };
                 concepts.push(Concept {
-                    alternatives: vec![vec![token]],
+                    alternatives: vec![vec![token.clone()]],
                     weight,
                     corrected,
                 });
@@ -310,62 +364,54 @@ impl QueryPlanner {
             .map(|word| parser_safe(word))
             .collect::<Vec<_>>()
             .join(" ");
-        // The lenient parser analyzes the words for every searched field; its terms are then laid
-        // out as one flat union of boosted term queries (the same BM25 sum the parser's nested
-        // per-word queries compute) so Tantivy can prune it with block-WAND.
+        // The lenient parser reads the words (one field: every text field shares the analyzer);
+        // its terms are then laid out over the searched fields as one flat union of boosted term
+        // queries, the same BM25 sum a multi-field parser builds, in a shape Tantivy can prune
+        // with block-WAND.
         let (typed_query, _errors) = self.parser.parse_query_lenient(&typed_text);
-        let mut typed_terms: Vec<Term> = Vec::new();
+        let mut typed_tokens: Vec<(u64, String)> = Vec::new();
         typed_query.query_terms(&mut |term, _needs_positions| {
-            if !typed_terms.contains(term) {
-                typed_terms.push(term.clone());
+            if let Some(token) = term.value().as_str() {
+                if !typed_tokens.iter().any(|(_, seen)| seen == token) {
+                    typed_tokens.push((self.doc_freq(searcher, token), token.to_string()));
+                }
             }
         });
         // A long message names many common words; each adds a posting list to walk but barely
         // moves BM25. The rarest ones carry the ranking, so only they are searched (every word
         // still counts toward coverage, so relevance judges the whole question).
-        let mut searched_tokens: Vec<(u64, String)> = Vec::new();
-        for term in &typed_terms {
-            if let Some(token) = term.value().as_str() {
-                if !searched_tokens.iter().any(|(_, seen)| seen == token) {
-                    searched_tokens.push((self.doc_freq(searcher, token), token.to_string()));
-                }
-            }
-        }
-        if searched_tokens.len() > MAX_SEARCHED_TOKENS {
-            searched_tokens.sort();
-            searched_tokens.truncate(MAX_SEARCHED_TOKENS);
-            typed_terms.retain(|term| {
-                term.value()
-                    .as_str()
-                    .is_none_or(|token| searched_tokens.iter().any(|(_, kept)| kept == token))
-            });
+        if typed_tokens.len() > MAX_SEARCHED_TOKENS {
+            typed_tokens.sort();
+            typed_tokens.truncate(MAX_SEARCHED_TOKENS);
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut snippet_clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in typed_terms {
-            if term.field() == self.fields.body {
-                snippet_clauses.push((Occur::Should, boosted_term(term.clone(), 1.0)));
+        for (_, token) in &typed_tokens {
+            let frequencies = self.field_doc_freqs(searcher, token);
+            for (field, boost) in self.text_field_boosts() {
+                // A term absent from a field would only cost a dictionary lookup to find nothing.
+                if frequencies.of(&self.fields, field) > 0 {
+                    let term = Term::from_field_text(field, token);
+                    clauses.push((Occur::Should, boosted_term(term, boost)));
+                }
             }
-            let boost = self.text_field_boost(term.field());
-            clauses.push((Occur::Should, boosted_term(term, boost)));
+            let term = Term::from_field_text(self.fields.body, token);
+            snippet_clauses.push((Occur::Should, boosted_term(term, 1.0)));
         }
-        for (group_index, others, typed_terms_known) in &expansions {
+        for expansion in &expansions {
             // Concept tokens (see concepts.rs) stand for the synonyms. When the typed words are
             // not in the guides ("tc"), the group's token matches the synonyms as one term, its
             // mentions counted together. When they are, the typed words already score, so only
             // the other synonyms' tokens are added, with a lower weight.
-            let tokens: Vec<(String, f32)> = if *typed_terms_known {
-                others
+            let group = expansion.group_index;
+            let tokens: Vec<(String, f32)> = if expansion.typed_terms_known {
+                expansion
+                    .others
                     .iter()
-                    .map(|(term_index, _)| {
-                        (
-                            concept_term_token(*group_index, *term_index),
-                            EXPANSION_BOOST,
-                        )
-                    })
+                    .map(|term_index| (concept_term_token(group, *term_index), EXPANSION_BOOST))
                     .collect()
             } else {
-                vec![(concept_token(*group_index), 1.0)]
+                vec![(concept_token(group), 1.0)]
             };
             for (token, boost) in &tokens {
                 for (field, field_boost) in self.concept_field_boosts() {
@@ -373,9 +419,9 @@ impl QueryPlanner {
                     clauses.push((Occur::Should, boosted_term(term, field_boost * boost)));
                 }
             }
-            for (_, other) in others {
-                for token in analyzed_tokens(other) {
-                    let term = Term::from_field_text(self.fields.body, &token);
+            for term_index in &expansion.others {
+                for token in &self.groups[group].terms[*term_index].tokens {
+                    let term = Term::from_field_text(self.fields.body, token);
                     snippet_clauses.push((Occur::Should, boosted_term(term, 1.0)));
                 }
             }
@@ -396,18 +442,19 @@ impl QueryPlanner {
         if plan.concepts.is_empty() {
             return Coverage::default();
         }
-        // The passage's analyzed tokens were stored at index time: no stemming per query.
-        let tokens: HashSet<&str> = passage_tokens.split(' ').collect();
+        // The passage's analyzed tokens were stored at index time, sorted: no stemming and no
+        // hashing per query.
+        let tokens: Vec<&str> = passage_tokens.split(' ').collect();
+        let contains = |token: &str| tokens.binary_search(&token).is_ok();
         let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
         let covered: f32 = plan
             .concepts
             .iter()
             .filter(|concept| {
-                concept.alternatives.iter().any(|alternative| {
-                    alternative
-                        .iter()
-                        .all(|token| tokens.contains(token.as_str()))
-                })
+                concept
+                    .alternatives
+                    .iter()
+                    .any(|alternative| alternative.iter().all(|token| contains(token.as_str())))
             })
             .map(|concept| {
                 if concept.corrected {
@@ -423,16 +470,15 @@ impl QueryPlanner {
         }
     }
 
-    /// Weight of a typed word's match in each text field, relative to the body: headings say what a
-    /// passage is about, the guide title and a list item's lead-in less so.
-    fn text_field_boost(&self, field: Field) -> f32 {
-        if field == self.fields.heading {
-            2.0
-        } else if field == self.fields.guide_title || field == self.fields.context {
-            0.5
-        } else {
-            1.0
-        }
+    /// The text fields a typed word is searched in, with its weight in each relative to the
+    /// body: headings say what a passage is about, the guide title and a list item's lead-in less.
+    fn text_field_boosts(&self) -> [(Field, f32); 4] {
+        [
+            (self.fields.heading, 2.0),
+            (self.fields.guide_title, 0.5),
+            (self.fields.body, 1.0),
+            (self.fields.context, 0.5),
+        ]
     }
 
     /// The concept fields with the same boosts as the text fields they are drawn from.
@@ -450,29 +496,36 @@ impl QueryPlanner {
         broad_enough && score >= self.settings.min_score
     }
 
+    /// Passages holding `token` in their heading, text or context (the most of the three).
     fn doc_freq(&self, searcher: &Searcher, token: &str) -> u64 {
+        self.field_doc_freqs(searcher, token).in_passages()
+    }
+
+    fn field_doc_freqs(&self, searcher: &Searcher, token: &str) -> FieldFrequencies {
         // The index never changes under a planner (reloads build a new engine), so document
         // frequencies are cached for its lifetime.
         if let Ok(cache) = self.doc_freqs.lock() {
-            if let Some(&frequency) = cache.get(token) {
-                return frequency;
+            if let Some(&frequencies) = cache.get(token) {
+                return frequencies;
             }
         }
-        let frequency = [self.fields.body, self.fields.heading, self.fields.context]
-            .into_iter()
-            .map(|field: Field| {
-                searcher
-                    .doc_freq(&Term::from_field_text(field, token))
-                    .unwrap_or(0)
-            })
-            .max()
-            .unwrap_or(0);
+        let in_field = |field: Field| {
+            searcher
+                .doc_freq(&Term::from_field_text(field, token))
+                .unwrap_or(0)
+        };
+        let frequencies = FieldFrequencies {
+            heading: in_field(self.fields.heading),
+            guide_title: in_field(self.fields.guide_title),
+            body: in_field(self.fields.body),
+            context: in_field(self.fields.context),
+        };
         if let Ok(mut cache) = self.doc_freqs.lock() {
             if cache.len() < DOC_FREQ_CACHE_LIMIT {
-                cache.insert(token.to_string(), frequency);
+                cache.insert(token.to_string(), frequencies);
             }
         }
-        frequency
+        frequencies
     }
 
     fn idf(&self, searcher: &Searcher, token: &str) -> f32 {

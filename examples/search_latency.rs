@@ -293,7 +293,7 @@ fn report(label: &str, passages: u64, per_question: &[(&str, Vec<Duration>)], sl
             )
         })
         .collect();
-    medians.sort_by(|a, b| b.0.cmp(&a.0));
+    medians.sort_by_key(|median| std::cmp::Reverse(median.0));
     println!("  slowest questions (median):");
     for (median, question) in medians.into_iter().take(slowest) {
         println!("    {:8.3} ms  {question}", median.as_secs_f64() * 1000.0);

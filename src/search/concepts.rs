@@ -225,7 +225,7 @@ mod tests {
             matcher.index_texts("Total comp is high").concepts,
             "g0 g0t1 _"
         );
-        assert_eq!(matcher.index_texts("nothing here").concepts, "_");
+        assert_eq!(matcher.index_texts("nothing here").concepts, "_ _");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tantivy::tokenizer::{
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 /// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// Name under which the English analyzer is registered (tokenizers are not persisted by Tantivy).
 const ANALYZER_NAME: &str = "guidebot_english";
 /// Most hits a caller can ask for.
@@ -73,28 +73,31 @@ pub(crate) struct Fields {
     pub heading: Field,
     pub heading_path: Field,
     pub body: Field,
+    /// A list item's lead-in, stored for citing. Not searched: its words count toward coverage
+    /// (through `tokens`), but as a search field it cost half of the query time on the synthetic
+    /// corpus for no gain on the eval set.
     pub context: Field,
     pub kind: Field,
     pub line: Field,
     /// The passage's analyzed tokens (heading, body, context), stored for coverage without re-stemming.
     pub tokens: Field,
-    /// Vocabulary concept tokens (`g<N>`, see `concepts.rs`) of the heading, body and context.
+    /// Vocabulary concept tokens (`g<N>`, see `concepts.rs`) of the heading and the body.
     pub heading_concepts: Field,
     pub body_concepts: Field,
-    pub context_concepts: Field,
-    /// Exclusion tokens (`g<N>x<M>`, see `concepts.rs`) of the heading, body and context.
+    /// Exclusion tokens (`g<N>x<M>`, see `concepts.rs`) of the heading and the body.
     pub heading_exclusions: Field,
     pub body_exclusions: Field,
-    pub context_exclusions: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
+    // Positions are not indexed: every query is a union of single terms (vocabulary phrases are
+    // indexed as concept tokens), and snippets re-tokenize the stored text.
     let english = TextOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(ANALYZER_NAME)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                .set_index_option(IndexRecordOption::WithFreqs),
         )
         .set_stored();
     // Concept tokens need frequencies (BM25 and block-WAND read them) but no positions: a concept
@@ -121,16 +124,14 @@ pub(crate) fn schema() -> (Schema, Fields) {
         heading: builder.add_text_field("heading", english.clone()),
         heading_path: builder.add_text_field("heading_path", STORED),
         body: builder.add_text_field("body", english.clone()),
-        context: builder.add_text_field("context", english),
+        context: builder.add_text_field("context", STORED),
         kind: builder.add_text_field("kind", STRING | STORED),
         line: builder.add_u64_field("line", STORED),
         tokens: builder.add_text_field("tokens", STORED),
         heading_concepts: builder.add_text_field("heading_concepts", concepts.clone()),
-        body_concepts: builder.add_text_field("body_concepts", concepts.clone()),
-        context_concepts: builder.add_text_field("context_concepts", concepts),
+        body_concepts: builder.add_text_field("body_concepts", concepts),
         heading_exclusions: builder.add_text_field("heading_exclusions", exclusions.clone()),
-        body_exclusions: builder.add_text_field("body_exclusions", exclusions.clone()),
-        context_exclusions: builder.add_text_field("context_exclusions", exclusions),
+        body_exclusions: builder.add_text_field("body_exclusions", exclusions),
     };
     (builder.build(), fields)
 }
@@ -459,7 +460,6 @@ pub(crate) fn write_documents(
         let context = passage.context.clone().unwrap_or_default();
         let heading_concepts = concepts.index_texts(&passage.heading);
         let body_concepts = concepts.index_texts(&passage.text);
-        let context_concepts = concepts.index_texts(&context);
         writer.add_document(doc!(
             fields.passage_id => passage.id.as_str(),
             fields.guide_slug => passage.guide_slug.as_str(),
@@ -474,10 +474,8 @@ pub(crate) fn write_documents(
             fields.tokens => passage_tokens(passage),
             fields.heading_concepts => heading_concepts.concepts,
             fields.body_concepts => body_concepts.concepts,
-            fields.context_concepts => context_concepts.concepts,
             fields.heading_exclusions => heading_concepts.exclusions,
             fields.body_exclusions => body_concepts.exclusions,
-            fields.context_exclusions => context_concepts.exclusions,
         ))?;
     }
     writer.commit()?;

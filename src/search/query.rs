@@ -132,7 +132,6 @@ struct FieldFrequencies {
     heading: u64,
     guide_title: u64,
     body: u64,
-    context: u64,
 }
 
 impl FieldFrequencies {
@@ -141,8 +140,6 @@ impl FieldFrequencies {
             self.heading
         } else if field == fields.guide_title {
             self.guide_title
-        } else if field == fields.context {
-            self.context
         } else {
             self.body
         }
@@ -150,7 +147,7 @@ impl FieldFrequencies {
 
     /// The passages' own text (not the guide title) decides how rare a word is.
     fn in_passages(&self) -> u64 {
-        self.heading.max(self.body).max(self.context)
+        self.heading.max(self.body)
     }
 }
 
@@ -424,31 +421,32 @@ impl QueryPlanner {
             // the group's token matches them all. When they are, the typed words already score:
             // the group's other terms are added with a lower weight through an exclusion token.
             let group = expansion.group_index;
-            let (fields, token, boost) = if expansion.typed_terms_known {
-                // Several typed terms ("mid" and "mid level"): one exclusion token is searched, that
-                // of the typed term the passages mention least, so the others' mentions count
-                // twice. Chosen on the eval set: excluding the most mentioned one instead dropped
-                // hit@1 from 0.978 to 0.948; a token per other term costs a posting list each.
-                let excluded = expansion
-                    .typed
-                    .iter()
-                    .copied()
-                    .min_by_key(|canonical| {
-                        let term = Term::from_field_text(
-                            self.fields.body_concepts,
-                            &concept_term_token(group, *canonical),
-                        );
-                        searcher.doc_freq(&term).unwrap_or(0)
-                    })
-                    .unwrap_or(0);
-                (
-                    self.exclusion_field_boosts(),
-                    concept_exclusion_token(group, excluded),
-                    EXPANSION_BOOST,
-                )
-            } else {
-                (self.concept_field_boosts(), concept_token(group), 1.0)
-            };
+            let (fields, token, boost): ([(Field, f32); 2], String, f32) =
+                if expansion.typed_terms_known {
+                    // Several typed terms ("mid" and "mid level"): one exclusion token is searched, that
+                    // of the typed term the passages mention least, so the others' mentions count
+                    // twice. Chosen on the eval set: excluding the most mentioned one instead dropped
+                    // hit@1 from 0.978 to 0.948; a token per other term costs a posting list each.
+                    let excluded = expansion
+                        .typed
+                        .iter()
+                        .copied()
+                        .min_by_key(|canonical| {
+                            let term = Term::from_field_text(
+                                self.fields.body_concepts,
+                                &concept_term_token(group, *canonical),
+                            );
+                            searcher.doc_freq(&term).unwrap_or(0)
+                        })
+                        .unwrap_or(0);
+                    (
+                        self.exclusion_field_boosts(),
+                        concept_exclusion_token(group, excluded),
+                        EXPANSION_BOOST,
+                    )
+                } else {
+                    (self.concept_field_boosts(), concept_token(group), 1.0)
+                };
             let tokens = [(token, boost)];
             for (token, boost) in &tokens {
                 for (field, field_boost) in fields {
@@ -508,31 +506,28 @@ impl QueryPlanner {
     }
 
     /// The text fields a typed word is searched in, with its weight in each relative to the
-    /// body: headings say what a passage is about, the guide title and a list item's lead-in less.
-    fn text_field_boosts(&self) -> [(Field, f32); 4] {
+    /// body: headings say what a passage is about, the guide title less so.
+    fn text_field_boosts(&self) -> [(Field, f32); 3] {
         [
             (self.fields.heading, 2.0),
             (self.fields.guide_title, 0.5),
             (self.fields.body, 1.0),
-            (self.fields.context, 0.5),
         ]
     }
 
     /// The concept fields with the same boosts as the text fields they are drawn from.
-    fn concept_field_boosts(&self) -> [(Field, f32); 3] {
+    fn concept_field_boosts(&self) -> [(Field, f32); 2] {
         [
             (self.fields.heading_concepts, 2.0),
             (self.fields.body_concepts, 1.0),
-            (self.fields.context_concepts, 0.5),
         ]
     }
 
     /// The exclusion fields, weighted as the concept fields.
-    fn exclusion_field_boosts(&self) -> [(Field, f32); 3] {
+    fn exclusion_field_boosts(&self) -> [(Field, f32); 2] {
         [
             (self.fields.heading_exclusions, 2.0),
             (self.fields.body_exclusions, 1.0),
-            (self.fields.context_exclusions, 0.5),
         ]
     }
 
@@ -542,7 +537,7 @@ impl QueryPlanner {
         broad_enough && score >= self.settings.min_score
     }
 
-    /// Passages holding `token` in their heading, text or context (the most of the three).
+    /// Passages holding `token` in their heading or text (the more of the two).
     fn doc_freq(&self, searcher: &Searcher, token: &str) -> u64 {
         self.field_doc_freqs(searcher, token).in_passages()
     }
@@ -564,7 +559,6 @@ impl QueryPlanner {
             heading: in_field(self.fields.heading),
             guide_title: in_field(self.fields.guide_title),
             body: in_field(self.fields.body),
-            context: in_field(self.fields.context),
         };
         if let Ok(mut cache) = self.doc_freqs.lock() {
             if cache.len() < DOC_FREQ_CACHE_LIMIT {

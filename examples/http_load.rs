@@ -77,7 +77,7 @@ fn parse_options() -> Options {
         seconds: 20,
         sample_every: 5,
         workers: None,
-        corpus: PathBuf::from("corpus"),
+        corpus: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/corpus")),
         logs: false,
         replay_window_secs: None,
         wrk_script: None,

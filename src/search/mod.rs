@@ -6,6 +6,7 @@
 //! corpus fingerprint it was opened for.
 
 mod concepts;
+mod highlight;
 mod query;
 mod storage;
 
@@ -19,7 +20,6 @@ use tantivy::collector::TopDocs;
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
-use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
@@ -258,12 +258,13 @@ impl SearchIndex {
             .tokenizers()
             .register(ANALYZER_NAME, english_analyzer());
         // A large index is written as several segments; searching them on parallel threads cuts a
-        // query's latency on a big corpus. One segment (the bundled guide) keeps the caller's
-        // thread: no hand-off cost where there is nothing to split.
-        let segments = index.searchable_segment_metas()?.len();
+        // query's latency on a big corpus. A small one (the bundled guide) is searched on the
+        // caller's thread: handing a 0.3 ms query to a pool costs more than it saves.
+        let segments = index.searchable_segment_metas()?;
+        let documents: u64 = segments.iter().map(|meta| u64::from(meta.num_docs())).sum();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if segments > 1 && cores > 1 {
-            index.set_multithread_executor(segments.min(cores))?;
+        if segments.len() > 1 && cores > 1 && documents >= PARALLEL_MIN_PASSAGES {
+            index.set_multithread_executor(segments.len().min(cores))?;
         }
         let reader = index
             .reader_builder()
@@ -380,24 +381,16 @@ impl SearchIndex {
         }
         chosen.extend(deferred);
         chosen.truncate(limit);
-        let snippets = match plan.snippet_query.as_ref().filter(|_| with_snippets) {
-            Some(snippet_query) => {
-                let mut generator =
-                    SnippetGenerator::create(&searcher, snippet_query.as_ref(), self.fields.body)?;
-                generator.set_max_num_chars(220);
-                Some(generator)
-            }
-            None => None,
-        };
         let mut best_coverage = query::Coverage::default();
         for (rank, (score, coverage, document)) in chosen.into_iter().enumerate() {
             if rank < COVERAGE_HITS && coverage.share > best_coverage.share {
                 best_coverage = coverage;
             }
             let text = stored_text(&document, self.fields.body);
-            let snippet = match &snippets {
-                Some(generator) => markdown_snippet(&generator.snippet(&text), &text),
-                None => first_chars(&text, 220),
+            let snippet = if with_snippets {
+                highlight::highlighted_snippet(&text, &plan.snippet_stems, SNIPPET_CHARS)
+            } else {
+                first_chars(&text, SNIPPET_CHARS)
             };
             let context =
                 Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
@@ -434,6 +427,10 @@ impl SearchIndex {
 }
 
 const HEADING_PATH_SEPARATOR: &str = " › ";
+/// Longest snippet, in characters (Discord shows about this much of a field comfortably).
+const SNIPPET_CHARS: usize = 220;
+/// Passages from which an index is written and searched on several threads.
+const PARALLEL_MIN_PASSAGES: u64 = 20_000;
 /// Passages of one section allowed before others get a turn in the ranking.
 const PASSAGES_PER_SECTION: usize = 3;
 /// How many of the first hits may carry the relevance judgement.
@@ -449,10 +446,16 @@ pub(crate) fn write_documents(
     index
         .tokenizers()
         .register(ANALYZER_NAME, english_analyzer());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(4);
+    // One indexing thread writes one segment: a small corpus stays in one (searched without
+    // hand-offs); a large one is written on every core, in as many segments, searched in parallel.
+    let threads = if corpus.passages().count() < PARALLEL_MIN_PASSAGES as usize {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4)
+    };
     let mut writer =
         index.writer_with_num_threads::<TantivyDocument>(threads, threads * 40_000_000)?;
     let concepts = concepts::ConceptMatcher::new(&corpus.vocabulary);
@@ -513,38 +516,6 @@ fn parse_kind(text: &str) -> PassageKind {
         "code" => PassageKind::Code,
         _ => PassageKind::Paragraph,
     }
-}
-
-/// Renders a snippet with Discord/Markdown bold around the matched words. Falls back to the start of
-/// the text when nothing in the body matched (a hit on the heading alone).
-fn markdown_snippet(snippet: &tantivy::snippet::Snippet, text: &str) -> String {
-    let fragment = snippet.fragment();
-    if fragment.is_empty() {
-        return first_chars(text, 220);
-    }
-    let mut rendered = String::with_capacity(fragment.len() + 16);
-    let mut start = 0;
-    for range in snippet.highlighted() {
-        if range.start < start || range.end > fragment.len() {
-            continue;
-        }
-        rendered.push_str(&fragment[start..range.start]);
-        rendered.push_str("**");
-        rendered.push_str(&fragment[range.clone()]);
-        rendered.push_str("**");
-        start = range.end;
-    }
-    rendered.push_str(&fragment[start..]);
-    let range = snippet.fragment_range();
-    let mut result = String::new();
-    if range.start > 0 {
-        result.push('…');
-    }
-    result.push_str(rendered.trim());
-    if range.end < text.len() {
-        result.push('…');
-    }
-    result
 }
 
 /// The analyzer's tokens of `text` (lowercased, stop words removed, stemmed), as the index has them.

@@ -65,7 +65,8 @@ const CORRECTED_MATCH_CREDIT: f32 = 0.4;
 /// A query ready to run, with what coverage needs.
 pub struct QueryPlan {
     pub(crate) query: Option<Box<dyn Query>>,
-    pub(crate) snippet_query: Option<Box<dyn Query>>,
+    /// The stems a snippet highlights (typed words and their synonyms) with their weights.
+    pub(crate) snippet_stems: Vec<(String, f32)>,
     pub corrections: Vec<(String, String)>,
     pub notice: Option<String>,
     concepts: Vec<Concept>,
@@ -273,7 +274,7 @@ impl QueryPlanner {
         if stemmed_query.is_empty() || word_tokens.iter().all(Vec::is_empty) {
             return QueryPlan {
                 query: None,
-                snippet_query: None,
+                snippet_stems: Vec::new(),
                 corrections,
                 notice: notice
                     .or_else(|| Some("The question has no words to search for.".to_string())),
@@ -402,7 +403,7 @@ impl QueryPlanner {
             typed_tokens.truncate(MAX_SEARCHED_TOKENS);
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut snippet_clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut snippet_stems: Vec<(String, f32)> = Vec::new();
         for (_, token) in &typed_tokens {
             let frequencies = self.field_doc_freqs(searcher, token);
             for (field, boost) in self.text_field_boosts() {
@@ -412,8 +413,7 @@ impl QueryPlanner {
                     clauses.push((Occur::Should, boosted_term(term, boost)));
                 }
             }
-            let term = Term::from_field_text(self.fields.body, token);
-            snippet_clauses.push((Occur::Should, boosted_term(term, 1.0)));
+            snippet_stems.push((token.clone(), self.idf(searcher, token)));
         }
         for expansion in &expansions {
             // Concept tokens (see concepts.rs) stand for the synonyms, each group's mentions
@@ -456,16 +456,17 @@ impl QueryPlanner {
             }
             for term_index in &expansion.others {
                 for token in &self.groups[group].terms[*term_index].tokens {
-                    let term = Term::from_field_text(self.fields.body, token);
-                    snippet_clauses.push((Occur::Should, boosted_term(term, 1.0)));
+                    if !snippet_stems.iter().any(|(seen, _)| seen == token) {
+                        let weight = self.idf(searcher, token) * EXPANSION_BOOST;
+                        snippet_stems.push((token.clone(), weight));
+                    }
                 }
             }
         }
         let query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
-        let snippet_query: Box<dyn Query> = Box::new(BooleanQuery::new(snippet_clauses));
         QueryPlan {
             query: Some(query),
-            snippet_query: Some(snippet_query),
+            snippet_stems,
             corrections,
             notice,
             concepts,

@@ -160,10 +160,28 @@ impl QueryPlanner {
         // Every text field shares the English analyzer, so one field is enough to read the words.
         let parser = QueryParser::for_index(index, vec![fields.body]);
 
+        // Built once per opened index over every passage (6 million words at 100,000 passages):
+        // one reused buffer, and a key allocated only for a word not seen before.
         let mut lexicon: HashMap<String, u32> = HashMap::new();
+        let mut lowercase = String::new();
         let mut add_words = |text: &str| {
-            for word in alphanumeric_runs(text) {
-                *lexicon.entry(word).or_default() += 1;
+            for word in text
+                .split(|character: char| !character.is_alphanumeric())
+                .filter(|word| !word.is_empty())
+            {
+                lowercase.clear();
+                if word.is_ascii() {
+                    lowercase.push_str(word);
+                    lowercase.make_ascii_lowercase();
+                } else {
+                    lowercase.push_str(&word.to_lowercase());
+                }
+                match lexicon.get_mut(lowercase.as_str()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        lexicon.insert(lowercase.clone(), 1);
+                    }
+                }
             }
         };
         for guide in &corpus.guides {

@@ -61,8 +61,10 @@ fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
         }
     }
     let mut matches = Vec::new();
+    let mut lower = String::with_capacity(8);
     for (start, word) in words(text) {
-        let lower: String = word.chars().take(2).flat_map(char::to_lowercase).collect();
+        lower.clear();
+        lower.extend(word.chars().take(2).flat_map(char::to_lowercase));
         if !prefixes
             .iter()
             .any(|prefix| lower.starts_with(prefix.as_str()))

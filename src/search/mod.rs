@@ -295,6 +295,12 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// Number of index segments: a small corpus must stay in one (searched without handing the
+    /// query to a thread pool); benchmarks and tests check it.
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
     /// Finds the passages that answer `text`. Any text is accepted; an empty one is `EmptyQuery`.
     pub fn search(
         &self,

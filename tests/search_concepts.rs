@@ -1,0 +1,90 @@
+//! Vocabulary concepts and index layout (issue 2, "Search" and "Performance"): synonyms reach the
+//! passages that use another term of their group, a typed word's group does not re-count its own
+//! mentions, snippets bold what matched, and the bundled guide is one segment on disk.
+
+use guidebot::corpus::Corpus;
+use guidebot::search::{SearchIndex, SearchOptions, SearchResults};
+use std::path::Path;
+use std::sync::OnceLock;
+
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"))
+            .expect("bundled corpus loads")
+    })
+}
+
+fn index() -> &'static SearchIndex {
+    static INDEX: OnceLock<SearchIndex> = OnceLock::new();
+    INDEX.get_or_init(|| SearchIndex::build_in_ram(corpus()).expect("index builds"))
+}
+
+fn search(text: &str) -> SearchResults {
+    index()
+        .search(text, &SearchOptions { limit: 5 })
+        .expect("search succeeds")
+}
+
+fn top_sections(results: &SearchResults, count: usize) -> Vec<&str> {
+    results
+        .hits
+        .iter()
+        .take(count)
+        .map(|hit| hit.section_id.as_str())
+        .collect()
+}
+
+#[test]
+fn an_abbreviation_the_guide_never_uses_finds_the_passage_through_its_group() {
+    // "yoe" is not in the guide; its group ("years of experience", "years") is.
+    let results = search("how many yoe counts as mid level?");
+    assert!(results.relevant, "{results:?}");
+    assert!(
+        top_sections(&results, 5).contains(&"in-short"),
+        "{:?}",
+        top_sections(&results, 5)
+    );
+}
+
+#[test]
+fn a_typed_term_is_not_counted_again_through_its_group() {
+    // "inference" is in the deploy group (deploy, serving, inference...) and in "causal inference".
+    // The group widens the question to deployment and serving; it must not add a second score to
+    // every "inference", which once put the causal-inference FAQ first.
+    let results = search("did they quantize the model for inference? with what");
+    assert_eq!(
+        top_sections(&results, 1),
+        vec!["what-a-mid-level-ml-project-actually-looks-like-end-to-end"],
+        "{:?}",
+        top_sections(&results, 5)
+    );
+    assert!(
+        results.hits[0].text.contains("bitsandbytes"),
+        "{:?}",
+        results.hits[0].text
+    );
+}
+
+#[test]
+fn a_synonym_is_found_and_every_matched_word_is_bold_in_the_snippet() {
+    let results = search("what's the TC for a google L4 MLE");
+    let best = &results.hits[0];
+    assert_eq!(best.section_id, "compensation-the-real-bands-at-mid");
+    for word in ["**Google**", "**L4**", "**Total**"] {
+        assert!(
+            best.snippet.contains(word),
+            "{word} not bold in {:?}",
+            best.snippet
+        );
+    }
+}
+
+#[test]
+fn the_bundled_guide_is_one_segment_on_disk() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let (index, _) =
+        SearchIndex::open_or_build(corpus(), directory.path()).expect("index builds on disk");
+    assert_eq!(index.segment_count(), 1);
+    assert_eq!(index.passage_count() as usize, corpus().passages().count());
+}

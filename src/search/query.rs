@@ -6,6 +6,7 @@ use super::concepts::{
 };
 use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
 use crate::corpus::Corpus;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
@@ -658,17 +659,20 @@ fn is_contraction_fragment(word: &str) -> bool {
 pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
     // Building an analyzer allocates its stop-word set and stemmer: keep one per thread.
     thread_local! {
-        static ANALYZER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(english_analyzer());
+        static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(english_analyzer());
     }
-    ANALYZER.with(|analyzer| {
-        let mut analyzer = analyzer.borrow_mut();
-        let mut stream = analyzer.token_stream(text);
-        let mut tokens = Vec::new();
-        while stream.advance() {
-            tokens.push(stream.token().text.clone());
-        }
-        tokens
-    })
+    ANALYZER.with(|analyzer| tokens_of(analyzer, text))
+}
+
+/// Runs a thread's analyzer over `text` and collects the tokens.
+fn tokens_of(analyzer: &RefCell<TextAnalyzer>, text: &str) -> Vec<String> {
+    let mut analyzer = analyzer.borrow_mut();
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while stream.advance() {
+        tokens.push(stream.token().text.clone());
+    }
+    tokens
 }
 
 /// A term query scaled by `boost`; frequencies are read so BM25 and block-WAND can use them.
@@ -682,22 +686,14 @@ fn boosted_term(term: Term, boost: f32) -> Box<dyn Query> {
 /// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
 pub(super) fn stem_words(text: &str) -> Vec<String> {
     thread_local! {
-        static STEMMER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(
+        static STEMMER: RefCell<TextAnalyzer> = RefCell::new(
             TextAnalyzer::builder(SimpleTokenizer::default())
                 .filter(LowerCaser)
                 .filter(Stemmer::new(Language::English))
                 .build(),
         );
     }
-    STEMMER.with(|analyzer| {
-        let mut analyzer = analyzer.borrow_mut();
-        let mut stream = analyzer.token_stream(text);
-        let mut tokens = Vec::new();
-        while stream.advance() {
-            tokens.push(stream.token().text.clone());
-        }
-        tokens
-    })
+    STEMMER.with(|analyzer| tokens_of(analyzer, text))
 }
 
 fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {

@@ -64,53 +64,7 @@ pub fn default_intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES
 }
 
-/// Which shards this process runs. Discord routes a guild's events to shard
-/// `(guild_id >> 22) % total`; several processes (or machines) split the guilds by each running a
-/// range of the same `total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShardPlan {
-    /// All shards in this process, as many as Discord recommends (`GET /gateway/bot`).
-    Auto,
-    /// Shards `first..=last` of `total`.
-    Range { first: u32, last: u32, total: u32 },
-}
-
-impl ShardPlan {
-    /// Parses `auto`, `N/TOTAL` (one shard) or `FIRST-LAST/TOTAL` (inclusive range).
-    pub fn parse(text: &str) -> Result<ShardPlan, String> {
-        let text = text.trim();
-        if text.eq_ignore_ascii_case("auto") {
-            return Ok(ShardPlan::Auto);
-        }
-        let shape = || {
-            format!(
-                "{text:?} is not a shard plan; use \"auto\", \"2/4\" (shard 2 of 4) or \"0-1/4\" (shards 0 to 1 of 4)"
-            )
-        };
-        let (range, total) = text.split_once('/').ok_or_else(shape)?;
-        let number = |part: &str| part.trim().parse::<u32>().map_err(|_| shape());
-        let total = number(total)?;
-        let (first, last) = match range.split_once('-') {
-            Some((first, last)) => (number(first)?, number(last)?),
-            None => {
-                let only = number(range)?;
-                (only, only)
-            }
-        };
-        if total == 0 {
-            return Err(format!(
-                "{text:?}: the total number of shards must be at least 1"
-            ));
-        }
-        if first > last || last >= total {
-            return Err(format!(
-                "{text:?}: shards are numbered 0 to {} and the range must go upwards",
-                total - 1
-            ));
-        }
-        Ok(ShardPlan::Range { first, last, total })
-    }
-}
+pub use crate::config::ShardPlan;
 
 /// Everything the gateway transport needs. Built from the environment by
 /// [`GatewaySettings::from_env_vars`], or by hand in tests.

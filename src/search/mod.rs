@@ -15,6 +15,7 @@ pub use storage::{IndexLocation, OpenOutcome};
 
 use crate::corpus::{Corpus, CorpusError, PassageKind};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use tantivy::collector::TopDocs;
 use tantivy::schema::{
@@ -23,7 +24,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{doc, Index, IndexReader, ReloadPolicy, TantivyDocument};
+use tantivy::{doc, DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 /// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
 pub const SCHEMA_VERSION: u32 = 6;
@@ -212,6 +213,9 @@ pub struct SearchIndex {
     fingerprint: String,
     planner: query::QueryPlanner,
     location: Option<IndexLocation>,
+    /// A small index's stored documents, read once when it opens (`[segment][doc]`): a query then
+    /// reads no document store. `None` for an index over [`MEMORY_DOCUMENTS_MAX`] passages.
+    documents: Option<Vec<Vec<TantivyDocument>>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -271,12 +275,45 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let planner = query::QueryPlanner::new(&index, fields, corpus);
+        let documents = if documents <= MEMORY_DOCUMENTS_MAX {
+            let searcher = reader.searcher();
+            let mut by_segment = Vec::with_capacity(searcher.segment_readers().len());
+            for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+                let mut segment_documents = Vec::with_capacity(segment.max_doc() as usize);
+                for doc_id in 0..segment.max_doc() {
+                    segment_documents
+                        .push(searcher.doc(DocAddress::new(segment_ord as u32, doc_id))?);
+                }
+                by_segment.push(segment_documents);
+            }
+            Some(by_segment)
+        } else {
+            None
+        };
         Ok(SearchIndex {
             reader,
             fields,
             fingerprint,
             planner,
             location,
+            documents,
+        })
+    }
+
+    /// The stored document at `address`: from memory for a small index, else from the store.
+    fn document(
+        &self,
+        searcher: &tantivy::Searcher,
+        address: DocAddress,
+    ) -> Result<Cow<'_, TantivyDocument>, SearchError> {
+        let cached = self.documents.as_ref().and_then(|segments| {
+            segments
+                .get(address.segment_ord as usize)?
+                .get(address.doc_id as usize)
+        });
+        Ok(match cached {
+            Some(document) => Cow::Borrowed(document),
+            None => Cow::Owned(searcher.doc(address)?),
         })
     }
 
@@ -355,7 +392,7 @@ impl SearchIndex {
         // can beat a short one matching the question's every idea. Scale by concept coverage.
         let mut rescored = Vec::with_capacity(candidates.len());
         for (score, address) in candidates {
-            let document: TantivyDocument = searcher.doc(address)?;
+            let document = self.document(&searcher, address)?;
             let coverage = self
                 .planner
                 .coverage_of_tokens(&plan, &stored_text(&document, self.fields.tokens));
@@ -437,6 +474,8 @@ const HEADING_PATH_SEPARATOR: &str = " › ";
 const SNIPPET_CHARS: usize = 220;
 /// Passages from which an index is written and searched on several threads.
 const PARALLEL_MIN_PASSAGES: u64 = 20_000;
+/// Passages up to which an index keeps its stored documents in memory (about 1 KB each).
+const MEMORY_DOCUMENTS_MAX: u64 = 20_000;
 /// Passages of one section allowed before others get a turn in the ranking.
 const PASSAGES_PER_SECTION: usize = 3;
 /// How many of the first hits may carry the relevance judgement.
@@ -540,4 +579,36 @@ pub fn first_chars(text: &str, limit: usize) -> String {
         _ => cut,
     };
     format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn guide_index() -> SearchIndex {
+        let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"))
+            .expect("bundled corpus loads");
+        SearchIndex::build_in_ram(&corpus).expect("index builds")
+    }
+
+    #[test]
+    fn a_small_index_keeps_its_documents_in_memory() {
+        let index = guide_index();
+        let documents = index.documents.as_ref().expect("documents kept");
+        let kept: usize = documents.iter().map(Vec::len).sum();
+        assert_eq!(kept as u64, index.passage_count());
+    }
+
+    #[test]
+    fn an_index_without_documents_in_memory_reads_the_store_and_finds_the_same() {
+        let mut index = guide_index();
+        let options = SearchOptions::default();
+        let question = "what's the TC for a google L4 MLE";
+        let from_memory = index.search(question, &options).expect("search");
+        index.documents = None;
+        let from_store = index.search(question, &options).expect("search");
+        assert_eq!(from_memory.hits, from_store.hits);
+        assert!(!from_store.hits.is_empty());
+    }
 }

@@ -102,17 +102,25 @@ fn bench_open(criterion: &mut Criterion) {
     group.bench_function("load_corpus_open_index_first_query", |bencher| {
         bencher.iter(|| {
             let corpus = Corpus::load(&corpus_dir).expect("corpus loads");
-            let (index, outcome) =
-                SearchIndex::open_or_build(&corpus, &index_dir).expect("index opens");
-            assert_eq!(outcome, guidebot::search::OpenOutcome::Opened);
-            black_box(
-                index
-                    .search("google l4 tc", &options)
-                    .expect("search succeeds"),
-            )
+            open_and_first_query(&corpus, &index_dir, &options)
         })
     });
     group.finish();
+}
+
+/// Opens the built index for `corpus` (it must match, not rebuild) and answers one question.
+fn open_and_first_query(
+    corpus: &Corpus,
+    index_dir: &Path,
+    options: &SearchOptions,
+) -> guidebot::search::SearchResults {
+    let (index, outcome) = SearchIndex::open_or_build(corpus, index_dir).expect("index opens");
+    assert_eq!(outcome, guidebot::search::OpenOutcome::Opened);
+    black_box(
+        index
+            .search("google l4 tc", options)
+            .expect("search succeeds"),
+    )
 }
 
 fn bench_synthetic(criterion: &mut Criterion) {
@@ -149,16 +157,7 @@ fn bench_synthetic(criterion: &mut Criterion) {
     group.bench_function("open_index_first_query", |bencher| {
         // The corpus is already loaded (parsing 100k passages of Markdown is the corpus's cost, not
         // the index's); this is Tantivy's open plus the query planner's setup plus one query.
-        bencher.iter(|| {
-            let (index, outcome) =
-                SearchIndex::open_or_build(&corpus, &index_dir).expect("index opens");
-            assert_eq!(outcome, guidebot::search::OpenOutcome::Opened);
-            black_box(
-                index
-                    .search("google l4 tc", &options)
-                    .expect("search succeeds"),
-            )
-        })
+        bencher.iter(|| open_and_first_query(&corpus, &index_dir, &options))
     });
     group.bench_function("load_corpus", |bencher| {
         bencher.iter(|| black_box(Corpus::load(&corpus_dir).expect("corpus loads")))

@@ -123,11 +123,15 @@ impl Bot {
             .await
     }
 
+    /// Dispatches slash command `/name` from `user` and returns its token.
+    async fn send_command(&self, name: &str, options: Value, user: u64) -> String {
+        self.send(fd::interaction_command(self.app(), name, options, user))
+            .await
+    }
+
     /// Runs slash command `/name` from `user` and returns its callback.
     async fn command(&self, name: &str, options: Value, user: u64) -> RecordedRequest {
-        let token = self
-            .send(fd::interaction_command(self.app(), name, options, user))
-            .await;
+        let token = self.send_command(name, options, user).await;
         self.callback(&token).await
     }
 
@@ -477,12 +481,11 @@ async fn llm_answers_are_deferred_then_edited_as_they_stream() {
     let bot = Bot::start(openai_bot(&llm)).await;
 
     let token = bot
-        .send(fd::interaction_command(
-            bot.app(),
+        .send_command(
             "ask",
             json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
             31,
-        ))
+        )
         .await;
     let deferred = bot.callback(&token).await;
     assert_eq!(deferred.json()["type"], 5);
@@ -549,12 +552,11 @@ async fn a_failing_llm_falls_back_to_the_extractive_answer_with_a_note() {
     let bot = Bot::start(openai_bot(&llm)).await;
 
     let token = bot
-        .send(fd::interaction_command(
-            bot.app(),
+        .send_command(
             "ask",
             json!([fd::opt("question", "meta E4 DS total comp?")]),
             32,
-        ))
+        )
         .await;
     assert_eq!(bot.callback(&token).await.json()["type"], 5);
     let edit = bot
@@ -671,9 +673,7 @@ async fn one_failing_interaction_does_not_stop_the_next() {
     let bot = Bot::start(Setup::default()).await;
     bot.fake.fail_next_500("POST", CALLBACK, 1);
 
-    let token = bot
-        .send(fd::interaction_command(bot.app(), "about", json!([]), 61))
-        .await;
+    let token = bot.send_command("about", json!([]), 61).await;
     // The callback failed (500); the bot tells the user with an ephemeral notice.
     let attempts = bot
         .fake

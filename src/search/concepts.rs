@@ -3,7 +3,8 @@
 //! its term M, so a query widens to a group's synonyms with term lookups instead of a phrase query
 //! per synonym. A third kind, `g<N>x<M>` ("a mention of group N by any term but M"), goes to
 //! separate exclusion fields: a question that types one term of a group widens to the others with
-//! a single term, without counting the typed word's own mentions twice.
+//! a single term, without counting the typed word's own mentions twice. `g<N>t<M>` is not searched;
+//! its document frequency tells the planner which typed term the passages mention least.
 //!
 //! Why: phrase queries read positions for every passage holding their words, which on a corpus of
 //! 100,000 passages costs tens of milliseconds, and a query mixing phrases and terms cannot use

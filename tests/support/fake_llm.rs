@@ -315,6 +315,11 @@ pub fn openai_sse(chunks: &[Value], done: bool) -> String {
     out
 }
 
+/// A whole streamed OpenAI answer in one chunk: `text`, finish reason "stop", then `[DONE]`.
+pub fn openai_answer_stream(text: &str) -> ResponseTemplate {
+    sse_response(openai_sse(&[openai_chunk(Some(text), Some("stop"))], true))
+}
+
 /// OpenAI's error body shape.
 pub fn openai_error(message: &str, kind: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})

@@ -31,7 +31,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// Every question of the eval set, answerable and off-topic, in file order.
 fn eval_questions() -> Vec<String> {
-    let set = EvalSet::load(&repo_path("tests/eval/questions.toml")).expect("eval set loads");
+    let set = EvalSet::load(&repo_path("tests/eval/dev.toml")).expect("eval set loads");
     set.questions
         .iter()
         .map(|question| question.text.clone())

@@ -84,7 +84,7 @@ fn main() -> anyhow::Result<()> {
         }
         None => temp.path().to_path_buf(),
     };
-    let set = EvalSet::load(&repo.join("tests/eval/questions.toml"))?;
+    let set = EvalSet::load(&repo.join("tests/eval/dev.toml"))?;
     let mut questions: Vec<String> = set
         .questions
         .iter()

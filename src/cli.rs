@@ -6,7 +6,7 @@
 use crate::answer::Answer;
 use crate::comp::{render_aligned_table, CompLookup, CompQuery};
 use crate::engine::{AnswerOptions, Engine, EngineConfig};
-use crate::eval::{run_retrieval_eval, EvalReport, EvalSet};
+use crate::eval::{EvalSet, SetReport, SystemReport};
 use crate::llm::LlmSettings;
 use crate::search::{OpenOutcome, SearchOptions, SearchResults, MAX_HITS};
 use anyhow::Context;
@@ -121,11 +121,18 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         export_eval: Option<PathBuf>,
     },
-    /// Run the eval question set and print retrieval metrics.
+    /// Run eval question sets and print their metrics beside a plain-BM25 baseline's.
     Eval {
-        /// The question set (TOML).
-        #[arg(long, default_value = "tests/eval/questions.toml")]
-        set: PathBuf,
+        /// Question sets (TOML; repeat the flag for several), e.g. tests/eval/heldout.toml.
+        #[arg(
+            long = "questions",
+            visible_alias = "set",
+            default_value = "tests/eval/dev.toml"
+        )]
+        questions: Vec<PathBuf>,
+        /// More folders of guides to index with --corpus, e.g. tests/corpora/ds-interviews-grigorev.
+        #[arg(long = "with", value_name = "DIR")]
+        with: Vec<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -135,6 +142,9 @@ pub enum Command {
         /// Also answer every question (LLM when configured) and measure the answers.
         #[arg(long)]
         answers: bool,
+        /// Skip the plain-BM25 baseline.
+        #[arg(long)]
+        no_baseline: bool,
     },
     /// Inspect the configuration (defaults, TOML file, environment).
     Config {
@@ -266,20 +276,57 @@ pub async fn run(
             }
         }
         Command::Eval {
-            set,
+            questions,
+            with,
             json,
             verbose,
             answers,
+            no_baseline,
         } => {
             if answers {
                 config.llm = LlmSettings::from_env_vars(env).context("invalid LLM settings")?;
             }
-            let engine = open_engine(&config)?;
-            let set = EvalSet::load(&set)?;
-            let mut report = run_retrieval_eval(&engine, &set);
-            if answers {
-                report.answers = Some(crate::eval::run_answer_eval(&engine, &set).await);
+            config.extra_corpus_dirs = with;
+            let sets = questions
+                .iter()
+                .map(|path| EvalSet::load(path).map(|set| (path.display().to_string(), set)))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Evals build their index in memory: nothing is written, and eval runs never race
+            // over an index folder.
+            let corpus =
+                crate::corpus::Corpus::load_dirs(&config.corpus_dir, &config.extra_corpus_dirs)
+                    .with_context(|| {
+                        format!(
+                            "cannot load the guides from {}",
+                            config.corpus_dir.display()
+                        )
+                    })?;
+            let baseline = if no_baseline {
+                None
+            } else {
+                Some(
+                    crate::eval::Baseline::build(&corpus)
+                        .context("cannot build the baseline index")?,
+                )
+            };
+            let guides = corpus.guides.len();
+            let passages = corpus.passages().count();
+            let engine = Engine::in_memory(corpus, config.llm.clone())?;
+            let mut reports = Vec::with_capacity(sets.len());
+            for (name, set) in &sets {
+                reports.push(
+                    crate::eval::run_set(&engine, set, name, answers, baseline.as_ref()).await,
+                );
             }
+            let report = EvalReport {
+                corpus: std::iter::once(&config.corpus_dir)
+                    .chain(&config.extra_corpus_dirs)
+                    .map(|dir| dir.display().to_string())
+                    .collect(),
+                guides,
+                passages,
+                sets: reports,
+            };
             if json {
                 write_json(out, &report)
             } else {
@@ -287,6 +334,15 @@ pub async fn run(
             }
         }
     }
+}
+
+/// What `guidebot eval` prints: the corpus it indexed and each set's figures.
+#[derive(Debug, serde::Serialize)]
+pub struct EvalReport {
+    pub corpus: Vec<String>,
+    pub guides: usize,
+    pub passages: usize,
+    pub sets: Vec<crate::eval::SetReport>,
 }
 
 /// `guidebot config check`: every problem at once on error (and a non-zero exit), else the
@@ -507,7 +563,7 @@ fn run_report(
 pub fn export_eval_toml(report: &crate::store::Report) -> String {
     let mut text = String::from(
         "# Questions from production that guidebot refused or that readers marked not helpful.\n\
-         # Label each: fill `sections` and `facts` (see tests/eval/questions.toml), or move it to\n\
+         # Label each: fill `sections` and `facts` (see tests/eval/dev.toml), or move it to\n\
          # [[off_topic]] if the guides should not answer it; then add it to the eval set.\n",
     );
     for (index, item) in report.needs_attention.iter().enumerate() {
@@ -622,81 +678,114 @@ fn write_search_text(out: &mut dyn Write, results: &SearchResults) -> anyhow::Re
 }
 
 fn write_eval_text(out: &mut dyn Write, report: &EvalReport, verbose: bool) -> anyhow::Result<()> {
-    let metrics = &report.retrieval;
     writeln!(
         out,
-        "Retrieval on {} questions (+{} off-topic):",
-        metrics.questions, metrics.off_topic_questions
+        "Corpus: {} ({} guides, {} passages)",
+        report.corpus.join(" + "),
+        report.guides,
+        report.passages
     )?;
-    writeln!(out, "  hit@1                      {:.3}", metrics.hit_at_1)?;
-    writeln!(out, "  hit@3                      {:.3}", metrics.hit_at_3)?;
-    writeln!(out, "  MRR                        {:.3}", metrics.mrr)?;
-    writeln!(out, "  fact@3                     {:.3}", metrics.fact_at_3)?;
+    for set in &report.sets {
+        write_set_text(out, set, verbose)?;
+    }
+    Ok(())
+}
+
+fn write_set_text(out: &mut dyn Write, set: &SetReport, verbose: bool) -> anyhow::Result<()> {
+    let ours = &set.guidebot;
+    let theirs = set.baseline.as_ref();
     writeln!(
         out,
-        "  off-topic rejection        {:.3}",
-        metrics.off_topic_rejection
+        "\n{}: {} questions, {} off-topic",
+        set.set, ours.retrieval.questions, ours.retrieval.off_topic_questions
     )?;
     writeln!(
         out,
-        "  answerable false-rejection {:.3}",
-        metrics.answerable_false_rejection
+        "  {:<28} {:>9} {:>9}",
+        "",
+        "guidebot",
+        if theirs.is_some() { "baseline" } else { "" }
     )?;
-    if let Some(answers) = &report.answers {
-        writeln!(out, "Answers ({}):", answers.mode)?;
+    let row = |out: &mut dyn Write,
+               name: &str,
+               value: &dyn Fn(&SystemReport) -> Option<f64>|
+     -> anyhow::Result<()> {
+        let Some(ours_value) = value(ours) else {
+            return Ok(());
+        };
+        let baseline = theirs
+            .and_then(|report| value(report))
+            .map(|figure| format!("{figure:>9.3}"))
+            .unwrap_or_default();
+        writeln!(out, "  {name:<28} {ours_value:>9.3} {baseline}")?;
+        Ok(())
+    };
+    row(out, "hit@1", &|r| Some(r.retrieval.hit_at_1))?;
+    row(out, "hit@3", &|r| Some(r.retrieval.hit_at_3))?;
+    row(out, "MRR", &|r| Some(r.retrieval.mrr))?;
+    row(out, "fact@3", &|r| Some(r.retrieval.fact_at_3))?;
+    row(out, "off-topic rejection", &|r| {
+        Some(r.retrieval.off_topic_rejection)
+    })?;
+    row(out, "answerable false-rejection", &|r| {
+        Some(r.retrieval.answerable_false_rejection)
+    })?;
+    row(out, "right guide first", &|r| {
+        Some(r.retrieval.right_guide_first)
+    })?;
+    row(out, "facts in answer", &|r| {
+        r.answers.as_ref().map(|a| a.facts_in_answer)
+    })?;
+    row(out, "verbatim quotes", &|r| {
+        r.answers.as_ref().map(|a| a.verbatim_quotes)
+    })?;
+    row(out, "off-topic refusal (answer)", &|r| {
+        r.answers.as_ref().map(|a| a.off_topic_refusal)
+    })?;
+    row(out, "answerable refusal (answer)", &|r| {
+        r.answers.as_ref().map(|a| a.answerable_refusal)
+    })?;
+    if let Some(answers) = &ours.answers {
         writeln!(
             out,
-            "  facts in answer            {:.3}",
-            answers.facts_in_answer
-        )?;
-        writeln!(
-            out,
-            "  citation validity          {:.3} ({} citations)",
-            answers.citation_validity, answers.citations
-        )?;
-        writeln!(
-            out,
-            "  off-topic refusal          {:.3}",
-            answers.off_topic_refusal
-        )?;
-        writeln!(
-            out,
-            "  answerable refusal         {:.3}",
-            answers.answerable_refusal
-        )?;
-        writeln!(out, "  LLM fallbacks              {}", answers.fallbacks)?;
-        writeln!(
-            out,
-            "  latency p50 / max (ms)     {:.2} / {:.2}",
-            answers.p50_latency_ms, answers.max_latency_ms
+            "  answers: {} mode, {} citations, {} LLM fallbacks, latency p50 / max {:.2} / {:.2} ms",
+            answers.mode, answers.citations, answers.fallbacks, answers.p50_latency_ms, answers.max_latency_ms
         )?;
     }
     if verbose {
-        for outcome in &report.outcomes {
+        for outcome in &ours.outcomes {
             let missed = outcome.first_correct_rank != Some(1)
                 || !outcome.relevant
-                || !outcome.facts_in_top3;
+                || !outcome.facts_in_top3
+                || outcome.facts_in_answer == Some(false);
             if missed {
                 writeln!(
                     out,
-                    "  MISS {:<28} rank={:?} relevant={} cov={:.2} facts@3={} top={:?}\n       {}",
+                    "  MISS {:<28} rank={:?} relevant={} cov={:.2} facts@3={} answer_facts={:?} top={:?}\n       Q: {}",
                     outcome.id,
                     outcome.first_correct_rank,
                     outcome.relevant,
                     outcome.coverage,
                     outcome.facts_in_top3,
+                    outcome.facts_in_answer,
                     outcome.top_sections,
                     outcome.text
                 )?;
+                if let Some(answer) = &outcome.answer {
+                    writeln!(out, "       A: {answer}")?;
+                }
             }
         }
-        for outcome in &report.off_topic_outcomes {
+        for outcome in &ours.off_topic_outcomes {
             if outcome.relevant {
                 writeln!(
                     out,
-                    "  ACCEPTED OFF-TOPIC {:<20} cov={:.2} top={:?}\n       {}",
+                    "  ACCEPTED OFF-TOPIC {:<20} cov={:.2} top={:?}\n       Q: {}",
                     outcome.id, outcome.coverage, outcome.top_sections, outcome.text
                 )?;
+                if let Some(answer) = &outcome.answer {
+                    writeln!(out, "       A: {answer}")?;
+                }
             }
         }
     }

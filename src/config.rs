@@ -1262,6 +1262,7 @@ impl Config {
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             corpus_dir: self.paths.corpus_dir.clone(),
+            extra_corpus_dirs: Vec::new(),
             index_dir: self.paths.index_dir.clone(),
             llm: self.llm_settings(),
         }

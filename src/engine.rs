@@ -24,6 +24,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub corpus_dir: PathBuf,
+    /// More folders of guides indexed with `corpus_dir`'s (vocabulary and aliases come from it).
+    pub extra_corpus_dirs: Vec<PathBuf>,
     pub index_dir: PathBuf,
     /// `None`: extractive answers only.
     pub llm: Option<LlmSettings>,
@@ -33,6 +35,7 @@ impl EngineConfig {
     pub fn new(corpus_dir: &Path, index_dir: &Path) -> Self {
         EngineConfig {
             corpus_dir: corpus_dir.to_path_buf(),
+            extra_corpus_dirs: Vec::new(),
             index_dir: index_dir.to_path_buf(),
             llm: None,
         }
@@ -111,8 +114,9 @@ pub struct About {
 pub struct GuideSummary {
     pub title: String,
     pub slug: String,
+    /// Empty when the guide does not name its author.
     pub author: String,
-    pub year: u16,
+    pub year: Option<u16>,
     pub as_of: String,
     pub sources: Vec<String>,
     pub sections: usize,
@@ -135,7 +139,10 @@ impl Engine {
     /// Loads the corpus, opens its index (rebuilding it when missing or stale), reads the comp tables
     /// and prepares the LLM client when configured.
     pub fn open(config: &EngineConfig) -> Result<Engine, EngineError> {
-        let corpus = Corpus::load(&config.corpus_dir)?;
+        let corpus = Corpus::load_dirs(&config.corpus_dir, &config.extra_corpus_dirs)?;
+        for warning in &corpus.warnings {
+            tracing::warn!("{warning}");
+        }
         let (index, open_outcome) = SearchIndex::open_or_build(&corpus, &config.index_dir)?;
         Engine::assemble(corpus, index, open_outcome, config.llm.clone())
     }

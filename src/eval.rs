@@ -1,8 +1,19 @@
-//! The eval: a question set with the sections and facts that answer each question, run through the
-//! engine like any client, giving the retrieval (and answer) metrics that gate CI.
+//! The eval: question sets with the sections and facts that answer each question, run through the
+//! engine like any client and through a plain-BM25 baseline, giving the metrics that gate CI.
+//!
+//! A set is a TOML file (`tests/eval/*.toml`); `dev` sets are tuned on, `heldout` sets never are (see
+//! `tests/eval/README.md`). Every figure is printed for guidebot and for the baseline side by side, so
+//! a change that only helps the tuned set, or loses to plain BM25, shows.
 
+mod baseline;
+mod source;
+
+pub use baseline::Baseline;
+pub use source::SourceTexts;
+
+use crate::answer::Answer;
 use crate::engine::Engine;
-use crate::search::SearchOptions;
+use crate::search::{SearchOptions, SearchResults};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -12,7 +23,10 @@ use std::path::Path;
 pub struct EvalQuestion {
     pub id: String,
     pub text: String,
-    /// Section ids that answer it; a hit in any of them counts.
+    /// Slug of the guide that answers it; defaults to the set's `guide`, else any guide.
+    #[serde(default)]
+    pub guide: Option<String>,
+    /// Section ids (in that guide) that answer it; a hit in any of them counts.
     pub sections: Vec<String>,
     /// Strings the answer needs, each verbatim in some passage of those sections.
     pub facts: Vec<String>,
@@ -30,10 +44,13 @@ pub struct OffTopicQuestion {
     pub tags: Vec<String>,
 }
 
-/// The whole set, as stored in `tests/eval/questions.toml`.
+/// The whole set, as stored in `tests/eval/*.toml`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSet {
+    /// The guide every question is about unless it names its own.
+    #[serde(default)]
+    pub guide: Option<String>,
     #[serde(default, rename = "question")]
     pub questions: Vec<EvalQuestion>,
     #[serde(default, rename = "off_topic")]
@@ -78,6 +95,77 @@ impl EvalSet {
             message: error.message().to_string(),
         })
     }
+
+    /// The guide `question` is about, if the set says.
+    pub fn guide_of<'a>(&'a self, question: &'a EvalQuestion) -> Option<&'a str> {
+        question.guide.as_deref().or(self.guide.as_deref())
+    }
+}
+
+/// One passage a system ranked, as the eval needs it.
+#[derive(Debug, Clone)]
+pub struct RankedPassage {
+    pub guide: String,
+    pub section_id: String,
+    /// Context and text, as a reader sees the passage.
+    pub text: String,
+}
+
+/// What a system retrieved for one question.
+#[derive(Debug, Clone, Default)]
+pub struct Retrieved {
+    pub relevant: bool,
+    pub coverage: f32,
+    pub passages: Vec<RankedPassage>,
+}
+
+impl Retrieved {
+    /// The engine's search results as the eval reads them.
+    pub fn from_results(results: &SearchResults) -> Retrieved {
+        Retrieved {
+            relevant: results.relevant,
+            coverage: results.coverage,
+            passages: results
+                .hits
+                .iter()
+                .map(|hit| RankedPassage {
+                    guide: hit.guide.clone(),
+                    section_id: hit.section_id.clone(),
+                    text: match &hit.context {
+                        Some(context) => format!("{context} {}", hit.text),
+                        None => hit.text.clone(),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a system answered for one question.
+#[derive(Debug, Clone, Default)]
+pub struct Produced {
+    pub text: String,
+    pub refused: bool,
+    /// Each citation's guide and quote.
+    pub quotes: Vec<(String, String)>,
+    pub latency_ms: f64,
+    pub fell_back: bool,
+}
+
+impl Produced {
+    pub fn from_answer(answer: &Answer) -> Produced {
+        Produced {
+            text: answer.answer.clone(),
+            refused: answer.refused,
+            quotes: answer
+                .citations
+                .iter()
+                .map(|citation| (citation.guide.clone(), citation.quote.clone()))
+                .collect(),
+            latency_ms: answer.latency_ms,
+            fell_back: answer.fallback.is_some(),
+        }
+    }
 }
 
 /// What happened to one question, for the detailed report and for debugging misses.
@@ -87,14 +175,20 @@ pub struct QuestionOutcome {
     pub text: String,
     pub relevant: bool,
     pub coverage: f32,
-    pub matched_weight: f32,
     /// 1-based rank of the first hit in an expected section, if any in the top 10.
     pub first_correct_rank: Option<usize>,
     pub facts_in_top3: bool,
+    /// The first hit is from the question's guide (true when the set names no guide).
+    pub right_guide_first: bool,
+    /// `guide#section` of the first three hits.
     pub top_sections: Vec<String>,
+    /// Present when answers were measured: whether the answer carried every fact.
+    pub facts_in_answer: Option<bool>,
+    /// The answer's text, when answers were measured.
+    pub answer: Option<String>,
 }
 
-/// The metrics, each in 0..=1.
+/// The retrieval metrics, each in 0..=1.
 #[derive(Debug, Clone, Serialize)]
 pub struct RetrievalMetrics {
     pub questions: usize,
@@ -107,6 +201,8 @@ pub struct RetrievalMetrics {
     pub off_topic_rejection: f64,
     /// Share of answerable questions wrongly answered "nothing relevant".
     pub answerable_false_rejection: f64,
+    /// Share of answerable questions whose first hit is from the right guide.
+    pub right_guide_first: f64,
 }
 
 /// Metrics of the answers (extractive unless an LLM is configured), each in 0..=1.
@@ -115,8 +211,9 @@ pub struct AnswerMetrics {
     pub mode: String,
     /// Share of answerable questions whose answer text contains every needed fact.
     pub facts_in_answer: f64,
-    /// Share of citations whose quote is verbatim in the corpus (must be 1.0).
-    pub citation_validity: f64,
+    /// Share of citations whose quote is verbatim in the guide's Markdown source, once inline
+    /// markup is removed (must be 1.0).
+    pub verbatim_quotes: f64,
     pub citations: usize,
     /// Share of off-topic questions the answer refused.
     pub off_topic_refusal: f64,
@@ -128,94 +225,83 @@ pub struct AnswerMetrics {
     pub max_latency_ms: f64,
 }
 
-/// The full report: metrics plus per-question outcomes.
+/// One system's figures on one set.
 #[derive(Debug, Clone, Serialize)]
-pub struct EvalReport {
+pub struct SystemReport {
     pub retrieval: RetrievalMetrics,
-    /// Present when the eval was asked to answer too.
     pub answers: Option<AnswerMetrics>,
     pub outcomes: Vec<QuestionOutcome>,
     pub off_topic_outcomes: Vec<QuestionOutcome>,
 }
 
-/// Runs every question of `set` through `engine.search`.
-pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
-    let options = SearchOptions { limit: 10 };
+/// One set's figures for guidebot and for the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetReport {
+    /// The set's file, as given.
+    pub set: String,
+    pub guidebot: SystemReport,
+    pub baseline: Option<SystemReport>,
+}
+
+/// Runs every question of `set` through `retrieve` and, when `produce` is given, through it too.
+pub fn evaluate(
+    set: &EvalSet,
+    retrieve: &mut dyn FnMut(&str) -> Retrieved,
+    answers: Option<(&str, &mut dyn FnMut(&str) -> Produced, &SourceTexts)>,
+) -> SystemReport {
     let mut outcomes = Vec::with_capacity(set.questions.len());
     for question in &set.questions {
-        let outcome = match engine.search(&question.text, &options) {
-            Ok(results) => {
-                let top_sections: Vec<String> = results
-                    .hits
-                    .iter()
-                    .map(|hit| hit.section_id.clone())
-                    .collect();
-                let first_correct_rank = top_sections
-                    .iter()
-                    .position(|section| question.sections.contains(section))
-                    .map(|index| index + 1);
-                let top3_text: String = results
-                    .hits
-                    .iter()
-                    .take(3)
-                    .map(|hit| format!("{} {}", hit.context.as_deref().unwrap_or(""), hit.text))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .to_lowercase();
-                let facts_in_top3 = question
-                    .facts
-                    .iter()
-                    .all(|fact| top3_text.contains(&fact.to_lowercase()));
-                QuestionOutcome {
-                    id: question.id.clone(),
-                    text: question.text.clone(),
-                    relevant: results.relevant,
-                    coverage: results.coverage,
-                    matched_weight: results.matched_weight,
-                    first_correct_rank,
-                    facts_in_top3,
-                    top_sections: top_sections.into_iter().take(3).collect(),
-                }
-            }
-            Err(_) => QuestionOutcome {
-                id: question.id.clone(),
-                text: question.text.clone(),
-                relevant: false,
-                coverage: 0.0,
-                matched_weight: 0.0,
-                first_correct_rank: None,
-                facts_in_top3: false,
-                top_sections: Vec::new(),
-            },
+        let retrieved = retrieve(&question.text);
+        let guide = set.guide_of(question);
+        let is_expected = |passage: &RankedPassage| {
+            guide.is_none_or(|guide| passage.guide == guide)
+                && question.sections.contains(&passage.section_id)
         };
-        outcomes.push(outcome);
+        let first_correct_rank = retrieved
+            .passages
+            .iter()
+            .take(10)
+            .position(is_expected)
+            .map(|index| index + 1);
+        let top3_text = retrieved
+            .passages
+            .iter()
+            .take(3)
+            .map(|passage| passage.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let right_guide_first = match (guide, retrieved.passages.first()) {
+            (Some(guide), Some(first)) => first.guide == guide,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        outcomes.push(QuestionOutcome {
+            id: question.id.clone(),
+            text: question.text.clone(),
+            relevant: retrieved.relevant,
+            coverage: retrieved.coverage,
+            first_correct_rank,
+            facts_in_top3: contains_all(&top3_text, &question.facts),
+            right_guide_first,
+            top_sections: top_sections(&retrieved),
+            facts_in_answer: None,
+            answer: None,
+        });
     }
     let mut off_topic_outcomes = Vec::with_capacity(set.off_topic.len());
     for question in &set.off_topic {
-        let (relevant, coverage, matched_weight, top_sections) =
-            match engine.search(&question.text, &options) {
-                Ok(results) => (
-                    results.relevant,
-                    results.coverage,
-                    results.matched_weight,
-                    results
-                        .hits
-                        .iter()
-                        .take(3)
-                        .map(|hit| hit.section_id.clone())
-                        .collect(),
-                ),
-                Err(_) => (false, 0.0, 0.0, Vec::new()),
-            };
+        let retrieved = retrieve(&question.text);
         off_topic_outcomes.push(QuestionOutcome {
             id: question.id.clone(),
             text: question.text.clone(),
-            relevant,
-            coverage,
-            matched_weight,
+            relevant: retrieved.relevant,
+            coverage: retrieved.coverage,
             first_correct_rank: None,
             facts_in_top3: false,
-            top_sections,
+            right_guide_first: false,
+            top_sections: top_sections(&retrieved),
+            facts_in_answer: None,
+            answer: None,
         });
     }
     let answerable = outcomes.len().max(1) as f64;
@@ -243,73 +329,141 @@ pub fn run_retrieval_eval(engine: &Engine, set: &EvalSet) -> EvalReport {
             .count() as f64
             / off_topic_outcomes.len().max(1) as f64,
         answerable_false_rejection: share(&|outcome| !outcome.relevant),
+        right_guide_first: share(&|outcome| outcome.right_guide_first),
     };
-    EvalReport {
+    let answers = answers.map(|(mode, produce, sources)| {
+        let mut facts_ok = 0usize;
+        let mut refused = 0usize;
+        let mut citations = 0usize;
+        let mut verbatim = 0usize;
+        let mut fallbacks = 0usize;
+        let mut latencies = Vec::with_capacity(set.questions.len());
+        for (question, outcome) in set.questions.iter().zip(outcomes.iter_mut()) {
+            let produced = produce(&question.text);
+            latencies.push(produced.latency_ms);
+            fallbacks += usize::from(produced.fell_back);
+            refused += usize::from(produced.refused);
+            let has_facts = !produced.refused && contains_all(&produced.text, &question.facts);
+            facts_ok += usize::from(has_facts);
+            for (guide, quote) in &produced.quotes {
+                citations += 1;
+                verbatim += usize::from(sources.is_verbatim(guide, quote));
+            }
+            outcome.facts_in_answer = Some(has_facts);
+            outcome.answer = Some(produced.text);
+        }
+        let mut off_topic_refused = 0usize;
+        for (question, outcome) in set.off_topic.iter().zip(off_topic_outcomes.iter_mut()) {
+            let produced = produce(&question.text);
+            off_topic_refused += usize::from(produced.refused);
+            for (guide, quote) in &produced.quotes {
+                citations += 1;
+                verbatim += usize::from(sources.is_verbatim(guide, quote));
+            }
+            outcome.answer = Some(produced.text);
+        }
+        latencies.sort_by(f64::total_cmp);
+        AnswerMetrics {
+            mode: mode.to_string(),
+            facts_in_answer: facts_ok as f64 / answerable,
+            verbatim_quotes: if citations == 0 {
+                1.0
+            } else {
+                verbatim as f64 / citations as f64
+            },
+            citations,
+            off_topic_refusal: off_topic_refused as f64 / set.off_topic.len().max(1) as f64,
+            answerable_refusal: refused as f64 / answerable,
+            fallbacks,
+            p50_latency_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
+            max_latency_ms: latencies.last().copied().unwrap_or(0.0),
+        }
+    });
+    SystemReport {
         retrieval,
-        answers: None,
+        answers,
         outcomes,
         off_topic_outcomes,
     }
 }
 
-/// Answers every question of `set` with `engine.answer` and measures the answers.
-pub async fn run_answer_eval(engine: &Engine, set: &EvalSet) -> AnswerMetrics {
-    let options = crate::engine::AnswerOptions::default();
-    let mut facts_ok = 0usize;
-    let mut answerable_refused = 0usize;
-    let mut citations = 0usize;
-    let mut valid_citations = 0usize;
-    let mut fallbacks = 0usize;
-    let mut latencies = Vec::new();
-    for question in &set.questions {
-        let Ok(answer) = engine.answer(&question.text, &options).await else {
-            answerable_refused += 1;
-            continue;
-        };
-        latencies.push(answer.latency_ms);
-        if answer.fallback.is_some() {
-            fallbacks += 1;
-        }
-        if answer.refused {
-            answerable_refused += 1;
-        }
-        let text = answer.answer.to_lowercase();
-        if question
-            .facts
+/// Runs `set` through the engine (search, and answers when asked) and, when given, the baseline.
+pub async fn run_set(
+    engine: &Engine,
+    set: &EvalSet,
+    set_name: &str,
+    with_answers: bool,
+    baseline: Option<&Baseline>,
+) -> SetReport {
+    let options = SearchOptions { limit: 10 };
+    let sources = SourceTexts::of(engine.corpus());
+    let mut retrieve = |text: &str| match engine.search(text, &options) {
+        Ok(results) => Retrieved::from_results(&results),
+        Err(_) => Retrieved::default(),
+    };
+    let guidebot = if with_answers {
+        // Answers may come from an LLM (async): produce them first, then score them in order.
+        let mut produced = Vec::with_capacity(set.questions.len() + set.off_topic.len());
+        let texts = set
+            .questions
             .iter()
-            .all(|fact| text.contains(&fact.to_lowercase()))
-        {
-            facts_ok += 1;
+            .map(|question| question.text.as_str())
+            .chain(set.off_topic.iter().map(|question| question.text.as_str()));
+        for text in texts {
+            let answer = engine
+                .answer(text, &crate::engine::AnswerOptions::default())
+                .await;
+            produced.push(match answer {
+                Ok(answer) => Produced::from_answer(&answer),
+                Err(_) => Produced {
+                    refused: true,
+                    ..Produced::default()
+                },
+            });
         }
-        for citation in &answer.citations {
-            citations += 1;
-            if engine.corpus().contains_quote(&citation.quote) {
-                valid_citations += 1;
-            }
-        }
-    }
-    let mut off_topic_refused = 0usize;
-    for question in &set.off_topic {
-        match engine.answer(&question.text, &options).await {
-            Ok(answer) if !answer.refused => {}
-            _ => off_topic_refused += 1,
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
-    let answerable = set.questions.len().max(1) as f64;
-    AnswerMetrics {
-        mode: engine.answer_mode().as_str().to_string(),
-        facts_in_answer: facts_ok as f64 / answerable,
-        citation_validity: if citations == 0 {
-            1.0
+        let mut answers = produced.into_iter();
+        let mut produce = |_: &str| answers.next().unwrap_or_default();
+        evaluate(
+            set,
+            &mut retrieve,
+            Some((engine.answer_mode().as_str(), &mut produce, &sources)),
+        )
+    } else {
+        evaluate(set, &mut retrieve, None)
+    };
+    let baseline = baseline.map(|baseline| {
+        let mut retrieve = |text: &str| baseline.retrieve(text);
+        if with_answers {
+            let mut produce = |text: &str| baseline.answer(text);
+            evaluate(
+                set,
+                &mut retrieve,
+                Some(("baseline", &mut produce, &sources)),
+            )
         } else {
-            valid_citations as f64 / citations as f64
-        },
-        citations,
-        off_topic_refusal: off_topic_refused as f64 / set.off_topic.len().max(1) as f64,
-        answerable_refusal: answerable_refused as f64 / answerable,
-        fallbacks,
-        p50_latency_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
-        max_latency_ms: latencies.last().copied().unwrap_or(0.0),
+            evaluate(set, &mut retrieve, None)
+        }
+    });
+    SetReport {
+        set: set_name.to_string(),
+        guidebot,
+        baseline,
     }
+}
+
+/// Whether `text` contains every fact, case-insensitively, whitespace runs compared as one space.
+fn contains_all(text: &str, facts: &[String]) -> bool {
+    let text = crate::corpus::collapse_whitespace(&text.to_lowercase());
+    facts
+        .iter()
+        .all(|fact| text.contains(&crate::corpus::collapse_whitespace(&fact.to_lowercase())))
+}
+
+fn top_sections(retrieved: &Retrieved) -> Vec<String> {
+    retrieved
+        .passages
+        .iter()
+        .take(3)
+        .map(|passage| format!("{}#{}", passage.guide, passage.section_id))
+        .collect()
 }

@@ -90,7 +90,7 @@ struct GuideTemplate {
     slug: String,
     title: String,
     author: String,
-    year: u16,
+    year: Option<u16>,
     sources: Vec<String>,
     sections: Vec<SectionTemplate>,
     companies: Vec<String>,
@@ -199,7 +199,9 @@ impl GuideTemplate {
         ));
         out.push_str(&format!("slug = \"{}-synthetic-{number:05}\"\n", self.slug));
         out.push_str(&format!("author = {}\n", toml_string(&self.author)));
-        out.push_str(&format!("year = {}\n", self.year));
+        if let Some(year) = self.year {
+            out.push_str(&format!("year = {year}\n"));
+        }
         out.push_str("sources = [\n");
         for source in &self.sources {
             out.push_str(&format!("  {},\n", toml_string(source)));

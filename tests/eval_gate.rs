@@ -26,7 +26,7 @@ fn eval_metrics_stay_above_their_floors() {
             "--answers",
             "--json",
             "--set",
-            "tests/eval/questions.toml",
+            "tests/eval/dev.toml",
         ])
         // Extractive answers: the gate must not depend on a network or a key.
         .env_remove("GUIDEBOT_LLM_PROVIDER")
@@ -39,7 +39,8 @@ fn eval_metrics_stay_above_their_floors() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
-    let retrieval = &report["retrieval"];
+    let set = &report["sets"][0]["guidebot"];
+    let retrieval = &set["retrieval"];
     let metric = |name: &str| {
         retrieval[name]
             .as_f64()
@@ -70,10 +71,10 @@ fn eval_metrics_stay_above_their_floors() {
         "retrieval below its floors: {failures:?}"
     );
 
-    let answers = &report["answers"];
+    let answers = &set["answers"];
     assert_eq!(answers["mode"], "extractive");
     assert_eq!(
-        answers["citation_validity"].as_f64(),
+        answers["verbatim_quotes"].as_f64(),
         Some(1.0),
         "every quote must be verbatim"
     );

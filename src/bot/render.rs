@@ -467,6 +467,24 @@ pub fn render_section(view: &SectionView) -> Rendered {
     }
 }
 
+/// "by Blake Crosley · 2026 · data as of 2026 · 17 sections · 7 listed sources", leaving out what
+/// a guide does not say.
+fn guide_summary_line(guide: &crate::engine::GuideSummary) -> String {
+    let mut parts = Vec::new();
+    if !guide.author.is_empty() {
+        parts.push(format!("by {}", guide.author));
+    }
+    if let Some(year) = guide.year {
+        parts.push(year.to_string());
+    }
+    parts.push(format!("data as of {}", guide.as_of));
+    parts.push(format!("{} sections", guide.sections));
+    if !guide.sources.is_empty() {
+        parts.push(format!("{} listed sources", guide.sources.len()));
+    }
+    parts.join(" · ")
+}
+
 /// `/about`: the guides with their as-of dates, the answer mode and the index fingerprint.
 pub fn render_about(about: &About) -> Rendered {
     let fields = about
@@ -476,17 +494,7 @@ pub fn render_about(about: &About) -> Rendered {
         .map(|guide| {
             (
                 truncate(&guide.title, FIELD_NAME_LIMIT),
-                truncate(
-                    &format!(
-                        "by {} · {} · data as of {} · {} sections · {} listed sources",
-                        guide.author,
-                        guide.year,
-                        guide.as_of,
-                        guide.sections,
-                        guide.sources.len()
-                    ),
-                    FIELD_VALUE_LIMIT,
-                ),
+                truncate(&guide_summary_line(guide), FIELD_VALUE_LIMIT),
             )
         })
         .collect();

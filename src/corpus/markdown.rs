@@ -8,13 +8,33 @@ use std::path::Path;
 
 const FRONT_MATTER_FENCE: &str = "+++";
 
-/// Parses a guide's text: TOML front matter between `+++` lines, then Markdown.
+/// Parses a guide's text: optional TOML front matter between `+++` lines, then Markdown. Without
+/// front matter the title is the first `#` heading and the slug the file name, with a warning.
 pub(super) fn parse_guide(path: &Path, text: &str) -> Result<Guide, CorpusError> {
-    let (meta, body_offset) = parse_front_matter(path, text)?;
+    let mut warnings = Vec::new();
+    let (meta, body_offset) = match parse_front_matter(path, text)? {
+        Some(found) => found,
+        None => {
+            let meta = derived_meta(path, text);
+            warnings.push(format!(
+                "{}:1: no front matter: title {:?} taken from {}, slug {:?} from the file name",
+                path.display(),
+                meta.title,
+                if first_title_heading(text).is_some() {
+                    "the first # heading"
+                } else {
+                    "the file name"
+                },
+                meta.slug
+            ));
+            (meta, 0)
+        }
+    };
     let line_index = LineIndex::new(text);
     let body = &text[body_offset..];
 
     let mut builder = GuideBuilder::new(path, &meta);
+    builder.warnings = warnings;
     let options = Options::ENABLE_TABLES;
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
         let line = line_index.line_of(body_offset + range.start);
@@ -23,17 +43,15 @@ pub(super) fn parse_guide(path: &Path, text: &str) -> Result<Guide, CorpusError>
     builder.finish()
 }
 
-fn parse_front_matter(path: &Path, text: &str) -> Result<(GuideMeta, usize), CorpusError> {
+/// The front matter and the byte offset where the Markdown starts, or `None` when the file has no
+/// front matter.
+fn parse_front_matter(path: &Path, text: &str) -> Result<Option<(GuideMeta, usize)>, CorpusError> {
     let text_without_bom = text.strip_prefix('\u{feff}').unwrap_or(text);
     let bom_length = text.len() - text_without_bom.len();
     let mut lines = text_without_bom.split_inclusive('\n');
     let first = lines.next().unwrap_or_default();
     if first.trim_end() != FRONT_MATTER_FENCE {
-        return Err(CorpusError::invalid(
-            path,
-            1,
-            "a guide must start with TOML front matter between `+++` lines (title, slug, author, year, sources)",
-        ));
+        return Ok(None);
     }
     let start = bom_length + first.len();
     let mut offset = start;
@@ -48,7 +66,7 @@ fn parse_front_matter(path: &Path, text: &str) -> Result<(GuideMeta, usize), Cor
                 CorpusError::invalid(path, line, format!("bad front matter: {}", error.message()))
             })?;
             validate_meta(path, &meta)?;
-            return Ok((meta, offset + line.len()));
+            return Ok(Some((meta, offset + line.len())));
         }
         offset += line.len();
     }
@@ -57,6 +75,49 @@ fn parse_front_matter(path: &Path, text: &str) -> Result<(GuideMeta, usize), Cor
         1,
         "the front matter opened with `+++` is never closed: add a `+++` line after it",
     ))
+}
+
+/// Title and slug of a guide without front matter: the first level-1 heading (else the file name)
+/// and the file name.
+fn derived_meta(path: &Path, text: &str) -> GuideMeta {
+    let stem = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let slug = slugify(&stem);
+    GuideMeta {
+        title: first_title_heading(text).unwrap_or_else(|| stem.replace(['-', '_'], " ")),
+        slug,
+        author: String::new(),
+        year: None,
+        publisher: None,
+        as_of: None,
+        sources: Vec::new(),
+    }
+}
+
+/// The text of the first `#` (level-1) heading, inline markup removed.
+fn first_title_heading(text: &str) -> Option<String> {
+    let mut inside = false;
+    let mut title = String::new();
+    for event in Parser::new_ext(text, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Heading {
+                level: HeadingLevel::H1,
+                ..
+            }) => inside = true,
+            Event::End(TagEnd::Heading(HeadingLevel::H1)) => {
+                let title = collapse(&title);
+                if !title.is_empty() {
+                    return Some(title);
+                }
+                inside = false;
+            }
+            Event::Text(text) | Event::Code(text) if inside => title.push_str(&text),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn validate_meta(path: &Path, meta: &GuideMeta) -> Result<(), CorpusError> {
@@ -131,6 +192,8 @@ struct GuideBuilder<'a> {
     last_paragraph: Option<String>,
     table: Option<TableInProgress>,
     block_quote_depth: usize,
+    /// What was derived or skipped, "file:line: message".
+    warnings: Vec<String>,
 }
 
 struct TableInProgress {
@@ -161,7 +224,13 @@ impl<'a> GuideBuilder<'a> {
             last_paragraph: None,
             table: None,
             block_quote_depth: 0,
+            warnings: Vec::new(),
         }
+    }
+
+    fn warn(&mut self, line: usize, message: impl std::fmt::Display) {
+        self.warnings
+            .push(format!("{}:{line}: {message}", self.path.display()));
     }
 
     /// The innermost text buffer that inline content goes to.
@@ -499,25 +568,24 @@ impl<'a> GuideBuilder<'a> {
         table: TableInProgress,
         _end_line: usize,
     ) -> Result<(), CorpusError> {
-        if table.header.iter().all(|cell| cell.is_empty()) {
-            return Err(CorpusError::invalid(
-                self.path,
-                table.line,
-                "table without a header row: give every column a name",
-            ));
-        }
-        for row in &table.rows {
-            if row.cells.len() != table.header.len() {
-                return Err(CorpusError::invalid(
-                    self.path,
-                    row.line,
-                    format!(
-                        "table row has {} cells but the header has {}",
-                        row.cells.len(),
-                        table.header.len()
-                    ),
-                ));
+        // GitHub renders a table whose header cells are empty, and so does the loader: its rows
+        // are read without column names. A row with a different number of cells is skipped with a
+        // warning rather than failing the whole corpus.
+        let mut table = table;
+        let columns = table.header.len();
+        let mut skipped = Vec::new();
+        table.rows.retain(|row| {
+            let keep = row.cells.len() == columns;
+            if !keep {
+                skipped.push((row.line, row.cells.len()));
             }
+            keep
+        });
+        for (line, cells) in skipped {
+            self.warn(
+                line,
+                format!("table row has {cells} cells but the header has {columns}; row skipped"),
+            );
         }
         let caption = self.last_paragraph.clone();
         let header_text = table.header.join(" | ");
@@ -533,7 +601,13 @@ impl<'a> GuideBuilder<'a> {
                 .header
                 .iter()
                 .zip(&row.cells)
-                .map(|(name, value)| format!("{name}: {value}"))
+                .map(|(name, value)| {
+                    if name.is_empty() {
+                        value.clone()
+                    } else {
+                        format!("{name}: {value}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             self.add_table_passage(PassageKind::TableRow, text, caption.clone(), row.line);
@@ -577,6 +651,7 @@ impl<'a> GuideBuilder<'a> {
             sections: self.sections,
             passages: self.passages,
             tables: self.tables,
+            warnings: self.warnings,
         })
     }
 }

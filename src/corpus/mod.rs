@@ -61,8 +61,11 @@ impl CorpusError {
 pub struct GuideMeta {
     pub title: String,
     pub slug: String,
+    /// Empty when the guide does not say (a guide dropped in without front matter).
+    #[serde(default)]
     pub author: String,
-    pub year: u16,
+    #[serde(default)]
+    pub year: Option<u16>,
     #[serde(default)]
     pub publisher: Option<String>,
     /// The date the guide's figures are as of ("2026"); defaults to the year.
@@ -73,9 +76,13 @@ pub struct GuideMeta {
 }
 
 impl GuideMeta {
-    /// The as-of date of the guide's data, falling back to its year.
+    /// The as-of date of the guide's data, falling back to its year ("undated" without either).
     pub fn as_of(&self) -> String {
-        self.as_of.clone().unwrap_or_else(|| self.year.to_string())
+        match (&self.as_of, self.year) {
+            (Some(as_of), _) => as_of.clone(),
+            (None, Some(year)) => year.to_string(),
+            (None, None) => "undated".to_string(),
+        }
     }
 }
 
@@ -87,6 +94,8 @@ pub struct Guide {
     pub sections: Vec<Section>,
     pub passages: Vec<Passage>,
     pub tables: Vec<Table>,
+    /// What the loader derived or skipped in this file ("file:line: message").
+    pub warnings: Vec<String>,
 }
 
 impl Guide {
@@ -196,6 +205,8 @@ pub struct TableRow {
 #[derive(Debug, Clone)]
 pub struct Corpus {
     pub guides: Vec<Guide>,
+    /// Things the loader derived or skipped ("file:line: message"); logged by whoever loads.
+    pub warnings: Vec<String>,
     pub vocabulary: Vocabulary,
     /// SHA-256 over every file's name and bytes: changes whenever the corpus does.
     pub fingerprint: String,
@@ -205,26 +216,17 @@ pub struct Corpus {
 impl Corpus {
     /// Loads every `*.md` guide in `dir` (sorted by file name) and the optional vocabulary file.
     pub fn load(dir: &Path) -> Result<Corpus, CorpusError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut guide_paths = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| CorpusError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            let path = entry.path();
-            if path.extension().is_some_and(|ext| ext == "md")
-                && !path
-                    .file_name()
-                    .is_some_and(|name| name.to_string_lossy().eq_ignore_ascii_case("README.md"))
-            {
-                guide_paths.push(path);
-            }
+        Corpus::load_dirs(dir, &[])
+    }
+
+    /// Loads the guides of `dir` and of each folder in `extra_dirs`, indexed together as one
+    /// corpus. The vocabulary and the other data files come from `dir` only; the extra folders
+    /// contribute guides (a hub keeping guides from several sources in their own folders).
+    pub fn load_dirs(dir: &Path, extra_dirs: &[PathBuf]) -> Result<Corpus, CorpusError> {
+        let mut guide_paths = guide_files(dir)?;
+        for extra in extra_dirs {
+            guide_paths.extend(guide_files(extra)?);
         }
-        guide_paths.sort();
         if guide_paths.is_empty() {
             return Err(CorpusError::NoGuides {
                 dir: dir.to_path_buf(),
@@ -233,10 +235,12 @@ impl Corpus {
 
         let mut hasher = Sha256::new();
         let mut guides: Vec<Guide> = Vec::with_capacity(guide_paths.len());
+        let mut warnings = Vec::new();
         for path in &guide_paths {
             let bytes = read_file(path)?;
             hash_file(&mut hasher, path, &bytes);
             let guide = parse_guide_bytes(path, &bytes)?;
+            warnings.extend(guide.warnings.iter().cloned());
             if let Some(other) = guides.iter().find(|g| g.meta.slug == guide.meta.slug) {
                 return Err(CorpusError::DuplicateSlug {
                     path: path.clone(),
@@ -265,6 +269,7 @@ impl Corpus {
 
         Ok(Corpus {
             guides,
+            warnings,
             vocabulary,
             fingerprint: hex::encode(hasher.finalize()),
             dir: dir.to_path_buf(),
@@ -345,6 +350,31 @@ pub fn slugify(text: &str) -> String {
         slug.push_str("section");
     }
     slug
+}
+
+/// The guide files of one folder: every `*.md` but a README, sorted by name.
+fn guide_files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut guide_paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| CorpusError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "md")
+            && !path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().eq_ignore_ascii_case("README.md"))
+        {
+            guide_paths.push(path);
+        }
+    }
+    guide_paths.sort();
+    Ok(guide_paths)
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CorpusError> {

@@ -1,12 +1,12 @@
 //! Checks an LLM's answer against the passages it was given: markers must point at sent passages,
 //! quotes must be verbatim in the corpus, and an answer left with no valid citation is rejected.
 
-use super::extractive::candidates_of;
+use super::extractive::units_of;
 use super::{Answer, AnswerMode, Citation};
 use crate::corpus::{collapse_whitespace, Corpus};
 use crate::llm::LlmCompletion;
 use crate::search::Hit;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// Longest quote kept from a provider's cited text; longer ones are cut at a sentence end if possible.
 const MAX_QUOTE_CHARS: usize = 600;
@@ -41,7 +41,10 @@ pub fn ground_completion(
     if order.is_empty() {
         return None;
     }
-    let terms: HashSet<&str> = query_terms.iter().map(String::as_str).collect();
+    let terms: HashMap<&str, f32> = query_terms
+        .iter()
+        .map(|term| (term.as_str(), 1.0))
+        .collect();
     let mut citations = Vec::with_capacity(order.len());
     for (index, &passage_number) in order.iter().enumerate() {
         let hit = &sent[passage_number - 1];
@@ -82,8 +85,8 @@ pub fn ground_completion(
 }
 
 /// The sentence of a passage that best matches the question, verbatim.
-fn best_quote(hit: &Hit, terms: &HashSet<&str>, corpus: &Corpus) -> Option<String> {
-    let mut candidates = candidates_of(hit, 0, terms);
+fn best_quote(hit: &Hit, terms: &HashMap<&str, f32>, corpus: &Corpus) -> Option<String> {
+    let mut candidates = units_of(hit, 0, terms);
     candidates.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)

@@ -7,7 +7,7 @@
 mod extractive;
 mod grounding;
 mod prompt;
-pub mod sentences;
+
 
 pub use extractive::extractive_answer;
 pub use grounding::ground_completion;

@@ -35,7 +35,7 @@ pub(super) fn parse_guide(path: &Path, text: &str) -> Result<Guide, CorpusError>
 
     let mut builder = GuideBuilder::new(path, &meta);
     builder.warnings = warnings;
-    let options = Options::ENABLE_TABLES;
+    let options = Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH;
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
         let line = line_index.line_of(body_offset + range.start);
         builder.handle(event, line)?;
@@ -166,10 +166,47 @@ impl LineIndex {
     }
 }
 
-/// A block being collected: its text so far and where it started.
-struct OpenBlock {
+/// Longest passage, in words: a longer paragraph or list is split at sentence or item boundaries.
+pub(crate) const MAX_PASSAGE_WORDS: usize = 150;
+/// A list item (with its children) this short is packed with its short neighbours into one passage.
+const SHORT_ITEM_WORDS: usize = 15;
+/// Most words in a pack of short list items.
+const PACK_MAX_WORDS: usize = 90;
+/// A paragraph this short ("Notes:", "Matrix Factorization") never stands alone: it introduces the
+/// next block instead.
+const FRAGMENT_MAX_WORDS: usize = 3;
+/// A bold paragraph holding a question ("**What is regression? 👶**") introduces the answer below
+/// it, as a heading would, when it is at most this long.
+const QUESTION_LINE_MAX_WORDS: usize = 40;
+
+/// A list item with its nested items, as read.
+#[derive(Debug, Default)]
+struct ItemNode {
     text: String,
     line: usize,
+    children: Vec<ItemNode>,
+}
+
+impl ItemNode {
+    /// This item's text and its descendants', depth first, one line each.
+    fn lines(&self, out: &mut Vec<(String, usize)>) {
+        let text = collapse(&self.text);
+        if !text.is_empty() {
+            out.push((text, self.line));
+        }
+        for child in &self.children {
+            child.lines(out);
+        }
+    }
+}
+
+/// A paragraph being read, with what tells a bold question line from prose.
+struct OpenParagraph {
+    text: String,
+    line: usize,
+    /// Letters and digits outside bold or italic text.
+    plain_chars: usize,
+    footnotes: Vec<String>,
 }
 
 struct GuideBuilder<'a> {
@@ -181,17 +218,35 @@ struct GuideBuilder<'a> {
     /// (level, heading) from the guide title down to the current heading.
     heading_stack: Vec<(u8, String)>,
     current_section: Option<usize>,
-    heading: Option<(u8, OpenBlock)>,
-    paragraph: Option<OpenBlock>,
-    code: Option<OpenBlock>,
+    heading: Option<(u8, String, usize)>,
+    paragraph: Option<OpenParagraph>,
+    code: Option<(String, usize)>,
     /// Open list items, innermost last (nested lists give nested items).
-    items: Vec<OpenBlock>,
-    /// Lead-in of each open list, innermost last.
-    list_lead_ins: Vec<Option<String>>,
+    items: Vec<ItemNode>,
+    /// Finished top-level items of the list being read.
+    top_items: Vec<ItemNode>,
+    /// Nesting depth of open lists.
+    list_depth: usize,
+    /// Lead-in of the current top-level list (a paragraph ending with ':' or a short fragment).
+    list_lead_in: Option<String>,
     /// The last top-level paragraph of the current section, a candidate lead-in or table caption.
     last_paragraph: Option<String>,
+    /// A fragment too short to stand alone, waiting to introduce the next block.
+    pending_fragment: Option<String>,
+    /// The bold question the passages below answer, until the next heading or question.
+    subheading: Option<String>,
     table: Option<TableInProgress>,
-    block_quote_depth: usize,
+    /// Nesting of bold / italic spans in the open paragraph.
+    emphasis_depth: usize,
+    /// Inside an HTML comment that spans several HTML events.
+    in_html_comment: bool,
+    /// Inside a footnote definition: its label and text so far.
+    footnote: Option<(String, String)>,
+    footnote_texts: Vec<(String, String)>,
+    /// Footnote labels referenced by each passage (by index), joined in `finish`.
+    footnote_refs: Vec<(usize, String)>,
+    /// Footnote labels referenced by the block being read.
+    block_footnotes: Vec<String>,
     /// What was derived or skipped, "file:line: message".
     warnings: Vec<String>,
 }
@@ -220,10 +275,19 @@ impl<'a> GuideBuilder<'a> {
             paragraph: None,
             code: None,
             items: Vec::new(),
-            list_lead_ins: Vec::new(),
+            top_items: Vec::new(),
+            list_depth: 0,
+            list_lead_in: None,
             last_paragraph: None,
+            pending_fragment: None,
+            subheading: None,
             table: None,
-            block_quote_depth: 0,
+            emphasis_depth: 0,
+            in_html_comment: false,
+            footnote: None,
+            footnote_texts: Vec::new(),
+            footnote_refs: Vec::new(),
+            block_footnotes: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -235,14 +299,17 @@ impl<'a> GuideBuilder<'a> {
 
     /// The innermost text buffer that inline content goes to.
     fn text_sink(&mut self) -> Option<&mut String> {
-        if let Some((_, heading)) = self.heading.as_mut() {
-            return Some(&mut heading.text);
+        if let Some((_, text)) = self.footnote.as_mut() {
+            return Some(text);
+        }
+        if let Some((_, heading, _)) = self.heading.as_mut() {
+            return Some(heading);
         }
         if let Some(table) = self.table.as_mut() {
             return table.cell.as_mut();
         }
-        if let Some(code) = self.code.as_mut() {
-            return Some(&mut code.text);
+        if let Some((code, _)) = self.code.as_mut() {
+            return Some(code);
         }
         if let Some(item) = self.items.last_mut() {
             return Some(&mut item.text);
@@ -251,6 +318,15 @@ impl<'a> GuideBuilder<'a> {
     }
 
     fn push_text(&mut self, text: &str) {
+        if self.emphasis_depth == 0
+            && self.items.is_empty()
+            && self.footnote.is_none()
+            && self.heading.is_none()
+        {
+            if let Some(paragraph) = self.paragraph.as_mut() {
+                paragraph.plain_chars += text.chars().filter(|c| c.is_alphanumeric()).count();
+            }
+        }
         if let Some(sink) = self.text_sink() {
             sink.push_str(text);
         }
@@ -264,23 +340,35 @@ impl<'a> GuideBuilder<'a> {
             Event::InlineMath(text) | Event::DisplayMath(text) => self.push_text(&text),
             Event::SoftBreak | Event::HardBreak => self.push_text(" "),
             Event::Html(html) | Event::InlineHtml(html) => {
-                // Raw HTML carries no guide text we can quote; a comment or tag is dropped, but text
-                // inside a block of HTML is kept so nothing readable disappears.
-                let visible = strip_html_tags(&html);
+                // Comments are never guide text; tags are dropped, but text inside a block of HTML
+                // is kept so nothing readable disappears.
+                let visible = visible_html_text(&html, &mut self.in_html_comment);
                 if !visible.trim().is_empty() {
                     if self.text_sink().is_none() {
-                        self.paragraph = Some(OpenBlock {
+                        self.paragraph = Some(OpenParagraph {
                             text: String::new(),
                             line,
+                            plain_chars: 0,
+                            footnotes: Vec::new(),
                         });
                         self.push_text(&visible);
                         self.end_paragraph()?;
                     } else {
                         self.push_text(&visible);
                     }
+                } else if !html.trim().is_empty() && self.text_sink().is_some() {
+                    // A `<br>` or a dropped tag between words still separates them.
+                    self.push_text(" ");
                 }
             }
-            Event::FootnoteReference(label) => self.push_text(&format!("[^{label}]")),
+            Event::FootnoteReference(label) => {
+                // The marker never shows; the footnote's text joins the passage that cites it.
+                let label = label.to_string();
+                match self.paragraph.as_mut() {
+                    Some(paragraph) if self.items.is_empty() => paragraph.footnotes.push(label),
+                    _ => self.block_footnotes.push(label),
+                }
+            }
             Event::TaskListMarker(done) => self.push_text(if done { "[x] " } else { "[ ] " }),
             Event::Rule => {}
         }
@@ -290,19 +378,21 @@ impl<'a> GuideBuilder<'a> {
     fn start(&mut self, tag: Tag<'_>, line: usize) -> Result<(), CorpusError> {
         match tag {
             Tag::Heading { level, .. } => {
-                self.heading = Some((
-                    heading_level(level),
-                    OpenBlock {
-                        text: String::new(),
-                        line,
-                    },
-                ));
+                self.heading = Some((heading_level(level), String::new(), line));
             }
             Tag::Paragraph => {
-                if self.items.is_empty() && self.table.is_none() {
-                    self.paragraph = Some(OpenBlock {
+                if self.footnote.is_some() {
+                    if let Some((_, text)) = self.footnote.as_mut() {
+                        if !text.is_empty() {
+                            text.push(' ');
+                        }
+                    }
+                } else if self.items.is_empty() && self.table.is_none() {
+                    self.paragraph = Some(OpenParagraph {
                         text: String::new(),
                         line,
+                        plain_chars: 0,
+                        footnotes: Vec::new(),
                     });
                 } else if let Some(item) = self.items.last_mut() {
                     // Loose lists wrap item text in paragraphs: separate them by a space.
@@ -311,26 +401,20 @@ impl<'a> GuideBuilder<'a> {
                     }
                 }
             }
+            Tag::Strong | Tag::Emphasis | Tag::Strikethrough => self.emphasis_depth += 1,
             Tag::List(_) => {
-                let lead_in = if self.items.is_empty() {
-                    self.last_paragraph
-                        .clone()
-                        .filter(|paragraph| paragraph.trim_end().ends_with(':'))
-                } else {
-                    self.items.last().map(|item| item.text.trim().to_string())
-                };
-                self.list_lead_ins.push(lead_in);
+                if self.list_depth == 0 && self.footnote.is_none() {
+                    self.list_lead_in = self.take_lead_in();
+                    self.top_items.clear();
+                }
+                self.list_depth += 1;
             }
-            Tag::Item => self.items.push(OpenBlock {
+            Tag::Item => self.items.push(ItemNode {
                 text: String::new(),
                 line,
+                children: Vec::new(),
             }),
-            Tag::CodeBlock(_) => {
-                self.code = Some(OpenBlock {
-                    text: String::new(),
-                    line,
-                })
-            }
+            Tag::CodeBlock(_) => self.code = Some((String::new(), line)),
             Tag::Table(_) => {
                 self.table = Some(TableInProgress {
                     header: Vec::new(),
@@ -358,7 +442,9 @@ impl<'a> GuideBuilder<'a> {
                     table.cell = Some(String::new());
                 }
             }
-            Tag::BlockQuote(_) => self.block_quote_depth += 1,
+            Tag::FootnoteDefinition(label) => {
+                self.footnote = Some((label.to_string(), String::new()));
+            }
             _ => {}
         }
         Ok(())
@@ -367,33 +453,44 @@ impl<'a> GuideBuilder<'a> {
     fn end(&mut self, tag: TagEnd, line: usize) -> Result<(), CorpusError> {
         match tag {
             TagEnd::Heading(_) => {
-                if let Some((level, block)) = self.heading.take() {
-                    self.open_section(level, block)?;
+                if let Some((level, heading, heading_line)) = self.heading.take() {
+                    self.open_section(level, heading, heading_line)?;
                 }
             }
-            TagEnd::Paragraph if self.items.is_empty() && self.table.is_none() => {
+            TagEnd::Paragraph if self.footnote.is_none() && self.items.is_empty() && self.table.is_none() => {
                 self.end_paragraph()?;
+            }
+            TagEnd::Strong | TagEnd::Emphasis | TagEnd::Strikethrough => {
+                self.emphasis_depth = self.emphasis_depth.saturating_sub(1);
             }
             TagEnd::Item => {
                 if let Some(item) = self.items.pop() {
-                    let lead_in = self.list_lead_ins.last().cloned().flatten();
-                    self.add_passage(PassageKind::ListItem, item.text, lead_in, item.line)?;
+                    match self.items.last_mut() {
+                        Some(parent) => parent.children.push(item),
+                        None => self.top_items.push(item),
+                    }
                 }
             }
             TagEnd::List(_) => {
-                self.list_lead_ins.pop();
-                if self.items.is_empty() {
+                self.list_depth = self.list_depth.saturating_sub(1);
+                if self.list_depth == 0 && self.footnote.is_none() {
+                    let items = std::mem::take(&mut self.top_items);
+                    let lead_in = self.list_lead_in.take();
+                    self.add_list(items, lead_in);
                     self.last_paragraph = None;
                 }
             }
             TagEnd::CodeBlock => {
-                if let Some(code) = self.code.take() {
-                    let context = self.list_lead_ins.last().cloned().flatten();
+                if let Some((code, code_line)) = self.code.take() {
                     if let Some(item) = self.items.last_mut() {
                         item.text.push(' ');
-                        item.text.push_str(&code.text);
+                        item.text.push_str(&code);
+                    } else if let Some((_, text)) = self.footnote.as_mut() {
+                        text.push(' ');
+                        text.push_str(&code);
                     } else {
-                        self.add_passage(PassageKind::Code, code.text, context, code.line)?;
+                        let context = self.take_lead_in();
+                        self.add_passage(PassageKind::Code, code.trim().to_string(), context, code_line);
                     }
                 }
             }
@@ -422,36 +519,150 @@ impl<'a> GuideBuilder<'a> {
             }
             TagEnd::Table => {
                 if let Some(table) = self.table.take() {
-                    self.finish_table(table, line)?;
+                    self.finish_table(table, line);
                 }
             }
-            TagEnd::BlockQuote(_) => {
-                self.block_quote_depth = self.block_quote_depth.saturating_sub(1);
+            TagEnd::FootnoteDefinition => {
+                if let Some((label, text)) = self.footnote.take() {
+                    self.footnote_texts.push((label, collapse(&text)));
+                }
             }
             _ => {}
         }
         Ok(())
     }
 
+    /// What introduces the next block: a waiting fragment, or the last paragraph if it ends with
+    /// ':' ("Here are some of the feature selections:").
+    fn take_lead_in(&mut self) -> Option<String> {
+        if let Some(fragment) = self.pending_fragment.take() {
+            return Some(fragment);
+        }
+        self.last_paragraph
+            .clone()
+            .filter(|paragraph| paragraph.trim_end().ends_with(':'))
+    }
+
     fn end_paragraph(&mut self) -> Result<(), CorpusError> {
-        if let Some(paragraph) = self.paragraph.take() {
-            let text = collapse(&paragraph.text);
-            if !text.is_empty() {
-                self.last_paragraph = Some(text.clone());
-                self.add_passage(PassageKind::Paragraph, text, None, paragraph.line)?;
+        let Some(paragraph) = self.paragraph.take() else {
+            return Ok(());
+        };
+        let text = collapse(&paragraph.text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        let words = text.split_whitespace().count();
+        if paragraph.plain_chars == 0
+            && text.contains('?')
+            && words <= QUESTION_LINE_MAX_WORDS
+        {
+            // A bold question: what follows answers it, as under a heading.
+            self.subheading = Some(text);
+            self.last_paragraph = None;
+            self.pending_fragment = None;
+            return Ok(());
+        }
+        if words <= FRAGMENT_MAX_WORDS && !text.ends_with(['.', '!', '?']) {
+            if let Some(previous) = self.pending_fragment.take() {
+                // Two fragments in a row: the first one stands as a passage after all.
+                self.add_passage(PassageKind::Paragraph, previous, None, paragraph.line);
+            }
+            self.pending_fragment = Some(text);
+            self.block_footnotes.extend(paragraph.footnotes);
+            return Ok(());
+        }
+        self.last_paragraph = Some(text.clone());
+        let context = self.pending_fragment.take();
+        self.block_footnotes.extend(paragraph.footnotes);
+        if words <= MAX_PASSAGE_WORDS {
+            self.add_passage(PassageKind::Paragraph, text, context, paragraph.line);
+        } else {
+            for chunk in sentence_chunks(&text, MAX_PASSAGE_WORDS * 2 / 3) {
+                self.add_passage(PassageKind::Paragraph, chunk, context.clone(), paragraph.line);
             }
         }
         Ok(())
     }
 
-    fn open_section(&mut self, level: u8, block: OpenBlock) -> Result<(), CorpusError> {
-        let heading = collapse(&block.text);
+    /// A finished top-level list: each long item with its children is a passage; short items are
+    /// packed together; an item too long for one passage is split at its children, each part
+    /// carrying the item's own text as context.
+    fn add_list(&mut self, items: Vec<ItemNode>, lead_in: Option<String>) {
+        let mut pack: Vec<(String, usize)> = Vec::new();
+        let mut pack_words = 0;
+        for item in items {
+            let mut lines = Vec::new();
+            item.lines(&mut lines);
+            if lines.is_empty() {
+                continue;
+            }
+            let words: usize = lines.iter().map(|(text, _)| word_count(text)).sum();
+            if words <= SHORT_ITEM_WORDS && pack_words + words <= PACK_MAX_WORDS {
+                pack_words += words;
+                pack.extend(lines);
+                continue;
+            }
+            self.flush_pack(&mut pack, &lead_in);
+            pack_words = 0;
+            if words <= SHORT_ITEM_WORDS {
+                pack_words = words;
+                pack.extend(lines);
+            } else if words <= MAX_PASSAGE_WORDS {
+                self.add_lines(lines, lead_in.clone());
+            } else {
+                self.add_long_item(lines, &lead_in);
+            }
+        }
+        self.flush_pack(&mut pack, &lead_in);
+    }
+
+    fn flush_pack(&mut self, pack: &mut Vec<(String, usize)>, lead_in: &Option<String>) {
+        if !pack.is_empty() {
+            self.add_lines(std::mem::take(pack), lead_in.clone());
+        }
+    }
+
+    /// An item whose subtree is over the passage size: its first line heads each part.
+    fn add_long_item(&mut self, lines: Vec<(String, usize)>, lead_in: &Option<String>) {
+        let parent = lines[0].0.clone();
+        let context = match lead_in {
+            Some(lead_in) => Some(format!("{lead_in} {parent}")),
+            None => Some(parent),
+        };
+        let mut part: Vec<(String, usize)> = Vec::new();
+        let mut part_words = 0;
+        for (index, (text, line)) in lines.into_iter().enumerate() {
+            let words = word_count(&text);
+            if !part.is_empty() && part_words + words > MAX_PASSAGE_WORDS * 2 / 3 {
+                let chunk_context = if index == 0 { lead_in.clone() } else { context.clone() };
+                self.add_lines(std::mem::take(&mut part), chunk_context);
+                part_words = 0;
+            }
+            part_words += words;
+            part.push((text, line));
+        }
+        if !part.is_empty() {
+            self.add_lines(part, context);
+        }
+    }
+
+    /// One list passage: each line an item, verbatim.
+    fn add_lines(&mut self, lines: Vec<(String, usize)>, context: Option<String>) {
+        let line = lines.first().map_or(0, |(_, line)| *line);
+        let text = lines
+            .into_iter()
+            .map(|(text, _)| text)
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.add_passage(PassageKind::ListItem, text, context, line);
+    }
+
+    fn open_section(&mut self, level: u8, heading: String, line: usize) -> Result<(), CorpusError> {
+        self.flush_fragment();
+        let heading = collapse(&heading);
         if heading.is_empty() {
-            return Err(CorpusError::invalid(
-                self.path,
-                block.line,
-                "empty heading: give the heading a title or remove the '#'",
-            ));
+            self.warn(line, "empty heading skipped: give the heading a title or remove the '#'");
+            return Ok(());
         }
         while self
             .heading_stack
@@ -479,11 +690,19 @@ impl<'a> GuideBuilder<'a> {
             heading,
             heading_path,
             level,
-            line: block.line,
+            line,
         });
         self.current_section = Some(self.sections.len() - 1);
         self.last_paragraph = None;
+        self.subheading = None;
         Ok(())
+    }
+
+    /// A fragment still waiting when its section ends stands as a passage of its own.
+    fn flush_fragment(&mut self) {
+        if let Some(fragment) = self.pending_fragment.take() {
+            self.add_passage(PassageKind::Paragraph, fragment, None, 0);
+        }
     }
 
     fn heading_path_with_title(&self) -> Vec<String> {
@@ -514,41 +733,27 @@ impl<'a> GuideBuilder<'a> {
         self.sections.len() - 1
     }
 
+    /// Appends a passage to the current section with the next ordinal of that section.
     fn add_passage(
         &mut self,
         kind: PassageKind,
         text: String,
         context: Option<String>,
         line: usize,
-    ) -> Result<(), CorpusError> {
-        let text = if kind == PassageKind::Code {
-            text.trim().to_string()
-        } else {
-            collapse(&text)
-        };
-        if text.is_empty() {
-            return Ok(());
-        }
-        self.push_passage(kind, text, context, line);
-        Ok(())
-    }
-
-    /// Appends a passage to the current section with the next ordinal of that section.
-    fn push_passage(
-        &mut self,
-        kind: PassageKind,
-        text: String,
-        context: Option<String>,
-        line: usize,
     ) {
+        if text.trim().is_empty() {
+            return;
+        }
         let section_index = self.section_for_passage(line);
         let section = &self.sections[section_index];
         let ordinal = self
             .passages
             .iter()
-            .filter(|passage| passage.section_id == section.id)
+            .rev()
+            .take_while(|passage| passage.section_id == section.id)
             .count()
             + 1;
+        let line = if line == 0 { section.line } else { line };
         self.passages.push(Passage {
             id: format!("{}/{}/{}", self.meta.slug, section.id, ordinal),
             guide_slug: self.meta.slug.clone(),
@@ -556,18 +761,20 @@ impl<'a> GuideBuilder<'a> {
             section_id: section.id.clone(),
             heading: section.heading.clone(),
             heading_path: section.heading_path.clone(),
+            subheading: self.subheading.clone(),
             kind,
             text,
             context,
             line,
         });
+        let index = self.passages.len() - 1;
+        for label in std::mem::take(&mut self.block_footnotes) {
+            self.footnote_refs.push((index, label));
+        }
     }
 
-    fn finish_table(
-        &mut self,
-        table: TableInProgress,
-        _end_line: usize,
-    ) -> Result<(), CorpusError> {
+    fn finish_table(&mut self, table: TableInProgress, _end_line: usize) {
+        self.flush_fragment();
         // GitHub renders a table whose header cells are empty, and so does the loader: its rows
         // are read without column names. A row with a different number of cells is skipped with a
         // warning rather than failing the whole corpus.
@@ -587,30 +794,34 @@ impl<'a> GuideBuilder<'a> {
                 format!("table row has {cells} cells but the header has {columns}; row skipped"),
             );
         }
+        // Rows whose cells are all empty (a spacer row) carry nothing.
+        table
+            .rows
+            .retain(|row| row.cells.iter().any(|cell| !cell.is_empty()));
         let caption = self.last_paragraph.clone();
+        let header_named = table.header.iter().any(|cell| !cell.is_empty());
         let header_text = table.header.join(" | ");
-        // The whole table as one passage, then each row with the header so it reads alone.
-        let mut whole = header_text.clone();
-        for row in &table.rows {
-            whole.push('\n');
-            whole.push_str(&row.cells.join(" | "));
+        // The whole table as one passage (header and rows, one per line), then each row alone, as
+        // written ("Google MLE | L4 | $170k–$220k | $300k–$430k"), with the header as its context.
+        let mut lines = Vec::with_capacity(table.rows.len() + 1);
+        if header_named {
+            lines.push(header_text.clone());
         }
-        self.add_table_passage(PassageKind::Table, whole, caption.clone(), table.line);
+        lines.extend(table.rows.iter().map(|row| row.cells.join(" | ")));
+        self.add_passage(PassageKind::Table, lines.join("\n"), caption.clone(), table.line);
+        // The header is the context's last line, so a reader can name each cell.
+        let row_context = match (header_named, &caption) {
+            (true, Some(caption)) => Some(format!("{caption}\n{header_text}")),
+            (true, None) => Some(header_text.clone()),
+            (false, caption) => caption.clone(),
+        };
         for row in &table.rows {
-            let text = table
-                .header
-                .iter()
-                .zip(&row.cells)
-                .map(|(name, value)| {
-                    if name.is_empty() {
-                        value.clone()
-                    } else {
-                        format!("{name}: {value}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            self.add_table_passage(PassageKind::TableRow, text, caption.clone(), row.line);
+            self.add_passage(
+                PassageKind::TableRow,
+                row.cells.join(" | "),
+                row_context.clone(),
+                row.line,
+            );
         }
         let section_index = self.section_for_passage(table.line);
         let section = &self.sections[section_index];
@@ -622,22 +833,23 @@ impl<'a> GuideBuilder<'a> {
             rows: table.rows,
             line: table.line,
         });
-        Ok(())
-    }
-
-    /// Tables keep their line breaks (one row a line), unlike prose passages.
-    fn add_table_passage(
-        &mut self,
-        kind: PassageKind,
-        text: String,
-        context: Option<String>,
-        line: usize,
-    ) {
-        self.push_passage(kind, text, context, line);
     }
 
     fn finish(mut self) -> Result<Guide, CorpusError> {
         self.end_paragraph()?;
+        self.flush_fragment();
+        // Footnote texts join the passages that cite them, as a last line.
+        for (index, label) in std::mem::take(&mut self.footnote_refs) {
+            let Some((_, text)) = self.footnote_texts.iter().find(|(name, _)| *name == label) else {
+                continue;
+            };
+            if let Some(passage) = self.passages.get_mut(index) {
+                if !text.is_empty() && !passage.text.contains(text.as_str()) {
+                    passage.text.push('\n');
+                    passage.text.push_str(text);
+                }
+            }
+        }
         if self.passages.is_empty() {
             return Err(CorpusError::invalid(
                 self.path,
@@ -671,6 +883,60 @@ fn collapse(text: &str) -> String {
     super::collapse_whitespace(text)
 }
 
+fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// `text` cut at sentence ends into chunks of about `target_words` (a sentence is never cut).
+fn sentence_chunks(text: &str, target_words: usize) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<&str> = Vec::new();
+    let mut words = 0;
+    for sentence in super::sentences::split_sentences(text) {
+        let sentence_words = word_count(sentence);
+        if !chunk.is_empty() && words + sentence_words > target_words {
+            chunks.push(chunk.join(" "));
+            chunk.clear();
+            words = 0;
+        }
+        words += sentence_words;
+        chunk.push(sentence);
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk.join(" "));
+    }
+    chunks
+}
+
+/// The readable text of an HTML fragment: tags dropped, comments dropped even when they span
+/// several fragments (`in_comment` carries that state).
+fn visible_html_text(html: &str, in_comment: &mut bool) -> String {
+    let mut visible = String::with_capacity(html.len());
+    let mut rest = html;
+    loop {
+        if *in_comment {
+            match rest.find("-->") {
+                Some(end) => {
+                    rest = &rest[end + 3..];
+                    *in_comment = false;
+                }
+                None => return visible,
+            }
+        }
+        match rest.find("<!--") {
+            Some(start) => {
+                visible.push_str(&strip_html_tags(&rest[..start]));
+                rest = &rest[start + 4..];
+                *in_comment = true;
+            }
+            None => {
+                visible.push_str(&strip_html_tags(rest));
+                return visible;
+            }
+        }
+    }
+}
+
 fn strip_html_tags(html: &str) -> String {
     let mut visible = String::with_capacity(html.len());
     let mut in_tag = false;
@@ -683,4 +949,27 @@ fn strip_html_tags(html: &str) -> String {
         }
     }
     visible
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_spanning_fragments_are_dropped() {
+        let mut in_comment = false;
+        assert_eq!(visible_html_text("a <!-- b", &mut in_comment), "a ");
+        assert!(in_comment);
+        assert_eq!(visible_html_text("c --> d <br/>", &mut in_comment), " d ");
+        assert!(!in_comment);
+    }
+
+    #[test]
+    fn long_text_is_chunked_at_sentence_ends() {
+        let text = "One two three. Four five six. Seven eight nine.";
+        assert_eq!(
+            sentence_chunks(text, 4),
+            vec!["One two three.", "Four five six.", "Seven eight nine."]
+        );
+    }
 }

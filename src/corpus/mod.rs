@@ -6,6 +6,7 @@
 //! lost a section would make the bot confidently wrong.
 
 mod markdown;
+pub mod sentences;
 mod vocabulary;
 
 pub use vocabulary::{Vocabulary, VocabularyGroup};
@@ -163,10 +164,16 @@ pub struct Passage {
     pub section_id: String,
     pub heading: String,
     pub heading_path: Vec<String>,
+    /// The question the passage answers when the guide asks it in bold text under the heading
+    /// ("**What is regression?**") rather than as a heading of its own.
+    pub subheading: Option<String>,
     pub kind: PassageKind,
-    /// The quotable text, exactly as the guide words it (inline Markdown syntax removed).
+    /// The quotable text, exactly as the guide words it (inline Markdown syntax removed). One
+    /// line per unit: a paragraph is one line; a list passage has one line per item (children
+    /// after their parent); a table has its header and rows (cells joined by " | ").
     pub text: String,
-    /// What the passage needs to be read alone: a list item's lead-in, a table row's header.
+    /// What the passage needs to be read alone: a list's lead-in, a split item's parent, a table
+    /// row's header.
     pub context: Option<String>,
     /// 1-based line where the passage starts in the guide's file.
     pub line: usize,

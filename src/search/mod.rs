@@ -27,7 +27,7 @@ use tantivy::tokenizer::{
 use tantivy::{doc, DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 /// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 /// Name under which the English analyzer is registered (tokenizers are not persisted by Tantivy).
 const ANALYZER_NAME: &str = "guidebot_english";
 /// Most hits a caller can ask for.
@@ -72,6 +72,8 @@ pub(crate) struct Fields {
     pub guide_title: Field,
     pub section_id: Field,
     pub heading: Field,
+    /// The bold question a passage answers (see `Passage::subheading`), searched like a heading.
+    pub subheading: Field,
     pub heading_path: Field,
     pub body: Field,
     /// A list item's lead-in, stored for citing. Not searched: its words count toward coverage
@@ -123,6 +125,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         guide_title: builder.add_text_field("guide_title", english.clone()),
         section_id: builder.add_text_field("section_id", STRING | STORED),
         heading: builder.add_text_field("heading", english.clone()),
+        subheading: builder.add_text_field("subheading", english.clone()),
         heading_path: builder.add_text_field("heading_path", STORED),
         body: builder.add_text_field("body", english.clone()),
         context: builder.add_text_field("context", STORED),
@@ -165,6 +168,8 @@ pub struct Hit {
     pub guide_title: String,
     pub section_id: String,
     pub heading: String,
+    /// The bold question the passage answers, when the guide asks one under the heading.
+    pub subheading: Option<String>,
     pub heading_path: Vec<String>,
     pub kind: PassageKind,
     pub text: String,
@@ -188,6 +193,9 @@ pub struct SearchResults {
     /// the sentences that carry them without parsing the question again.
     #[serde(skip)]
     pub query_terms: Vec<String>,
+    /// The same tokens with the weight (rarity) of the idea each stands for.
+    #[serde(skip)]
+    pub term_weights: Vec<(String, f32)>,
     /// Words the search read differently ("compensaton" → "compensation").
     pub corrections: Vec<(String, String)>,
     /// Set when the query was cut or had no searchable words.
@@ -376,6 +384,7 @@ impl SearchIndex {
             matched_weight: 0.0,
             hits: Vec::new(),
             query_terms: plan.terms(),
+            term_weights: plan.weighted_terms(),
             corrections: plan.corrections.clone(),
             notice: plan.notice.clone(),
         };
@@ -445,6 +454,8 @@ impl SearchIndex {
                 guide_title: stored_text(&document, self.fields.guide_title),
                 section_id: stored_text(&document, self.fields.section_id),
                 heading: stored_text(&document, self.fields.heading),
+                subheading: Some(stored_text(&document, self.fields.subheading))
+                    .filter(|subheading| !subheading.is_empty()),
                 heading_path: stored_text(&document, self.fields.heading_path)
                     .split(HEADING_PATH_SEPARATOR)
                     .map(str::to_string)
@@ -506,9 +517,22 @@ pub(crate) fn write_documents(
     let concepts = concepts::ConceptMatcher::new(&corpus.vocabulary);
     for passage in corpus.passages() {
         let context = passage.context.clone().unwrap_or_default();
-        let heading_concepts = concepts.index_texts(&passage.heading);
-        let body_concepts = concepts.index_texts(&passage.text);
-        writer.add_document(doc!(
+        let heading_text = match &passage.subheading {
+            Some(subheading) => format!("{} {subheading}", passage.heading),
+            None => passage.heading.clone(),
+        };
+        // A table row is read with its header ("Company | Level | Base | Total comp"): the header
+        // is searched with the row, as a second value of the body (the first is what is shown).
+        let searched_context = match (&passage.kind, &passage.context) {
+            (PassageKind::TableRow, Some(context)) => Some(context.as_str()),
+            _ => None,
+        };
+        let heading_concepts = concepts.index_texts(&heading_text);
+        let body_concepts = match searched_context {
+            Some(context) => concepts.index_texts(&format!("{} {context}", passage.text)),
+            None => concepts.index_texts(&passage.text),
+        };
+        let mut document = doc!(
             fields.passage_id => passage.id.as_str(),
             fields.guide_slug => passage.guide_slug.as_str(),
             fields.guide_title => passage.guide_title.as_str(),
@@ -524,7 +548,14 @@ pub(crate) fn write_documents(
             fields.body_concepts => body_concepts.concepts,
             fields.heading_exclusions => heading_concepts.exclusions,
             fields.body_exclusions => body_concepts.exclusions,
-        ))?;
+        );
+        if let Some(subheading) = &passage.subheading {
+            document.add_text(fields.subheading, subheading);
+        }
+        if let Some(context) = searched_context {
+            document.add_text(fields.body, context);
+        }
+        writer.add_document(document)?;
     }
     writer.commit()?;
     writer.wait_merging_threads()?;
@@ -534,8 +565,9 @@ pub(crate) fn write_documents(
 /// The distinct analyzed tokens of a passage's heading, text and context, space-separated.
 fn passage_tokens(passage: &crate::corpus::Passage) -> String {
     let text = format!(
-        "{} {} {}",
+        "{} {} {} {}",
         passage.heading,
+        passage.subheading.as_deref().unwrap_or(""),
         passage.text,
         passage.context.as_deref().unwrap_or("")
     );

@@ -74,6 +74,26 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// Every token of every concept with the concept's weight (a token in several concepts keeps
+    /// its highest weight), so answers can weigh a sentence by the rarity of what it matches.
+    pub fn weighted_terms(&self) -> Vec<(String, f32)> {
+        let mut terms: Vec<(String, f32)> = Vec::new();
+        for concept in &self.concepts {
+            let weight = if concept.corrected {
+                concept.weight * CORRECTED_MATCH_CREDIT
+            } else {
+                concept.weight
+            };
+            for token in concept.alternatives.iter().flatten() {
+                match terms.iter_mut().find(|(seen, _)| seen == token) {
+                    Some((_, seen_weight)) => *seen_weight = seen_weight.max(weight),
+                    None => terms.push((token.clone(), weight)),
+                }
+            }
+        }
+        terms
+    }
+
     /// Every token of every alternative of every concept, deduplicated.
     pub fn terms(&self) -> Vec<String> {
         let mut terms: Vec<String> = Vec::new();
@@ -132,6 +152,7 @@ struct Expansion {
 #[derive(Debug, Clone, Copy, Default)]
 struct FieldFrequencies {
     heading: u64,
+    subheading: u64,
     guide_title: u64,
     body: u64,
 }
@@ -140,6 +161,8 @@ impl FieldFrequencies {
     fn of(&self, fields: &Fields, field: Field) -> u64 {
         if field == fields.heading {
             self.heading
+        } else if field == fields.subheading {
+            self.subheading
         } else if field == fields.guide_title {
             self.guide_title
         } else {
@@ -149,7 +172,7 @@ impl FieldFrequencies {
 
     /// The passages' own text (not the guide title) decides how rare a word is.
     fn in_passages(&self) -> u64 {
-        self.heading.max(self.body)
+        self.heading.max(self.subheading).max(self.body)
     }
 }
 
@@ -192,6 +215,9 @@ impl QueryPlanner {
             }
             for passage in &guide.passages {
                 add_words(&passage.text);
+                if let Some(subheading) = &passage.subheading {
+                    add_words(subheading);
+                }
                 if let Some(context) = &passage.context {
                     add_words(context);
                 }
@@ -527,9 +553,10 @@ impl QueryPlanner {
 
     /// The text fields a typed word is searched in, with its weight in each relative to the
     /// body: headings say what a passage is about, the guide title less so.
-    fn text_field_boosts(&self) -> [(Field, f32); 3] {
+    fn text_field_boosts(&self) -> [(Field, f32); 4] {
         [
             (self.fields.heading, 2.0),
+            (self.fields.subheading, 2.0),
             (self.fields.guide_title, 0.5),
             (self.fields.body, 1.0),
         ]
@@ -577,6 +604,7 @@ impl QueryPlanner {
         };
         let frequencies = FieldFrequencies {
             heading: in_field(self.fields.heading),
+            subheading: in_field(self.fields.subheading),
             guide_title: in_field(self.fields.guide_title),
             body: in_field(self.fields.body),
         };

@@ -116,6 +116,8 @@ pub struct RankedPassage {
 pub struct Retrieved {
     pub relevant: bool,
     pub coverage: f32,
+    /// What guidebot's relevance judgement read (the baseline has none).
+    pub features: Option<crate::search::RelevanceFeatures>,
     pub passages: Vec<RankedPassage>,
 }
 
@@ -125,6 +127,7 @@ impl Retrieved {
         Retrieved {
             relevant: results.relevant,
             coverage: results.coverage,
+            features: Some(results.features),
             passages: results
                 .hits
                 .iter()
@@ -175,6 +178,7 @@ pub struct QuestionOutcome {
     pub text: String,
     pub relevant: bool,
     pub coverage: f32,
+    pub features: Option<crate::search::RelevanceFeatures>,
     /// 1-based rank of the first hit in an expected section, if any in the top 10.
     pub first_correct_rank: Option<usize>,
     pub facts_in_top3: bool,
@@ -280,6 +284,7 @@ pub fn evaluate(
             text: question.text.clone(),
             relevant: retrieved.relevant,
             coverage: retrieved.coverage,
+            features: retrieved.features,
             first_correct_rank,
             facts_in_top3: contains_all(&top3_text, &question.facts),
             right_guide_first,
@@ -296,6 +301,7 @@ pub fn evaluate(
             text: question.text.clone(),
             relevant: retrieved.relevant,
             coverage: retrieved.coverage,
+            features: retrieved.features,
             first_correct_rank: None,
             facts_in_top3: false,
             right_guide_first: false,

@@ -80,6 +80,7 @@ impl Baseline {
         Retrieved {
             relevant: !passages.is_empty(),
             coverage: 0.0,
+            features: None,
             passages,
         }
     }

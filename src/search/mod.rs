@@ -8,9 +8,11 @@
 mod concepts;
 mod highlight;
 mod query;
+mod relevance;
 mod storage;
 
-pub use query::{Coverage, QueryPlan, RelevanceSettings};
+pub use query::{Coverage, QueryPlan};
+pub use relevance::RelevanceModel;
 pub use storage::{IndexLocation, OpenOutcome};
 
 use crate::corpus::{Corpus, CorpusError, PassageKind};
@@ -179,6 +181,26 @@ pub struct Hit {
     pub line: u64,
 }
 
+/// What the relevance judgement read, each in a scale that does not depend on the corpus's size:
+/// shares of the question's own weight, and matched rarity relative to the rarest possible word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RelevanceFeatures {
+    /// Best share of the question's weighted ideas that one of the first passages covers.
+    pub coverage: f32,
+    /// That passage matches the question's weightiest idea.
+    pub top_matched: bool,
+    /// Share of the question's weight in words no guide uses.
+    pub unknown_share: f32,
+    /// Matched weight over the weight of a word found in one passage only.
+    pub matched_rarity: f32,
+    /// Ideas in the question.
+    pub concepts: usize,
+    /// The weightiest known idea the best passage misses, over the rarest word's weight.
+    pub unmatched_known: f32,
+    /// Coverage of the first passage alone.
+    pub first_coverage: f32,
+}
+
 /// What a search returns: the hits and whether any of them is actually about the question.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
@@ -188,6 +210,8 @@ pub struct SearchResults {
     pub coverage: f32,
     /// Summed rarity of the question's ideas that the best passage matches.
     pub matched_weight: f32,
+    /// What the relevance judgement read.
+    pub features: RelevanceFeatures,
     pub hits: Vec<Hit>,
     /// The question's ideas as indexed tokens (stemmed, synonyms included), so answers can pick
     /// the sentences that carry them without parsing the question again.
@@ -220,6 +244,7 @@ pub struct SearchIndex {
     fields: Fields,
     fingerprint: String,
     planner: query::QueryPlanner,
+    relevance: RelevanceModel,
     location: Option<IndexLocation>,
     /// A small index's stored documents, read once when it opens (`[segment][doc]`): a query then
     /// reads no document store. `None` for an index over [`MEMORY_DOCUMENTS_MAX`] passages.
@@ -303,6 +328,7 @@ impl SearchIndex {
             fields,
             fingerprint,
             planner,
+            relevance: RelevanceModel::default(),
             location,
             documents,
         })
@@ -382,6 +408,7 @@ impl SearchIndex {
             relevant: false,
             coverage: 0.0,
             matched_weight: 0.0,
+            features: RelevanceFeatures::default(),
             hits: Vec::new(),
             query_terms: plan.terms(),
             term_weights: plan.weighted_terms(),
@@ -434,7 +461,11 @@ impl SearchIndex {
         chosen.extend(deferred);
         chosen.truncate(limit);
         let mut best_coverage = query::Coverage::default();
+        let mut first_coverage = 0.0;
         for (rank, (score, coverage, document)) in chosen.into_iter().enumerate() {
+            if rank == 0 {
+                first_coverage = coverage.share;
+            }
             if rank < COVERAGE_HITS && coverage.share > best_coverage.share {
                 best_coverage = coverage;
             }
@@ -471,10 +502,21 @@ impl SearchIndex {
             });
         }
         // Relevance: the best coverage among the first hits, with the top score as a floor.
-        if let Some(best) = results.hits.first() {
+        if !results.hits.is_empty() {
             results.coverage = best_coverage.share;
             results.matched_weight = best_coverage.matched_weight;
-            results.relevant = self.planner.is_relevant(best_coverage, best.score);
+            let documents = searcher.num_docs().max(1) as f32;
+            let rarest = (1.0 + (documents - 1.0 + 0.5) / 1.5).ln();
+            results.features = RelevanceFeatures {
+                coverage: best_coverage.share,
+                top_matched: best_coverage.top_matched,
+                unknown_share: plan.unknown_share(),
+                matched_rarity: best_coverage.matched_weight / rarest.max(f32::EPSILON),
+                concepts: plan.concept_count(),
+                unmatched_known: best_coverage.unmatched_known / rarest.max(f32::EPSILON),
+                first_coverage,
+            };
+            results.relevant = self.relevance.is_relevant(&results.features);
         }
         Ok(results)
     }

@@ -20,28 +20,8 @@ const MAX_SEARCHED_TOKENS: usize = 12;
 /// Weight of a query that reaches passages only through a synonym, relative to the typed words.
 const EXPANSION_BOOST: f32 = 0.6;
 
-/// Thresholds of the relevance signal, calibrated on the eval set (tests/eval). A hit is relevant
-/// when the best passage covers enough of the question's weighted content and scores above a floor.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RelevanceSettings {
-    pub min_coverage: f32,
-    /// Matched weight (sum of the rarity of the ideas matched) that is relevant whatever the share.
-    pub min_matched_weight: f32,
-    pub min_score: f32,
-    /// Weight of a query word the corpus never uses, as a multiple of the rarest known word's weight.
-    pub unknown_word_weight: f32,
-}
-
-impl Default for RelevanceSettings {
-    fn default() -> Self {
-        RelevanceSettings {
-            min_coverage: 0.6,
-            min_matched_weight: 6.0,
-            min_score: 1.0,
-            unknown_word_weight: 1.0,
-        }
-    }
-}
+/// Weight of a query word the corpus never uses, as a multiple of the rarest known word's weight.
+const UNKNOWN_WORD_WEIGHT: f32 = 1.0;
 
 /// How much of a question a passage covers: the weighted share, and the weight matched in absolute
 /// terms (a long question can be answered by a passage matching several rare ideas of it).
@@ -49,6 +29,12 @@ impl Default for RelevanceSettings {
 pub struct Coverage {
     pub share: f32,
     pub matched_weight: f32,
+    /// The question's weightiest idea (its rarest word or group) is matched.
+    pub top_matched: bool,
+    /// Weight of the weightiest idea the guides know (some passage uses it) that this passage
+    /// does not match: a rare word the guides have elsewhere says the passage is about
+    /// something else.
+    pub unmatched_known: f32,
 }
 
 /// One idea in the question: matched when any alternative's stems all appear in a passage.
@@ -58,6 +44,8 @@ struct Concept {
     weight: f32,
     /// The word was not typed as such but corrected from a typo: a match is less certain.
     corrected: bool,
+    /// No guide uses the word at all.
+    unknown: bool,
 }
 
 /// Share of a corrected word's weight that a match earns ("bake" read as "base" proves little).
@@ -74,6 +62,27 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// Share of the question's weight carried by words no guide uses.
+    pub fn unknown_share(&self) -> f32 {
+        let total: f32 = self.concepts.iter().map(|concept| concept.weight).sum();
+        let unknown: f32 = self
+            .concepts
+            .iter()
+            .filter(|concept| concept.unknown)
+            .map(|concept| concept.weight)
+            .sum();
+        if total <= 0.0 {
+            0.0
+        } else {
+            unknown / total
+        }
+    }
+
+    /// How many ideas (words and vocabulary groups) the question has.
+    pub fn concept_count(&self) -> usize {
+        self.concepts.len()
+    }
+
     /// Every token of every concept with the concept's weight (a token in several concepts keeps
     /// its highest weight), so answers can weigh a sentence by the rarity of what it matches.
     pub fn weighted_terms(&self) -> Vec<(String, f32)> {
@@ -120,7 +129,9 @@ pub(crate) struct QueryPlanner {
     /// Every lowercase word of the corpus with its count, for typo correction.
     lexicon: HashMap<String, u32>,
     lexicon_by_length: HashMap<usize, Vec<String>>,
-    settings: RelevanceSettings,
+    /// Hyphenated or slashed words of the guides written as one word ("kmeans" → "k-means",
+    /// "tfidf" → "tf-idf"), so a user who joins them still finds them.
+    compounds: HashMap<String, Vec<String>>,
     doc_freqs: std::sync::Mutex<HashMap<String, FieldFrequencies>>,
 }
 
@@ -228,6 +239,32 @@ impl QueryPlanner {
                 add_words(term);
             }
         }
+        let mut compounds: HashMap<String, Vec<String>> = HashMap::new();
+        let mut add_compounds = |text: &str| {
+            for word in text.split_whitespace() {
+                let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+                if !word.contains(['-', '/']) {
+                    continue;
+                }
+                let parts = alphanumeric_runs(word);
+                if parts.len() < 2 {
+                    continue;
+                }
+                let joined: String = parts.concat();
+                if joined.chars().count() >= 3 && !compounds.contains_key(&joined) {
+                    compounds.insert(joined, parts);
+                }
+            }
+        };
+        for guide in &corpus.guides {
+            for passage in &guide.passages {
+                add_compounds(&passage.text);
+            }
+            for section in &guide.sections {
+                add_compounds(&section.heading);
+            }
+        }
+        compounds.retain(|joined, _| !lexicon.contains_key(joined));
         let mut lexicon_by_length: HashMap<usize, Vec<String>> = HashMap::new();
         for word in lexicon.keys() {
             lexicon_by_length
@@ -270,7 +307,7 @@ impl QueryPlanner {
             question_words,
             lexicon,
             lexicon_by_length,
-            settings: RelevanceSettings::default(),
+            compounds,
             doc_freqs: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -290,7 +327,13 @@ impl QueryPlanner {
         // Words, corrected, without question words, each once, at most MAX_CONTENT_WORDS.
         let mut corrections = Vec::new();
         let mut words: Vec<String> = Vec::new();
-        for raw in alphanumeric_runs(&text) {
+        let raw_words = alphanumeric_runs(&text).into_iter().flat_map(|raw| {
+            match self.compounds.get(&raw) {
+                Some(parts) => parts.clone(),
+                None => vec![raw],
+            }
+        });
+        for raw in raw_words {
             if self.question_words.contains(&raw) || is_contraction_fragment(&raw) {
                 continue;
             }
@@ -365,6 +408,7 @@ impl QueryPlanner {
                     alternatives,
                     weight,
                     corrected: false,
+                    unknown: false,
                 });
             }
             // Whether the typed terms are words the guides use at all ("tc", "yoe" are not: then
@@ -410,7 +454,8 @@ impl QueryPlanner {
                 if consumed.contains(token.as_str()) || !seen_tokens.insert(token) {
                     continue;
                 }
-                let weight = match self.doc_freq(searcher, token) {
+                let frequency = self.doc_freq(searcher, token);
+                let weight = match frequency {
                     0 => self.unknown_weight(searcher),
                     _ => self.idf(searcher, token),
                 };
@@ -418,6 +463,7 @@ impl QueryPlanner {
                     alternatives: vec![vec![token.clone()]],
                     weight,
                     corrected,
+                    unknown: frequency == 0,
                 });
             }
         }
@@ -527,16 +573,17 @@ impl QueryPlanner {
         // hashing per query.
         let tokens: Vec<&str> = passage_tokens.split(' ').collect();
         let contains = |token: &str| tokens.binary_search(&token).is_ok();
+        let matches = |concept: &Concept| {
+            concept
+                .alternatives
+                .iter()
+                .any(|alternative| alternative.iter().all(|token| contains(token.as_str())))
+        };
         let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
         let covered: f32 = plan
             .concepts
             .iter()
-            .filter(|concept| {
-                concept
-                    .alternatives
-                    .iter()
-                    .any(|alternative| alternative.iter().all(|token| contains(token.as_str())))
-            })
+            .filter(|concept| matches(concept))
             .map(|concept| {
                 if concept.corrected {
                     concept.weight * CORRECTED_MATCH_CREDIT
@@ -545,9 +592,22 @@ impl QueryPlanner {
                 }
             })
             .sum();
+        let top_matched = plan
+            .concepts
+            .iter()
+            .max_by(|a, b| a.weight.total_cmp(&b.weight))
+            .is_some_and(|concept| matches(concept));
+        let unmatched_known = plan
+            .concepts
+            .iter()
+            .filter(|concept| !concept.unknown && !concept.corrected && !matches(concept))
+            .map(|concept| concept.weight)
+            .fold(0.0_f32, f32::max);
         Coverage {
             share: if total <= 0.0 { 0.0 } else { covered / total },
             matched_weight: covered,
+            top_matched,
+            unmatched_known,
         }
     }
 
@@ -576,12 +636,6 @@ impl QueryPlanner {
             (self.fields.heading_exclusions, 2.0),
             (self.fields.body_exclusions, 1.0),
         ]
-    }
-
-    pub(crate) fn is_relevant(&self, coverage: Coverage, score: f32) -> bool {
-        let broad_enough = coverage.share >= self.settings.min_coverage
-            || coverage.matched_weight >= self.settings.min_matched_weight;
-        broad_enough && score >= self.settings.min_score
     }
 
     /// Passages holding `token` in their heading or text (the more of the two).
@@ -628,7 +682,7 @@ impl QueryPlanner {
     fn unknown_weight(&self, searcher: &Searcher) -> f32 {
         let documents = searcher.num_docs().max(1) as f32;
         let rarest = (1.0 + (documents - 1.0 + 0.5) / 1.5).ln();
-        rarest * self.settings.unknown_word_weight
+        rarest * UNKNOWN_WORD_WEIGHT
     }
 
     /// The corpus word closest to an unknown word, if one is close enough to be a typo.

@@ -3,10 +3,11 @@
 //!
 //! How an answer is put together, in order:
 //! - the best passage answers a question the guide itself asks (a question heading, or a bold
-//!   question line under a heading): its first sentence, the guide's direct answer, leads;
+//!   question line under a heading): the guide's answer is read from its start, so its direct
+//!   answer ("Yes at most large tech companies.") leads;
 //! - the question asks for a list and the best passage is part of one: the list's items;
-//! - otherwise: the sentences that carry the most of the question's weighted ideas, short ones
-//!   first, from the best-ranked passages.
+//! - otherwise: the best sentence in its place (with the sentences after it in the same passage,
+//!   where figures usually follow), and the best sentence of another passage if it scores well.
 //!
 //! A 1–3 word label ("Scope ownership.") is read with the sentence after it and never stands alone.
 
@@ -18,31 +19,81 @@ use std::collections::HashMap;
 
 /// Longest extractive answer, in words; the first unit is kept even when it alone is longer.
 const MAX_ANSWER_WORDS: usize = 130;
-/// Most units (sentences, items, rows) in an answer made of the best-scoring sentences.
-const MAX_SENTENCES: usize = 3;
+/// Words read from the best sentence on, in its passage.
+const WINDOW_WORDS: usize = 75;
+/// Words of the guide's own answer read when the guide asks the question.
+const DIRECT_ANSWER_WORDS: usize = 100;
 /// Most items in an answer that lists a list.
 const MAX_LIST_ITEMS: usize = 8;
 /// Sentence length (in words) at which a sentence's score is halved.
 const LENGTH_SCALE_WORDS: f32 = 25.0;
 /// How fast a passage's rank lowers its sentences' scores.
 const RANK_DECAY: f32 = 0.35;
-/// A further sentence joins the answer only when it scores at least this share of the best one.
+/// Another passage's sentence joins the answer only when it scores at least this share of the best.
 const MIN_SHARE_OF_BEST: f32 = 0.5;
 /// A "sentence" this short is a label ("Scope ownership.") and is read with the next one.
 const LABEL_MAX_WORDS: usize = 3;
 /// Words of a long list item shown when a list is answered item by item.
 const LIST_ITEM_WORDS: usize = 30;
 
+/// A passage an answer may quote: a search hit or a neighbour of one in the guide.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    passage_id: &'a str,
+    guide: &'a str,
+    guide_title: &'a str,
+    section_id: &'a str,
+    heading: &'a str,
+    kind: PassageKind,
+    text: &'a str,
+    context: Option<&'a str>,
+    /// Rank of the hit it is or belongs to, from 0: lower ranks' sentences win ties.
+    rank: usize,
+}
+
+impl<'a> Source<'a> {
+    pub(crate) fn of_hit(hit: &'a Hit, rank: usize) -> Source<'a> {
+        Source {
+            passage_id: &hit.passage_id,
+            guide: &hit.guide,
+            guide_title: &hit.guide_title,
+            section_id: &hit.section_id,
+            heading: &hit.heading,
+            kind: hit.kind,
+            text: &hit.text,
+            context: hit.context.as_deref(),
+            rank,
+        }
+    }
+
+    fn of_passage(passage: &'a Passage, rank: usize) -> Source<'a> {
+        Source {
+            passage_id: &passage.id,
+            guide: &passage.guide_slug,
+            guide_title: &passage.guide_title,
+            section_id: &passage.section_id,
+            heading: &passage.heading,
+            kind: passage.kind,
+            text: &passage.text,
+            context: passage.context.as_deref(),
+            rank,
+        }
+    }
+}
+
 /// A piece of a passage that can go into an answer, with the verbatim quote that supports it.
 #[derive(Debug, Clone)]
-pub(crate) struct Candidate {
+pub(crate) struct Candidate<'a> {
     /// What the reader sees (a table row is read with its column names).
     pub shown: String,
     /// Verbatim text of the guide.
     pub quote: String,
-    pub hit_index: usize,
+    pub source: Source<'a>,
+    /// Order within the source.
     pub position: usize,
     pub score: f32,
+    /// A list item: shown on a line of its own.
+    pub item: bool,
 }
 
 /// Builds the extractive answer for `results` (or a refusal when nothing relevant was found).
@@ -66,43 +117,7 @@ pub fn extractive_answer(question: &str, results: &SearchResults, corpus: &Corpu
     if chosen.is_empty() {
         return refusal(question, results, corpus.guides.len());
     }
-
-    // One citation per passage; its quote is the first unit taken from it.
-    let mut citations: Vec<Citation> = Vec::new();
-    let mut cited_hits: Vec<usize> = Vec::new();
-    let mut answer = String::new();
-    for candidate in &chosen {
-        let n = match cited_hits.iter().position(|&hit| hit == candidate.hit_index) {
-            Some(position) => position + 1,
-            None => {
-                let hit = &hits[candidate.hit_index];
-                cited_hits.push(candidate.hit_index);
-                citations.push(Citation {
-                    n: citations.len() + 1,
-                    guide: hit.guide.clone(),
-                    guide_title: hit.guide_title.clone(),
-                    section_id: hit.section_id.clone(),
-                    heading: hit.heading.clone(),
-                    quote: candidate.quote.clone(),
-                    passage_id: hit.passage_id.clone(),
-                });
-                citations.len()
-            }
-        };
-        if !answer.is_empty() {
-            answer.push(' ');
-        }
-        answer.push_str(&candidate.shown);
-        // A marker after the last unit taken from a passage in a row.
-        let next_same = chosen
-            .iter()
-            .skip_while(|other| !std::ptr::eq(*other, candidate))
-            .nth(1)
-            .is_some_and(|next| next.hit_index == candidate.hit_index);
-        if !next_same {
-            answer.push_str(&format!(" [{n}]"));
-        }
-    }
+    let (answer, citations) = compose(&chosen);
     Answer {
         question: question.to_string(),
         answer,
@@ -118,75 +133,124 @@ pub fn extractive_answer(question: &str, results: &SearchResults, corpus: &Corpu
     }
 }
 
+/// The answer's text and citations: one citation per passage (its quote is the first unit taken
+/// from it), a marker after the last unit of each run from one passage, list items on lines of
+/// their own.
+fn compose(chosen: &[Candidate]) -> (String, Vec<Citation>) {
+    let mut citations: Vec<Citation> = Vec::new();
+    let mut answer = String::new();
+    for (index, candidate) in chosen.iter().enumerate() {
+        let source = &candidate.source;
+        let n = match citations
+            .iter()
+            .position(|citation| citation.passage_id == source.passage_id)
+        {
+            Some(position) => position + 1,
+            None => {
+                citations.push(Citation {
+                    n: citations.len() + 1,
+                    guide: source.guide.to_string(),
+                    guide_title: source.guide_title.to_string(),
+                    section_id: source.section_id.to_string(),
+                    heading: source.heading.to_string(),
+                    quote: candidate.quote.clone(),
+                    passage_id: source.passage_id.to_string(),
+                });
+                citations.len()
+            }
+        };
+        if candidate.item {
+            if !answer.is_empty() {
+                answer.push('\n');
+            }
+            answer.push_str("• ");
+        } else if !answer.is_empty() {
+            answer.push(if answer.ends_with(':') { '\n' } else { ' ' });
+        }
+        answer.push_str(&candidate.shown);
+        let next_same = chosen
+            .get(index + 1)
+            .is_some_and(|next| next.source.passage_id == source.passage_id && !next.item);
+        if !next_same {
+            answer.push_str(&format!(" [{n}]"));
+        }
+    }
+    (answer, citations)
+}
+
 /// When the best passage is the guide's own answer to a question it asks (a question heading or a
-/// bold question line), its first sentence is the direct answer ("Yes at most large tech
-/// companies.") and leads, followed by the passage's best other sentences.
-fn direct_answer(
-    hits: &[Hit],
-    corpus: &Corpus,
+/// bold question line), that answer is read from its start, so the direct answer leads; when the
+/// best sentence lies further in, the window moves there after the lead sentence.
+fn direct_answer<'a>(
+    hits: &'a [Hit],
+    corpus: &'a Corpus,
     weights: &HashMap<&str, f32>,
-) -> Option<Vec<Candidate>> {
+) -> Option<Vec<Candidate<'a>>> {
     let top = hits.first()?;
     let asks = top
         .subheading
         .as_deref()
         .is_some_and(|question| question.contains('?'))
         || top.heading.trim_end().ends_with('?');
-    if !asks || !is_first_under_question(top, corpus) || top.kind != PassageKind::Paragraph {
+    if !asks {
         return None;
     }
-    let mut units = units_of(top, 0, weights);
-    if units.is_empty() {
+    let guide = corpus.guide(&top.guide)?;
+    // The guide's answer: the passages under the same question, in order.
+    let block: Vec<&Passage> = guide
+        .passages_of(&top.section_id)
+        .filter(|passage| passage.subheading == top.subheading)
+        .collect();
+    if block.is_empty() || !block.iter().any(|passage| passage.id == top.passage_id) {
         return None;
     }
-    let lead = units.remove(0);
-    let mut chosen = vec![lead];
-    units.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.position.cmp(&b.position)));
-    let mut words = word_count(&chosen[0].shown);
-    for unit in units {
-        if chosen.len() >= MAX_SENTENCES || unit.score <= 0.0 {
+    let units: Vec<Candidate> = block
+        .iter()
+        .flat_map(|passage| units_of(Source::of_passage(passage, 0), weights))
+        .enumerate()
+        .map(|(position, mut unit)| {
+            unit.position = position;
+            unit
+        })
+        .collect();
+    let lead = units.first()?.clone();
+    let best = units
+        .iter()
+        .max_by(|a, b| a.score.total_cmp(&b.score).then(b.position.cmp(&a.position)))?
+        .clone();
+    let mut chosen = vec![lead.clone()];
+    let mut words = word_count(&lead.shown);
+    let start = if best.position <= 1 || within_words(&units, best.position, DIRECT_ANSWER_WORDS) {
+        1
+    } else {
+        best.position
+    };
+    for unit in units.iter().skip(start) {
+        let unit_words = word_count(&unit.shown);
+        if words + unit_words > DIRECT_ANSWER_WORDS.max(words) {
             break;
         }
-        let unit_words = word_count(&unit.shown);
-        if words + unit_words > MAX_ANSWER_WORDS {
-            continue;
-        }
         words += unit_words;
-        chosen.push(unit);
+        chosen.push(unit.clone());
     }
-    // The guide's order reads best.
-    chosen[1..].sort_by_key(|unit| unit.position);
     Some(chosen)
 }
 
-/// Whether a passage is the first one under its question (heading or bold line): the guide's
-/// direct answer sits there.
-fn is_first_under_question(hit: &Hit, corpus: &Corpus) -> bool {
-    let Some(guide) = corpus.guide(&hit.guide) else {
-        return false;
-    };
-    let mut previous: Option<&Passage> = None;
-    for passage in guide.passages_of(&hit.section_id) {
-        if passage.id == hit.passage_id {
-            return match (&hit.subheading, previous) {
-                (_, None) => true,
-                (Some(subheading), Some(previous)) => {
-                    previous.subheading.as_ref() != Some(subheading)
-                }
-                (None, Some(_)) => false,
-            };
-        }
-        previous = Some(passage);
-    }
-    false
+/// Whether the units up to `position` fit in `limit` words.
+fn within_words(units: &[Candidate], position: usize, limit: usize) -> bool {
+    units
+        .iter()
+        .take(position + 1)
+        .map(|unit| word_count(&unit.shown))
+        .sum::<usize>()
+        <= limit
 }
 
 /// Words that make a question ask for a list of things.
 const LIST_CUES: &[&str] = &[
-    "list", "steps", "step", "types", "kinds", "ways", "examples", "methods", "techniques",
-    "components", "parts", "stages", "phases", "criteria", "rubric", "graded", "grading", "grade",
-    "metrics", "options", "approaches", "signals", "things", "topics", "rounds", "modules",
-    "patterns", "which", "main", "key", "common", "what are", "what do", "name",
+    "list", "steps", "types", "kinds", "ways", "examples", "methods", "techniques", "components",
+    "stages", "phases", "criteria", "rubric", "graded", "grading", "what are the", "what are some",
+    "name some",
 ];
 
 /// Whether the question asks for several things rather than one fact.
@@ -206,80 +270,80 @@ fn asks_for_list(question: &str) -> bool {
 }
 
 /// When the question asks for a list and the best passage is part of one (or introduces one),
-/// the answer is the list: its lead-in, then its items (long items by their first sentence).
-fn list_answer(
+/// the answer is the list: its lead-in, then its items (long items by their first sentences).
+fn list_answer<'a>(
     question: &str,
-    hits: &[Hit],
-    corpus: &Corpus,
+    hits: &'a [Hit],
+    corpus: &'a Corpus,
     weights: &HashMap<&str, f32>,
-) -> Option<Vec<Candidate>> {
+) -> Option<Vec<Candidate<'a>>> {
     if !asks_for_list(question) {
         return None;
     }
     let top = hits.first()?;
     let guide = corpus.guide(&top.guide)?;
     let section: Vec<&Passage> = guide.passages_of(&top.section_id).collect();
-    let position = section.iter().position(|passage| passage.id == top.passage_id)?;
-    // The list's passages: the top one if it is a list item, or the one right after a lead-in.
-    let (first, lead_in) = match top.kind {
+    let position = section
+        .iter()
+        .position(|passage| passage.id == top.passage_id)?;
+    // The list's first passage: the top one's first sibling, or the one after a lead-in.
+    let first = match top.kind {
         PassageKind::ListItem => {
-            let context = section[position].context.clone();
+            let context = &section[position].context;
             let mut first = position;
             while first > 0
                 && section[first - 1].kind == PassageKind::ListItem
-                && section[first - 1].context == context
+                && &section[first - 1].context == context
             {
                 first -= 1;
             }
-            (first, context)
+            first
         }
         PassageKind::Paragraph if top.text.trim_end().ends_with(':') => {
             let next = section.get(position + 1)?;
             if next.kind != PassageKind::ListItem {
                 return None;
             }
-            (position + 1, Some(top.text.clone()))
+            position + 1
         }
         _ => return None,
     };
-    let mut items: Vec<&Passage> = Vec::new();
-    for passage in &section[first..] {
-        if passage.kind != PassageKind::ListItem || passage.context != section[first].context {
-            break;
-        }
-        items.push(passage);
-    }
-    // A single item with children is a list of its own: its children are the items.
+    let items: Vec<&Passage> = section[first..]
+        .iter()
+        .take_while(|passage| {
+            passage.kind == PassageKind::ListItem && passage.context == section[first].context
+        })
+        .copied()
+        .collect();
     let lines: Vec<(&Passage, &str)> = items
         .iter()
         .flat_map(|passage| passage.text.lines().map(move |line| (*passage, line)))
         .collect();
-    if lines.len() < 2 {
+    if lines.len() < 3 {
         return None;
     }
     let mut chosen = Vec::new();
     let mut words = 0;
-    if let Some(lead_in) = lead_in.filter(|lead_in| lead_in.trim_end().ends_with(':')) {
-        if let Some(lead_passage) = section[..first]
+    // The lead-in, when a paragraph of the guide introduces the list.
+    let lead_in = section[first].context.as_deref().and_then(|context| {
+        section[..first]
             .iter()
             .rev()
-            .find(|passage| passage.text == lead_in)
-        {
-            let hit_index = hits
-                .iter()
-                .position(|hit| hit.passage_id == lead_passage.id);
-            words += word_count(&lead_in);
-            chosen.push(Candidate {
-                shown: lead_in.clone(),
-                quote: lead_in,
-                hit_index: hit_index.unwrap_or(0),
-                position: 0,
-                score: 1.0,
-            });
-        }
+            .find(|passage| passage.kind == PassageKind::Paragraph && passage.text == context)
+    });
+    if let Some(lead_in) = lead_in {
+        words += word_count(&lead_in.text);
+        chosen.push(Candidate {
+            shown: lead_in.text.clone(),
+            quote: lead_in.text.clone(),
+            source: Source::of_passage(lead_in, 0),
+            position: 0,
+            score: 1.0,
+            item: false,
+        });
     }
     for (position, (passage, line)) in lines.into_iter().enumerate() {
-        if chosen.len() > MAX_LIST_ITEMS {
+        if position >= MAX_LIST_ITEMS {
             break;
         }
         let shown = first_sentences(line, LIST_ITEM_WORDS);
@@ -288,70 +352,70 @@ fn list_answer(
             break;
         }
         words += shown_words;
-        let hit_index = hits
-            .iter()
-            .position(|hit| hit.passage_id == passage.id);
         chosen.push(Candidate {
+            score: score_text(line, weights, 1.0),
             shown: shown.clone(),
             quote: shown,
-            hit_index: hit_index.unwrap_or(usize::MAX),
+            source: Source::of_passage(passage, 0),
             position: position + 1,
-            score: score_text(line, weights, 1.0),
+            item: true,
         });
     }
-    // Items from passages that were not among the hits are cited through the top hit's list: the
-    // citation must name a hit, so they take the first hit's number only when they share its
-    // section (they always do: the list is the top hit's).
-    for candidate in &mut chosen {
-        if candidate.hit_index == usize::MAX {
-            candidate.hit_index = 0;
-        }
-    }
-    if chosen.len() < 2 {
-        return None;
-    }
-    Some(chosen)
+    (chosen.len() >= 3).then_some(chosen)
 }
 
-/// The best-scoring sentences of the best passages, at most three and 130 words.
-fn best_sentences(hits: &[Hit], weights: &HashMap<&str, f32>) -> Vec<Candidate> {
-    let mut candidates: Vec<Candidate> = hits
+/// The best sentence read in its place: it and the sentences after it in the same passage (the
+/// figures often follow the sentence that names the topic), then the best sentence of another
+/// passage when it scores well and the answer stays short.
+fn best_sentences<'a>(hits: &'a [Hit], weights: &HashMap<&str, f32>) -> Vec<Candidate<'a>> {
+    let units: Vec<Vec<Candidate>> = hits
         .iter()
         .enumerate()
-        .flat_map(|(index, hit)| units_of(hit, index, weights))
+        .map(|(rank, hit)| units_of(Source::of_hit(hit, rank), weights))
         .collect();
-    candidates.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.hit_index.cmp(&b.hit_index))
-            .then(a.position.cmp(&b.position))
-    });
-    let mut chosen: Vec<Candidate> = Vec::new();
-    let mut words = 0;
-    for candidate in candidates {
-        if chosen.len() >= MAX_SENTENCES {
+    let best = units
+        .iter()
+        .flatten()
+        .filter(|unit| word_count(&unit.shown) > LABEL_MAX_WORDS)
+        .max_by(|a, b| {
+            a.score
+                .total_cmp(&b.score)
+                .then(b.source.rank.cmp(&a.source.rank))
+                .then(b.position.cmp(&a.position))
+        });
+    let Some(best) = best.cloned() else {
+        return Vec::new();
+    };
+    let mut chosen = vec![best.clone()];
+    let mut words = word_count(&best.shown);
+    for unit in units[best.source.rank]
+        .iter()
+        .filter(|unit| unit.position > best.position)
+    {
+        let unit_words = word_count(&unit.shown);
+        if words + unit_words > WINDOW_WORDS.max(words) {
             break;
         }
-        if let Some(best) = chosen.first() {
-            if candidate.score <= 0.0 || candidate.score < best.score * MIN_SHARE_OF_BEST {
-                break;
-            }
-        }
-        if word_count(&candidate.shown) <= LABEL_MAX_WORDS {
-            continue;
-        }
-        if chosen
-            .iter()
-            .any(|c| c.quote == candidate.quote || c.shown == candidate.shown)
-        {
-            continue;
-        }
-        let candidate_words = word_count(&candidate.shown);
-        if !chosen.is_empty() && words + candidate_words > MAX_ANSWER_WORDS {
-            continue;
-        }
-        words += candidate_words;
-        chosen.push(candidate);
+        words += unit_words;
+        chosen.push(unit.clone());
+    }
+    let mut others: Vec<&Candidate> = units
+        .iter()
+        .flatten()
+        .filter(|unit| unit.source.rank != best.source.rank)
+        .filter(|unit| word_count(&unit.shown) > LABEL_MAX_WORDS)
+        .collect();
+    others.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.source.rank.cmp(&b.source.rank))
+    });
+    if let Some(other) = others.into_iter().find(|unit| {
+        unit.score >= best.score * MIN_SHARE_OF_BEST
+            && words + word_count(&unit.shown) <= MAX_ANSWER_WORDS
+            && !chosen.iter().any(|c| c.quote == unit.quote || c.shown == unit.shown)
+    }) {
+        chosen.push(other.clone());
     }
     chosen
 }
@@ -438,72 +502,65 @@ fn score_text(text: &str, weights: &HashMap<&str, f32>, rank_factor: f32) -> f32
     matched * rank_factor / (1.0 + words / LENGTH_SCALE_WORDS)
 }
 
-/// The units of one hit, scored: sentences of prose and list items (a short label joined to the
-/// sentence after it), or table rows read with their column names.
-pub(crate) fn units_of(
-    hit: &Hit,
-    hit_index: usize,
+/// The units of one passage, scored: sentences of prose and list items (a short label joined to
+/// the sentence after it), or table rows read with their column names.
+pub(crate) fn units_of<'a>(
+    source: Source<'a>,
     weights: &HashMap<&str, f32>,
-) -> Vec<Candidate> {
+) -> Vec<Candidate<'a>> {
     // Sentences of better-ranked passages win ties and near-ties.
-    let rank_factor = 1.0 / (1.0 + RANK_DECAY * hit_index as f32);
-    let header = hit
-        .context
-        .as_deref()
-        .and_then(|context| context.lines().last())
-        .map(|line| line.split(" | ").collect::<Vec<_>>());
-    match hit.kind {
+    let rank_factor = 1.0 / (1.0 + RANK_DECAY * source.rank as f32);
+    let unit = |shown: String, quote: String, position: usize, score: f32, item: bool| Candidate {
+        shown,
+        quote,
+        source,
+        position,
+        score,
+        item,
+    };
+    match source.kind {
         PassageKind::TableRow => {
-            let shown = render_row(header.as_deref(), &hit.text);
-            vec![Candidate {
-                score: score_text(&shown, weights, rank_factor),
-                shown,
-                quote: hit.text.clone(),
-                hit_index,
-                position: 0,
-            }]
+            let header = source
+                .context
+                .and_then(|context| context.lines().last())
+                .map(|line| line.split(" | ").collect::<Vec<_>>());
+            let shown = render_row(header.as_deref(), source.text);
+            let score = score_text(&shown, weights, rank_factor);
+            vec![unit(shown, source.text.to_string(), 0, score, false)]
         }
         PassageKind::Table => {
-            let mut lines = hit.text.lines();
+            let mut lines = source.text.lines();
             let header: Vec<&str> = lines.next().unwrap_or_default().split(" | ").collect();
             lines
                 .enumerate()
                 .map(|(position, line)| {
                     let shown = render_row(Some(&header), line);
-                    Candidate {
-                        // Whole tables lose to the row passages that say the same thing.
-                        score: score_text(&shown, weights, rank_factor) * 0.9,
-                        shown,
-                        quote: line.to_string(),
-                        hit_index,
-                        position,
-                    }
+                    // Whole tables lose to the row passages that say the same thing.
+                    let score = score_text(&shown, weights, rank_factor) * 0.9;
+                    unit(shown, line.to_string(), position, score, false)
                 })
                 .collect()
         }
         PassageKind::Code => Vec::new(),
         PassageKind::Paragraph | PassageKind::ListItem => {
+            let item = source.kind == PassageKind::ListItem;
             let mut candidates = Vec::new();
             let mut position = 0;
-            for line in hit.text.lines() {
+            for line in source.text.lines() {
                 let sentences = split_sentences(line);
                 let mut index = 0;
                 while index < sentences.len() {
                     let sentence = sentences[index];
-                    let is_label = word_count(sentence) <= LABEL_MAX_WORDS
-                        && index + 1 < sentences.len();
+                    let is_label =
+                        word_count(sentence) <= LABEL_MAX_WORDS && index + 1 < sentences.len();
                     let quote = if is_label {
                         span(line, sentence, sentences[index + 1])
                     } else {
                         sentence.to_string()
                     };
-                    candidates.push(Candidate {
-                        score: score_text(&quote, weights, rank_factor),
-                        shown: quote.clone(),
-                        quote,
-                        hit_index,
-                        position,
-                    });
+                    let score = score_text(&quote, weights, rank_factor);
+                    // An item's first sentence starts a line of its own; the rest follow it.
+                    candidates.push(unit(quote.clone(), quote, position, score, item && index == 0));
                     position += 1;
                     index += if is_label { 2 } else { 1 };
                 }
@@ -554,7 +611,9 @@ fn render_row(header: Option<&[&str]>, row: &str) -> String {
     let cells: Vec<&str> = row.split(" | ").collect();
     match (header, cells.split_first()) {
         (Some(header), Some((first, rest)))
-            if !rest.is_empty() && header.len() == cells.len() && header.iter().any(|h| !h.is_empty()) =>
+            if !rest.is_empty()
+                && header.len() == cells.len()
+                && header.iter().any(|name| !name.is_empty()) =>
         {
             let details: Vec<String> = header[1..]
                 .iter()
@@ -606,7 +665,8 @@ mod tests {
     #[test]
     fn list_questions_are_recognized() {
         assert!(asks_for_list("what are the steps of ML system design"));
-        assert!(asks_for_list("which metrics should i track"));
+        assert!(asks_for_list("which types of drift are there"));
         assert!(!asks_for_list("google l4 tc?"));
+        assert!(!asks_for_list("what 3 approaches did they weigh"));
     }
 }

@@ -1,7 +1,7 @@
 //! Checks an LLM's answer against the passages it was given: markers must point at sent passages,
 //! quotes must be verbatim in the corpus, and an answer left with no valid citation is rejected.
 
-use super::extractive::units_of;
+use super::extractive::{units_of, Source};
 use super::{Answer, AnswerMode, Citation};
 use crate::corpus::{collapse_whitespace, Corpus};
 use crate::llm::LlmCompletion;
@@ -86,7 +86,7 @@ pub fn ground_completion(
 
 /// The sentence of a passage that best matches the question, verbatim.
 fn best_quote(hit: &Hit, terms: &HashMap<&str, f32>, corpus: &Corpus) -> Option<String> {
-    let mut candidates = units_of(hit, 0, terms);
+    let mut candidates = units_of(Source::of_hit(hit, 0), terms);
     candidates.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)

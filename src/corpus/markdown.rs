@@ -179,24 +179,54 @@ const FRAGMENT_MAX_WORDS: usize = 3;
 /// it, as a heading would, when it is at most this long.
 const QUESTION_LINE_MAX_WORDS: usize = 40;
 
-/// A list item with its nested items, as read.
+/// A list item with its nested items, as read: its text, with nested lists between pieces of it
+/// where the guide has them (text after a nested list is a line of its own, as in the source).
 #[derive(Debug, Default)]
 struct ItemNode {
-    text: String,
+    /// Text and nested lists before the text being read.
+    pieces: Vec<ItemPiece>,
+    /// The text being read (after the last nested list, if any).
+    current: String,
     line: usize,
-    children: Vec<ItemNode>,
+}
+
+#[derive(Debug)]
+enum ItemPiece {
+    Text(String),
+    Child(ItemNode),
 }
 
 impl ItemNode {
-    /// This item's text and its descendants', depth first, one line each.
+    fn new(line: usize) -> Self {
+        ItemNode {
+            pieces: Vec::new(),
+            current: String::new(),
+            line,
+        }
+    }
+
+    /// A nested list's item: the text so far becomes a line of its own.
+    fn push_child(&mut self, child: ItemNode) {
+        let text = std::mem::take(&mut self.current);
+        self.pieces.push(ItemPiece::Text(text));
+        self.pieces.push(ItemPiece::Child(child));
+    }
+
+    /// This item's text and its descendants', in document order, one line each.
     fn lines(&self, out: &mut Vec<(String, usize)>) {
-        let text = collapse(&self.text);
-        if !text.is_empty() {
-            out.push((text, self.line));
+        let mut push = |text: &str, out: &mut Vec<(String, usize)>| {
+            let text = collapse(text);
+            if !text.is_empty() {
+                out.push((text, self.line));
+            }
+        };
+        for piece in &self.pieces {
+            match piece {
+                ItemPiece::Text(text) => push(text, out),
+                ItemPiece::Child(child) => child.lines(out),
+            }
         }
-        for child in &self.children {
-            child.lines(out);
-        }
+        push(&self.current, out);
     }
 }
 
@@ -312,7 +342,7 @@ impl<'a> GuideBuilder<'a> {
             return Some(code);
         }
         if let Some(item) = self.items.last_mut() {
-            return Some(&mut item.text);
+            return Some(&mut item.current);
         }
         self.paragraph.as_mut().map(|paragraph| &mut paragraph.text)
     }
@@ -356,8 +386,8 @@ impl<'a> GuideBuilder<'a> {
                     } else {
                         self.push_text(&visible);
                     }
-                } else if !html.trim().is_empty() && self.text_sink().is_some() {
-                    // A `<br>` or a dropped tag between words still separates them.
+                } else if separates_words(&html) && self.text_sink().is_some() {
+                    // A `<br>` (or a cell or paragraph tag) between words still separates them.
                     self.push_text(" ");
                 }
             }
@@ -396,8 +426,9 @@ impl<'a> GuideBuilder<'a> {
                     });
                 } else if let Some(item) = self.items.last_mut() {
                     // Loose lists wrap item text in paragraphs: separate them by a space.
-                    if !item.text.is_empty() && !item.text.ends_with(' ') {
-                        item.text.push(' ');
+                    let text = &mut item.current;
+                    if !text.is_empty() && !text.ends_with(' ') {
+                        text.push(' ');
                     }
                 }
             }
@@ -409,11 +440,7 @@ impl<'a> GuideBuilder<'a> {
                 }
                 self.list_depth += 1;
             }
-            Tag::Item => self.items.push(ItemNode {
-                text: String::new(),
-                line,
-                children: Vec::new(),
-            }),
+            Tag::Item => self.items.push(ItemNode::new(line)),
             Tag::CodeBlock(_) => self.code = Some((String::new(), line)),
             Tag::Table(_) => {
                 self.table = Some(TableInProgress {
@@ -466,7 +493,7 @@ impl<'a> GuideBuilder<'a> {
             TagEnd::Item => {
                 if let Some(item) = self.items.pop() {
                     match self.items.last_mut() {
-                        Some(parent) => parent.children.push(item),
+                        Some(parent) => parent.push_child(item),
                         None => self.top_items.push(item),
                     }
                 }
@@ -483,8 +510,9 @@ impl<'a> GuideBuilder<'a> {
             TagEnd::CodeBlock => {
                 if let Some((code, code_line)) = self.code.take() {
                     if let Some(item) = self.items.last_mut() {
-                        item.text.push(' ');
-                        item.text.push_str(&code);
+                        let text = &mut item.current;
+                        text.push(' ');
+                        text.push_str(&code);
                     } else if let Some((_, text)) = self.footnote.as_mut() {
                         text.push(' ');
                         text.push_str(&code);
@@ -906,6 +934,22 @@ fn sentence_chunks(text: &str, target_words: usize) -> Vec<String> {
         chunks.push(chunk.join(" "));
     }
     chunks
+}
+
+/// Whether an HTML tag breaks the text like a space: line breaks and block tags do; inline ones
+/// (`<sub>`, `<b>`) do not.
+fn separates_words(html: &str) -> bool {
+    let tag = html.trim_start().trim_start_matches('<').trim_start_matches('/');
+    let name: String = tag
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "br" | "p" | "div" | "li" | "tr" | "td" | "th" | "table" | "hr" | "center" | "figure"
+            | "figcaption"
+    )
 }
 
 /// The readable text of an HTML fragment: tags dropped, comments dropped even when they span

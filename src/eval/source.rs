@@ -56,10 +56,17 @@ pub fn plain_markdown(source: &str) -> String {
         LazyLock::new(|| Regex::new(r"\[\^[^\]]+\]").unwrap());
     static AUTOLINK: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"<((?:https?|mailto):[^>\s]*)>").unwrap());
-    static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"</?[A-Za-z][^<>]*>").unwrap());
+    // An HTML tag as CommonMark reads one: a name, then attributes ("<user, ad>" is not a tag).
+    static TAG: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r#"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z_:][\w.:-]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*\s*/?>"#,
+        )
+        .unwrap()
+    });
     static STRONG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\*\*|__|~~)").unwrap());
-    static STAR_EMPHASIS: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\*([^*\s](?:[^*]*[^*\s])?)\*").unwrap());
+    static STAR_EMPHASIS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(^|[^\w*\\])\*([^*\s](?:[^*]*[^*\s])?)\*($|[^\w*])").unwrap()
+    });
     static UNDERSCORE_EMPHASIS: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(^|[^\w])_([^_\s](?:[^_]*[^_\s])?)_($|[^\w])").unwrap());
     static ESCAPE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\\([!-/:-@\[-`{-~])").unwrap());
@@ -70,10 +77,23 @@ pub fn plain_markdown(source: &str) -> String {
     let text = REFERENCE_LINK.replace_all(&text, "$1");
     let text = FOOTNOTE_MARKER.replace_all(&text, "");
     let text = AUTOLINK.replace_all(&text, "$1");
+    static BREAKING_TAG: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)</?(?:br|p|div|li|tr|td|th|table|hr|center|figure|figcaption)\b[^<>]*>")
+            .unwrap()
+    });
+    let text = BREAKING_TAG.replace_all(&text, " ");
     let text = TAG.replace_all(&text, "");
     let text = STRONG.replace_all(&text, "");
-    let text = STAR_EMPHASIS.replace_all(&text, "$1");
-    let text = UNDERSCORE_EMPHASIS.replace_all(&text, "$1$2$3");
+    // Adjacent spans ("*a*-*b*") share a delimiter's neighbour: repeat until nothing changes.
+    let mut text = text.into_owned();
+    for _ in 0..4 {
+        let next = STAR_EMPHASIS.replace_all(&text, "$1$2$3");
+        let next = UNDERSCORE_EMPHASIS.replace_all(&next, "$1$2$3").into_owned();
+        if next == text {
+            break;
+        }
+        text = next;
+    }
     let text = text.replace('`', "");
     let text = ESCAPE.replace_all(&text, "$1");
     let text = decode_entities(&text);

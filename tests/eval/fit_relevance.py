@@ -24,14 +24,12 @@ def features(f):
     """The model's inputs; keep in step with `RelevanceModel::score` in src/search/relevance.rs."""
     return [
         f["coverage"],
-        1.0 if f["top_matched"] else 0.0,
         f["unknown_share"],
         min(f["matched_rarity"], 4.0) / 4.0,
-        min(f["concepts"], 8) / 8.0,
     ]
 
 
-NAMES = ["coverage", "top_matched", "unknown_share", "matched_rarity/4 (capped)", "concepts/8 (capped)"]
+NAMES = ["coverage", "unknown_share", "matched_rarity/4 (capped at 4)"]
 
 
 def load(paths):

@@ -214,7 +214,7 @@ impl ItemNode {
 
     /// This item's text and its descendants', in document order, one line each.
     fn lines(&self, out: &mut Vec<(String, usize)>) {
-        let mut push = |text: &str, out: &mut Vec<(String, usize)>| {
+        let push = |text: &str, out: &mut Vec<(String, usize)>| {
             let text = collapse(text);
             if !text.is_empty() {
                 out.push((text, self.line));

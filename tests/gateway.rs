@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,9 +52,7 @@ struct Bot {
     _index: tempfile::TempDir,
 }
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
+use support::setup::bundled_corpus_dir as corpus_dir;
 
 impl Bot {
     /// Starts the fake, the engine over `corpus/` (fresh temp index) and `gateway::run`; returns

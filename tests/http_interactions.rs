@@ -8,8 +8,7 @@ mod support;
 use axum::body::Body;
 use ed25519_dalek::{Signer, SigningKey};
 use guidebot::bot::{BotSettings, Dispatcher};
-use guidebot::corpus::Corpus;
-use guidebot::engine::{Engine, EngineHandle};
+use guidebot::engine::EngineHandle;
 use guidebot::llm::LlmSettings;
 use guidebot::metrics::Metrics;
 use guidebot::store::{
@@ -17,7 +16,6 @@ use guidebot::store::{
 };
 use guidebot::transport::http::{app, run, AppState, HttpSettings};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::discord_spec::validate_request_body;
@@ -49,10 +47,7 @@ fn sign(key: &SigningKey, body: &[u8], timestamp: i64) -> (String, String) {
     (hex::encode(key.sign(&message).to_bytes()), timestamp)
 }
 
-fn engine(llm: Option<LlmSettings>) -> Engine {
-    let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).unwrap();
-    Engine::in_memory(corpus, llm).unwrap()
-}
+use support::setup::bundled_engine as engine;
 
 fn state(
     llm: Option<LlmSettings>,

@@ -13,7 +13,6 @@ use guidebot::engine::{Engine, EngineHandle};
 use guidebot::llm::LlmSettings;
 use guidebot::store::{SqliteStore, Store};
 use guidebot::util::clock::now_unix;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::fake_llm::*;
@@ -42,13 +41,7 @@ impl Responder for RecordingResponder {
     }
 }
 
-fn corpus_at(dir: &Path) -> Corpus {
-    Corpus::load(dir).unwrap()
-}
-
-fn bundled_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
+use support::setup::{bundled_corpus_dir as bundled_dir, corpus_at};
 
 fn dispatcher(
     corpus: Corpus,

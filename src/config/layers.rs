@@ -25,6 +25,19 @@ pub enum Source {
     Flag { flag: String },
 }
 
+impl Source {
+    /// Where a problem with `key` from this source should point: `FILE:LINE: key`, the variable
+    /// or flag, or the key itself.
+    pub fn location(&self, key: &str) -> String {
+        match self {
+            Source::File { path, line } => format!("{}:{line}: {key}", path.display()),
+            Source::Env { var } => var.clone(),
+            Source::Flag { flag } => flag.clone(),
+            Source::Default => key.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -61,12 +74,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.problems.len();
-        write!(
-            f,
-            "invalid configuration ({count} problem{})",
-            if count == 1 { "" } else { "s" }
-        )?;
+        let (count, plural) = (
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" },
+        );
+        write!(f, "invalid configuration ({count} problem{plural})")?;
         for problem in &self.problems {
             write!(f, "\n  {problem}")?;
         }
@@ -76,13 +88,9 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     pub(super) fn one(location: impl Into<String>, message: impl Into<String>) -> Self {
-        let problem = Problem {
-            location: location.into(),
-            message: message.into(),
-        };
-        ConfigError {
-            problems: vec![problem],
-        }
+        let (location, message) = (location.into(), message.into());
+        let problems = vec![Problem { location, message }];
+        ConfigError { problems }
     }
 }
 
@@ -109,13 +117,14 @@ impl<'a> Layers<'a> {
         env: &'a HashMap<String, String>,
         flags: &'a [Flag],
     ) -> Result<Self, super::ConfigError> {
+        let (path, sources, problems) = (file.map(|(path, _)| path), BTreeMap::new(), Vec::new());
         let mut layers = Layers {
             env,
             flags,
-            path: file.map(|(path, _)| path),
+            path,
             file: HashMap::new(),
-            sources: BTreeMap::new(),
-            problems: Vec::new(),
+            sources,
+            problems,
         };
         let Some((path, text)) = file else {
             return Ok(layers);
@@ -136,22 +145,15 @@ impl<'a> Layers<'a> {
             for (name, value) in entries.iter() {
                 let key = format!("{}.{}", section.get_ref(), name.get_ref());
                 let at = line(name.span().start);
-                if let Some((var, _)) = SECRET_VARS
+                let secret = SECRET_VARS
                     .iter()
-                    .find(|(_, file_key)| *file_key == Some(key.as_str()))
-                {
-                    layers.problems.push(Problem {
-                        location: format!("{}:{at}: {key}", path.display()),
-                        message: format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)"),
-                    });
+                    .find(|(_, file_key)| *file_key == Some(&key));
+                if let Some((var, _)) = secret {
+                    let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
+                    layers.problem::<()>(&format!("{}:{at}: {key}", path.display()), message);
                 } else if KEYS.iter().any(|spec| spec.key == key) {
-                    layers.file.insert(
-                        key,
-                        FileValue {
-                            text: value_text(value.get_ref()),
-                            line: line(value.span().start),
-                        },
-                    );
+                    let (text, line) = (value_text(value.get_ref()), line(value.span().start));
+                    layers.file.insert(key, FileValue { text, line });
                 } else {
                     layers.unknown(at, &key, "key");
                 }
@@ -161,14 +163,9 @@ impl<'a> Layers<'a> {
     }
 
     fn unknown(&mut self, line: usize, name: &str, what: &str) {
-        let path = self
-            .path
-            .map(|path| path.display().to_string())
-            .unwrap_or_default();
-        self.problems.push(Problem {
-            location: format!("{path}:{line}"),
-            message: format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`"),
-        });
+        let path = self.path.unwrap_or(Path::new("")).display();
+        let message = format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`");
+        self.problem::<()>(&format!("{path}:{line}"), message);
     }
 
     fn env_value(&self, var: &str) -> Option<&'a str> {
@@ -187,47 +184,37 @@ impl<'a> Layers<'a> {
         default: T,
         read: impl Fn(&str) -> Result<T, String>,
     ) -> T {
-        let flag = self.flags.iter().rev().find(|flag| flag.key == key);
-        let (text, source, location) = if let Some(flag) = flag {
+        let (text, source) = if let Some(flag) = self.flags.iter().rev().find(|f| f.key == key) {
             (
                 Ok(flag.value.clone()),
                 Source::Flag {
-                    flag: flag.flag.to_string(),
+                    flag: flag.flag.into(),
                 },
-                flag.flag.to_string(),
             )
         } else if let Some(raw) = self.env_value(env) {
-            (
-                Ok(raw.to_string()),
-                Source::Env {
-                    var: env.to_string(),
-                },
-                env.to_string(),
-            )
+            (Ok(raw.to_string()), Source::Env { var: env.into() })
         } else if let Some(value) = self.file.remove(key) {
             let path = self.path.map(Path::to_path_buf).unwrap_or_default();
-            let location = format!("{}:{}: {key}", path.display(), value.line);
             (
                 value.text.map_err(str::to_string),
                 Source::File {
                     path,
                     line: value.line,
                 },
-                location,
             )
         } else {
             self.sources.insert(key, Source::Default);
             return default;
         };
-        match text
-            .and_then(|text| read(text.trim()).map_err(|fix| format!("{text:?} is invalid: {fix}")))
-        {
+        let read =
+            |text: String| read(text.trim()).map_err(|fix| format!("{text:?} is invalid: {fix}"));
+        match text.and_then(read) {
             Ok(value) => {
                 self.sources.insert(key, source);
                 value
             }
             Err(message) => {
-                self.problems.push(Problem { location, message });
+                self.problem::<()>(&source.location(key), message);
                 default
             }
         }
@@ -261,20 +248,16 @@ impl<'a> Layers<'a> {
     /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
     pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
         let value = self.env_value(fallback)?;
-        self.sources.insert(
-            var,
-            Source::Env {
-                var: fallback.to_string(),
-            },
-        );
+        let source = Source::Env {
+            var: fallback.into(),
+        };
+        self.sources.insert(var, source);
         Some(Secret::new(value))
     }
 
     fn problem<T>(&mut self, location: &str, message: String) -> Option<T> {
-        self.problems.push(Problem {
-            location: location.to_string(),
-            message,
-        });
+        let location = location.to_string();
+        self.problems.push(Problem { location, message });
         None
     }
 

@@ -297,11 +297,10 @@ impl Config {
                 Err(problem) => problems.push(problem),
             }
         }
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { problems })
-        }
+        problems
+            .is_empty()
+            .then_some(config)
+            .ok_or(ConfigError { problems })
     }
 
     /// Builds the LLM settings from `[llm]` and the key, checking the rules that tie them together
@@ -310,15 +309,19 @@ impl Config {
         let Some(provider) = self.llm.provider else {
             return Ok(None);
         };
-        let mut settings = LlmSettings::new(provider, self.llm.model.trim());
-        if !self.llm.base_url.is_empty() {
-            settings.base_url = self.llm.base_url.clone();
-        }
-        settings.api_key = self.secrets.llm_api_key.clone();
-        settings.timeout = std::time::Duration::from_secs_f64(self.llm.timeout_secs);
-        settings.max_tokens = self.llm.max_tokens;
-        settings.temperature = self.llm.temperature;
-        settings.max_retries = self.llm.max_retries;
+        let llm = &self.llm;
+        let settings = LlmSettings {
+            base_url: match llm.base_url.as_str() {
+                "" => provider.default_base_url().to_string(),
+                url => url.to_string(),
+            },
+            api_key: self.secrets.llm_api_key.clone(),
+            timeout: std::time::Duration::from_secs_f64(llm.timeout_secs),
+            max_tokens: llm.max_tokens,
+            temperature: llm.temperature,
+            max_retries: llm.max_retries,
+            ..LlmSettings::new(provider, llm.model.trim())
+        };
         settings.check().map(|()| Some(settings)).map_err(|error| {
             let key = match error {
                 LlmConfigError::MissingModel { .. } => "llm.model",
@@ -327,21 +330,17 @@ impl Config {
                     "GUIDEBOT_LLM_API_KEY"
                 }
             };
-            Problem {
-                location: self.location(key),
-                message: error.to_string(),
-            }
+            let (location, message) = (self.location(key), error.to_string());
+            Problem { location, message }
         })
     }
 
-    /// Where a problem with `key` should point: `FILE:LINE: key`, the variable or flag, or the key.
+    /// Where a problem with `key` should point (see [`Source::location`]).
     fn location(&self, key: &str) -> String {
-        match self.sources.get(key) {
-            Some(Source::File { path, line }) => format!("{}:{line}: {key}", path.display()),
-            Some(Source::Env { var }) => var.clone(),
-            Some(Source::Flag { flag }) => flag.clone(),
-            _ => key.to_string(),
-        }
+        self.sources
+            .get(key)
+            .unwrap_or(&Source::Default)
+            .location(key)
     }
 
     /// The checked LLM settings; `None` when no provider is configured (extractive answers).

@@ -123,7 +123,7 @@ fn signing_key() -> SigningKey {
 
 async fn start_server(options: &Options, addr: &str) -> (String, tokio::sync::oneshot::Sender<()>) {
     if options.logs {
-        guidebot::telemetry::init_for_server(true);
+        guidebot::telemetry::init_for_server(guidebot::telemetry::LogFormat::Json, "info");
     }
     let corpus = Corpus::load(&options.corpus).expect("corpus loads");
     let engines = Arc::new(EngineHandle::new(

@@ -1,13 +1,14 @@
 //! The command line: clap definitions and the commands' terminal and JSON output.
 //!
-//! Each command is a thin adapter: parse flags, call the engine, print. Output goes to a writer so
-//! tests can capture it; `--json` prints exactly one JSON object on stdout.
+//! Each command is a thin adapter: load the one configuration (defaults, `--config` file,
+//! environment, flags), call the engine, print. Output goes to a writer so tests can capture it;
+//! `--json` prints exactly one JSON object on stdout.
 
 use crate::answer::Answer;
 use crate::comp::{render_aligned_table, CompLookup, CompQuery};
+use crate::config::{Config, ConfigError, Flag};
 use crate::engine::{AnswerOptions, Engine, EngineConfig};
 use crate::eval::{EvalSet, SetReport, SystemReport};
-use crate::llm::LlmSettings;
 use crate::search::{OpenOutcome, SearchOptions, SearchResults, MAX_HITS};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -21,22 +22,16 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 #[command(name = "guidebot", version, about, long_about = None)]
 pub struct Cli {
-    /// Folder holding the guides (*.md) and vocabulary.toml.
-    #[arg(
-        long,
-        global = true,
-        default_value = "corpus",
-        env = "GUIDEBOT_CORPUS_DIR"
-    )]
-    pub corpus: PathBuf,
-    /// Folder for the search index (built on demand, safe to delete).
-    #[arg(
-        long,
-        global = true,
-        default_value = "index",
-        env = "GUIDEBOT_INDEX_DIR"
-    )]
-    pub index: PathBuf,
+    /// TOML config file (see deploy/guidebot.example.toml); also GUIDEBOT_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder holding the guides (*.md) and vocabulary.toml [default: corpus; GUIDEBOT_CORPUS_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Folder for the search index, built on demand, safe to delete [default: index;
+    /// GUIDEBOT_INDEX_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub index: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -93,9 +88,6 @@ pub enum Command {
     },
     /// Run the bot: Discord gateway (when DISCORD_TOKEN is set) and/or the HTTP interactions endpoint.
     Serve {
-        /// TOML config file (see deploy/guidebot.example.toml); also GUIDEBOT_CONFIG.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
         /// Run the signed HTTP interactions endpoint on ADDR, e.g. 0.0.0.0:8080 (needs DISCORD_PUBLIC_KEY).
         #[arg(long, value_name = "ADDR")]
         http: Option<std::net::SocketAddr>,
@@ -108,9 +100,9 @@ pub enum Command {
     },
     /// Usage report from the feedback and analytics database.
     Report {
-        /// The SQLite database the bot writes.
-        #[arg(long, default_value = "guidebot.sqlite", env = "GUIDEBOT_STORE_PATH")]
-        store: PathBuf,
+        /// The SQLite database the bot writes [default: bot.store_path, guidebot.sqlite].
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
         /// Only the last DAYS days.
         #[arg(long, default_value_t = 7)]
         since: u32,
@@ -159,9 +151,6 @@ pub enum ConfigCommand {
     /// Validate the configuration and print every effective value (secrets masked) and where it
     /// came from; exits non-zero when anything is invalid.
     Check {
-        /// The TOML file (default: $GUIDEBOT_CONFIG, else none).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -173,27 +162,67 @@ impl Cli {
     pub fn is_server(&self) -> bool {
         matches!(self.command, Command::Serve { .. })
     }
+
+    /// The command-line values that override the configuration (the last layer).
+    pub fn flags(&self) -> Vec<Flag> {
+        let path = |key, flag, value: &Option<PathBuf>| {
+            value.as_ref().map(|value| Flag {
+                key,
+                flag,
+                value: value.display().to_string(),
+            })
+        };
+        let addr = |key, flag, value: &Option<std::net::SocketAddr>| {
+            value.map(|value| Flag {
+                key,
+                flag,
+                value: value.to_string(),
+            })
+        };
+        let mut flags = vec![
+            path("paths.corpus_dir", "--corpus", &self.corpus),
+            path("paths.index_dir", "--index", &self.index),
+        ];
+        match &self.command {
+            Command::Serve {
+                http, metrics_addr, ..
+            } => {
+                flags.push(addr("http.addr", "--http", http));
+                flags.push(addr("metrics.addr", "--metrics-addr", metrics_addr));
+            }
+            Command::Report { store, .. } => flags.push(path("bot.store_path", "--store", store)),
+            _ => {}
+        }
+        flags.into_iter().flatten().collect()
+    }
 }
 
 /// Runs a parsed command, writing its output to `out`. `env` is the process environment (passed in
-/// so tests can set LLM settings without touching the real one).
+/// so tests can set variables without touching the real one). Every command loads the one
+/// configuration first, so `--config`, `--corpus` and `--index` mean the same everywhere.
 pub async fn run(
     cli: Cli,
     env: &HashMap<String, String>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    let mut config = EngineConfig::new(&cli.corpus, &cli.index);
+    let loaded = Config::load_with(cli.config.as_deref(), env, &cli.flags());
+    if let Command::Config {
+        command: ConfigCommand::Check { json },
+    } = cli.command
+    {
+        return run_config_check(loaded, json, out);
+    }
+    let settings = loaded.context("invalid configuration")?;
+    let mut config = EngineConfig::new(&settings.paths.corpus_dir, &settings.paths.index_dir);
     match cli.command {
-        Command::Config {
-            command: ConfigCommand::Check { config, json },
-        } => run_config_check(config.as_deref(), json, env, out),
+        Command::Config { .. } => Ok(()),
         Command::Ask {
             question,
             json,
             extractive,
         } => {
             if !extractive {
-                config.llm = LlmSettings::from_env_vars(env).context("invalid LLM settings")?;
+                config.llm = settings.llm_settings();
             }
             let engine = open_engine(&config)?;
             let answer = match engine.answer(&question, &AnswerOptions::default()).await {
@@ -209,26 +238,18 @@ pub async fn run(
                 write_answer_text(out, &answer)
             }
         }
-        Command::Serve {
-            config,
-            http,
-            gateway,
-            metrics_addr,
-        } => {
-            let options = crate::serve::ServeOptions {
-                config_file: config,
-                http_addr: http,
-                gateway,
-                metrics_addr,
-            };
-            crate::serve::serve(options, env).await
-        }
+        Command::Serve { gateway, .. } => crate::serve::serve(settings, gateway).await,
         Command::Report {
-            store,
             since,
             json,
             export_eval,
-        } => run_report(&store, since, json, export_eval.as_deref(), out),
+            ..
+        } => {
+            let store = settings.store_path().context(
+                "storage is disabled (bot.store_path is empty): set it, GUIDEBOT_STORE_PATH or --store",
+            )?;
+            run_report(&store, since, json, export_eval.as_deref(), out)
+        }
         Command::Comp {
             companies,
             level,
@@ -284,7 +305,7 @@ pub async fn run(
             no_baseline,
         } => {
             if answers {
-                config.llm = LlmSettings::from_env_vars(env).context("invalid LLM settings")?;
+                config.llm = settings.llm_settings();
             }
             config.extra_corpus_dirs = with;
             let sets = questions
@@ -346,14 +367,18 @@ pub struct EvalReport {
 }
 
 /// `guidebot config check`: every problem at once on error (and a non-zero exit), else the
-/// effective values with their sources.
+/// effective values with their sources. A missing corpus folder is a problem too; unknown
+/// `GUIDEBOT_*` variables are warned about.
 fn run_config_check(
-    file: Option<&std::path::Path>,
+    loaded: Result<Config, ConfigError>,
     json: bool,
-    env: &HashMap<String, String>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let config = match crate::config::Config::load(file, env) {
+    let checked = loaded.and_then(|config| match config.check_paths() {
+        problems if problems.is_empty() => Ok(config),
+        problems => Err(ConfigError { problems }),
+    });
+    let config = match checked {
         Ok(config) => config,
         Err(error) => {
             if json {
@@ -363,16 +388,29 @@ fn run_config_check(
         }
     };
     let report = config.report();
+    let warnings: Vec<String> = config
+        .unknown_vars
+        .iter()
+        .map(|var| {
+            format!(
+                "{var} is set but no setting reads it (a typo?); see deploy/guidebot.example.toml"
+            )
+        })
+        .collect();
     if json {
         return write_json(
             out,
             &json!({
                 "ok": true,
                 "file": config.file,
+                "warnings": warnings,
                 "settings": report,
                 "config": config,
             }),
         );
+    }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
     }
     match &config.file {
         Some(path) => writeln!(out, "Configuration OK (file {})", path.display())?,
@@ -493,10 +531,11 @@ fn run_report(
     export_eval: Option<&std::path::Path>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    use crate::store::{now_unix, SqliteStore, Store};
+    use crate::store::{SqliteStore, Store};
+    use crate::util::clock::now_unix;
     if !store_path.exists() {
         anyhow::bail!(
-            "no database at {}: the bot creates it when it serves (set GUIDEBOT_STORE_PATH or --store)",
+            "no database at {}: the bot creates it when it serves (set bot.store_path, GUIDEBOT_STORE_PATH or --store)",
             store_path.display()
         );
     }

@@ -122,9 +122,6 @@ pub struct GuideSummary {
     pub sections: usize,
 }
 
-/// Most autocomplete choices Discord accepts.
-pub const MAX_CHOICES: usize = 25;
-
 /// A corpus, its search index, its comp records and (optionally) an LLM client, ready to serve.
 #[derive(Debug)]
 pub struct Engine {
@@ -368,7 +365,8 @@ impl Engine {
         None
     }
 
-    /// Autocomplete for `/source`: sections whose heading or id contains the typed text.
+    /// Autocomplete for `/source`: sections whose heading or id contains the typed text, those
+    /// starting with it first (the front end keeps as many as it shows).
     pub fn section_choices(&self, prefix: &str) -> Vec<Choice> {
         let needle = prefix.trim().to_lowercase();
         let mut starts = Vec::new();
@@ -379,15 +377,9 @@ impl Engine {
                     continue;
                 }
                 let heading = section.heading.to_lowercase();
-                let value = format!("{}#{}", guide.meta.slug, section.id);
-                let value = if value.chars().count() <= 100 {
-                    value
-                } else {
-                    section.id.chars().take(100).collect()
-                };
                 let choice = Choice {
-                    name: truncate_chars(&section.heading, 100),
-                    value,
+                    name: section.heading.clone(),
+                    value: format!("{}#{}", guide.meta.slug, section.id),
                 };
                 if needle.is_empty()
                     || heading.starts_with(&needle)
@@ -400,7 +392,6 @@ impl Engine {
             }
         }
         starts.extend(contains);
-        starts.truncate(MAX_CHOICES);
         starts
     }
 
@@ -548,14 +539,4 @@ fn fallback(context: StreamContext, reason: FallbackReason) -> Answer {
 
 fn elapsed_ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
-}
-
-fn truncate_chars(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        text.to_string()
-    } else {
-        let mut cut: String = text.chars().take(limit - 1).collect();
-        cut.push('…');
-        cut
-    }
 }

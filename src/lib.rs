@@ -22,3 +22,4 @@ pub mod store;
 pub mod synthetic;
 pub mod telemetry;
 pub mod transport;
+pub mod util;

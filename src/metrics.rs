@@ -1,9 +1,9 @@
 //! Prometheus metrics shared by both transports: requests by command and outcome, latency
 //! histograms, LLM tokens and errors, refusals, the index fingerprint and HTTP rejections.
 //!
-//! [`Metrics`] is an [`InteractionObserver`]: give it to the [`crate::bot::Dispatcher`] and every
-//! handled interaction is counted. The HTTP endpoint serves it on `/metrics`; the gateway mode can
-//! serve the same registry on a port of its own with [`metrics_router`].
+//! Floor 0: a Prometheus registry with typed methods, knowing nothing of Discord, the engine or
+//! HTTP. The bot turns its interaction reports into these calls (`bot::report`); the transports
+//! serve [`Metrics::encode`] on `/metrics`.
 //!
 //! Names (all counters end in `_total` in the exposition):
 //! - `guidebot_requests_total{command,outcome}`
@@ -16,27 +16,24 @@
 //! - `guidebot_llm_errors_total{reason="llm_failed"|"ungrounded"}`
 //! - `guidebot_llm_throttled_total`: answers that fell back to extractive because of the cooldown
 //! - `guidebot_refusals_total{command}`
+//! - `guidebot_handler_panics_total{command}`: handlers that panicked (answered with an apology)
 //! - `guidebot_index_info{fingerprint}` = 1 for the index being served
 //! - `guidebot_http_rejections_total{reason="bad_signature"|"stale"|"too_large"|"malformed"|"unknown_type"}`
 
-use crate::bot::{InteractionObserver, InteractionReport};
-use crate::engine::EngineHandle;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
 type HistogramFamily = Family<Labels1, Histogram, fn() -> Histogram>;
+/// Reads the fingerprint of the index being served, at each encode.
+type FingerprintSource = Box<dyn Fn() -> String + Send + Sync>;
 
 /// The content type of the OpenMetrics text exposition that [`Metrics::encode`] writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -58,9 +55,10 @@ pub struct Metrics {
     llm_errors: Family<Labels1, Counter>,
     llm_throttled: Counter,
     refusals: Family<Labels1, Counter>,
+    panics: Family<Labels1, Counter>,
     index_info: Family<[(&'static str, String); 1], Gauge>,
     index_fingerprint: Mutex<String>,
-    engines: OnceLock<Arc<EngineHandle>>,
+    fingerprint_source: OnceLock<FingerprintSource>,
     http_rejections: Family<Labels1, Counter>,
 }
 
@@ -134,6 +132,12 @@ impl Metrics {
             "Questions the guides do not cover, by command",
             refusals.clone(),
         );
+        let panics = Family::<Labels1, Counter>::default();
+        registry.register(
+            "handler_panics",
+            "Interaction handlers that panicked (the user got a short error message), by command",
+            panics.clone(),
+        );
         let index_info = Family::<[(&'static str, String); 1], Gauge>::default();
         registry.register(
             "index_info",
@@ -157,18 +161,19 @@ impl Metrics {
             llm_errors,
             llm_throttled,
             refusals,
+            panics,
             index_info,
             index_fingerprint: Mutex::new(String::new()),
-            engines: OnceLock::new(),
+            fingerprint_source: OnceLock::new(),
             http_rejections,
         }
     }
 
-    /// Keeps `guidebot_index_info` on the engine `engines` serves, also after live reloads (read
+    /// Keeps `guidebot_index_info` on what `source` says is served, also after live reloads (read
     /// at each [`Metrics::encode`]). Only the first call has an effect.
-    pub fn watch_engine(&self, engines: Arc<EngineHandle>) {
-        let fingerprint = engines.current().fingerprint().to_string();
-        let _ = self.engines.set(engines);
+    pub fn follow_fingerprint(&self, source: impl Fn() -> String + Send + Sync + 'static) {
+        let fingerprint = source();
+        let _ = self.fingerprint_source.set(Box::new(source));
         self.set_index_fingerprint(&fingerprint);
     }
 
@@ -209,9 +214,8 @@ impl Metrics {
 
     /// The OpenMetrics text exposition of every metric (ends with `# EOF`).
     pub fn encode(&self) -> String {
-        if let Some(engines) = self.engines.get() {
-            let engine = engines.current();
-            self.set_index_fingerprint(engine.fingerprint());
+        if let Some(source) = self.fingerprint_source.get() {
+            self.set_index_fingerprint(&source());
         }
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
@@ -220,99 +224,52 @@ impl Metrics {
     }
 }
 
-impl InteractionObserver for Metrics {
-    fn observe(&self, report: &InteractionReport, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        self.count_request(report.command, report.outcome);
+impl Metrics {
+    /// Times one request from the interaction to its last reply.
+    pub fn observe_request(&self, command: &'static str, elapsed: Duration) {
         self.request_seconds
-            .get_or_create(&[("command", report.command)])
-            .observe(seconds);
-        if report.deferred {
-            self.llm_seconds.observe(seconds);
-        } else if matches!(report.command, "ask" | "search" | "mention") {
-            self.retrieval_seconds.observe(seconds);
-        }
-        if report.input_tokens > 0 {
-            self.llm_tokens
-                .get_or_create(&[("direction", "input")])
-                .inc_by(report.input_tokens);
-        }
-        if report.output_tokens > 0 {
-            self.llm_tokens
-                .get_or_create(&[("direction", "output")])
-                .inc_by(report.output_tokens);
-        }
-        match report.fallback {
-            Some("throttled") => {
-                self.llm_throttled.inc();
+            .get_or_create(&[("command", command)])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Times a deferred LLM answer.
+    pub fn observe_llm(&self, elapsed: Duration) {
+        self.llm_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Times an answer or search served without the LLM.
+    pub fn observe_retrieval(&self, elapsed: Duration) {
+        self.retrieval_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Adds LLM tokens (zeros are not recorded).
+    pub fn add_llm_tokens(&self, input: u64, output: u64) {
+        for (direction, tokens) in [("input", input), ("output", output)] {
+            if tokens > 0 {
+                self.llm_tokens
+                    .get_or_create(&[("direction", direction)])
+                    .inc_by(tokens);
             }
-            Some(reason) => {
-                self.llm_errors.get_or_create(&[("reason", reason)]).inc();
-            }
-            None => {}
-        }
-        if report.outcome == "refused" {
-            self.refusals
-                .get_or_create(&[("command", report.command)])
-                .inc();
         }
     }
-}
 
-/// A router serving `GET /metrics` from `metrics` (for the gateway mode's metrics port; the HTTP
-/// endpoint already serves it).
-pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = Arc::clone(&metrics);
-            async move { metrics_response(&metrics) }
-        }),
-    )
-}
+    /// Counts an LLM answer replaced by the extractive one, by reason.
+    pub fn count_llm_error(&self, reason: &'static str) {
+        self.llm_errors.get_or_create(&[("reason", reason)]).inc();
+    }
 
-/// `200` with the exposition and its content type.
-pub(crate) fn metrics_response(metrics: &Metrics) -> axum::response::Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode()).into_response()
-}
+    /// Counts an answer served extractively because of the user's cooldown.
+    pub fn count_llm_throttled(&self) {
+        self.llm_throttled.inc();
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Counts a question the guides do not cover.
+    pub fn count_refusal(&self, command: &'static str) {
+        self.refusals.get_or_create(&[("command", command)]).inc();
+    }
 
-    #[test]
-    fn reports_are_counted_under_their_names() {
-        let metrics = Metrics::new();
-        let mut report = InteractionReport::new("ask", "fallback");
-        report.deferred = true;
-        report.input_tokens = 120;
-        report.output_tokens = 30;
-        report.fallback = Some("llm_failed");
-        metrics.observe(&report, Duration::from_millis(1500));
-        metrics.observe(
-            &InteractionReport::new("search", "refused"),
-            Duration::from_millis(2),
-        );
-        metrics.reject("bad_signature");
-        metrics.set_index_fingerprint("abc123");
-        metrics.set_index_fingerprint("def456");
-        let text = metrics.encode();
-        for expected in [
-            "guidebot_requests_total{command=\"ask\",outcome=\"fallback\"} 1",
-            "guidebot_requests_total{command=\"search\",outcome=\"refused\"} 1",
-            "guidebot_llm_tokens_total{direction=\"input\"} 120",
-            "guidebot_llm_tokens_total{direction=\"output\"} 30",
-            "guidebot_llm_errors_total{reason=\"llm_failed\"} 1",
-            "guidebot_refusals_total{command=\"search\"} 1",
-            "guidebot_http_rejections_total{reason=\"bad_signature\"} 1",
-            "guidebot_index_info{fingerprint=\"def456\"} 1",
-            "guidebot_llm_seconds_count 1",
-            "guidebot_retrieval_seconds_count 1",
-            "guidebot_request_seconds_count{command=\"ask\"} 1",
-        ] {
-            assert!(text.contains(expected), "missing {expected} in\n{text}");
-        }
-        assert!(!text.contains("abc123"), "old fingerprint kept:\n{text}");
-        assert!(text.ends_with("# EOF\n"));
+    /// Counts a handler that panicked.
+    pub fn count_panic(&self, command: &'static str) {
+        self.panics.get_or_create(&[("command", command)]).inc();
     }
 }

@@ -15,7 +15,7 @@ use crate::engine::{Engine, EngineConfig, EngineHandle};
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What started a reload; shown in logs, the status and the report.
@@ -150,16 +150,6 @@ pub struct ReloadOptions {
     pub watch_debounce: Option<Duration>,
     /// Reload on SIGHUP (Unix only; ignored elsewhere).
     pub sighup: bool,
-}
-
-impl ReloadOptions {
-    /// From the `[reload]` config: the watcher as configured, SIGHUP always on.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        ReloadOptions {
-            watch_debounce: config.reload.watch.then(|| config.reload_debounce()),
-            sighup: true,
-        }
-    }
 }
 
 /// Runs the reloader until `shutdown` completes: waits for triggers and swaps in a freshly built
@@ -342,10 +332,7 @@ fn record_failure(
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
+    crate::util::clock::now_unix().max(0) as u64
 }
 
 /// Watches the corpus folder recursively; content events (not reads) are forwarded. Files in the

@@ -1,62 +1,54 @@
 //! `guidebot serve`: wires one engine, one dispatcher and the configured transports (gateway, HTTP
 //! endpoint, metrics port), live reload and storage housekeeping, and stops them all on SIGTERM or
 //! ctrl-c. Only wiring lives here; every piece is built and tested on its own.
+//!
+//! The services run on one `TaskTracker` and stop on one `CancellationToken`: shutdown cancels the
+//! token and waits for the tracker, so it waits for real work, not a poll loop.
 
 use crate::bot::{Dispatcher, InteractionObserver};
-use crate::config::{Config, LogFormat};
-use crate::engine::{Engine, EngineHandle};
+use crate::config::Config;
+use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::metrics::Metrics;
 use crate::reload::{reload_channel, watch_and_reload, ReloadOptions};
-use crate::store::{now_unix, SqliteStore, Store};
-use crate::transport::{gateway, http};
+use crate::store::{SqliteStore, Store};
+use crate::transport::gateway::{self, GatewaySettings};
+use crate::transport::http::{self, HttpSettings};
+use crate::util::clock::now_unix;
 use anyhow::{bail, Context};
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// What `serve` was asked for on the command line (the rest comes from the config).
-#[derive(Debug, Clone, Default)]
-pub struct ServeOptions {
-    pub config_file: Option<PathBuf>,
-    /// Run the HTTP interactions endpoint on this address (overrides `http.addr`).
-    pub http_addr: Option<SocketAddr>,
-    /// Run the gateway even if the token is only given through a file setting.
-    pub gateway: bool,
-    /// Serve `/metrics` on this address (overrides `metrics.addr`).
-    pub metrics_addr: Option<SocketAddr>,
-}
+/// How long shutdown waits for the services (and their work in flight) to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 
-/// Runs until SIGTERM / ctrl-c. Startup errors name the setting and the fix.
-pub async fn serve(options: ServeOptions, env: &HashMap<String, String>) -> anyhow::Result<()> {
-    let config =
-        Config::load(options.config_file.as_deref(), env).context("invalid configuration")?;
-    crate::telemetry::init_for_server(config.log.format == LogFormat::Json);
-    let vars = config.to_env_vars();
-
-    let http_addr = options.http_addr.or(config.http.addr);
-    let run_gateway = options.gateway || config.secrets.discord_token.is_some();
+/// Runs until SIGTERM / ctrl-c. `gateway` asks for the gateway explicitly (it also runs whenever
+/// a token is set). Startup errors name the setting and the fix.
+pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
+    crate::telemetry::init_for_server(config.log.format, &config.log.level);
+    for var in &config.unknown_vars {
+        tracing::warn!(%var, "unknown GUIDEBOT_* variable ignored; see deploy/guidebot.example.toml");
+    }
+    let http_addr = config.http.addr;
+    let run_gateway = gateway || config.secrets.discord_token.is_some();
     if http_addr.is_none() && !run_gateway {
         bail!(
             "nothing to serve: set DISCORD_TOKEN to connect to Discord's gateway, or pass --http ADDR \
              (with DISCORD_PUBLIC_KEY) to run the interactions endpoint"
         );
     }
-    // Validate transport settings before the (slower) engine load, so a typo fails fast.
-    let gateway_settings = if run_gateway {
-        Some(gateway::GatewaySettings::from_env_vars(&vars)?)
-    } else {
-        None
-    };
-    let http_settings = match http_addr {
-        Some(_) => Some(http::HttpSettings::from_env_vars(&vars)?),
-        None => None,
-    };
+    // Transport settings before the (slower) engine load, so a typo fails fast.
+    let gateway_settings = run_gateway
+        .then(|| GatewaySettings::try_from(&config))
+        .transpose()?;
+    let http_settings = http_addr
+        .map(|_| HttpSettings::try_from(&config))
+        .transpose()?;
 
-    let engine_config = config.engine_config();
+    let engine_config = EngineConfig::from(&config);
     let corpus_dir = engine_config.corpus_dir.clone();
     let engine = {
         let engine_config = engine_config.clone();
@@ -73,9 +65,12 @@ pub async fn serve(options: ServeOptions, env: &HashMap<String, String>) -> anyh
     );
     let engines = Arc::new(EngineHandle::new(engine));
     let metrics = Arc::new(Metrics::new());
-    metrics.watch_engine(Arc::clone(&engines));
+    {
+        let engines = Arc::clone(&engines);
+        metrics.follow_fingerprint(move || engines.current().fingerprint().to_string());
+    }
     let observer: Arc<dyn InteractionObserver> = metrics.clone();
-    let mut dispatcher = Dispatcher::new(Arc::clone(&engines), config.bot_settings(), observer);
+    let mut dispatcher = Dispatcher::new(Arc::clone(&engines), (&config).into(), observer);
     let store: Option<Arc<dyn Store>> = match config.store_path() {
         Some(path) => match SqliteStore::open(&path) {
             Ok(store) => Some(Arc::new(store)),
@@ -92,115 +87,120 @@ pub async fn serve(options: ServeOptions, env: &HashMap<String, String>) -> anyh
     }
     let dispatcher = Arc::new(dispatcher);
 
-    let (stop_sender, stop_receiver) = watch::channel(false);
-    let stopped = move || {
-        let mut receiver = stop_receiver.clone();
-        async move {
-            let _ = receiver.wait_for(|stop| *stop).await;
-        }
-    };
-    let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    let services = Services::new();
 
     // Live reload: file watcher, SIGHUP, and the programmatic trigger.
     let (_trigger, requests) = reload_channel(&engines);
     {
         let engines = Arc::clone(&engines);
-        let reload_options = ReloadOptions::from_config(&config);
-        let stop = stopped();
-        tasks.push((
-            "reload",
-            tokio::spawn(async move {
-                watch_and_reload(engines, engine_config, reload_options, requests, stop).await;
-                Ok(())
-            }),
-        ));
+        let options = ReloadOptions::from(&config);
+        services.start("reload", |stop| async move {
+            watch_and_reload(engines, engine_config, options, requests, stop).await;
+            Ok(())
+        });
     }
-
     if let Some(store) = store {
-        let retention_days = config.bot.retention_days.min(u64::from(u32::MAX)) as u32;
-        let stop = stopped();
-        tasks.push((
-            "retention",
-            tokio::spawn(retention(store, retention_days, stop)),
-        ));
+        let days = config.bot.retention_days.min(u64::from(u32::MAX)) as u32;
+        services.start("retention", |stop| retention(store, days, stop));
     }
-
     if let (Some(addr), Some(settings)) = (http_addr, http_settings) {
         let state = http::AppState::new(Arc::clone(&dispatcher), Arc::clone(&metrics), settings)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (http.addr / --http)"))?;
-        let stop = stopped();
-        tasks.push((
-            "http",
-            tokio::spawn(async move { http::run(listener, state, stop).await.map_err(Into::into) }),
-        ));
+        services.start("http", |stop| async move {
+            http::run(listener, state, stop).await.map_err(Into::into)
+        });
     }
-
     if let Some(settings) = gateway_settings {
         let dispatcher = Arc::clone(&dispatcher);
-        let stop = stopped();
-        tasks.push((
-            "gateway",
-            tokio::spawn(gateway::run(settings, dispatcher, stop)),
-        ));
+        services.start("gateway", |stop| gateway::run(settings, dispatcher, stop));
         // The HTTP endpoint serves /metrics itself; the gateway mode gets its own port when asked.
-        if let Some(addr) = options.metrics_addr.or(config.metrics.addr) {
+        if let Some(addr) = config.metrics.addr {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
                 format!("cannot listen on {addr} (metrics.addr / --metrics-addr)")
             })?;
-            let router = crate::metrics::metrics_router(Arc::clone(&metrics));
-            let stop = stopped();
-            tasks.push((
-                "metrics",
-                tokio::spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(stop)
-                        .await
-                        .map_err(Into::into)
-                }),
-            ));
+            let router = http::metrics_router(Arc::clone(&metrics));
+            services.start("metrics", |stop| async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(Into::into)
+            });
+        }
+    }
+    services.run_until(shutdown_signal()).await
+}
+
+/// A service that ended: its name and how.
+type Ended = (&'static str, anyhow::Result<()>);
+
+/// The long-running services of `serve`: tracked, stopped together, first failure reported.
+struct Services {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    ended: mpsc::UnboundedSender<Ended>,
+    ends: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Ended>>>,
+}
+
+impl Services {
+    fn new() -> Self {
+        let (ended, ends) = mpsc::unbounded_channel();
+        Services {
+            tracker: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            ended,
+            ends: std::sync::Mutex::new(Some(ends)),
         }
     }
 
-    // Stop on SIGTERM or ctrl-c, or when any task ends (an error there is fatal for the process).
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    let mut first_error = None;
-    let (names, handles): (Vec<_>, Vec<_>) = tasks.into_iter().unzip();
-    let mut handles: Vec<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> =
-        handles.into_iter().map(Some).collect();
-    let any_finished = futures::future::select_all(handles.iter_mut().filter_map(Option::as_mut));
-    tokio::select! {
-        _ = &mut signal => tracing::info!("shutdown requested"),
-        (result, index, _) = any_finished => {
-            handles[index] = None;
-            match result {
-                Ok(Ok(())) => tracing::warn!(task = names[index], "a service stopped; shutting down"),
-                Ok(Err(error)) => {
-                    tracing::error!(task = names[index], error = %format!("{error:#}"), "a service failed; shutting down");
-                    first_error = Some(error.context(format!("{} failed", names[index])));
+    /// Starts a service; it gets a future that completes when everything should stop.
+    fn start<F, Fut>(&self, name: &'static str, service: F)
+    where
+        F: FnOnce(tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let work = service(self.stop.clone().cancelled_owned());
+        let ended = self.ended.clone();
+        self.tracker.spawn(async move {
+            let _ = ended.send((name, work.await));
+        });
+    }
+
+    /// Runs until `signal` completes or a service ends (an error there is fatal), then stops
+    /// every service and waits for them.
+    async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Some(mut ends) = self.ends.lock().ok().and_then(|mut ends| ends.take()) else {
+            bail!("the services were already run");
+        };
+        let mut first_error = None;
+        tokio::select! {
+            () = signal => tracing::info!("shutdown requested"),
+            Some((name, result)) = ends.recv() => match result {
+                Ok(()) => tracing::warn!(task = name, "a service stopped; shutting down"),
+                Err(error) => {
+                    tracing::error!(task = name, error = %format!("{error:#}"), "a service failed; shutting down");
+                    first_error = Some(error.context(format!("{name} failed")));
                 }
-                Err(error) => first_error = Some(anyhow::anyhow!("{} panicked: {error}", names[index])),
+            },
+        }
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = self.tracker.len(),
+                "services did not stop within 40 s"
+            );
+        }
+        while let Ok((name, result)) = ends.try_recv() {
+            if let Err(error) = result {
+                tracing::warn!(task = name, error = %format!("{error:#}"), "stopped with an error");
             }
         }
-    }
-    let _ = stop_sender.send(true);
-    for (name, handle) in names.iter().zip(handles) {
-        if let Some(handle) = handle {
-            match tokio::time::timeout(Duration::from_secs(40), handle).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => {
-                    tracing::warn!(task = name, error = %format!("{error:#}"), "stopped with an error")
-                }
-                Ok(Err(error)) => tracing::warn!(task = name, %error, "stopped abnormally"),
-                Err(_) => tracing::warn!(task = name, "did not stop within 40 s"),
-            }
-        }
-    }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(()),
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -211,12 +211,18 @@ async fn retention(
 ) -> anyhow::Result<()> {
     tokio::pin!(stop);
     loop {
-        match store.purge_older_than(days, now_unix()) {
-            Ok(deleted) if deleted > 0 => {
+        let purge_store = Arc::clone(&store);
+        // SQLite blocks: off the async workers.
+        let purged =
+            tokio::task::spawn_blocking(move || purge_store.purge_older_than(days, now_unix()))
+                .await;
+        match purged {
+            Ok(Ok(deleted)) if deleted > 0 => {
                 tracing::info!(deleted, days, "retention: old rows deleted")
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "retention purge failed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "retention purge failed"),
+            Err(error) => tracing::warn!(%error, "retention purge crashed"),
         }
         tokio::select! {
             _ = &mut stop => return Ok(()),

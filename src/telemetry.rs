@@ -1,6 +1,46 @@
 //! Logging setup: human-readable logs on stderr for the CLI, JSON when configured for servers.
 
+use serde::Serialize;
 use tracing_subscriber::EnvFilter;
+
+/// Log output format of the server modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// Reads `text` or `json`, or says what to write instead.
+    pub fn parse(raw: &str) -> Result<LogFormat, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("use \"text\" or \"json\"".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// Checks a log filter (`info`, `guidebot=debug,info`), or says what to write instead.
+pub fn parse_level(raw: &str) -> Result<String, String> {
+    EnvFilter::try_new(raw)
+        .map(|_| raw.to_string())
+        .map_err(|error| {
+            format!("not a log filter ({error}); use e.g. \"info\" or \"guidebot=debug,info\"")
+        })
+}
 
 /// Logs for CLI commands: warnings by default (stdout stays clean for answers and JSON), more with
 /// `RUST_LOG=info`.
@@ -12,12 +52,14 @@ pub fn init_for_cli() {
         .try_init();
 }
 
-/// Logs for the long-running server modes: `info` by default (`RUST_LOG` overrides), one JSON object
-/// per line on stdout when `json` (for log shippers), human-readable otherwise. Each interaction
+/// Logs for the long-running server modes: `level` (the configured `log.level`; `RUST_LOG`
+/// overrides), one JSON object per line on stdout when `json` (for log shippers), human-readable
+/// otherwise. Each interaction
 /// runs in an `interaction` span (id, kind, command); user text and tokens are never logged at
 /// info level. Safe to call more than once (later calls do nothing).
-pub fn init_for_server(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init_for_server(format: LogFormat, level: &str) {
+    let json = format == LogFormat::Json;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     if json {
         let _ = tracing_subscriber::fmt()
             .json()

@@ -5,19 +5,11 @@ mod support;
 
 use futures::StreamExt;
 use guidebot::answer::AnswerMode;
-use guidebot::corpus::Corpus;
-use guidebot::engine::{AnswerEvent, AnswerOptions, Engine};
-use guidebot::llm::LlmSettings;
+use guidebot::engine::{AnswerEvent, AnswerOptions};
 use serde_json::json;
 use support::fake_llm::*;
 
-fn corpus() -> Corpus {
-    Corpus::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).unwrap()
-}
-
-fn engine(llm: Option<LlmSettings>) -> Engine {
-    Engine::in_memory(corpus(), llm).unwrap()
-}
+use support::setup::bundled_engine as engine;
 
 #[tokio::test]
 async fn extractive_answers_quote_the_guide_with_figures_intact() {

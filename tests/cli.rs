@@ -268,3 +268,174 @@ fn editing_the_corpus_triggers_a_rebuild() {
     let fourth = index_outcome(&corpus, &index);
     assert_eq!(fourth["outcome"]["outcome"], "opened", "{fourth}");
 }
+
+/// Runs a command in-process (same code as the binary) with only `vars` in its environment.
+async fn run_in_process(args: &[&str], vars: &[(&str, &str)]) -> (anyhow::Result<()>, String) {
+    use clap::Parser;
+    let cli = guidebot::cli::Cli::try_parse_from(args).expect("the arguments parse");
+    let env = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut out = Vec::new();
+    let result = guidebot::cli::run(cli, &env, &mut out).await;
+    (result, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A valid interactions public key, so `serve --http` gets as far as loading the guides.
+const PUBLIC_KEY: &str = "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089";
+
+/// Every command that reads the guides, as arguments after `guidebot`.
+fn commands_reading_the_guides(dir: &Path) -> Vec<Vec<String>> {
+    let questions = dir.join("questions.toml");
+    std::fs::write(
+        &questions,
+        "[[question]]\nid = \"q\"\ntext = \"google l4 total comp\"\nsections = []\nfacts = []\n",
+    )
+    .unwrap();
+    let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+    vec![
+        args(&["ask", "google l4 total comp", "--extractive"]),
+        args(&["search", "google l4 total comp"]),
+        args(&["comp", "google"]),
+        args(&["index"]),
+        args(&[
+            "eval",
+            "--no-baseline",
+            "--questions",
+            questions.to_str().unwrap(),
+        ]),
+        args(&["config", "check"]),
+        args(&["serve", "--http", "127.0.0.1:0"]),
+    ]
+}
+
+async fn fails_naming(args: Vec<String>, global: &[&str], wanted: &str) {
+    let mut all = vec!["guidebot".to_string()];
+    all.extend(global.iter().map(|arg| arg.to_string()));
+    all.extend(args.iter().cloned());
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let (result, out) = run_in_process(&all, &[("DISCORD_PUBLIC_KEY", PUBLIC_KEY)]).await;
+    let error = format!("{:#}", result.expect_err(&format!("{args:?} must fail")));
+    assert!(error.contains(wanted), "{args:?}: {error}\n{out}");
+}
+
+/// Issue 13: `--corpus` reaches every command that reads the guides (a missing folder is named).
+#[tokio::test]
+async fn every_command_honours_the_corpus_flag() {
+    let temp = tempfile::tempdir().unwrap();
+    let missing = temp.path().join("no-such-guides");
+    let missing = missing.to_str().unwrap();
+    let index = temp.path().join("index");
+    for args in commands_reading_the_guides(temp.path()) {
+        fails_naming(
+            args,
+            &["--corpus", missing, "--index", index.to_str().unwrap()],
+            missing,
+        )
+        .await;
+    }
+}
+
+/// Issue 13: `--config` reaches every command: its `paths.corpus_dir` is the one used, and its
+/// `bot.store_path` is the database `report` reads.
+#[tokio::test]
+async fn every_command_honours_the_config_flag() {
+    let temp = tempfile::tempdir().unwrap();
+    let missing = temp.path().join("guides-from-the-file");
+    let store = temp.path().join("from-the-file.sqlite");
+    let file = temp.path().join("guidebot.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\n[bot]\nstore_path = {:?}\n",
+            missing.display().to_string(),
+            temp.path().join("index").display().to_string(),
+            store.display().to_string()
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    for args in commands_reading_the_guides(temp.path()) {
+        fails_naming(args, &["--config", file], missing.to_str().unwrap()).await;
+    }
+    let report = vec!["report".to_string()];
+    fails_naming(report, &["--config", file], store.to_str().unwrap()).await;
+}
+
+/// Issue 13: `--index` reaches every command that opens an index: it is built where the flag
+/// says; `eval` indexes in memory and writes nothing there; `config check` reports the flag;
+/// `report` (no index) accepts it.
+#[tokio::test]
+async fn every_command_honours_the_index_flag() {
+    let temp = tempfile::tempdir().unwrap();
+    let corpus = bundled_corpus();
+    let corpus = corpus.to_str().unwrap();
+    let commands = commands_reading_the_guides(temp.path());
+    for (n, args) in commands.iter().take(4).enumerate() {
+        let index = temp.path().join(format!("index-{n}"));
+        let mut all = vec![
+            "guidebot",
+            "--corpus",
+            corpus,
+            "--index",
+            index.to_str().unwrap(),
+        ];
+        all.extend(args.iter().map(String::as_str));
+        let (result, out) = run_in_process(&all, &[]).await;
+        result.unwrap_or_else(|error| panic!("{args:?}: {error:#}\n{out}"));
+        assert!(
+            index.join("CURRENT").is_file(),
+            "{args:?} did not build its index in --index"
+        );
+    }
+    let index = temp.path().join("index-eval");
+    let mut all = vec![
+        "guidebot",
+        "--corpus",
+        corpus,
+        "--index",
+        index.to_str().unwrap(),
+    ];
+    all.extend(commands[4].iter().map(String::as_str));
+    let (result, out) = run_in_process(&all, &[]).await;
+    result.unwrap_or_else(|error| panic!("eval: {error:#}\n{out}"));
+    assert!(!index.exists(), "eval indexes in memory");
+
+    let index = temp.path().join("index-check");
+    let (result, out) = run_in_process(
+        &[
+            "guidebot",
+            "config",
+            "check",
+            "--index",
+            index.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    result.unwrap();
+    assert!(
+        out.contains(index.to_str().unwrap()) && out.contains("flag --index"),
+        "{out}"
+    );
+
+    let store = temp.path().join("guidebot.sqlite");
+    guidebot::store::SqliteStore::open(&store).unwrap();
+    let (result, out) = run_in_process(
+        &[
+            "guidebot",
+            "report",
+            "--store",
+            store.to_str().unwrap(),
+            "--index",
+            index.to_str().unwrap(),
+            "--corpus",
+            corpus,
+        ],
+        &[],
+    )
+    .await;
+    result.unwrap_or_else(|error| panic!("report: {error:#}\n{out}"));
+    assert!(out.contains("question(s)"), "{out}");
+}

@@ -1,9 +1,10 @@
 //! Compensation records and lookup: every row of the bundled guide's table against the guide's own
 //! figures, forgiving names, filters, comparisons, autocomplete, rendering, JSON, and other corpora.
 
+use guidebot::bot::render::{fit_choices, MAX_CHOICES, MAX_CHOICE_LEN};
 use guidebot::comp::{
     render::display_width, render_aligned_table, render_rows, source_footer, CompData, CompError,
-    CompLookup, CompQuery, CompRecord, MoneyRange, Origin, MAX_CHOICES, MAX_CHOICE_LEN,
+    CompLookup, CompQuery, CompRecord, MoneyRange, Origin,
 };
 use guidebot::corpus::Corpus;
 use std::path::{Path, PathBuf};
@@ -435,17 +436,18 @@ fn companies_lists_every_company_and_tier() {
 #[test]
 fn autocomplete_matches_prefixes_and_stays_within_discords_limits() {
     let (_, data) = bundled();
-    let all = data.autocomplete("");
+    // What Discord is sent: the ranked choices fitted to its limits by the renderer.
+    let all = fit_choices(data.autocomplete("").into_iter().map(|c| (c.name, c.value)));
     assert!(all.len() <= MAX_CHOICES);
     for company in data.companies() {
-        assert!(all.iter().any(|c| c.value == company), "{company}");
+        assert!(all.iter().any(|(_, value)| *value == company), "{company}");
     }
-    assert!(all.iter().any(|c| c.value == "Meta E4 DS"));
+    assert!(all.iter().any(|(_, value)| value == "Meta E4 DS"));
     for choice in &all {
-        assert!(choice.name.chars().count() <= MAX_CHOICE_LEN);
-        assert!(choice.value.chars().count() <= MAX_CHOICE_LEN);
+        assert!(choice.0.chars().count() <= MAX_CHOICE_LEN);
+        assert!(choice.1.chars().count() <= MAX_CHOICE_LEN);
         // Every value resolves back to rows.
-        let answer = ask(&data, &[&choice.value]);
+        let answer = ask(&data, &[&choice.1]);
         assert!(!answer.rows.is_empty(), "{choice:?}");
         assert!(answer.not_found.is_empty());
     }

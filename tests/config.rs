@@ -3,7 +3,11 @@
 //! exactly the keys that exist.
 
 use clap::Parser;
+use guidebot::bot::BotSettings;
 use guidebot::config::{Config, Source, KEYS};
+use guidebot::engine::EngineConfig;
+use guidebot::transport::gateway::GatewaySettings;
+use guidebot::transport::http::HttpSettings;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,17 +43,17 @@ fn defaults_without_file_or_environment() {
     assert_eq!(config.paths.index_dir, PathBuf::from("index"));
     assert!(config.llm_settings().is_none());
     assert_eq!(config.discord.api_base, "https://discord.com");
-    assert_eq!(config.discord.shards, "auto");
+    assert_eq!(config.discord.shards.to_string(), "auto");
     assert_eq!(config.http.addr, None);
     assert_eq!(config.http.max_body_bytes, 65536);
     assert!(config.reload.watch);
-    let bot = config.bot_settings();
-    let defaults = guidebot::bot::BotSettings::default();
+    let bot = BotSettings::from(&config);
+    let defaults = BotSettings::default();
     assert_eq!(bot.llm_cooldown, defaults.llm_cooldown);
     assert_eq!(bot.edit_interval, defaults.edit_interval);
     assert_eq!(
-        bot.mention_replies_in_thread,
-        defaults.mention_replies_in_thread
+        config.bot.mention_replies_in_thread,
+        GatewaySettings::new("t").mention_replies_in_thread
     );
     for spec in KEYS {
         assert_eq!(
@@ -128,7 +132,7 @@ fn environment_overrides_file_overrides_defaults_and_sources_say_so() {
     .unwrap();
     assert_eq!(config.bot.llm_cooldown_secs, 7);
     assert_eq!(config.bot.edit_interval_ms, 2000);
-    assert_eq!(config.discord.shards, "0-1/4");
+    assert_eq!(config.discord.shards.to_string(), "0-1/4");
     assert_eq!(config.http.addr, Some("0.0.0.0:8080".parse().unwrap()));
     assert_eq!(config.discord.guild_id, Some(123456789012345678));
     assert!(config.bot.mention_replies_in_thread);
@@ -146,16 +150,19 @@ fn environment_overrides_file_overrides_defaults_and_sources_say_so() {
         })
     );
     assert_eq!(config.source("log.level"), Some(&Source::Default));
-    assert_eq!(config.bot_settings().llm_cooldown, Duration::from_secs(7));
     assert_eq!(
-        config.bot_settings().edit_interval,
+        BotSettings::from(&config).llm_cooldown,
+        Duration::from_secs(7)
+    );
+    assert_eq!(
+        BotSettings::from(&config).edit_interval,
         Duration::from_millis(2000)
     );
 
-    let vars = config.to_env_vars();
-    assert_eq!(vars["GUIDEBOT_SHARDS"], "0-1/4");
-    assert_eq!(vars["GUIDEBOT_HTTP_ADDR"], "0.0.0.0:8080");
-    assert!(!vars.contains_key("GUIDEBOT_METRICS_ADDR"));
+    let value = |key: &str| config.value_text(key).unwrap();
+    assert_eq!(value("discord.shards"), "0-1/4");
+    assert_eq!(value("http.addr"), "0.0.0.0:8080");
+    assert_eq!(value("metrics.addr"), "");
 }
 
 #[test]
@@ -286,7 +293,10 @@ fn secrets_come_from_variables_or_files_and_never_print() {
     );
     assert!(!printed.contains(TOKEN), "{printed}");
     assert!(!printed.contains("ab12"), "{printed}");
-    assert_eq!(config.to_env_vars()["DISCORD_TOKEN"], TOKEN);
+    assert_eq!(
+        config.secrets.discord_token.as_ref().unwrap().expose(),
+        TOKEN
+    );
 
     let found = problems(
         "",
@@ -319,7 +329,7 @@ fn llm_settings_reuse_the_llm_module_rules_and_variables() {
     assert_eq!(settings.model, "claude-sonnet-4-5");
     assert_eq!(settings.api_key.unwrap().expose(), "sk-ant-xyz");
     assert_eq!(settings.base_url, "https://api.anthropic.com");
-    assert!(config.engine_config().llm.is_some());
+    assert!(EngineConfig::from(&config).llm.is_some());
 
     // File values, key from a secret file.
     let dir = tempfile::tempdir().unwrap();
@@ -414,4 +424,258 @@ async fn config_check_prints_values_sources_and_masks_secrets() {
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(value["ok"], false);
     assert_eq!(value["problems"][0]["location"], "GUIDEBOT_SHARDS");
+}
+
+/// The example file's settings, generated from their one declaration (`config::KEYS` and the
+/// defaults) below the file's own header comment.
+fn generated_example(header: &str) -> String {
+    let defaults = Config::load(None, &env(&[])).unwrap();
+    let mut out = header.to_string();
+    let mut section = "";
+    for spec in KEYS {
+        let (this, name) = spec.key.split_once('.').unwrap();
+        if this != section {
+            out.push_str(&format!("\n[{this}]\n"));
+            section = this;
+        }
+        let value = defaults.value_text(spec.key).unwrap();
+        let bare = value.parse::<f64>().is_ok() || value == "true" || value == "false";
+        let value = if bare {
+            value
+        } else {
+            toml::Value::String(value).to_string()
+        };
+        let doc = spec.doc;
+        out.push_str(&format!(
+            "# {doc}\n#   env {}\n{name} = {value}\n",
+            spec.env
+        ));
+    }
+    out
+}
+
+/// The example file is generated from the settings' one declaration; set GUIDEBOT_WRITE_EXAMPLE=1
+/// to rewrite it after changing a setting.
+#[test]
+fn example_file_is_the_generated_one() {
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    let header = &text[..text.find("\n[paths]").expect("a [paths] section")];
+    let generated = generated_example(header);
+    if std::env::var_os("GUIDEBOT_WRITE_EXAMPLE").is_some() {
+        std::fs::write(example_path(), &generated).unwrap();
+    }
+    assert!(
+        text == generated,
+        "deploy/guidebot.example.toml is stale: run GUIDEBOT_WRITE_EXAMPLE=1 cargo test --test config"
+    );
+}
+
+#[test]
+fn flags_are_the_last_layer() {
+    let flags = [guidebot::config::Flag {
+        key: "paths.corpus_dir",
+        flag: "--corpus",
+        value: "/data/guides".to_string(),
+    }];
+    let config = Config::load_with(
+        Some(&example_path()),
+        &env(&[("GUIDEBOT_CORPUS_DIR", "/env/guides")]),
+        &flags,
+    )
+    .unwrap();
+    assert_eq!(config.paths.corpus_dir, PathBuf::from("/data/guides"));
+    assert_eq!(
+        config.source("paths.corpus_dir"),
+        Some(&Source::Flag {
+            flag: "--corpus".into()
+        })
+    );
+    let bad = [guidebot::config::Flag {
+        key: "http.addr",
+        flag: "--http",
+        value: "nowhere".to_string(),
+    }];
+    let error = Config::load_with(None, &env(&[]), &bad).unwrap_err();
+    assert!(error.problems[0].location == "--http", "{error}");
+}
+
+#[test]
+fn missing_corpus_folder_and_unknown_variables_are_reported() {
+    let config = Config::load(
+        None,
+        &env(&[
+            ("GUIDEBOT_CORPUS_DIR", "/nonexistent/guides"),
+            ("GUIDEBOT_LLM_MODLE", "typo"),
+        ]),
+    )
+    .unwrap();
+    let problems = config.check_paths();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].location, "GUIDEBOT_CORPUS_DIR");
+    assert!(
+        problems[0].message.contains("/nonexistent/guides"),
+        "{problems:?}"
+    );
+    assert_eq!(config.unknown_vars, vec!["GUIDEBOT_LLM_MODLE".to_string()]);
+    assert!(Config::load(None, &env(&[]))
+        .unwrap()
+        .check_paths()
+        .is_empty());
+}
+
+/// What `LlmSettings::from_env_vars` used to check, now through the one configuration path.
+#[test]
+fn llm_variables_defaults_fallback_keys_and_rules() {
+    let llm = |vars: &[(&str, &str)]| from_toml("", vars).map(|config| config.llm_settings());
+    assert!(llm(&[]).unwrap().is_none());
+    assert!(
+        llm(&[("GUIDEBOT_LLM_PROVIDER", "  "), ("GUIDEBOT_LLM_MODEL", "m")])
+            .unwrap()
+            .is_none()
+    );
+    let s = llm(&[
+        ("GUIDEBOT_LLM_PROVIDER", "Anthropic"),
+        ("GUIDEBOT_LLM_MODEL", "claude-sonnet-4-5"),
+        ("ANTHROPIC_API_KEY", "sk-ant-test"),
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(s.provider, guidebot::llm::ProviderKind::Anthropic);
+    assert_eq!(s.api_key.as_ref().unwrap().expose(), "sk-ant-test");
+    assert_eq!(s.timeout, Duration::from_secs(30));
+    assert_eq!(
+        (s.max_tokens, s.temperature, s.max_retries),
+        (700, Some(0.2), 2)
+    );
+    let s = llm(&[
+        ("GUIDEBOT_LLM_PROVIDER", "openai"),
+        ("GUIDEBOT_LLM_MODEL", "gpt-4.1-mini"),
+        ("GUIDEBOT_LLM_API_KEY", "sk-primary"),
+        ("OPENAI_API_KEY", "sk-fallback"),
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(s.api_key.unwrap().expose(), "sk-primary");
+    let s = llm(&[
+        ("GUIDEBOT_LLM_PROVIDER", "openai-compatible"),
+        ("GUIDEBOT_LLM_MODEL", "llama3.1:8b"),
+        ("GUIDEBOT_LLM_BASE_URL", "http://localhost:11434/"),
+        ("GUIDEBOT_LLM_MAX_TOKENS", "300"),
+        ("GUIDEBOT_LLM_MAX_RETRIES", "0"),
+        ("ANTHROPIC_API_KEY", "not-for-openai"),
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(s.base_url, "http://localhost:11434");
+    assert!(s.api_key.is_none());
+    assert_eq!((s.max_tokens, s.max_retries), (300, 0));
+
+    let base = [
+        ("GUIDEBOT_LLM_PROVIDER", "openai"),
+        ("GUIDEBOT_LLM_MODEL", "m"),
+    ];
+    for (var, value) in [
+        ("GUIDEBOT_LLM_BASE_URL", "localhost:11434"),
+        ("GUIDEBOT_LLM_BASE_URL", "ftp://example.com"),
+        ("GUIDEBOT_LLM_TIMEOUT_SECS", "soon"),
+        ("GUIDEBOT_LLM_TIMEOUT_SECS", "-3"),
+        ("GUIDEBOT_LLM_TEMPERATURE", "2.5"),
+        ("GUIDEBOT_LLM_MAX_RETRIES", "99"),
+    ] {
+        let mut vars = base.to_vec();
+        vars.push((var, value));
+        let found = problems("", &vars);
+        assert!(found[0].starts_with(&format!("{var}: ")), "{found:?}");
+    }
+    let key = "sk-ant-SECRET-1234567890";
+    let bad_key = format!("{key} with space\u{e9}");
+    let found = problems(
+        "",
+        &[
+            ("GUIDEBOT_LLM_PROVIDER", "anthropic"),
+            ("GUIDEBOT_LLM_MODEL", "claude"),
+            ("GUIDEBOT_LLM_API_KEY", &bad_key),
+        ],
+    );
+    assert!(found[0].starts_with("GUIDEBOT_LLM_API_KEY"), "{found:?}");
+    assert!(!found[0].contains(key), "{found:?}");
+    let found = problems(
+        "",
+        &[
+            ("GUIDEBOT_LLM_PROVIDER", "anthropic"),
+            ("GUIDEBOT_LLM_MODEL", "claude"),
+            ("OPENAI_API_KEY", "sk-x"),
+        ],
+    );
+    assert!(found[0].contains("ANTHROPIC_API_KEY"), "{found:?}");
+}
+
+/// What `GatewaySettings::from_env_vars` and `HttpSettings::from_env_vars` used to check.
+#[test]
+fn transport_settings_come_from_the_configuration() {
+    let error = GatewaySettings::try_from(&from_toml("", &[]).unwrap()).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("DISCORD_TOKEN: is not set"), "{text}");
+    assert!(
+        text.contains("https://discord.com/developers/applications"),
+        "{text}"
+    );
+
+    let found = problems("", &[("DISCORD_TOKEN", "abc def-secret")]);
+    assert!(found[0].starts_with("DISCORD_TOKEN: "), "{found:?}");
+    assert!(!found[0].contains("def-secret"), "{found:?}");
+    assert!(from_toml("", &[("DISCORD_TOKEN", "Bot abc")]).is_ok());
+
+    let config = from_toml(
+        "",
+        &[
+            ("DISCORD_TOKEN", "t"),
+            ("DISCORD_GUILD_ID", "123456789012345678"),
+            ("DISCORD_API_BASE", "http://127.0.0.1:9999/"),
+            ("GUIDEBOT_SHARDS", "0-1/4"),
+            ("GUIDEBOT_MENTION_THREADS", "yes"),
+        ],
+    )
+    .unwrap();
+    let gateway = GatewaySettings::try_from(&config).unwrap();
+    assert_eq!(gateway.guild_id, Some(123_456_789_012_345_678));
+    assert_eq!(gateway.api_base, "http://127.0.0.1:9999");
+    assert!(!gateway.uses_discord_directly());
+    assert_eq!(gateway.shards.to_string(), "0-1/4");
+    assert!(gateway.mention_replies_in_thread);
+    for (var, value) in [
+        ("DISCORD_GUILD_ID", "my-server"),
+        ("DISCORD_API_BASE", "discord.com"),
+        ("GUIDEBOT_SHARDS", "0-1"),
+        ("GUIDEBOT_MENTION_THREADS", "maybe"),
+    ] {
+        let found = problems("", &[("DISCORD_TOKEN", "t"), (var, value)]);
+        assert!(found[0].starts_with(&format!("{var}: ")), "{found:?}");
+    }
+
+    const KEY: &str = "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089";
+    let missing = HttpSettings::try_from(&from_toml("", &[]).unwrap()).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("DISCORD_PUBLIC_KEY: is not set"),
+        "{missing}"
+    );
+    assert!(missing.to_string().contains("General Information"));
+    let bad = HttpSettings::try_from(&from_toml("", &[("DISCORD_PUBLIC_KEY", "xyz")]).unwrap());
+    assert!(bad.unwrap_err().to_string().contains("DISCORD_PUBLIC_KEY"));
+    let config = from_toml(
+        "",
+        &[
+            ("DISCORD_PUBLIC_KEY", KEY),
+            ("DISCORD_API_BASE", "http://127.0.0.1:9999/"),
+            ("GUIDEBOT_HTTP_MAX_BODY_BYTES", "4096"),
+            ("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", "60"),
+        ],
+    )
+    .unwrap();
+    let http = HttpSettings::try_from(&config).unwrap();
+    assert_eq!(http.api_base, "http://127.0.0.1:9999");
+    assert_eq!(http.max_body_bytes, 4096);
+    assert_eq!(http.replay_window, Duration::from_secs(60));
 }

@@ -320,7 +320,7 @@ fn the_shipped_toml_loads_and_the_configmap_matches_the_image_layout() {
         let first = ordinal * per_pod;
         let plan = format!("{first}-{}/{total}", first + per_pod - 1);
         assert_eq!(plan, expected);
-        guidebot::config::check_shards(&plan).unwrap();
+        guidebot::transport::gateway::ShardPlan::parse(&plan).unwrap();
     }
 }
 

@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +38,7 @@ struct Setup {
     fake: FakeConfig,
     llm: Option<LlmSettings>,
     bot: BotSettings,
-    /// Extra environment for `GatewaySettings::from_env_vars`.
+    /// Extra environment for the configuration the gateway settings come from.
     env: Vec<(&'static str, String)>,
     /// Storage for feedback and analytics.
     store: Option<Arc<dyn guidebot::store::Store>>,
@@ -53,9 +52,7 @@ struct Bot {
     _index: tempfile::TempDir,
 }
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
+use support::setup::bundled_corpus_dir as corpus_dir;
 
 impl Bot {
     /// Starts the fake, the engine over `corpus/` (fresh temp index) and `gateway::run`; returns
@@ -83,7 +80,8 @@ impl Bot {
             ("DISCORD_API_BASE".to_string(), fake.base_url()),
         ]);
         env.extend(setup.env.into_iter().map(|(k, v)| (k.to_string(), v)));
-        let settings = GatewaySettings::from_env_vars(&env).expect("settings");
+        let config = guidebot::config::Config::load(None, &env).expect("configuration");
+        let settings = GatewaySettings::try_from(&config).expect("settings");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gateway::run(settings, dispatcher, async move {
             let _ = stopped.await;
@@ -764,7 +762,7 @@ async fn feedback_round_trip_through_discord_reaches_the_store() {
     let deadline = std::time::Instant::now() + TIMEOUT;
     let report = loop {
         let report = store
-            .report(1, guidebot::store::now_unix())
+            .report(1, guidebot::util::clock::now_unix())
             .expect("report");
         if report.questions == 1 || std::time::Instant::now() > deadline {
             break report;

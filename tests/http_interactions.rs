@@ -8,13 +8,14 @@ mod support;
 use axum::body::Body;
 use ed25519_dalek::{Signer, SigningKey};
 use guidebot::bot::{BotSettings, Dispatcher};
-use guidebot::corpus::Corpus;
-use guidebot::engine::{Engine, EngineHandle};
+use guidebot::engine::EngineHandle;
 use guidebot::llm::LlmSettings;
 use guidebot::metrics::Metrics;
+use guidebot::store::{
+    BudgetScope, FeedbackRecord, QuestionRecord, Report, Store, StoreError, Usage,
+};
 use guidebot::transport::http::{app, run, AppState, HttpSettings};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::discord_spec::validate_request_body;
@@ -46,19 +47,24 @@ fn sign(key: &SigningKey, body: &[u8], timestamp: i64) -> (String, String) {
     (hex::encode(key.sign(&message).to_bytes()), timestamp)
 }
 
-fn engine(llm: Option<LlmSettings>) -> Engine {
-    let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).unwrap();
-    Engine::in_memory(corpus, llm).unwrap()
-}
+use support::setup::bundled_engine as engine;
 
-fn state(llm: Option<LlmSettings>, api_base: &str) -> (AppState, Arc<EngineHandle>) {
+fn state(
+    llm: Option<LlmSettings>,
+    api_base: &str,
+    store: Option<Arc<dyn Store>>,
+) -> (AppState, Arc<EngineHandle>) {
     let engines = Arc::new(EngineHandle::new(engine(llm)));
     let metrics = Arc::new(Metrics::new());
     let bot = BotSettings {
         edit_interval: Duration::from_millis(10),
         ..BotSettings::default()
     };
-    let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&engines), bot, metrics.clone()));
+    let mut dispatcher = Dispatcher::new(Arc::clone(&engines), bot, metrics.clone());
+    if let Some(store) = store {
+        dispatcher = dispatcher.with_store(store);
+    }
+    let dispatcher = Arc::new(dispatcher);
     let mut settings = HttpSettings::new(hex::encode(test_key().verifying_key().to_bytes()));
     settings.api_base = api_base.to_string();
     settings.max_body_bytes = 64 * 1024;
@@ -80,7 +86,15 @@ struct Server {
 
 impl Server {
     async fn start(llm: Option<LlmSettings>, api_base: &str) -> Server {
-        let (state, engines) = state(llm, api_base);
+        Server::start_with(llm, api_base, None).await
+    }
+
+    async fn start_with(
+        llm: Option<LlmSettings>,
+        api_base: &str,
+        store: Option<Arc<dyn Store>>,
+    ) -> Server {
+        let (state, engines) = state(llm, api_base, store);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -643,7 +657,7 @@ async fn metrics_count_requests_and_health_endpoints_answer() {
 
 #[tokio::test]
 async fn the_router_works_without_a_socket() {
-    let (state, _engines) = state(None, "http://127.0.0.1:9");
+    let (state, _engines) = state(None, "http://127.0.0.1:9", None);
     let router = app(state);
     let body = fd::ping_interaction(APP_ID).to_string();
     let (signature, timestamp) = sign(&test_key(), body.as_bytes(), now());
@@ -698,4 +712,98 @@ async fn many_concurrent_requests_are_all_answered() {
     }
     let server = Arc::into_inner(server).expect("all requests done");
     server.stop().await;
+}
+
+/// A store whose every call panics, as a bug deep in a handler would.
+struct PanickingStore;
+
+impl Store for PanickingStore {
+    fn record_question(&self, _: &QuestionRecord) -> Result<(), StoreError> {
+        panic!("injected panic: record_question")
+    }
+    fn record_feedback(&self, _: &FeedbackRecord) -> Result<(), StoreError> {
+        panic!("injected panic: record_feedback")
+    }
+    fn add_usage(&self, _: &BudgetScope, _: &str, _: u64) -> Result<(), StoreError> {
+        panic!("injected panic: add_usage")
+    }
+    fn usage(&self, _: &BudgetScope, _: &str) -> Result<Usage, StoreError> {
+        panic!("injected panic: usage")
+    }
+    fn cached_answer(
+        &self,
+        _: &str,
+        _: Duration,
+        _: i64,
+    ) -> Result<Option<guidebot::answer::Answer>, StoreError> {
+        panic!("injected panic: cached_answer")
+    }
+    fn put_cached_answer(
+        &self,
+        _: &str,
+        _: &guidebot::answer::Answer,
+        _: i64,
+    ) -> Result<(), StoreError> {
+        panic!("injected panic: put_cached_answer")
+    }
+    fn purge_older_than(&self, _: u32, _: i64) -> Result<usize, StoreError> {
+        panic!("injected panic: purge_older_than")
+    }
+    fn report(&self, _: u32, _: i64) -> Result<Report, StoreError> {
+        panic!("injected panic: report")
+    }
+}
+
+/// Issue 13: a handler that panics is answered with a short message, counted, and neither stops
+/// the endpoint nor holds up its shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_is_answered_counted_and_shutdown_stays_prompt() {
+    let server =
+        Server::start_with(None, "http://127.0.0.1:9", Some(Arc::new(PanickingStore))).await;
+    // Feedback is stored before it is acknowledged: the store panics first.
+    let reply = server
+        .interaction(&fd::interaction_component(
+            APP_ID,
+            "feedback:down:0123456789abcdef0123",
+            USER,
+            fd::next_snowflake(),
+        ))
+        .await;
+    assert_eq!(reply["type"], 4, "{reply}");
+    assert_eq!(reply["data"]["flags"], 64, "{reply}");
+    assert!(
+        reply.to_string().contains("something went wrong"),
+        "{reply}"
+    );
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_handler_panics_total{command=\"feedback\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_requests_total{command=\"feedback\",outcome=\"panicked\"}"
+        ),
+        1.0
+    );
+    // Still serving.
+    let about = server.interaction(&command("about", json!([]))).await;
+    assert_eq!(about["type"], 4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while server.state.in_flight() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.state.in_flight(), 0, "no task is left behind");
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
 }

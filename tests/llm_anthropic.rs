@@ -487,7 +487,7 @@ async fn connection_refused_is_a_transport_error() {
     drop(listener);
     let mut settings = guidebot::llm::LlmSettings::new(ProviderKind::Anthropic, "test-model");
     settings.base_url = format!("http://127.0.0.1:{port}");
-    settings.api_key = Some(guidebot::llm::ApiKey::new(TEST_KEY));
+    settings.api_key = Some(guidebot::util::secret::Secret::new(TEST_KEY));
     settings.max_retries = 0;
     let client = LlmClient::new(settings, reqwest::Client::new());
 
@@ -558,7 +558,7 @@ async fn stream_that_stalls_after_starting_is_a_timeout() {
     .await;
     let mut settings = guidebot::llm::LlmSettings::new(ProviderKind::Anthropic, "test-model");
     settings.base_url = base;
-    settings.api_key = Some(guidebot::llm::ApiKey::new(TEST_KEY));
+    settings.api_key = Some(guidebot::util::secret::Secret::new(TEST_KEY));
     settings.timeout = Duration::from_millis(300);
     let client = LlmClient::new(settings, reqwest::Client::new());
 

@@ -489,7 +489,7 @@ async fn a_key_that_cannot_be_a_header_fails_without_leaking_or_sending() {
     let fake = FakeLlm::openai().await;
     fake.always(completion_response("ok")).await;
     let mut settings = fake.settings();
-    settings.api_key = Some(guidebot::llm::ApiKey::new("sk-\u{1}SECRET"));
+    settings.api_key = Some(guidebot::util::secret::Secret::new("sk-\u{1}SECRET"));
 
     let err = LlmClient::new(settings, reqwest::Client::new())
         .complete(&sample_request())

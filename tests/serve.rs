@@ -78,7 +78,9 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
             "DISCORD_PUBLIC_KEY",
             hex::encode(key.verifying_key().to_bytes()),
         )
-        .env("GUIDEBOT_INDEX_DIR", dir.path().join("index"))
+        // Issue 13: serve honours the global --index flag like every command.
+        .arg("--index")
+        .arg(dir.path().join("index"))
         .env("GUIDEBOT_STORE_PATH", dir.path().join("guidebot.sqlite"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -100,6 +102,11 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    assert!(
+        dir.path().join("index").join("CURRENT").is_file(),
+        "serve built its index where --index says"
+    );
 
     let body = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
     let timestamp = std::time::SystemTime::now()

@@ -5,14 +5,14 @@
 mod support;
 
 use guidebot::bot::dispatch::{Budgets, ResponderError};
+use guidebot::bot::render::{Rendered, Reply};
 use guidebot::bot::request::{BotRequest, Invocation};
-use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Responder};
+use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Outcome, Responder};
 use guidebot::corpus::Corpus;
 use guidebot::engine::{Engine, EngineHandle};
 use guidebot::llm::LlmSettings;
-use guidebot::store::{now_unix, SqliteStore, Store};
-use serenity::all::{CreateInteractionResponse, EditInteractionResponse};
-use std::path::Path;
+use guidebot::store::{SqliteStore, Store};
+use guidebot::util::clock::now_unix;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::fake_llm::*;
@@ -24,29 +24,24 @@ struct RecordingResponder {
 }
 
 impl Responder for RecordingResponder {
-    async fn respond(&self, response: CreateInteractionResponse) -> Result<(), ResponderError> {
+    async fn respond(&self, reply: Reply) -> Result<(), ResponderError> {
+        let response = reply.to_interaction_response();
         self.sent
             .lock()
             .unwrap()
             .push(serde_json::to_value(&response).unwrap());
         Ok(())
     }
-    async fn edit(&self, edit: EditInteractionResponse) -> Result<(), ResponderError> {
+    async fn edit(&self, rendered: Rendered) -> Result<(), ResponderError> {
         self.sent
             .lock()
             .unwrap()
-            .push(serde_json::to_value(&edit).unwrap());
+            .push(serde_json::to_value(rendered.to_edit()).unwrap());
         Ok(())
     }
 }
 
-fn corpus_at(dir: &Path) -> Corpus {
-    Corpus::load(dir).unwrap()
-}
-
-fn bundled_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
+use support::setup::{bundled_corpus_dir as bundled_dir, corpus_at};
 
 fn dispatcher(
     corpus: Corpus,
@@ -188,7 +183,7 @@ async fn budgets_hold_across_a_restart() {
             )
             .await
             .unwrap();
-        assert_eq!(report.mode, Some("openai"));
+        assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
         assert!(report.deferred);
     }
     // A new process: same database file, budget already spent.
@@ -207,8 +202,11 @@ async fn budgets_hold_across_a_restart() {
         )
         .await
         .unwrap();
-    assert_eq!(report.mode, Some("extractive"));
-    assert_eq!(report.fallback, Some("over_budget"));
+    assert_eq!(report.mode.map(|m| m.as_str()), Some("extractive"));
+    assert_eq!(
+        report.fallback.as_ref().map(|f| f.label()),
+        Some("over_budget")
+    );
     assert!(!report.deferred, "an extractive answer is sent directly");
     let first_sent = responder.sent.lock().unwrap()[0].clone();
     let description = first_sent["data"]["embeds"][0]["description"]
@@ -224,7 +222,7 @@ async fn budgets_hold_across_a_restart() {
         )
         .await
         .unwrap();
-    assert_eq!(report.mode, Some("openai"));
+    assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
 }
 
 #[tokio::test]
@@ -254,7 +252,7 @@ async fn cached_answers_skip_the_llm_until_the_corpus_changes() {
         report.cached,
         "same normalized question, same index: served from the cache"
     );
-    assert_eq!(report.mode, Some("openai"));
+    assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
     assert_eq!(fake.requests().await.len(), 1);
 
     // Change the corpus: new fingerprint, the cached answer no longer applies.
@@ -339,7 +337,7 @@ async fn a_locked_or_unwritable_database_never_stops_an_answer() {
         )
         .await
         .unwrap();
-    assert_eq!(report.outcome, "answered");
+    assert_eq!(report.outcome, Outcome::Answered);
     let sent = responder.sent.lock().unwrap();
     let last = sent.last().unwrap();
     assert!(last["embeds"][0]["description"]

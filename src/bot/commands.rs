@@ -1,6 +1,10 @@
 //! The slash commands guidebot registers, within Discord's naming and length rules.
 
+use super::render::MAX_CHOICE_LEN;
 use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
+
+/// Options answered with autocomplete choices take at most a choice's length.
+const CHOICE_OPTION_LEN: u16 = MAX_CHOICE_LEN as u16;
 
 /// Longest question accepted by `/ask` (Discord allows up to 6000 for a string option).
 pub const MAX_QUESTION_CHARS: u16 = 1000;
@@ -42,7 +46,7 @@ pub fn slash_commands() -> Vec<CreateCommand> {
                     "Company, e.g. Google or Meta E4",
                 )
                 .required(true)
-                .max_length(100)
+                .max_length(CHOICE_OPTION_LEN)
                 .set_autocomplete(true),
             )
             .add_option(
@@ -59,7 +63,7 @@ pub fn slash_commands() -> Vec<CreateCommand> {
                     "compare",
                     "Another company to compare with",
                 )
-                .max_length(100)
+                .max_length(CHOICE_OPTION_LEN)
                 .set_autocomplete(true),
             ),
         CreateCommand::new("source")
@@ -67,7 +71,7 @@ pub fn slash_commands() -> Vec<CreateCommand> {
             .add_option(
                 CreateCommandOption::new(CommandOptionType::String, "section", "Section heading")
                     .required(true)
-                    .max_length(100)
+                    .max_length(CHOICE_OPTION_LEN)
                     .set_autocomplete(true),
             ),
         CreateCommand::new("about")

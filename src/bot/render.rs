@@ -1,14 +1,18 @@
 //! Replies → Discord messages: embeds within every limit (title 256, description 4096, field name
-//! 256, field value 1024, 25 fields, 10 embeds, 6000 characters per message), monospace comp tables
-//! (Discord cannot render Markdown tables), feedback buttons, and `allowed_mentions` that ping no one.
+//! 256, field value 1024, 25 fields, 10 embeds, 6000 characters per message), autocomplete within
+//! its limits (25 choices, 100 characters), thread names (100 characters), monospace comp tables
+//! (Discord cannot render Markdown tables), feedback buttons, and `allowed_mentions` that ping no
+//! one. Discord's limits live here and nowhere else.
 
 use crate::answer::Answer;
 use crate::comp::{render_rows, source_footer, CompLookup};
 use crate::engine::{About, SectionView};
 use crate::search::SearchResults;
+pub use crate::util::text::truncate;
 use serenity::all::{
-    ButtonStyle, Colour, CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed,
-    CreateEmbedFooter, CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage,
+    AutocompleteChoice, ButtonStyle, Colour, CreateActionRow, CreateAllowedMentions,
+    CreateAutocompleteResponse, CreateButton, CreateEmbed, CreateEmbedFooter,
+    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage,
     EditInteractionResponse, ReactionType,
 };
 
@@ -21,6 +25,10 @@ pub const FIELDS_PER_EMBED: usize = 25;
 pub const EMBEDS_PER_MESSAGE: usize = 10;
 pub const MESSAGE_EMBED_TOTAL: usize = 6000;
 pub const CONTENT_LIMIT: usize = 2000;
+/// Most autocomplete choices Discord accepts; more are rejected by the API.
+pub const MAX_CHOICES: usize = 25;
+/// Longest autocomplete choice name and value, and longest thread name.
+pub const MAX_CHOICE_LEN: usize = 100;
 
 const ANSWER_COLOUR: Colour = Colour(0x2f80ed);
 const REFUSAL_COLOUR: Colour = Colour(0x9b9b9b);
@@ -166,19 +174,88 @@ pub fn deferred(ephemeral: bool) -> CreateInteractionResponse {
     CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(ephemeral))
 }
 
-/// Cuts `text` to at most `limit` characters, ending with "…" when cut.
-pub fn truncate(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
-    if let Some(space) = cut.rfind(char::is_whitespace) {
-        if space > limit / 2 {
-            cut.truncate(space);
+/// What a handler sends first. Plain data: each transport turns it into what its route takes
+/// (an interaction callback, or a channel message for a mention).
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// The answer, or a notice.
+    Message(Rendered),
+    /// "Thinking…": the answer follows as an edit; ephemeral when the answer will be.
+    Deferred { ephemeral: bool },
+    /// Autocomplete choices, already within Discord's limits (see [`fit_choices`]).
+    Choices(Vec<(String, String)>),
+}
+
+impl Reply {
+    /// As an interaction callback.
+    pub fn to_interaction_response(&self) -> CreateInteractionResponse {
+        match self {
+            Reply::Message(rendered) => rendered.to_interaction_response(),
+            Reply::Deferred { ephemeral } => deferred(*ephemeral),
+            Reply::Choices(choices) => CreateInteractionResponse::Autocomplete(
+                CreateAutocompleteResponse::new().set_choices(
+                    choices
+                        .iter()
+                        .map(|(name, value)| AutocompleteChoice::new(name.as_str(), value.as_str()))
+                        .collect(),
+                ),
+            ),
         }
     }
-    cut.push('…');
-    cut
+}
+
+/// `(name, value)` choices within Discord's limits: at most 25, names cut to 100 characters. A
+/// value is sent back and resolved, so it is never cut: a `guide#section` reference too long for
+/// 100 characters is replaced by its section id (which also resolves), else the choice is dropped.
+pub fn fit_choices(choices: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    choices
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = match value.split_once('#') {
+                Some((_, section)) if value.chars().count() > MAX_CHOICE_LEN => section.to_string(),
+                _ => value,
+            };
+            (value.chars().count() <= MAX_CHOICE_LEN)
+                .then(|| (truncate(&name, MAX_CHOICE_LEN), value))
+        })
+        .take(MAX_CHOICES)
+        .collect()
+}
+
+/// A thread name from a question: one line, within Discord's limit, never empty.
+pub fn thread_name(question: &str) -> String {
+    let line = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    let name = truncate(&line, MAX_CHOICE_LEN);
+    if name.is_empty() {
+        "guidebot answer".to_string()
+    } else {
+        name
+    }
+}
+
+/// The notice for a `/source` reference that matches no section, with the closest headings.
+pub fn render_no_such_section(section: &str, suggestions: &[String]) -> Rendered {
+    let mut text = format!("No section called \"{}\".", truncate(section, 100));
+    if !suggestions.is_empty() {
+        let lines: Vec<String> = suggestions
+            .iter()
+            .take(5)
+            .map(|name| format!("• {name}"))
+            .collect();
+        text.push_str(&format!(" Did you mean:\n{}", lines.join("\n")));
+    }
+    render_notice(&text, true)
+}
+
+/// The notice for a command guidebot does not know.
+pub fn render_unknown_command(name: &str) -> Rendered {
+    render_notice(
+        &format!(
+            "I don't know the command \"{}\". Try /ask, /search, /comp, /source or /about.",
+            truncate(name, 60)
+        ),
+        true,
+    )
 }
 
 /// Splits a long text into pieces of at most `limit` characters at paragraph, sentence or word ends.
@@ -554,6 +631,24 @@ mod tests {
         let cut = truncate(&text, 50);
         assert!(cut.chars().count() <= 50 && cut.ends_with('…'));
         assert_eq!(truncate("short", 50), "short");
+    }
+
+    #[test]
+    fn choices_and_thread_names_fit_discords_limits() {
+        let long = "x".repeat(150);
+        let many = (0..40).map(|n| (format!("{n} {long}"), n.to_string()));
+        let fitted = fit_choices(many);
+        assert_eq!(fitted.len(), MAX_CHOICES);
+        assert!(fitted
+            .iter()
+            .all(|(name, _)| name.chars().count() == MAX_CHOICE_LEN && name.ends_with('…')));
+        let section = fit_choices([("a".to_string(), format!("guide#{}", "s".repeat(99)))]);
+        assert_eq!(section[0].1, "s".repeat(99));
+        assert!(fit_choices([("a".to_string(), long.clone())]).is_empty());
+        let name = thread_name(&"why ".repeat(100));
+        assert!(name.chars().count() <= MAX_CHOICE_LEN);
+        assert_eq!(thread_name("a\nb"), "a b");
+        assert_eq!(thread_name(""), "guidebot answer");
     }
 
     #[test]

@@ -21,11 +21,6 @@ use crate::corpus::Corpus;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Discord's cap on autocomplete choices; more are rejected by the API.
-pub const MAX_CHOICES: usize = 25;
-/// Discord's cap on the length of a choice's name and value.
-pub const MAX_CHOICE_LEN: usize = 100;
-
 /// Why comp records could not be built. Every variant names the file so a maintainer can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum CompError {
@@ -145,9 +140,9 @@ pub struct CompLookup {
 /// One autocomplete choice: `name` is shown, `value` is sent back and resolves through `lookup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompChoice {
-    /// What the user sees (≤ 100 chars), e.g. "Meta E4 DS · total $300k–$420k".
+    /// What the user sees, e.g. "Meta E4 DS · total $300k–$420k".
     pub name: String,
-    /// What comes back as the option value (≤ 100 chars), e.g. "Meta E4 DS".
+    /// What comes back as the option value, e.g. "Meta E4 DS".
     pub value: String,
 }
 
@@ -326,7 +321,8 @@ impl CompData {
 
     /// Choices for the `/comp company` option: companies (matched by name or alias) and
     /// "Company Level" combinations, prefix matches first, then word and substring matches; a typo
-    /// falls back to the closest company. An empty prefix lists everything. At most 25.
+    /// falls back to the closest company. An empty prefix lists everything, best first (the caller
+    /// keeps as many as its front end shows).
     pub fn autocomplete(&self, prefix: &str) -> Vec<CompChoice> {
         let wanted = normalize(prefix);
         let wanted_words: Vec<String> = prefix.split_whitespace().map(normalize).collect();
@@ -396,9 +392,6 @@ impl CompData {
         scored.sort_by_key(|(score, kind, order, _)| (*score, *kind, *order));
         let mut choices: Vec<CompChoice> = Vec::new();
         for (_, _, _, candidate) in scored {
-            if choices.len() == MAX_CHOICES {
-                break;
-            }
             if !choices.iter().any(|c| c.value == candidate.value) {
                 choices.push(candidate);
             }
@@ -652,19 +645,7 @@ fn combo_name(record: &CompRecord) -> String {
 }
 
 fn choice(name: String, value: String) -> CompChoice {
-    CompChoice {
-        name: truncate_chars(&name, MAX_CHOICE_LEN),
-        value: truncate_chars(&value, MAX_CHOICE_LEN),
-    }
-}
-
-fn truncate_chars(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(limit - 1).collect();
-    cut.push('…');
-    cut
+    CompChoice { name, value }
 }
 
 #[cfg(test)]
@@ -676,15 +657,6 @@ mod tests {
         assert_eq!(normalize("Hugging-Face"), "huggingface");
         assert_eq!(normalize(" Scale  AI "), "scaleai");
         assert_eq!(normalize("L-4"), "l4");
-    }
-
-    #[test]
-    fn long_choice_names_are_cut_to_discords_limit() {
-        let long = "x".repeat(150);
-        let cut = truncate_chars(&long, MAX_CHOICE_LEN);
-        assert_eq!(cut.chars().count(), MAX_CHOICE_LEN);
-        assert!(cut.ends_with('…'));
-        assert_eq!(truncate_chars("short", MAX_CHOICE_LEN), "short");
     }
 
     #[test]

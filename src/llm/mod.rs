@@ -12,7 +12,9 @@ pub mod config;
 mod openai;
 mod sse;
 
-pub use config::{ApiKey, LlmConfigError, LlmSettings, ProviderKind};
+pub use config::{LlmConfigError, LlmSettings, ProviderKind};
+
+use crate::util::secret::Secret;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
@@ -227,7 +229,7 @@ impl LlmClient {
 
 impl Inner {
     fn key(&self) -> Option<&str> {
-        self.settings.api_key.as_ref().map(ApiKey::expose)
+        self.settings.api_key.as_ref().map(Secret::expose)
     }
 
     fn body(&self, request: &LlmRequest, stream: bool) -> Value {
@@ -455,14 +457,8 @@ fn error_message(body: &str, status: reqwest::StatusCode) -> String {
     } else {
         message
     };
-    truncate_chars(&message, MAX_ERROR_MESSAGE_CHARS)
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    // The limit counts the kept characters; the ellipsis comes on top.
+    crate::util::text::truncate(&message, MAX_ERROR_MESSAGE_CHARS + 1)
 }
 
 /// Replaces any occurrence of the key (servers sometimes echo it) with `***`.
@@ -531,7 +527,7 @@ enum StreamState {
         parser: Parser,
         pending: VecDeque<LlmEvent>,
         idle_timeout: Duration,
-        key: Option<ApiKey>,
+        key: Option<Secret>,
     },
     Finished,
 }
@@ -587,7 +583,7 @@ impl StreamState {
                         Ok(Some(Ok(event))) => parser.on_event(&event, &mut pending),
                         Ok(Some(Err(e))) => Err(match e {
                             LlmError::Stream(m) => {
-                                LlmError::Stream(redact(&m, key.as_ref().map(ApiKey::expose)))
+                                LlmError::Stream(redact(&m, key.as_ref().map(Secret::expose)))
                             }
                             other => other,
                         }),

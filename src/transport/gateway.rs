@@ -2,49 +2,36 @@
 //! slash commands, autocomplete, button presses and mentions to the [`Dispatcher`].
 //!
 //! What this file owns and the dispatcher does not: the connection (shards, intents, shutdown),
-//! command registration on READY, a [`Responder`] over serenity's `Http`, mention replies (typing
-//! indicator, reply or thread), and the rule that one failing interaction is logged, answered
-//! with a short notice where possible, and never stops the bot.
+//! command registration on READY, [`Responder`]s over serenity's `Http` (interaction callbacks,
+//! and channel replies to mentions, in a thread when configured), and the rule that one failing
+//! or panicking handler is logged, answered with a short notice where possible, and never stops
+//! the bot. Mentions run through the same `Dispatcher::run_interaction` as slash commands.
 
+use super::InFlight;
 use crate::bot::commands;
-use crate::bot::dispatch::{Dispatcher, InteractionReport, Responder, ResponderError};
-use crate::bot::render;
-use crate::bot::request::{self, BotRequest, Invocation};
+use crate::bot::dispatch::{Dispatcher, Responder, ResponderError};
+use crate::bot::render::{self, Rendered, Reply};
+use crate::bot::report::InteractionReport;
+use crate::bot::request::{self, Invocation};
+use crate::util::secret::Secret;
 use anyhow::Context as _;
+use serde::Serialize;
 use serenity::all::{
-    AutoArchiveDuration, ClientBuilder, Command, Context, CreateAutocompleteResponse,
-    CreateInteractionResponse, CreateThread, EditInteractionResponse, EventHandler, GatewayIntents,
-    GuildId, Http, HttpBuilder, Interaction, InteractionId, Message, MessageReference, Ready,
+    AutoArchiveDuration, ChannelId, ClientBuilder, Command, Context, CreateThread, EventHandler,
+    GatewayIntents, GuildId, Http, HttpBuilder, Interaction, InteractionId, Message,
+    MessageReference, Ready,
 };
 use serenity::builder::Builder as _;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
-
-/// Where the REST API lives unless `DISCORD_API_BASE` says otherwise.
-pub const DEFAULT_API_BASE: &str = "https://discord.com";
-
-/// The bot token (required).
-pub const ENV_TOKEN: &str = "DISCORD_TOKEN";
-/// Register the commands to this one guild (instant) instead of globally (can take up to an hour).
-pub const ENV_GUILD_ID: &str = "DISCORD_GUILD_ID";
-/// Base URL of the REST API (a fake Discord in tests, a staging or rate-limiting proxy).
-pub const ENV_API_BASE: &str = "DISCORD_API_BASE";
-/// Which shards this process runs: `auto`, `2/4` or `0-1/4`.
-pub const ENV_SHARDS: &str = "GUIDEBOT_SHARDS";
-/// `true` to answer mentions in a new thread started from the question.
-pub const ENV_MENTION_THREADS: &str = "GUIDEBOT_MENTION_THREADS";
 
 /// How long shutdown waits for interactions in flight (a streaming LLM answer) to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for the shards to close before giving up on them.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Discord's limit on thread names.
-const THREAD_NAME_LIMIT: usize = 100;
 /// What a user sees when their interaction failed on our side.
 const FAILURE_NOTICE: &str =
     "Sorry, something went wrong while answering. Please try again in a moment.";
@@ -64,17 +51,76 @@ pub fn default_intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES
 }
 
-pub use crate::config::ShardPlan;
+/// Which shards this process runs. Discord routes a guild's events to shard
+/// `(guild_id >> 22) % total`; several processes (or machines) split the guilds by each running a
+/// range of the same `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardPlan {
+    /// All shards in this process, as many as Discord recommends (`GET /gateway/bot`).
+    Auto,
+    /// Shards `first..=last` of `total`.
+    Range { first: u32, last: u32, total: u32 },
+}
 
-/// Everything the gateway transport needs. Built from the environment by
-/// [`GatewaySettings::from_env_vars`], or by hand in tests.
-#[derive(Clone, PartialEq, Eq)]
+impl ShardPlan {
+    /// Parses `auto`, `N/TOTAL` (one shard) or `FIRST-LAST/TOTAL` (inclusive range).
+    pub fn parse(text: &str) -> Result<ShardPlan, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(ShardPlan::Auto);
+        }
+        let shape =
+            || "use \"auto\", \"2/4\" (shard 2 of 4) or \"0-1/4\" (shards 0 to 1 of 4)".to_string();
+        let (range, total) = text.split_once('/').ok_or_else(shape)?;
+        let number = |part: &str| part.trim().parse::<u32>().map_err(|_| shape());
+        let total = number(total)?;
+        let (first, last) = match range.split_once('-') {
+            Some((first, last)) => (number(first)?, number(last)?),
+            None => {
+                let only = number(range)?;
+                (only, only)
+            }
+        };
+        if total == 0 {
+            return Err("the total number of shards must be at least 1".to_string());
+        }
+        if first > last || last >= total {
+            return Err(format!(
+                "shards are numbered 0 to {} and the range must go upwards",
+                total - 1
+            ));
+        }
+        Ok(ShardPlan::Range { first, last, total })
+    }
+}
+
+impl fmt::Display for ShardPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardPlan::Auto => f.write_str("auto"),
+            ShardPlan::Range { first, last, total } if first == last => {
+                write!(f, "{first}/{total}")
+            }
+            ShardPlan::Range { first, last, total } => write!(f, "{first}-{last}/{total}"),
+        }
+    }
+}
+
+impl Serialize for ShardPlan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Everything the gateway transport needs; built from the configuration
+/// (`crate::config::parts`), or by hand in tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewaySettings {
     /// The bot token. A secret: never logged, masked in `Debug`.
-    pub token: String,
+    pub token: Secret,
     /// Register commands to this guild only (instant updates while developing); `None`: globally.
     pub guild_id: Option<u64>,
-    /// Base URL of Discord's REST API; anything but [`DEFAULT_API_BASE`] is used as a proxy.
+    /// Base URL of Discord's REST API; anything but discord.com is used as a proxy.
     pub api_base: String,
     /// Which shards this process runs.
     pub shards: ShardPlan,
@@ -84,126 +130,35 @@ pub struct GatewaySettings {
     pub mention_replies_in_thread: bool,
 }
 
-impl fmt::Debug for GatewaySettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatewaySettings")
-            .field("token", &"<redacted>")
-            .field("guild_id", &self.guild_id)
-            .field("api_base", &self.api_base)
-            .field("shards", &self.shards)
-            .field("intents", &self.intents)
-            .field("mention_replies_in_thread", &self.mention_replies_in_thread)
-            .finish()
-    }
-}
-
-/// A gateway setting is missing or malformed; the message names the variable and the fix.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewaySettingsError {
-    /// A required variable is unset or empty; `hint` says how to obtain a value.
-    #[error("{var} is not set: {hint}")]
-    Missing {
-        var: &'static str,
-        hint: &'static str,
-    },
-    /// A variable has a value that cannot work; `message` says what is expected (never echoing
-    /// the token).
-    #[error("{var} is invalid: {message}")]
-    Invalid { var: &'static str, message: String },
-}
-
 impl GatewaySettings {
+    /// Checks a bot token as pasted: serenity adds the `Bot ` prefix itself; any whitespace inside
+    /// means a bad paste. The message never echoes the token.
+    pub fn check_token(token: &str) -> Result<(), String> {
+        let bare = token.strip_prefix("Bot ").unwrap_or(token);
+        if bare.is_empty() || bare.chars().any(char::is_whitespace) {
+            Err("it contains spaces or line breaks; paste only the token from the Bot page of your application".into())
+        } else {
+            Ok(())
+        }
+    }
+
     /// Settings for `token` with the defaults: global commands, discord.com, automatic sharding,
     /// [`default_intents`], mention replies in the channel.
     pub fn new(token: impl Into<String>) -> Self {
         GatewaySettings {
-            token: token.into(),
+            token: Secret::new(token),
             guild_id: None,
-            api_base: DEFAULT_API_BASE.to_string(),
+            api_base: super::DISCORD_API_BASE.to_string(),
             shards: ShardPlan::Auto,
             intents: default_intents(),
             mention_replies_in_thread: false,
         }
     }
 
-    /// Reads `DISCORD_TOKEN` (required), `DISCORD_GUILD_ID`, `DISCORD_API_BASE`,
-    /// `GUIDEBOT_SHARDS` and `GUIDEBOT_MENTION_THREADS` from `vars` (a map so tests need not touch
-    /// the process environment). Empty values count as unset.
-    pub fn from_env_vars(vars: &HashMap<String, String>) -> Result<Self, GatewaySettingsError> {
-        let get = |name: &str| {
-            vars.get(name)
-                .map(|value| value.trim())
-                .filter(|value| !value.is_empty())
-        };
-        let token = get(ENV_TOKEN).ok_or(GatewaySettingsError::Missing {
-            var: ENV_TOKEN,
-            hint: "create a bot at https://discord.com/developers/applications and export its token (Bot page, Reset Token)",
-        })?;
-        // serenity adds the "Bot " prefix itself; any other whitespace means a bad paste. The
-        // token is never echoed in the message.
-        let bare = token.strip_prefix("Bot ").unwrap_or(token);
-        if bare.is_empty() || bare.chars().any(char::is_whitespace) {
-            return Err(GatewaySettingsError::Invalid {
-                var: ENV_TOKEN,
-                message: "it contains spaces or line breaks; paste only the token from the Bot page of your application".to_string(),
-            });
-        }
-        let mut settings = GatewaySettings::new(token);
-
-        if let Some(raw) = get(ENV_GUILD_ID) {
-            let id = raw.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-                GatewaySettingsError::Invalid {
-                    var: ENV_GUILD_ID,
-                    message: format!(
-                        "{raw:?} must be a number (a server id: enable Developer Mode in Discord, right-click the server, Copy Server ID), or unset it to register commands globally"
-                    ),
-                }
-            })?;
-            settings.guild_id = Some(id);
-        }
-
-        if let Some(raw) = get(ENV_API_BASE) {
-            let base = raw.trim_end_matches('/');
-            if !(base.starts_with("http://") || base.starts_with("https://"))
-                || base.len() <= "https://".len()
-            {
-                return Err(GatewaySettingsError::Invalid {
-                    var: ENV_API_BASE,
-                    message: format!(
-                        "{raw:?} must be an http(s) URL without the /api/v10 part, e.g. {DEFAULT_API_BASE} or http://127.0.0.1:8080"
-                    ),
-                });
-            }
-            settings.api_base = base.to_string();
-        }
-
-        if let Some(raw) = get(ENV_SHARDS) {
-            settings.shards =
-                ShardPlan::parse(raw).map_err(|message| GatewaySettingsError::Invalid {
-                    var: ENV_SHARDS,
-                    message,
-                })?;
-        }
-
-        if let Some(raw) = get(ENV_MENTION_THREADS) {
-            settings.mention_replies_in_thread = match raw.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(GatewaySettingsError::Invalid {
-                        var: ENV_MENTION_THREADS,
-                        message: format!("{raw:?} must be true or false"),
-                    })
-                }
-            };
-        }
-        Ok(settings)
-    }
-
     /// Whether REST goes to discord.com itself (serenity's own rate limiter on) rather than to
     /// another base URL (proxy mode).
     pub fn uses_discord_directly(&self) -> bool {
-        self.api_base.trim_end_matches('/') == DEFAULT_API_BASE
+        self.api_base.trim_end_matches('/') == super::DISCORD_API_BASE
     }
 
     /// serenity's REST client for these settings.
@@ -215,7 +170,7 @@ impl GatewaySettings {
     /// `allowed_mentions` with an empty parse is also the default for every new message.
     fn http(&self) -> Http {
         let mut builder =
-            HttpBuilder::new(&self.token).default_allowed_mentions(render::no_pings());
+            HttpBuilder::new(self.token.expose()).default_allowed_mentions(render::no_pings());
         if !self.uses_discord_directly() {
             builder = builder
                 .proxy(self.api_base.trim_end_matches('/'))
@@ -299,49 +254,6 @@ pub async fn run(
     outcome
 }
 
-/// Counts handler tasks in flight so shutdown can let them finish.
-#[derive(Clone)]
-struct InFlight(Arc<watch::Sender<usize>>);
-
-impl Default for InFlight {
-    fn default() -> Self {
-        InFlight(Arc::new(watch::channel(0).0))
-    }
-}
-
-impl InFlight {
-    fn enter(&self) -> InFlightGuard {
-        self.0.send_modify(|count| *count += 1);
-        InFlightGuard(Arc::clone(&self.0))
-    }
-
-    async fn drain(&self, timeout: Duration) {
-        let mut count = self.0.subscribe();
-        let pending = *count.borrow();
-        if pending == 0 {
-            return;
-        }
-        tracing::info!(pending, "waiting for interactions in flight");
-        if tokio::time::timeout(timeout, count.wait_for(|count| *count == 0))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                pending = *count.borrow(),
-                "interactions still in flight at shutdown were abandoned"
-            );
-        }
-    }
-}
-
-struct InFlightGuard(Arc<watch::Sender<usize>>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.send_modify(|count| *count = count.saturating_sub(1));
-    }
-}
-
 /// Answers one interaction through serenity's REST client: the callback, then edits of the
 /// original response. Remembers whether the callback went through, so a failure later on can be
 /// reported by editing instead of responding twice.
@@ -384,8 +296,9 @@ impl GatewayResponder {
 }
 
 impl Responder for GatewayResponder {
-    async fn respond(&self, response: CreateInteractionResponse) -> Result<(), ResponderError> {
-        response
+    async fn respond(&self, reply: Reply) -> Result<(), ResponderError> {
+        reply
+            .to_interaction_response()
             .execute(&*self.http, (self.id, &self.token))
             .await
             .map_err(|error| self.error("interaction callback", error))?;
@@ -393,8 +306,10 @@ impl Responder for GatewayResponder {
         Ok(())
     }
 
-    async fn edit(&self, edit: EditInteractionResponse) -> Result<(), ResponderError> {
-        edit.execute(&*self.http, &self.token)
+    async fn edit(&self, rendered: Rendered) -> Result<(), ResponderError> {
+        rendered
+            .to_edit()
+            .execute(&*self.http, &self.token)
             .await
             .map(|_| ())
             .map_err(|error| self.error("edit of the original response", error))
@@ -472,7 +387,7 @@ impl EventHandler for Handler {
                 return;
             }
         };
-        let responder = Arc::new(GatewayResponder::new(Arc::clone(&ctx.http), id, token));
+        let responder = GatewayResponder::new(Arc::clone(&ctx.http), id, token);
         self.spawn_interaction(invocation, responder, autocomplete);
     }
 
@@ -481,55 +396,32 @@ impl EventHandler for Handler {
         let Some(invocation) = request::from_mention(&message, bot_id) else {
             return;
         };
-        let BotRequest::Mention { question } = invocation.request else {
-            return;
-        };
-        let guard = self.in_flight.enter();
         let dispatcher = Arc::clone(&self.dispatcher);
         let in_thread = self.mention_replies_in_thread;
         let http = Arc::clone(&ctx.http);
-        let message_id = message.id;
-        let work = tokio::spawn(async move {
-            answer_mention(http, dispatcher, message, question, in_thread).await;
-        });
-        tokio::spawn(async move {
-            let _guard = guard;
-            if let Err(error) = work.await {
-                tracing::error!(message = %message_id, panicked = error.is_panic(), "answering a mention crashed");
-            }
+        self.in_flight.spawn(async move {
+            answer_mention(http, dispatcher, message, invocation, in_thread).await;
         });
     }
 }
 
 impl Handler {
-    /// Runs the dispatcher in its own task (the shard keeps reading events) and supervises it: a
-    /// failure or a panic is logged and, where Discord still allows it, answered with a notice.
+    /// Runs the dispatcher in its own tracked task (the shard keeps reading events): a failure
+    /// or a panic is logged and, where Discord still allows it, answered with a notice.
     fn spawn_interaction(
         &self,
         invocation: Invocation,
-        responder: Arc<GatewayResponder>,
+        responder: GatewayResponder,
         autocomplete: bool,
     ) {
-        let guard = self.in_flight.enter();
         let dispatcher = Arc::clone(&self.dispatcher);
-        let task_responder = Arc::clone(&responder);
         let started = Instant::now();
-        let work = tokio::spawn(async move {
-            dispatcher
-                .run_interaction(invocation, &*task_responder)
-                .await
-        });
-        tokio::spawn(async move {
-            let _guard = guard;
+        self.in_flight.spawn(async move {
             let interaction = responder.id;
-            match work.await {
-                Ok(Ok(report)) => log_report(&report, interaction, started.elapsed()),
-                Ok(Err(error)) => {
-                    tracing::warn!(%interaction, %error, "answering an interaction failed");
-                    tell_user_it_failed(&responder, autocomplete).await;
-                }
+            match dispatcher.run_interaction(invocation, &responder).await {
+                Ok(report) => log_report(&report, interaction, started.elapsed()),
                 Err(error) => {
-                    tracing::error!(%interaction, panicked = error.is_panic(), "an interaction handler crashed");
+                    tracing::warn!(%interaction, %error, "answering an interaction failed");
                     tell_user_it_failed(&responder, autocomplete).await;
                 }
             }
@@ -541,11 +433,11 @@ impl Handler {
 fn log_report(report: &InteractionReport, interaction: InteractionId, elapsed: Duration) {
     tracing::info!(
         %interaction,
-        command = report.command,
-        outcome = report.outcome,
+        command = report.command.as_str(),
+        outcome = report.outcome.as_str(),
         deferred = report.deferred,
-        mode = report.mode.unwrap_or("-"),
-        fallback = report.fallback.unwrap_or("-"),
+        mode = report.mode.map_or("-", |mode| mode.as_str()),
+        fallback = report.fallback.as_ref().map_or("-", |reason| reason.label()),
         edits = report.edits,
         elapsed_ms = elapsed.as_millis() as u64,
         "interaction answered"
@@ -560,38 +452,37 @@ async fn tell_user_it_failed(responder: &GatewayResponder, autocomplete: bool) {
         if responder.responded() {
             return;
         }
-        responder
-            .respond(CreateInteractionResponse::Autocomplete(
-                CreateAutocompleteResponse::new(),
-            ))
-            .await
+        responder.respond(Reply::Choices(Vec::new())).await
     } else if responder.responded() {
         responder
-            .edit(render::render_notice(FAILURE_NOTICE, true).to_edit())
+            .edit(render::render_notice(FAILURE_NOTICE, true))
             .await
     } else {
-        responder
-            .respond(render::render_notice(FAILURE_NOTICE, true).to_interaction_response())
-            .await
+        let notice = render::render_notice(FAILURE_NOTICE, true);
+        responder.respond(Reply::Message(notice)).await
     };
     if let Err(error) = result {
         tracing::warn!(interaction = %responder.id, %error, "could not tell the user the interaction failed");
     }
 }
 
-/// Answers a message that mentioned the bot: in a new thread when configured (and possible),
-/// else as a reply in the channel; typing shows while the answer is written.
+/// Answers a message that mentioned the bot through the dispatcher: in a new thread when
+/// configured (and possible), else as a reply in the channel; typing shows while it is written.
 async fn answer_mention(
     http: Arc<Http>,
     dispatcher: Arc<Dispatcher>,
     message: Message,
-    question: String,
+    invocation: Invocation,
     in_thread: bool,
 ) {
     let started = Instant::now();
     let mut target = message.channel_id;
     if in_thread && message.guild_id.is_some() {
-        let thread = CreateThread::new(thread_name(&question))
+        let question = match &invocation.request {
+            request::BotRequest::Mention { question } => question.as_str(),
+            _ => "",
+        };
+        let thread = CreateThread::new(render::thread_name(question))
             .auto_archive_duration(AutoArchiveDuration::OneDay);
         match message
             .channel_id
@@ -606,31 +497,29 @@ async fn answer_mention(
         }
     }
     let typing = target.start_typing(&http);
-    // Bind to the engine serving now so a reload cannot change it mid-answer.
-    let dispatcher = dispatcher.snapshot();
-    let (rendered, report) = dispatcher
-        .answer_mention(message.author.id.get(), &question)
-        .await;
-    let mut reply = rendered.to_channel_message();
-    if target == message.channel_id {
+    let reference = (target == message.channel_id).then(|| {
         let mut reference = MessageReference::from(&message);
         // The question may be deleted meanwhile: still post the answer.
         reference.fail_if_not_exists = Some(false);
-        reply = reply.reference_message(reference);
-    }
-    let sent = target.send_message(&*http, reply).await;
+        reference
+    });
+    let responder = MentionResponder {
+        http: Arc::clone(&http),
+        target,
+        reference,
+    };
+    let result = dispatcher.run_interaction(invocation, &responder).await;
     typing.stop();
-    dispatcher.observe(&report, started.elapsed());
-    match sent {
-        Ok(_) => tracing::info!(
-            command = report.command,
-            outcome = report.outcome,
-            mode = report.mode.unwrap_or("-"),
+    match result {
+        Ok(report) => tracing::info!(
+            command = report.command.as_str(),
+            outcome = report.outcome.as_str(),
+            mode = report.mode.map_or("-", |mode| mode.as_str()),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "mention answered"
         ),
         Err(error) => {
-            tracing::warn!(%error, "posting a mention answer failed");
+            tracing::warn!(%error, "answering a mention failed");
             let notice = render::render_notice(FAILURE_NOTICE, false).to_channel_message();
             if let Err(error) = target.send_message(&*http, notice).await {
                 tracing::warn!(%error, "could not tell the user the mention failed");
@@ -639,14 +528,46 @@ async fn answer_mention(
     }
 }
 
-/// A thread name from the question: one line, at most 100 characters, never empty.
-fn thread_name(question: &str) -> String {
-    let line = question.split_whitespace().collect::<Vec<_>>().join(" ");
-    let name = render::truncate(&line, THREAD_NAME_LIMIT);
-    if name.is_empty() {
-        "guidebot answer".to_string()
-    } else {
-        name
+/// Replies to a mention with a channel message (a reply to the question, or a post in the
+/// thread). Mentions are answered once: the final answer, not the text as it streams.
+struct MentionResponder {
+    http: Arc<Http>,
+    target: ChannelId,
+    reference: Option<MessageReference>,
+}
+
+impl MentionResponder {
+    async fn post(&self, rendered: &Rendered) -> Result<(), ResponderError> {
+        let mut message = rendered.to_channel_message();
+        if let Some(reference) = &self.reference {
+            message = message.reference_message(reference.clone());
+        }
+        self.target
+            .send_message(&*self.http, message)
+            .await
+            .map(|_| ())
+            .map_err(|error| ResponderError(format!("posting the mention answer: {error}")))
+    }
+}
+
+impl Responder for MentionResponder {
+    async fn respond(&self, reply: Reply) -> Result<(), ResponderError> {
+        match reply {
+            Reply::Message(rendered) => self.post(&rendered).await,
+            // The typing indicator already says an answer is coming.
+            Reply::Deferred { .. } => Ok(()),
+            Reply::Choices(_) => Err(ResponderError(
+                "a mention takes no autocomplete choices".to_string(),
+            )),
+        }
+    }
+
+    async fn edit(&self, rendered: Rendered) -> Result<(), ResponderError> {
+        self.post(&rendered).await
+    }
+
+    fn streams(&self) -> bool {
+        false
     }
 }
 
@@ -654,29 +575,10 @@ fn thread_name(question: &str) -> String {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(key, value)| (key.to_string(), value.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn token_is_required_and_the_error_says_how_to_get_one() {
-        let error = GatewaySettings::from_env_vars(&vars(&[])).unwrap_err();
-        let text = error.to_string();
-        assert!(text.starts_with("DISCORD_TOKEN is not set"), "{text}");
-        assert!(text.contains("https://discord.com/developers/applications"));
-        let error = GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "  ")])).unwrap_err();
-        assert!(error.to_string().starts_with("DISCORD_TOKEN is not set"));
-    }
-
     #[test]
     fn defaults_and_debug_never_shows_the_token() {
-        let settings =
-            GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "secret-token-123")]))
-                .unwrap();
-        assert_eq!(settings.api_base, DEFAULT_API_BASE);
+        let settings = GatewaySettings::new("secret-token-123");
+        assert_eq!(settings.api_base, crate::transport::DISCORD_API_BASE);
         assert!(settings.uses_discord_directly());
         assert_eq!(settings.shards, ShardPlan::Auto);
         assert_eq!(settings.guild_id, None);
@@ -684,61 +586,11 @@ mod tests {
         assert!(!settings.intents.contains(GatewayIntents::MESSAGE_CONTENT));
         assert!(!settings.mention_replies_in_thread);
         let debug = format!("{settings:?}");
-        assert!(!debug.contains("secret-token-123") && debug.contains("<redacted>"));
+        assert!(!debug.contains("secret-token-123") && debug.contains("***"));
     }
 
     #[test]
-    fn a_pasted_token_with_spaces_is_rejected_without_echoing_it() {
-        let error = GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "abc def-secret")]))
-            .unwrap_err();
-        let text = error.to_string();
-        assert!(text.starts_with("DISCORD_TOKEN is invalid"), "{text}");
-        assert!(!text.contains("def-secret"));
-        assert!(GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "Bot abc")])).is_ok());
-    }
-
-    #[test]
-    fn every_setting_is_read_and_checked() {
-        let settings = GatewaySettings::from_env_vars(&vars(&[
-            ("DISCORD_TOKEN", "t"),
-            ("DISCORD_GUILD_ID", "123456789012345678"),
-            ("DISCORD_API_BASE", "http://127.0.0.1:9999/"),
-            ("GUIDEBOT_SHARDS", "0-1/4"),
-            ("GUIDEBOT_MENTION_THREADS", "yes"),
-        ]))
-        .unwrap();
-        assert_eq!(settings.guild_id, Some(123_456_789_012_345_678));
-        assert_eq!(settings.api_base, "http://127.0.0.1:9999");
-        assert!(!settings.uses_discord_directly());
-        assert_eq!(
-            settings.shards,
-            ShardPlan::Range {
-                first: 0,
-                last: 1,
-                total: 4
-            }
-        );
-        assert!(settings.mention_replies_in_thread);
-
-        let bad = |name: &str, value: &str| {
-            let error =
-                GatewaySettings::from_env_vars(&vars(&[("DISCORD_TOKEN", "t"), (name, value)]))
-                    .unwrap_err()
-                    .to_string();
-            assert!(error.starts_with(&format!("{name} is invalid")), "{error}");
-            error
-        };
-        assert!(bad("DISCORD_GUILD_ID", "my-server").contains("must be a number"));
-        assert!(bad("DISCORD_API_BASE", "discord.com").contains("http(s) URL"));
-        assert!(bad("GUIDEBOT_SHARDS", "0-1").contains("0-1/4"));
-        bad("GUIDEBOT_SHARDS", "2-1/4");
-        bad("GUIDEBOT_SHARDS", "0-4/4");
-        bad("GUIDEBOT_SHARDS", "0/0");
-        bad("GUIDEBOT_MENTION_THREADS", "maybe");
-    }
-
-    #[test]
-    fn shard_plans_parse() {
+    fn shard_plans_parse_and_print() {
         assert_eq!(ShardPlan::parse("auto"), Ok(ShardPlan::Auto));
         assert_eq!(
             ShardPlan::parse("2/4"),
@@ -756,13 +608,11 @@ mod tests {
                 total: 4
             })
         );
-    }
-
-    #[test]
-    fn thread_names_fit_discords_limit() {
-        let name = thread_name(&"why ".repeat(100));
-        assert!(name.chars().count() <= THREAD_NAME_LIMIT);
-        assert_eq!(thread_name("a\nb"), "a b");
-        assert_eq!(thread_name(""), "guidebot answer");
+        for bad in ["0-1", "2-1/4", "0-4/4", "0/0", "half"] {
+            assert!(ShardPlan::parse(bad).is_err(), "{bad}");
+        }
+        for text in ["auto", "2/4", "0-1/4"] {
+            assert_eq!(ShardPlan::parse(text).unwrap().to_string(), text);
+        }
     }
 }

@@ -11,10 +11,16 @@
 //!
 //! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded
 //! and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
+//!
+//! Handler tasks are tracked with [`InFlight`]: shutdown waits for deferred answers still being
+//! edited, and a handler that fails or panics is answered with a short notice.
 
+use super::InFlight;
 use crate::bot::dispatch::ResponderError;
+use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::{request, Dispatcher, Responder};
-use crate::metrics::{metrics_response, Metrics};
+use crate::metrics::Metrics;
+use crate::util::clock::now_unix;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -25,16 +31,13 @@ use axum::Router;
 use serde::Deserialize;
 use serenity::all::{CreateInteractionResponse, EditInteractionResponse, Interaction};
 use serenity::interactions_endpoint::Verifier;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-/// Where REST calls go unless `DISCORD_API_BASE` says otherwise.
-pub const DEFAULT_API_BASE: &str = "https://discord.com";
 /// Default request body limit: interactions are a few KiB; 64 KiB leaves room for big resolved data.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default replay window: requests signed more than this far from now (either way) are refused.
@@ -44,14 +47,20 @@ pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(5 * 60);
 const FIRST_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2_800);
 /// After shutdown, how long deferred answers still being written may take to finish their edits.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The content type of the OpenMetrics text exposition.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// What a user sees when their interaction failed on our side.
+const FAILURE_NOTICE: &str =
+    "Sorry, something went wrong while answering. Please try again in a moment.";
 
-/// Configuration of the HTTP endpoint (see [`HttpSettings::from_env_vars`]).
+/// Configuration of the HTTP endpoint; built from the configuration (`crate::config::parts`), or
+/// by hand in tests.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// The application's Ed25519 public key, 64 hex digits (`DISCORD_PUBLIC_KEY`).
     pub public_key_hex: String,
     /// Base URL of Discord's REST API, without `/api/v10` (`DISCORD_API_BASE`, default
-    /// [`DEFAULT_API_BASE`]); tests point it at a fake.
+    /// discord.com); tests point it at a fake.
     pub api_base: String,
     /// Larger request bodies get 413 (`GUIDEBOT_HTTP_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
@@ -85,51 +94,10 @@ impl HttpSettings {
     pub fn new(public_key_hex: impl Into<String>) -> Self {
         HttpSettings {
             public_key_hex: public_key_hex.into(),
-            api_base: DEFAULT_API_BASE.to_string(),
+            api_base: super::DISCORD_API_BASE.to_string(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             replay_window: DEFAULT_REPLAY_WINDOW,
         }
-    }
-
-    /// Reads `DISCORD_PUBLIC_KEY` (required), `DISCORD_API_BASE`, `GUIDEBOT_HTTP_MAX_BODY_BYTES` and
-    /// `GUIDEBOT_HTTP_REPLAY_WINDOW_SECS` from `vars` (pass `std::env::vars().collect()`), checking
-    /// each. `DISCORD_TOKEN` is not needed.
-    pub fn from_env_vars(vars: &HashMap<String, String>) -> Result<Self, HttpConfigError> {
-        let value = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let key = value("DISCORD_PUBLIC_KEY").ok_or(HttpConfigError::MissingPublicKey)?;
-        let mut settings = HttpSettings::new(key);
-        settings.public_key()?;
-        if let Some(base) = value("DISCORD_API_BASE") {
-            if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(HttpConfigError::Invalid {
-                    name: "DISCORD_API_BASE",
-                    reason: format!("\"{base}\" is not an http(s) URL (e.g. https://discord.com)"),
-                });
-            }
-            settings.api_base = base.trim_end_matches('/').to_string();
-        }
-        if let Some(bytes) = value("GUIDEBOT_HTTP_MAX_BODY_BYTES") {
-            settings.max_body_bytes = bytes
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1024)
-                .ok_or_else(|| HttpConfigError::Invalid {
-                    name: "GUIDEBOT_HTTP_MAX_BODY_BYTES",
-                    reason: format!("\"{bytes}\" is not a number of bytes >= 1024"),
-                })?;
-        }
-        if let Some(secs) = value("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS") {
-            let secs = secs
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| HttpConfigError::Invalid {
-                    name: "GUIDEBOT_HTTP_REPLAY_WINDOW_SECS",
-                    reason: format!("\"{secs}\" is not a whole number of seconds >= 1"),
-                })?;
-            settings.replay_window = Duration::from_secs(secs);
-        }
-        Ok(settings)
     }
 
     /// The public key as bytes, checked to be a valid Ed25519 key.
@@ -160,7 +128,7 @@ struct Inner {
     /// False once shutdown starts, so `/readyz` takes the replica out of rotation.
     ready: AtomicBool,
     /// Interactions whose dispatcher task is still running (deferred answers being edited).
-    in_flight: AtomicUsize,
+    in_flight: InFlight,
 }
 
 impl std::fmt::Debug for AppState {
@@ -184,7 +152,8 @@ impl AppState {
         let verifier = Verifier::try_new(settings.public_key()?)
             .map_err(|error| HttpConfigError::BadPublicKey(error.to_string()))?;
         let rest = WebhookClient::new(&settings.api_base)?;
-        metrics.watch_engine(Arc::clone(dispatcher.engines()));
+        let engines = Arc::clone(dispatcher.engines());
+        metrics.follow_fingerprint(move || engines.current().fingerprint().to_string());
         Ok(AppState {
             inner: Arc::new(Inner {
                 dispatcher,
@@ -193,7 +162,7 @@ impl AppState {
                 settings,
                 rest,
                 ready: AtomicBool::new(true),
-                in_flight: AtomicUsize::new(0),
+                in_flight: InFlight::default(),
             }),
         })
     }
@@ -215,7 +184,7 @@ impl AppState {
 
     /// Interactions still being handled in the background (deferred answers).
     pub fn in_flight(&self) -> usize {
-        self.inner.in_flight.load(Ordering::Acquire)
+        self.inner.in_flight.len()
     }
 }
 
@@ -258,16 +227,7 @@ pub async fn run(
     axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(signal)
         .await?;
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while state.in_flight() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if state.in_flight() > 0 {
-        tracing::warn!(
-            in_flight = state.in_flight(),
-            "stopped with deferred answers unfinished"
-        );
-    }
+    state.inner.in_flight.drain(DRAIN_TIMEOUT).await;
     Ok(())
 }
 
@@ -307,6 +267,27 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     metrics_response(&state.inner.metrics)
+}
+
+/// `200` with the exposition and its content type.
+fn metrics_response(metrics: &Metrics) -> Response {
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        metrics.encode(),
+    )
+        .into_response()
+}
+
+/// A router serving `GET /metrics` from `metrics`, for the gateway mode's metrics port (the
+/// interactions endpoint serves it already).
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move { metrics_response(&metrics) }
+        }),
+    )
 }
 
 /// Just the interaction type, read before the full (and slower) serenity deserialization.
@@ -469,30 +450,28 @@ async fn dispatch(state: &AppState, body: &[u8]) -> Response {
         application_id,
         token,
     };
-    let task_state = state.clone();
-    task_state.inner.in_flight.fetch_add(1, Ordering::AcqRel);
-    tokio::spawn(
+    let dispatcher = Arc::clone(&inner.dispatcher);
+    let autocomplete = kind == "autocomplete";
+    inner.in_flight.spawn(
         async move {
             let started = Instant::now();
-            let result = task_state
-                .inner
-                .dispatcher
-                .run_interaction(invocation, &responder)
-                .await;
+            let result = dispatcher.run_interaction(invocation, &responder).await;
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             match result {
                 Ok(report) => tracing::info!(
-                    outcome = report.outcome,
+                    outcome = report.outcome.as_str(),
                     deferred = report.deferred,
-                    mode = report.mode,
-                    fallback = report.fallback,
+                    mode = report.mode.map(|mode| mode.as_str()),
+                    fallback = report.fallback.as_ref().map(|reason| reason.label()),
                     edits = report.edits,
                     elapsed_ms,
                     "interaction handled"
                 ),
-                Err(error) => tracing::warn!(%error, elapsed_ms, "interaction failed"),
+                Err(error) => {
+                    tracing::warn!(%error, elapsed_ms, "interaction failed");
+                    responder.tell_it_failed(autocomplete).await;
+                }
             }
-            task_state.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
         .instrument(span),
     );
@@ -523,10 +502,7 @@ fn within_window(timestamp: &str, window: Duration) -> bool {
     let Ok(signed_at) = timestamp.trim().parse::<i64>() else {
         return false;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64);
-    now.abs_diff(signed_at) <= window.as_secs()
+    now_unix().abs_diff(signed_at) <= window.as_secs()
 }
 
 fn reject(inner: &Inner, reason: &'static str, status: StatusCode, message: &str) -> Response {
@@ -563,11 +539,29 @@ struct HttpResponder {
     token: String,
 }
 
+impl HttpResponder {
+    /// Best effort after a failure or a panic: the notice as the HTTP response if none went out
+    /// yet, else as an edit. Autocomplete can only take choices, so it gets an empty list.
+    async fn tell_it_failed(&self, autocomplete: bool) {
+        let answered = self.first.lock().map_or(true, |first| first.is_none());
+        let notice = render::render_notice(FAILURE_NOTICE, true);
+        let result = match (answered, autocomplete) {
+            (false, true) => self.respond(Reply::Choices(Vec::new())).await,
+            (false, false) => self.respond(Reply::Message(notice)).await,
+            (true, false) => self.edit(notice).await,
+            (true, true) => Ok(()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not tell the user the interaction failed");
+        }
+    }
+}
+
 impl Responder for HttpResponder {
-    async fn respond(&self, response: CreateInteractionResponse) -> Result<(), ResponderError> {
+    async fn respond(&self, reply: Reply) -> Result<(), ResponderError> {
         let sender = self.first.lock().ok().and_then(|mut first| first.take());
         match sender {
-            Some(sender) => sender.send(response).map_err(|_| {
+            Some(sender) => sender.send(reply.to_interaction_response()).map_err(|_| {
                 ResponderError("the HTTP request ended before the response was ready".to_string())
             }),
             None => Err(ResponderError(
@@ -576,9 +570,9 @@ impl Responder for HttpResponder {
         }
     }
 
-    async fn edit(&self, edit: EditInteractionResponse) -> Result<(), ResponderError> {
+    async fn edit(&self, rendered: Rendered) -> Result<(), ResponderError> {
         self.rest
-            .edit_original(self.application_id, &self.token, &edit)
+            .edit_original(self.application_id, &self.token, &rendered.to_edit())
             .await
     }
 }
@@ -668,7 +662,7 @@ impl WebhookClient {
             let text = response.text().await.unwrap_or_default();
             last_error = format!(
                 "edit failed: HTTP {status}: {}",
-                crate::bot::render::truncate(&text, 300)
+                crate::util::text::truncate(&text, 300)
             );
             if !status.is_server_error() {
                 break;
@@ -708,63 +702,23 @@ mod tests {
 
     const KEY: &str = "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089";
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn settings_need_a_valid_public_key() {
-        let missing = HttpSettings::from_env_vars(&vars(&[])).unwrap_err();
-        assert!(missing
-            .to_string()
-            .contains("DISCORD_PUBLIC_KEY is not set"));
-        assert!(missing.to_string().contains("General Information"));
         for bad in ["xyz", "abcd", &KEY[..62]] {
-            let error = HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", bad)]))
-                .unwrap_err()
-                .to_string();
+            let error = HttpSettings::new(bad).public_key().unwrap_err().to_string();
             assert!(error.starts_with("DISCORD_PUBLIC_KEY"), "{error}");
+            assert!(error.contains("General Information"), "{error}");
         }
-        let settings = HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", KEY)])).unwrap();
-        assert_eq!(settings.api_base, DEFAULT_API_BASE);
+        let settings = HttpSettings::new(KEY);
+        assert!(settings.public_key().is_ok());
+        assert_eq!(settings.api_base, crate::transport::DISCORD_API_BASE);
         assert_eq!(settings.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(settings.replay_window, DEFAULT_REPLAY_WINDOW);
     }
 
     #[test]
-    fn settings_read_and_check_the_optional_variables() {
-        let settings = HttpSettings::from_env_vars(&vars(&[
-            ("DISCORD_PUBLIC_KEY", KEY),
-            ("DISCORD_API_BASE", "http://127.0.0.1:9999/"),
-            ("GUIDEBOT_HTTP_MAX_BODY_BYTES", "4096"),
-            ("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", "60"),
-        ]))
-        .unwrap();
-        assert_eq!(settings.api_base, "http://127.0.0.1:9999");
-        assert_eq!(settings.max_body_bytes, 4096);
-        assert_eq!(settings.replay_window, Duration::from_secs(60));
-        for (name, value) in [
-            ("DISCORD_API_BASE", "discord.com"),
-            ("GUIDEBOT_HTTP_MAX_BODY_BYTES", "ten"),
-            ("GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", "0"),
-        ] {
-            let error =
-                HttpSettings::from_env_vars(&vars(&[("DISCORD_PUBLIC_KEY", KEY), (name, value)]))
-                    .unwrap_err()
-                    .to_string();
-            assert!(error.starts_with(name), "{error}");
-        }
-    }
-
-    #[test]
     fn the_replay_window_applies_both_ways() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let now = now_unix();
         let window = Duration::from_secs(300);
         assert!(within_window(&now.to_string(), window));
         assert!(within_window(&(now - 290).to_string(), window));

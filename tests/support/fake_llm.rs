@@ -2,7 +2,8 @@
 //! path, headers and JSON body, plus builders for realistic responses and SSE streams.
 #![allow(dead_code)]
 
-use guidebot::llm::{ApiKey, LlmClient, LlmRequest, LlmSettings, PromptPassage, ProviderKind};
+use guidebot::llm::{LlmClient, LlmRequest, LlmSettings, PromptPassage, ProviderKind};
+use guidebot::util::secret::Secret;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -107,7 +108,7 @@ impl FakeLlm {
     pub fn settings(&self) -> LlmSettings {
         let mut s = LlmSettings::new(self.kind, "test-model");
         s.base_url = self.base_url();
-        s.api_key = Some(ApiKey::new(TEST_KEY));
+        s.api_key = Some(Secret::new(TEST_KEY));
         s.timeout = Duration::from_secs(2);
         s.max_tokens = 256;
         s.temperature = Some(0.2);

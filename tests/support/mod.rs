@@ -8,3 +8,4 @@ pub mod discord_spec;
 pub mod fake_discord;
 pub mod fake_llm;
 pub mod openai_spec;
+pub mod setup;

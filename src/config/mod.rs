@@ -1,0 +1,466 @@
+//! One typed configuration for every command: built-in defaults, then an optional TOML file
+//! (`--config FILE` or `GUIDEBOT_CONFIG`), then environment variables (`GUIDEBOT_*`, and the
+//! Discord-standard `DISCORD_*` names), then command-line flags (`--corpus`, `--index`, ...).
+//!
+//! Each setting is declared once, in the [`settings!`] list below: its key, variable, default,
+//! reader (which also validates it, with one message) and one line of documentation. The file
+//! schema, `config check`'s provenance report and `deploy/guidebot.example.toml` (checked by a
+//! test) all follow from that list. Secrets are never read from the file: only from a variable or
+//! a file named by `<VAR>_FILE`. Every problem is reported at once, with file and line for file
+//! values.
+//!
+//! This module is wiring at the top of the crate: the parts below it never read it; they get
+//! their own settings types through the conversions in [`parts`].
+
+mod layers;
+pub mod parts;
+
+use crate::llm::config::{parse_provider, parse_temperature};
+use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
+use crate::telemetry::LogFormat;
+use crate::transport::gateway::{GatewaySettings, ShardPlan};
+use crate::util::secret::Secret;
+use layers::{addr, flag, folder, guild, seconds, text, url, whole, Layers};
+pub use layers::{ConfigError, Problem, Source};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the TOML file when `--config` is not given.
+pub const ENV_CONFIG: &str = "GUIDEBOT_CONFIG";
+/// Suffix of the variables that name a file holding a secret (`DISCORD_TOKEN_FILE`, ...).
+pub const FILE_SUFFIX: &str = "_FILE";
+
+/// One setting as the file, the environment and the docs know it. Exists so docs, `config
+/// check` and the tests share one list ([`KEYS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    /// `section.name` as written in the TOML file.
+    pub key: &'static str,
+    /// The environment variable that overrides the file.
+    pub env: &'static str,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+/// A value given on the command line, the last layer (`--corpus DIR` sets `paths.corpus_dir`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    /// The [`KEYS`] key it sets.
+    pub key: &'static str,
+    /// The flag as typed, for messages and provenance (`--corpus`).
+    pub flag: &'static str,
+    /// Its value as text, read like an environment variable.
+    pub value: String,
+}
+
+/// Declares every setting once: the section structs, [`KEYS`], the loader and the text of each
+/// value (for the report and the example file) are all generated from this one list.
+macro_rules! settings {
+    ($( $section:ident: $Section:ident $sdoc:literal {
+        $( $field:ident: $ty:ty = $default:expr, $env:literal, $read:expr, $doc:literal; )*
+    } )*) => {
+        $(
+            #[doc = $sdoc]
+            #[derive(Debug, Clone, PartialEq, Serialize)]
+            pub struct $Section { $( #[doc = $doc] pub $field: $ty, )* }
+        )*
+
+        /// Every file setting, in the order of the example file.
+        pub const KEYS: &[KeySpec] = &[$($(KeySpec {
+            key: concat!(stringify!($section), ".", stringify!($field)), env: $env, doc: $doc,
+        },)*)*];
+
+        /// The effective configuration: read it through the sections or the conversions in
+        /// [`parts`]. Build it with [`Config::load`].
+        #[derive(Debug, Clone, Serialize)]
+        pub struct Config {
+            $( #[doc = $sdoc] pub $section: $Section, )*
+            /// Secrets (masked when printed).
+            pub secrets: Secrets,
+            /// The TOML file read, if any.
+            pub file: Option<PathBuf>,
+            /// `GUIDEBOT_*` variables that are set but mean nothing (typos), for warnings.
+            pub unknown_vars: Vec<String>,
+            #[serde(skip)]
+            llm_settings: Option<LlmSettings>,
+            #[serde(skip)]
+            sources: BTreeMap<&'static str, Source>,
+        }
+
+        impl Config {
+            fn read_sections(layers: &mut Layers) -> ($($Section,)*) {
+                ($($Section { $( $field: layers.pick(
+                    concat!(stringify!($section), ".", stringify!($field)), $env, $default, $read,
+                ), )* },)*)
+            }
+
+            /// The value of one [`KEYS`] key as text, as a variable would hold it (`""` for unset
+            /// optional values); `None` for an unknown key.
+            pub fn value_text(&self, key: &str) -> Option<String> {
+                match key {
+                    $($( concat!(stringify!($section), ".", stringify!($field)) =>
+                        Some(self.$section.$field.text()), )*)*
+                    _ => None,
+                }
+            }
+
+            fn assemble(($($section,)*): ($($Section,)*), secrets: Secrets) -> Config {
+                Config { $($section,)* secrets, file: None, unknown_vars: Vec::new(),
+                    llm_settings: None, sources: BTreeMap::new() }
+            }
+        }
+    };
+}
+
+settings! {
+    paths: PathsConfig "`[paths]`: where the guides and the index live." {
+        corpus_dir: PathBuf = "corpus".into(), "GUIDEBOT_CORPUS_DIR", folder,
+            "Folder holding the guides (*.md) and vocabulary.toml (also --corpus DIR).";
+        index_dir: PathBuf = "index".into(), "GUIDEBOT_INDEX_DIR", folder,
+            "Folder for the search index; must be writable, rebuilt when stale (also --index DIR).";
+    }
+    llm: LlmConfig "`[llm]` as configured; the checked form is [`Config::llm_settings`]." {
+        provider: Option<ProviderKind> = None, "GUIDEBOT_LLM_PROVIDER", parse_provider,
+            "\"\" (extractive answers only), \"anthropic\", or \"openai\" (any OpenAI-compatible server).";
+        model: String = String::new(), "GUIDEBOT_LLM_MODEL", text,
+            "Model name, required with a provider, e.g. \"claude-sonnet-4-5\" or \"llama3.1:8b\".";
+        base_url: String = String::new(), "GUIDEBOT_LLM_BASE_URL", url(true),
+            "\"\" for the provider's public API, or e.g. \"http://ollama:11434\".";
+        timeout_secs: f64 = 30.0, "GUIDEBOT_LLM_TIMEOUT_SECS", seconds(crate::llm::config::MAX_TIMEOUT_SECS),
+            "Per-request timeout in seconds (0 < t <= 600).";
+        max_tokens: u32 = crate::llm::config::DEFAULT_MAX_TOKENS, "GUIDEBOT_LLM_MAX_TOKENS", whole(1, 100_000),
+            "Upper bound on generated tokens.";
+        temperature: Option<f32> = Some(crate::llm::config::DEFAULT_TEMPERATURE), "GUIDEBOT_LLM_TEMPERATURE", parse_temperature,
+            "Sampling temperature (0-1 for anthropic, 0-2 for openai), or \"none\" to omit it.";
+        max_retries: u32 = crate::llm::config::DEFAULT_MAX_RETRIES, "GUIDEBOT_LLM_MAX_RETRIES", whole(0, crate::llm::config::MAX_RETRIES_LIMIT),
+            "Retries after the first attempt on 429/5xx/timeouts (0-10).";
+    }
+    bot: BotConfig "`[bot]`: behaviour shared by the gateway and the HTTP endpoint." {
+        llm_cooldown_secs: u64 = 20, "GUIDEBOT_BOT_LLM_COOLDOWN_SECS", whole(0, 86_400),
+            "Per-user minimum seconds between two LLM answers; inside it the answer is extractive.";
+        edit_interval_ms: u64 = 1200, "GUIDEBOT_BOT_EDIT_INTERVAL_MS", whole(250, 60_000),
+            "Minimum milliseconds between two edits of a streaming answer (Discord rate-limits edits).";
+        mention_replies_in_thread: bool = false, "GUIDEBOT_MENTION_THREADS", flag,
+            "Answer @mentions in a new thread instead of a reply.";
+        answer_cache_secs: u64 = 21_600, "GUIDEBOT_BOT_ANSWER_CACHE_SECS", whole(0, 2_592_000),
+            "Seconds an LLM answer is served from the answer cache (0 disables).";
+        store_path: String = "guidebot.sqlite".into(), "GUIDEBOT_STORE_PATH", text,
+            "SQLite file for feedback, analytics, budgets and the answer cache (\"\" disables).";
+        retention_days: u64 = 90, "GUIDEBOT_BOT_RETENTION_DAYS", whole(1, 3650),
+            "Days questions and feedback are kept.";
+        user_requests_per_day: u64 = 0, "GUIDEBOT_BOT_USER_REQUESTS_PER_DAY", whole(0, 1_000_000),
+            "LLM answers per user per day (0 = unlimited; over budget the answer is extractive).";
+        user_tokens_per_day: u64 = 0, "GUIDEBOT_BOT_USER_TOKENS_PER_DAY", whole(0, 1_000_000_000),
+            "LLM tokens per user per day (0 = unlimited).";
+        guild_requests_per_day: u64 = 0, "GUIDEBOT_BOT_GUILD_REQUESTS_PER_DAY", whole(0, 1_000_000),
+            "LLM answers per server per day (0 = unlimited).";
+        guild_tokens_per_day: u64 = 0, "GUIDEBOT_BOT_GUILD_TOKENS_PER_DAY", whole(0, 1_000_000_000),
+            "LLM tokens per server per day (0 = unlimited).";
+    }
+    discord: DiscordConfig "`[discord]`: where and how to reach Discord (the token is a secret)." {
+        guild_id: Option<u64> = None, "DISCORD_GUILD_ID", guild,
+            "\"\" registers slash commands globally; a server id registers them there only (instant).";
+        api_base: String = crate::transport::DISCORD_API_BASE.into(), "DISCORD_API_BASE", url(false),
+            "Discord REST base URL without /api/v10 (a proxy, or a fake Discord in tests).";
+        shards: ShardPlan = ShardPlan::Auto, "GUIDEBOT_SHARDS", ShardPlan::parse,
+            "Gateway shards of this process: \"auto\", \"2/4\" (shard 2 of 4) or \"0-1/4\" (shards 0-1 of 4).";
+    }
+    http: HttpConfig "`[http]`: the signed interactions endpoint." {
+        addr: Option<SocketAddr> = None, "GUIDEBOT_HTTP_ADDR", addr,
+            "\"\" = off; IP:PORT for the interactions endpoint (also serve --http ADDR).";
+        max_body_bytes: usize = 64 * 1024, "GUIDEBOT_HTTP_MAX_BODY_BYTES", whole(1024, 16 * 1024 * 1024),
+            "Request bodies larger than this get 413 (1024-16777216).";
+        replay_window_secs: u64 = 300, "GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", whole(1, 3600),
+            "Signed timestamps further than this from now get 401 (1-3600).";
+    }
+    metrics: MetricsConfig "`[metrics]`: Prometheus endpoint for the gateway mode." {
+        addr: Option<SocketAddr> = None, "GUIDEBOT_METRICS_ADDR", addr,
+            "\"\" = off; IP:PORT for /metrics in gateway mode (also serve --metrics-addr ADDR).";
+    }
+    log: LogConfig "`[log]`: server logs (CLI commands log warnings to stderr)." {
+        format: LogFormat = LogFormat::Text, "GUIDEBOT_LOG_FORMAT", LogFormat::parse,
+            "\"text\" (human-readable) or \"json\" (one object per line).";
+        level: String = "info".into(), "GUIDEBOT_LOG_LEVEL", crate::telemetry::parse_level,
+            "A tracing filter, e.g. \"info\" or \"guidebot=debug,info\" (RUST_LOG wins when set).";
+    }
+    reload: ReloadConfig "`[reload]`: live corpus reload." {
+        watch: bool = true, "GUIDEBOT_RELOAD_WATCH", flag,
+            "Rebuild the index when files in paths.corpus_dir change (SIGHUP always works).";
+        debounce_ms: u64 = 500, "GUIDEBOT_RELOAD_DEBOUNCE_MS", whole(0, 60_000),
+            "Quiet time after the last change before rebuilding, in ms (0-60000).";
+    }
+}
+
+/// Secrets, from the environment or `<VAR>_FILE` only. Every field prints as `***`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Secrets {
+    /// `DISCORD_TOKEN`: the gateway's bot token.
+    pub discord_token: Option<Secret>,
+    /// `DISCORD_PUBLIC_KEY`: verifies signed HTTP interactions.
+    pub discord_public_key: Option<Secret>,
+    /// `GUIDEBOT_LLM_API_KEY` (or `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`).
+    pub llm_api_key: Option<Secret>,
+    /// `GUIDEBOT_ID_SALT`: salt for hashing Discord ids before storage.
+    pub id_salt: Option<Secret>,
+}
+
+/// The secret variables, with the file key that is refused in their place.
+pub const SECRET_VARS: &[(&str, Option<&str>)] = &[
+    ("DISCORD_TOKEN", Some("discord.token")),
+    ("DISCORD_PUBLIC_KEY", Some("discord.public_key")),
+    ("GUIDEBOT_LLM_API_KEY", Some("llm.api_key")),
+    ("GUIDEBOT_ID_SALT", None),
+];
+
+/// One line of `guidebot config check`: a key, its variable, its value (masked for secrets) and
+/// its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportLine {
+    /// `section.key`, or `secret VAR`.
+    pub key: String,
+    /// The environment variable that sets it.
+    pub env: String,
+    /// The effective value as text; `***` for a set secret.
+    pub value: String,
+    /// Default, file (with line), env (with the variable) or flag.
+    pub source: Source,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or the file named by `GUIDEBOT_CONFIG` in `env`; no file at
+    /// all is fine), then the variables in `env` (pass `std::env::vars().collect()`).
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        Config::load_with(file, env, &[])
+    }
+
+    /// [`Config::load`] plus command-line `flags`, the last layer.
+    pub fn load_with(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        flags: &[Flag],
+    ) -> Result<Config, ConfigError> {
+        let from_env = env
+            .get(ENV_CONFIG)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
+        match file.map(Path::to_path_buf).or(from_env.map(PathBuf::from)) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|error| {
+                    ConfigError::one(
+                        path.display().to_string(),
+                        format!("cannot read the config file ({error}); fix the path given by --config or {ENV_CONFIG}"),
+                    )
+                })?;
+                Config::build(Some((&path, &text)), env, flags)
+            }
+            None => Config::build(None, env, flags),
+        }
+    }
+
+    /// Like [`Config::load`] with the file's contents given (`path` is used in messages).
+    pub fn from_toml_str(
+        text: &str,
+        path: &Path,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        Config::build(Some((path, text)), env, &[])
+    }
+
+    fn build(
+        file: Option<(&Path, &str)>,
+        env: &HashMap<String, String>,
+        flags: &[Flag],
+    ) -> Result<Config, ConfigError> {
+        let mut layers = Layers::new(file, env, flags)?;
+        let sections = Config::read_sections(&mut layers);
+        let mut secrets = Secrets {
+            discord_token: layers.secret("DISCORD_TOKEN", GatewaySettings::check_token),
+            discord_public_key: layers.secret("DISCORD_PUBLIC_KEY", |_| Ok(())),
+            llm_api_key: layers.secret("GUIDEBOT_LLM_API_KEY", |_| Ok(())),
+            id_salt: layers.secret("GUIDEBOT_ID_SALT", |_| Ok(())),
+        };
+        let mut config = Config::assemble(sections, Secrets::default());
+        if let (None, Some(kind)) = (&secrets.llm_api_key, config.llm.provider) {
+            secrets.llm_api_key =
+                layers.fallback_secret("GUIDEBOT_LLM_API_KEY", kind.fallback_key_var());
+        }
+        config.secrets = secrets;
+        config.file = file.map(|(path, _)| path.to_path_buf());
+        config.unknown_vars = unknown_env_vars(env);
+        let (sources, mut problems) = layers.finish();
+        config.sources = sources;
+        if problems.is_empty() {
+            match config.build_llm_settings() {
+                Ok(settings) => config.llm_settings = settings,
+                Err(problem) => problems.push(problem),
+            }
+        }
+        problems
+            .is_empty()
+            .then_some(config)
+            .ok_or(ConfigError { problems })
+    }
+
+    /// Builds the LLM settings from `[llm]` and the key, checking the rules that tie them together
+    /// (`LlmSettings::check`) and naming the key or variable to change.
+    fn build_llm_settings(&self) -> Result<Option<LlmSettings>, Problem> {
+        let Some(provider) = self.llm.provider else {
+            return Ok(None);
+        };
+        let llm = &self.llm;
+        let settings = LlmSettings {
+            base_url: match llm.base_url.as_str() {
+                "" => provider.default_base_url().to_string(),
+                url => url.to_string(),
+            },
+            api_key: self.secrets.llm_api_key.clone(),
+            timeout: std::time::Duration::from_secs_f64(llm.timeout_secs),
+            max_tokens: llm.max_tokens,
+            temperature: llm.temperature,
+            max_retries: llm.max_retries,
+            ..LlmSettings::new(provider, llm.model.trim())
+        };
+        settings.check().map(|()| Some(settings)).map_err(|error| {
+            let key = match error {
+                LlmConfigError::MissingModel { .. } => "llm.model",
+                LlmConfigError::Temperature { .. } => "llm.temperature",
+                LlmConfigError::MissingKey { .. } | LlmConfigError::UnsafeKey => {
+                    "GUIDEBOT_LLM_API_KEY"
+                }
+            };
+            let (location, message) = (self.location(key), error.to_string());
+            Problem { location, message }
+        })
+    }
+
+    /// Where a problem with `key` should point (see [`Source::location`]).
+    fn location(&self, key: &str) -> String {
+        self.sources
+            .get(key)
+            .unwrap_or(&Source::Default)
+            .location(key)
+    }
+
+    /// The checked LLM settings; `None` when no provider is configured (extractive answers).
+    pub fn llm_settings(&self) -> Option<LlmSettings> {
+        self.llm_settings.clone()
+    }
+
+    /// The storage file, `None` when storage is disabled (empty path).
+    pub fn store_path(&self) -> Option<PathBuf> {
+        let path = self.bot.store_path.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+
+    /// Where the value of `key` (a [`KEYS`] key, or a secret variable like `DISCORD_TOKEN`) came
+    /// from; `None` for a secret that is not set.
+    pub fn source(&self, key: &str) -> Option<&Source> {
+        self.sources.get(key)
+    }
+
+    /// Problems only the file system shows: a corpus folder that does not exist. `config check`
+    /// reports them; commands fail on them when they load the guides.
+    pub fn check_paths(&self) -> Vec<Problem> {
+        let dir = &self.paths.corpus_dir;
+        if dir.is_dir() {
+            return Vec::new();
+        }
+        vec![Problem {
+            location: self.location("paths.corpus_dir"),
+            message: format!(
+                "the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides",
+                dir.display()
+            ),
+        }]
+    }
+
+    /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order
+    /// followed by the secrets: what `guidebot config check` prints.
+    pub fn report(&self) -> Vec<ReportLine> {
+        let source = |key: &str| self.sources.get(key).cloned().unwrap_or(Source::Default);
+        let mut lines: Vec<ReportLine> = KEYS
+            .iter()
+            .map(|spec| ReportLine {
+                key: spec.key.to_string(),
+                env: spec.env.to_string(),
+                value: self.value_text(spec.key).unwrap_or_default(),
+                source: source(spec.key),
+            })
+            .collect();
+        let secrets = &self.secrets;
+        let values = [
+            &secrets.discord_token,
+            &secrets.discord_public_key,
+            &secrets.llm_api_key,
+            &secrets.id_salt,
+        ];
+        for ((var, _), secret) in SECRET_VARS.iter().zip(values) {
+            lines.push(ReportLine {
+                key: format!("secret {var}"),
+                env: format!("{var} or {var}{FILE_SUFFIX}"),
+                value: secret
+                    .as_ref()
+                    .map_or("(not set)".to_string(), Secret::to_string),
+                source: source(var),
+            });
+        }
+        lines
+    }
+}
+
+/// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
+/// `GUIDEBOT_CONFIG`, the provider-specific key fallbacks). The deploy artifacts may use only these.
+pub fn known_env_vars() -> Vec<String> {
+    let mut vars: Vec<String> = KEYS.iter().map(|spec| spec.env.to_string()).collect();
+    for (var, _) in SECRET_VARS {
+        vars.push(var.to_string());
+        vars.push(format!("{var}{FILE_SUFFIX}"));
+    }
+    for kind in [ProviderKind::Anthropic, ProviderKind::OpenAi] {
+        vars.push(kind.fallback_key_var().to_string());
+    }
+    vars.push(ENV_CONFIG.to_string());
+    vars
+}
+
+/// `GUIDEBOT_*` variables in `env` that no setting reads: most likely typos, which would
+/// otherwise be ignored without a word.
+pub fn unknown_env_vars(env: &HashMap<String, String>) -> Vec<String> {
+    let known = known_env_vars();
+    let mut unknown: Vec<String> = env
+        .keys()
+        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var))
+        .cloned()
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// The text of a setting's value, as a variable would hold it and as the example file shows it.
+trait SettingText {
+    fn text(&self) -> String;
+}
+
+macro_rules! setting_text {
+    ($($ty:ty => $text:expr;)*) => { $(impl SettingText for $ty {
+        fn text(&self) -> String { ($text)(self) }
+    })* };
+}
+
+setting_text! {
+    String => String::clone;
+    u64 => u64::to_string;
+    u32 => u32::to_string;
+    usize => usize::to_string;
+    f64 => f64::to_string;
+    bool => bool::to_string;
+    ShardPlan => ShardPlan::to_string;
+    LogFormat => LogFormat::to_string;
+    PathBuf => |path: &PathBuf| path.display().to_string();
+    Option<ProviderKind> => |kind: &Option<ProviderKind>| kind.map_or("", ProviderKind::as_str).to_string();
+    Option<u64> => |id: &Option<u64>| id.map(|id| id.to_string()).unwrap_or_default();
+    Option<SocketAddr> => |addr: &Option<SocketAddr>| addr.map(|addr| addr.to_string()).unwrap_or_default();
+    Option<f32> => |t: &Option<f32>| t.map_or("none".to_string(), |t| t.to_string());
+}

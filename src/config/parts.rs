@@ -1,0 +1,105 @@
+//! Each part's settings from the one [`Config`]: the engine, the dispatcher, the reloader and the
+//! two transports take their own types and never read the configuration themselves.
+
+use super::{Config, ConfigError};
+use crate::bot::dispatch::{BotSettings, Budgets};
+use crate::engine::EngineConfig;
+use crate::reload::ReloadOptions;
+use crate::transport::gateway::{default_intents, GatewaySettings};
+use crate::transport::http::HttpSettings;
+use std::time::Duration;
+
+impl From<&Config> for EngineConfig {
+    fn from(config: &Config) -> Self {
+        EngineConfig {
+            llm: config.llm_settings(),
+            ..EngineConfig::new(&config.paths.corpus_dir, &config.paths.index_dir)
+        }
+    }
+}
+
+impl From<&Config> for BotSettings {
+    fn from(config: &Config) -> Self {
+        let bot = &config.bot;
+        let limit = |value: u64| (value > 0).then_some(value);
+        BotSettings {
+            llm_cooldown: Duration::from_secs(bot.llm_cooldown_secs),
+            edit_interval: Duration::from_millis(bot.edit_interval_ms),
+            budgets: Budgets {
+                user_requests_per_day: limit(bot.user_requests_per_day),
+                user_tokens_per_day: limit(bot.user_tokens_per_day),
+                guild_requests_per_day: limit(bot.guild_requests_per_day),
+                guild_tokens_per_day: limit(bot.guild_tokens_per_day),
+            },
+            answer_cache_ttl: Duration::from_secs(bot.answer_cache_secs),
+            id_salt: match &config.secrets.id_salt {
+                Some(salt) => salt.expose().to_string(),
+                None => BotSettings::default().id_salt,
+            },
+        }
+    }
+}
+
+impl From<&Config> for ReloadOptions {
+    /// The watcher as configured; SIGHUP always on.
+    fn from(config: &Config) -> Self {
+        ReloadOptions {
+            watch_debounce: config
+                .reload
+                .watch
+                .then(|| Duration::from_millis(config.reload.debounce_ms)),
+            sighup: true,
+        }
+    }
+}
+
+impl TryFrom<&Config> for GatewaySettings {
+    type Error = ConfigError;
+
+    /// Fails when no token is set (the gateway cannot connect without one).
+    fn try_from(config: &Config) -> Result<Self, ConfigError> {
+        let token = config.secrets.discord_token.clone().ok_or_else(|| {
+            ConfigError::one(
+                "DISCORD_TOKEN",
+                "is not set: create a bot at https://discord.com/developers/applications and export its token (Bot page, Reset Token)",
+            )
+        })?;
+        Ok(GatewaySettings {
+            token,
+            guild_id: config.discord.guild_id,
+            api_base: config.discord.api_base.clone(),
+            shards: config.discord.shards,
+            intents: default_intents(),
+            mention_replies_in_thread: config.bot.mention_replies_in_thread,
+        })
+    }
+}
+
+impl TryFrom<&Config> for HttpSettings {
+    type Error = ConfigError;
+
+    /// Fails when the public key is missing or not a valid Ed25519 key.
+    fn try_from(config: &Config) -> Result<Self, ConfigError> {
+        let key = config.secrets.discord_public_key.as_ref().ok_or_else(|| {
+            let error = crate::transport::http::HttpConfigError::MissingPublicKey;
+            ConfigError::one("DISCORD_PUBLIC_KEY", without_var(error.to_string()))
+        })?;
+        let settings = HttpSettings {
+            api_base: config.discord.api_base.clone(),
+            max_body_bytes: config.http.max_body_bytes,
+            replay_window: Duration::from_secs(config.http.replay_window_secs),
+            ..HttpSettings::new(key.expose())
+        };
+        settings.public_key().map_err(|error| {
+            ConfigError::one("DISCORD_PUBLIC_KEY", without_var(error.to_string()))
+        })?;
+        Ok(settings)
+    }
+}
+
+/// The transport's message without its leading variable name (the location names it).
+fn without_var(message: String) -> String {
+    message
+        .trim_start_matches("DISCORD_PUBLIC_KEY ")
+        .to_string()
+}

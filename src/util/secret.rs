@@ -1,0 +1,54 @@
+//! The one secret type: API keys, the bot token, the interactions public key and the id salt are
+//! all [`Secret`]s, so none can reach a log, an error message or `config check`'s output by
+//! accident.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A secret string. `Debug`, `Display` and `Serialize` all print `***`; only [`Secret::expose`]
+/// gives the value, for the one place that sends it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret, trimming surrounding whitespace (a pasted or file-ending newline).
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into().trim().to_string())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Secret;
+
+    #[test]
+    fn never_prints() {
+        let secret = Secret::new(" sk-123\n");
+        assert_eq!(secret.expose(), "sk-123");
+        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"***\"");
+    }
+}

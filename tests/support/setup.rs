@@ -1,0 +1,36 @@
+//! Setup repeated across the integration tests: the bundled guides, an in-memory engine over
+//! them, and an environment map for the configuration.
+
+use guidebot::corpus::Corpus;
+use guidebot::engine::Engine;
+use guidebot::llm::LlmSettings;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The bundled guides' folder (`corpus/` at the crate root).
+pub fn bundled_corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// The guides in `dir`, loaded (a broken test corpus fails the test).
+pub fn corpus_at(dir: &Path) -> Corpus {
+    Corpus::load(dir).expect("the corpus loads")
+}
+
+/// The bundled guides, loaded.
+pub fn bundled_corpus() -> Corpus {
+    corpus_at(&bundled_corpus_dir())
+}
+
+/// An engine over the bundled guides with an in-memory index; `llm` as given.
+pub fn bundled_engine(llm: Option<LlmSettings>) -> Engine {
+    Engine::in_memory(bundled_corpus(), llm).expect("an engine over the bundled guides")
+}
+
+/// An environment for `Config::load` and `cli::run` from `(name, value)` pairs.
+pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}

@@ -309,12 +309,33 @@ impl Engine {
     }
 
     fn search_for_answer(&self, question: &str) -> Result<SearchResults, SearchError> {
-        self.index.search_passages(
+        let mut results = self.index.search_passages(
             question,
             &SearchOptions {
                 limit: ANSWER_PASSAGES,
             },
-        )
+        )?;
+        // A pay question for a level the tables do not list ("senior", "L5 at Google") would be
+        // answered with the rows of other levels: refuse, and say which levels there are.
+        let pay_row_first = results.hits.first().is_some_and(|hit| {
+            matches!(
+                hit.kind,
+                crate::corpus::PassageKind::TableRow | crate::corpus::PassageKind::Table
+            ) && self
+                .comp
+                .records()
+                .iter()
+                .any(|record| record.guide == hit.guide && record.section_id == hit.section_id)
+        });
+        if results.relevant && pay_row_first {
+            if let Some(level) = self.comp.unlisted_level(question) {
+                results.relevant = false;
+                results.refusal_reason = Some(format!(
+                    "The guides' pay tables have no figures for {level}; try /comp to see the levels they list."
+                ));
+            }
+        }
+        Ok(results)
     }
 
     /// Compensation rows for the companies asked (see `comp::CompData::lookup`).

@@ -423,7 +423,9 @@ fn best_sentences<'a>(hits: &'a [Hit], weights: &HashMap<&str, f32>) -> Vec<Cand
 /// The answer when the guides do not cover the question: say so and point at the closest sections.
 pub(crate) fn refusal(question: &str, results: &SearchResults, guides: usize) -> Answer {
     let closest = closest_sections(&results.hits);
-    let mut text = if results.hits.is_empty() && results.notice.is_some() {
+    let mut text = if let Some(reason) = &results.refusal_reason {
+        reason.clone()
+    } else if results.hits.is_empty() && results.notice.is_some() {
         "I couldn't find anything to search for in that message. Try a question like \"What's the total comp for a Google L4 MLE?\"".to_string()
     } else if guides > 1 {
         "The guides don't cover that.".to_string()

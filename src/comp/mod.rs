@@ -319,6 +319,37 @@ impl CompData {
         answer
     }
 
+    /// A level the question names that no pay row lists ("L5" when the tables have L4 and E4,
+    /// "senior" when they are all mid-level bands): a pay answer quoting the rows there are would
+    /// answer a different question. Level codes (L4, E5, IC4, T3, MTS-3) and seniority words.
+    pub fn unlisted_level(&self, question: &str) -> Option<String> {
+        let lowered = question.to_lowercase();
+        let words: Vec<&str> = lowered
+            .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+            .map(|word| word.trim_matches('-'))
+            .filter(|word| !word.is_empty())
+            .collect();
+        for word in &words {
+            if is_level_code(word) && !self.visible().any(|record| level_matches(record, word)) {
+                return Some(word.to_uppercase());
+            }
+        }
+        for seniority in SENIORITY_WORDS {
+            let named = if seniority.contains(' ') {
+                lowered.contains(seniority)
+            } else {
+                words.contains(seniority)
+            };
+            let listed = self
+                .visible()
+                .any(|record| record.level_text.to_lowercase().contains(seniority));
+            if named && !listed {
+                return Some((*seniority).to_string());
+            }
+        }
+        None
+    }
+
     /// Choices for the `/comp company` option: companies (matched by name or alias) and
     /// "Company Level" combinations, prefix matches first, then word and substring matches; a typo
     /// falls back to the closest company. An empty prefix lists everything, best first (the caller
@@ -572,6 +603,27 @@ impl CompData {
 }
 
 /// Whether a record fits a level filter: "l4", "L-4", "mts3", "mid", "mid-level" all work.
+/// Seniority words a pay question can name instead of a level code.
+const SENIORITY_WORDS: &[&str] = &[
+    "senior", "staff", "principal", "junior", "entry-level", "entry level", "intern", "new grad",
+    "new-grad", "director",
+];
+
+/// "l4", "e5", "ic4", "t3", "mts-3", "mts3": a level code as companies write them.
+fn is_level_code(word: &str) -> bool {
+    let word = word.strip_prefix("mts").map(|rest| rest.trim_start_matches('-')).map_or_else(
+        || {
+            ["ic", "l", "e", "t"]
+                .iter()
+                .find_map(|prefix| word.strip_prefix(prefix))
+        },
+        Some,
+    );
+    word.is_some_and(|digits| {
+        !digits.is_empty() && digits.len() <= 2 && digits.chars().all(|c| c.is_ascii_digit())
+    })
+}
+
 fn level_matches(record: &CompRecord, level: &str) -> bool {
     let mut wanted = normalize(level);
     if wanted.len() > "level".len() {
@@ -646,6 +698,21 @@ fn combo_name(record: &CompRecord) -> String {
 
 fn choice(name: String, value: String) -> CompChoice {
     CompChoice { name, value }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::is_level_code;
+
+    #[test]
+    fn level_codes_are_recognized() {
+        for code in ["l4", "e5", "ic4", "t3", "mts-3", "mts3"] {
+            assert!(is_level_code(code), "{code}");
+        }
+        for word in ["llm", "e", "l", "eval", "l400", "mts"] {
+            assert!(!is_level_code(word), "{word}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -224,6 +224,10 @@ pub struct SearchResults {
     pub corrections: Vec<(String, String)>,
     /// Set when the query was cut or had no searchable words.
     pub notice: Option<String>,
+    /// Why a question that matched passages is still not answered (a pay question for a level
+    /// the tables do not list), for the refusal to say.
+    #[serde(skip)]
+    pub refusal_reason: Option<String>,
 }
 
 /// How many hits to return; a plain struct so new knobs do not become boolean flags.
@@ -414,6 +418,7 @@ impl SearchIndex {
             term_weights: plan.weighted_terms(),
             corrections: plan.corrections.clone(),
             notice: plan.notice.clone(),
+            refusal_reason: None,
         };
         let Some(query) = plan.query.as_ref() else {
             return Ok(results);
@@ -470,13 +475,19 @@ impl SearchIndex {
                 best_coverage = coverage;
             }
             let text = stored_text(&document, self.fields.body);
+            let context =
+                Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
+            let kind = parse_kind(&stored_text(&document, self.fields.kind));
             let snippet = if with_snippets {
-                highlight::highlighted_snippet(&text, &plan.snippet_stems, SNIPPET_CHARS)
+                // A row reads better with its column names ("Company: Google MLE; Level: L4").
+                let shown = match (kind, &context) {
+                    (PassageKind::TableRow, Some(context)) => labelled_row(context, &text),
+                    _ => text.clone(),
+                };
+                highlight::highlighted_snippet(&shown, &plan.snippet_stems, SNIPPET_CHARS)
             } else {
                 first_chars(&text, SNIPPET_CHARS)
             };
-            let context =
-                Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
             results.hits.push(Hit {
                 rank: rank + 1,
                 score,
@@ -491,7 +502,7 @@ impl SearchIndex {
                     .split(HEADING_PATH_SEPARATOR)
                     .map(str::to_string)
                     .collect(),
-                kind: parse_kind(&stored_text(&document, self.fields.kind)),
+                kind,
                 text,
                 context,
                 snippet,
@@ -635,6 +646,28 @@ fn parse_kind(text: &str) -> PassageKind {
         "code" => PassageKind::Code,
         _ => PassageKind::Paragraph,
     }
+}
+
+/// A table row with the names of its columns (the last line of its context is the header), for
+/// display: "Company: Google MLE; Level: L4; Base: $170k–$220k; Total comp: $300k–$430k".
+fn labelled_row(context: &str, row: &str) -> String {
+    let header: Vec<&str> = context.lines().last().unwrap_or_default().split(" | ").collect();
+    let cells: Vec<&str> = row.split(" | ").collect();
+    if header.len() != cells.len() || header.iter().all(|name| name.is_empty()) {
+        return row.to_string();
+    }
+    header
+        .iter()
+        .zip(&cells)
+        .map(|(name, cell)| {
+            if name.is_empty() {
+                cell.to_string()
+            } else {
+                format!("{name}: {cell}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The analyzer's tokens of `text` (lowercased, stop words removed, stemmed), as the index has them.

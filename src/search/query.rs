@@ -132,6 +132,10 @@ pub(crate) struct QueryPlanner {
     /// Hyphenated or slashed words of the guides written as one word ("kmeans" → "k-means",
     /// "tfidf" → "tf-idf"), so a user who joins them still finds them.
     compounds: HashMap<String, Vec<String>>,
+    /// Vocabulary terms written with symbols ("c++", "a/b test", "w&b", "tl;dr") and the plain
+    /// term of their group they are read as ("cpp", "ab test", "wandb", "tldr"): split into words,
+    /// the symbols would be lost ("c++" would read as the letter "c").
+    symbol_terms: Vec<(String, String)>,
     doc_freqs: std::sync::Mutex<HashMap<String, FieldFrequencies>>,
 }
 
@@ -305,6 +309,7 @@ impl QueryPlanner {
             fields,
             groups,
             question_words,
+            symbol_terms: symbol_terms(&corpus.vocabulary),
             lexicon,
             lexicon_by_length,
             compounds,
@@ -323,6 +328,7 @@ impl QueryPlanner {
         } else {
             text.to_string()
         };
+        let text = self.replace_symbol_terms(&text);
 
         // Words, corrected, without question words, each once, at most MAX_CONTENT_WORDS.
         let mut corrections = Vec::new();
@@ -564,6 +570,37 @@ impl QueryPlanner {
         }
     }
 
+    /// The text with each vocabulary term written with symbols replaced by its group's plain term,
+    /// where it stands alone (not inside a longer word).
+    fn replace_symbol_terms(&self, text: &str) -> String {
+        if self.symbol_terms.is_empty() || text.chars().all(|c| c.is_alphanumeric() || c == ' ') {
+            return text.to_string();
+        }
+        let mut lowered = text.to_lowercase();
+        for (from, to) in &self.symbol_terms {
+            let mut search_from = 0;
+            while let Some(found) = lowered[search_from..].find(from.as_str()) {
+                let start = search_from + found;
+                let end = start + from.len();
+                let bounded_before = lowered[..start]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric());
+                let bounded_after = lowered[end..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric());
+                if bounded_before && bounded_after {
+                    lowered.replace_range(start..end, &format!(" {to} "));
+                    search_from = start + to.len() + 2;
+                } else {
+                    search_from = end;
+                }
+            }
+        }
+        lowered
+    }
+
     /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
     pub(crate) fn coverage_of_tokens(&self, plan: &QueryPlan, passage_tokens: &str) -> Coverage {
         if plan.concepts.is_empty() {
@@ -723,6 +760,23 @@ impl QueryPlanner {
     }
 }
 
+/// Each vocabulary term that has symbols in it (other than '-' and spaces, which split into words
+/// harmlessly) with the first plain term of its group, longest terms first.
+fn symbol_terms(vocabulary: &crate::corpus::Vocabulary) -> Vec<(String, String)> {
+    let plain = |term: &str| term.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-');
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for group in &vocabulary.synonyms {
+        let Some(replacement) = group.terms.iter().find(|term| plain(term)) else {
+            continue;
+        };
+        for term in group.terms.iter().filter(|term| !plain(term)) {
+            pairs.push((term.to_lowercase(), replacement.to_lowercase()));
+        }
+    }
+    pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    pairs
+}
+
 /// Lowercase runs of letters and digits ("MTS-3" → "mts", "3"), the units of typo correction.
 fn alphanumeric_runs(text: &str) -> Vec<String> {
     text.split(|character: char| !character.is_alphanumeric())
@@ -815,6 +869,23 @@ mod tests {
         assert_eq!(
             parser_safe("-foo +bar title:baz (x) \"q\" mts-3"),
             "foo bar title baz x q mts-3"
+        );
+    }
+
+    #[test]
+    fn symbol_terms_read_as_their_plain_synonym() {
+        let vocabulary = crate::corpus::Vocabulary::parse(
+            std::path::Path::new("vocabulary.toml"),
+            b"[[synonyms]]\nterms = [\"c++\", \"cpp\"]\n[[synonyms]]\nterms = [\"a/b test\", \"ab test\"]\n",
+        )
+        .expect("vocabulary parses");
+        let terms = symbol_terms(&vocabulary);
+        assert_eq!(
+            terms,
+            vec![
+                ("a/b test".to_string(), "ab test".to_string()),
+                ("c++".to_string(), "cpp".to_string())
+            ]
         );
     }
 

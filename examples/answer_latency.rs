@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example answer_latency -- [--with DIR]... [--questions FILE]... [--rounds 50]
+//!     [--search-only]
 //! ```
 //!
 //! Defaults: the bundled guide alone, every `tests/eval/*.toml` set whose guides are loaded
@@ -22,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let mut with: Vec<PathBuf> = Vec::new();
     let mut sets: Vec<PathBuf> = Vec::new();
     let mut rounds = 50usize;
+    let mut search_only = false;
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
         let mut value = || iter.next().with_context(|| format!("{flag} needs a value"));
@@ -29,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             "--with" => with.push(PathBuf::from(value()?)),
             "--questions" => sets.push(PathBuf::from(value()?)),
             "--rounds" => rounds = value()?.parse()?,
+            "--search-only" => search_only = true,
             other => anyhow::bail!("unknown argument {other}; see examples/answer_latency.rs"),
         }
     }
@@ -49,14 +52,25 @@ fn main() -> anyhow::Result<()> {
         questions.extend(set.off_topic.iter().map(|question| question.text.clone()));
     }
     // Warm-up: caches (document frequencies, thread-local analyzers) as a running bot has them.
+    let options = guidebot::search::SearchOptions {
+        limit: guidebot::answer::ANSWER_PASSAGES,
+    };
+    let run = |question: &str| -> anyhow::Result<()> {
+        if search_only {
+            black_box(engine.index().search_passages(question, &options)?);
+        } else {
+            black_box(engine.answer_extractive(question)?);
+        }
+        Ok(())
+    };
     for question in &questions {
-        black_box(engine.answer_extractive(question)?);
+        run(question)?;
     }
     let mut samples: Vec<Duration> = Vec::with_capacity(questions.len() * rounds);
     for _ in 0..rounds {
         for question in &questions {
             let started = Instant::now();
-            black_box(engine.answer_extractive(black_box(question))?);
+            run(black_box(question))?;
             samples.push(started.elapsed());
         }
     }
@@ -68,7 +82,12 @@ fn main() -> anyhow::Result<()> {
         samples.len()
     );
     println!(
-        "extractive answer: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        "{}: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        if search_only {
+            "search"
+        } else {
+            "extractive answer"
+        },
         at(0.50).as_secs_f64() * 1e6,
         at(0.90).as_secs_f64() * 1e6,
         at(0.99).as_secs_f64() * 1e6,

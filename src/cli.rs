@@ -753,7 +753,7 @@ fn write_set_text(out: &mut dyn Write, set: &SetReport, verbose: bool) -> anyhow
             return Ok(());
         };
         let baseline = theirs
-            .and_then(|report| value(report))
+            .and_then(value)
             .map(|figure| format!("{figure:>9.3}"))
             .unwrap_or_default();
         writeln!(out, "  {name:<28} {ours_value:>9.3} {baseline}")?;

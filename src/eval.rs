@@ -247,11 +247,19 @@ pub struct SetReport {
     pub baseline: Option<SystemReport>,
 }
 
-/// Runs every question of `set` through `retrieve` and, when `produce` is given, through it too.
+/// How a system answers, for [`evaluate`]: its mode's name, the answering function, and the
+/// guides' sources its quotes are checked against.
+pub struct Answering<'a> {
+    pub mode: &'a str,
+    pub produce: &'a mut dyn FnMut(&str) -> Produced,
+    pub sources: &'a SourceTexts,
+}
+
+/// Runs every question of `set` through `retrieve` and, when `answers` is given, through it too.
 pub fn evaluate(
     set: &EvalSet,
     retrieve: &mut dyn FnMut(&str) -> Retrieved,
-    answers: Option<(&str, &mut dyn FnMut(&str) -> Produced, &SourceTexts)>,
+    answers: Option<Answering<'_>>,
 ) -> SystemReport {
     let mut outcomes = Vec::with_capacity(set.questions.len());
     for question in &set.questions {
@@ -337,54 +345,60 @@ pub fn evaluate(
         answerable_false_rejection: share(&|outcome| !outcome.relevant),
         right_guide_first: share(&|outcome| outcome.right_guide_first),
     };
-    let answers = answers.map(|(mode, produce, sources)| {
-        let mut facts_ok = 0usize;
-        let mut refused = 0usize;
-        let mut citations = 0usize;
-        let mut verbatim = 0usize;
-        let mut fallbacks = 0usize;
-        let mut latencies = Vec::with_capacity(set.questions.len());
-        for (question, outcome) in set.questions.iter().zip(outcomes.iter_mut()) {
-            let produced = produce(&question.text);
-            latencies.push(produced.latency_ms);
-            fallbacks += usize::from(produced.fell_back);
-            refused += usize::from(produced.refused);
-            let has_facts = !produced.refused && contains_all(&produced.text, &question.facts);
-            facts_ok += usize::from(has_facts);
-            for (guide, quote) in &produced.quotes {
-                citations += 1;
-                verbatim += usize::from(sources.is_verbatim(guide, quote));
+    let answers = answers.map(
+        |Answering {
+             mode,
+             produce,
+             sources,
+         }| {
+            let mut facts_ok = 0usize;
+            let mut refused = 0usize;
+            let mut citations = 0usize;
+            let mut verbatim = 0usize;
+            let mut fallbacks = 0usize;
+            let mut latencies = Vec::with_capacity(set.questions.len());
+            for (question, outcome) in set.questions.iter().zip(outcomes.iter_mut()) {
+                let produced = produce(&question.text);
+                latencies.push(produced.latency_ms);
+                fallbacks += usize::from(produced.fell_back);
+                refused += usize::from(produced.refused);
+                let has_facts = !produced.refused && contains_all(&produced.text, &question.facts);
+                facts_ok += usize::from(has_facts);
+                for (guide, quote) in &produced.quotes {
+                    citations += 1;
+                    verbatim += usize::from(sources.is_verbatim(guide, quote));
+                }
+                outcome.facts_in_answer = Some(has_facts);
+                outcome.answer = Some(produced.text);
             }
-            outcome.facts_in_answer = Some(has_facts);
-            outcome.answer = Some(produced.text);
-        }
-        let mut off_topic_refused = 0usize;
-        for (question, outcome) in set.off_topic.iter().zip(off_topic_outcomes.iter_mut()) {
-            let produced = produce(&question.text);
-            off_topic_refused += usize::from(produced.refused);
-            for (guide, quote) in &produced.quotes {
-                citations += 1;
-                verbatim += usize::from(sources.is_verbatim(guide, quote));
+            let mut off_topic_refused = 0usize;
+            for (question, outcome) in set.off_topic.iter().zip(off_topic_outcomes.iter_mut()) {
+                let produced = produce(&question.text);
+                off_topic_refused += usize::from(produced.refused);
+                for (guide, quote) in &produced.quotes {
+                    citations += 1;
+                    verbatim += usize::from(sources.is_verbatim(guide, quote));
+                }
+                outcome.answer = Some(produced.text);
             }
-            outcome.answer = Some(produced.text);
-        }
-        latencies.sort_by(f64::total_cmp);
-        AnswerMetrics {
-            mode: mode.to_string(),
-            facts_in_answer: facts_ok as f64 / answerable,
-            verbatim_quotes: if citations == 0 {
-                1.0
-            } else {
-                verbatim as f64 / citations as f64
-            },
-            citations,
-            off_topic_refusal: off_topic_refused as f64 / set.off_topic.len().max(1) as f64,
-            answerable_refusal: refused as f64 / answerable,
-            fallbacks,
-            p50_latency_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
-            max_latency_ms: latencies.last().copied().unwrap_or(0.0),
-        }
-    });
+            latencies.sort_by(f64::total_cmp);
+            AnswerMetrics {
+                mode: mode.to_string(),
+                facts_in_answer: facts_ok as f64 / answerable,
+                verbatim_quotes: if citations == 0 {
+                    1.0
+                } else {
+                    verbatim as f64 / citations as f64
+                },
+                citations,
+                off_topic_refusal: off_topic_refused as f64 / set.off_topic.len().max(1) as f64,
+                answerable_refusal: refused as f64 / answerable,
+                fallbacks,
+                p50_latency_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
+                max_latency_ms: latencies.last().copied().unwrap_or(0.0),
+            }
+        },
+    );
     SystemReport {
         retrieval,
         answers,
@@ -432,7 +446,11 @@ pub async fn run_set(
         evaluate(
             set,
             &mut retrieve,
-            Some((engine.answer_mode().as_str(), &mut produce, &sources)),
+            Some(Answering {
+                mode: engine.answer_mode().as_str(),
+                produce: &mut produce,
+                sources: &sources,
+            }),
         )
     } else {
         evaluate(set, &mut retrieve, None)
@@ -444,7 +462,11 @@ pub async fn run_set(
             evaluate(
                 set,
                 &mut retrieve,
-                Some(("baseline", &mut produce, &sources)),
+                Some(Answering {
+                    mode: "baseline",
+                    produce: &mut produce,
+                    sources: &sources,
+                }),
             )
         } else {
             evaluate(set, &mut retrieve, None)

@@ -198,9 +198,15 @@ fn broken_corpus_file_is_named_with_its_line() {
         .args(["search", "google l4"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "one odd construct never stops the corpus");
+    assert!(
+        output.status.success(),
+        "one odd construct never stops the corpus"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("odd.md:10"), "stderr names file:line: {stderr}");
+    assert!(
+        stderr.contains("odd.md:10"),
+        "stderr names file:line: {stderr}"
+    );
 
     // Front matter that cannot be read is an error naming the file and the line.
     let broken = "+++\ntitle = \"Broken\"\nslug = \"broken\"\nauthor = \"A\"\nyear = \"nope\"\n+++\n\nSome text.\n";
@@ -211,7 +217,10 @@ fn broken_corpus_file_is_named_with_its_line() {
         .unwrap();
     assert!(!output.status.success(), "a broken corpus must fail");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("broken.md:5"), "stderr names file:line: {stderr}");
+    assert!(
+        stderr.contains("broken.md:5"),
+        "stderr names file:line: {stderr}"
+    );
 }
 
 #[test]

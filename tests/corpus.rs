@@ -109,7 +109,9 @@ fn list_items_keep_their_lead_in_and_rows_keep_their_header() {
     // The row as written in the guide; its header is its context's last line.
     assert_eq!(row.text, "Google MLE | L4 | $170k–$220k | $300k–$430k");
     assert_eq!(
-        row.context.as_deref().and_then(|context| context.lines().last()),
+        row.context
+            .as_deref()
+            .and_then(|context| context.lines().last()),
         Some("Company | Level | Base | Total comp")
     );
 }
@@ -261,17 +263,26 @@ fn a_list_item_keeps_its_children_and_never_stands_alone() {
         .passages()
         .find(|p| p.text.contains("Matrix Factorization"))
         .unwrap();
-    assert!(passage.text.contains("learns user and item embeddings"), "{:?}", passage.text);
-    assert_eq!(passage.context.as_deref(), Some("Candidate generation options:"));
+    assert!(
+        passage.text.contains("learns user and item embeddings"),
+        "{:?}",
+        passage.text
+    );
+    assert_eq!(
+        passage.context.as_deref(),
+        Some("Candidate generation options:")
+    );
     assert!(!corpus.passages().any(|p| p.text == "Matrix Factorization"));
 }
 
 #[test]
 fn footnote_markers_never_show_and_their_text_joins_the_passage() {
-    let corpus = load_one(
-        "# T\n\nComp is high at labs.[^47]\n\n[^47]: Per levels.fyi reports from 2026.\n",
-    );
-    let passage = corpus.passages().find(|p| p.text.contains("Comp is high")).unwrap();
+    let corpus =
+        load_one("# T\n\nComp is high at labs.[^47]\n\n[^47]: Per levels.fyi reports from 2026.\n");
+    let passage = corpus
+        .passages()
+        .find(|p| p.text.contains("Comp is high"))
+        .unwrap();
     assert!(!passage.text.contains("[^"), "{:?}", passage.text);
     assert!(passage.text.contains("Per levels.fyi reports from 2026."));
     assert_eq!(corpus.passages().count(), 1);
@@ -283,7 +294,9 @@ fn a_bold_question_line_heads_the_answer_below_it() {
         "# Theory\n\n## Regularization\n\n**What is regularization? 👶**\n\nRegularization adds a penalty to the loss.\n\n- L1 gives sparse weights\n- L2 shrinks weights\n",
     );
     let passages: Vec<_> = corpus.passages().collect();
-    assert!(passages.iter().all(|p| !p.text.contains("What is regularization")));
+    assert!(passages
+        .iter()
+        .all(|p| !p.text.contains("What is regularization")));
     assert!(passages
         .iter()
         .all(|p| p.subheading.as_deref() == Some("What is regularization? 👶")));

@@ -1,34 +1,163 @@
-//! The eval gates CI: `guidebot eval --answers --json` on the bundled guide and question set must stay
-//! above floors set from measurements (see BENCHMARKS.md and README "Eval").
+//! The eval gates CI: `guidebot eval --answers --json` over the dev and held-out sets, with the
+//! bundled guide alone and with every test corpus indexed beside it, must stay above floors set
+//! just under the measured figures (BENCHMARKS.md, "Answer quality"). Every quote must be verbatim.
+//!
+//! Floors are regression guards, not targets: held-out figures are measured, never tuned on (see
+//! tests/eval/README.md). A real regression (a dropped section, a broken analyzer, a looser gate)
+//! falls through them; a harmless tie does not.
 
 use std::process::Command;
 
-/// Floors, a little under the measured figures so harmless ties do not flake; a real regression
-/// (a dropped section, a broken analyzer, a looser relevance gate) falls through them.
-const MIN_HIT_AT_1: f64 = 0.95;
-const MIN_HIT_AT_3: f64 = 0.99;
-const MIN_MRR: f64 = 0.97;
-const MIN_FACT_AT_3: f64 = 0.90;
-const MIN_OFF_TOPIC_REJECTION: f64 = 1.0;
-const MAX_ANSWERABLE_FALSE_REJECTION: f64 = 0.01;
-const MIN_FACTS_IN_ANSWER: f64 = 0.72;
+/// The floors of one question set.
+struct Floors {
+    set: &'static str,
+    hit_at_1: f64,
+    fact_at_3: f64,
+    /// Off-topic questions the answer refuses.
+    off_topic_refusal: f64,
+    /// At most this share of answerable questions refused.
+    answerable_refusal: f64,
+    facts_in_answer: f64,
+    right_guide_first: f64,
+}
 
-#[test]
-fn eval_metrics_stay_above_their_floors() {
+const BUNDLED_ALONE: &[Floors] = &[
+    Floors {
+        set: "tests/eval/dev.toml",
+        hit_at_1: 0.94,
+        fact_at_3: 0.90,
+        off_topic_refusal: 0.98,
+        answerable_refusal: 0.04,
+        facts_in_answer: 0.75,
+        right_guide_first: 1.0,
+    },
+    Floors {
+        set: "tests/eval/dev2.toml",
+        hit_at_1: 0.84,
+        fact_at_3: 0.86,
+        off_topic_refusal: 0.67,
+        answerable_refusal: 0.16,
+        facts_in_answer: 0.64,
+        right_guide_first: 1.0,
+    },
+    Floors {
+        set: "tests/eval/heldout.toml",
+        hit_at_1: 0.76,
+        fact_at_3: 0.80,
+        off_topic_refusal: 0.66,
+        answerable_refusal: 0.16,
+        facts_in_answer: 0.59,
+        right_guide_first: 1.0,
+    },
+];
+
+const ALL_GUIDES: &[Floors] = &[
+    Floors {
+        set: "tests/eval/dev.toml",
+        hit_at_1: 0.86,
+        fact_at_3: 0.84,
+        off_topic_refusal: 0.92,
+        answerable_refusal: 0.04,
+        facts_in_answer: 0.74,
+        right_guide_first: 0.90,
+    },
+    Floors {
+        set: "tests/eval/dev2.toml",
+        hit_at_1: 0.70,
+        fact_at_3: 0.79,
+        off_topic_refusal: 0.60,
+        answerable_refusal: 0.13,
+        facts_in_answer: 0.61,
+        right_guide_first: 0.79,
+    },
+    Floors {
+        set: "tests/eval/heldout.toml",
+        hit_at_1: 0.67,
+        fact_at_3: 0.66,
+        off_topic_refusal: 0.61,
+        answerable_refusal: 0.11,
+        facts_in_answer: 0.52,
+        right_guide_first: 0.78,
+    },
+    Floors {
+        set: "tests/eval/dev-ml-interviews-alirezadir.toml",
+        hit_at_1: 0.55,
+        fact_at_3: 0.64,
+        off_topic_refusal: 0.82,
+        answerable_refusal: 0.19,
+        facts_in_answer: 0.29,
+        right_guide_first: 0.65,
+    },
+    Floors {
+        set: "tests/eval/dev2-ml-interviews-alirezadir.toml",
+        hit_at_1: 0.48,
+        fact_at_3: 0.61,
+        off_topic_refusal: 0.64,
+        answerable_refusal: 0.16,
+        facts_in_answer: 0.33,
+        right_guide_first: 0.66,
+    },
+    Floors {
+        set: "tests/eval/heldout-ml-interviews-alirezadir.toml",
+        hit_at_1: 0.42,
+        fact_at_3: 0.52,
+        off_topic_refusal: 0.55,
+        answerable_refusal: 0.24,
+        facts_in_answer: 0.22,
+        right_guide_first: 0.59,
+    },
+    Floors {
+        set: "tests/eval/dev-ds-interviews-grigorev.toml",
+        hit_at_1: 0.91,
+        fact_at_3: 0.72,
+        off_topic_refusal: 0.30,
+        answerable_refusal: 0.08,
+        facts_in_answer: 0.60,
+        right_guide_first: 0.95,
+    },
+    Floors {
+        set: "tests/eval/dev2-ds-interviews-grigorev.toml",
+        hit_at_1: 0.86,
+        fact_at_3: 0.68,
+        off_topic_refusal: 0.44,
+        answerable_refusal: 0.15,
+        facts_in_answer: 0.59,
+        right_guide_first: 0.95,
+    },
+    Floors {
+        set: "tests/eval/heldout-ds-interviews-grigorev.toml",
+        hit_at_1: 0.86,
+        fact_at_3: 0.69,
+        off_topic_refusal: 0.93,
+        answerable_refusal: 0.22,
+        facts_in_answer: 0.45,
+        right_guide_first: 0.93,
+    },
+];
+
+const TEST_CORPORA: &[&str] = &[
+    "tests/corpora/ml-interviews-alirezadir",
+    "tests/corpora/ds-interviews-grigorev",
+];
+
+/// Runs `guidebot eval` over `floors`' sets with the given extra guide folders and checks them.
+fn gate(with: &[&str], floors: &[Floors]) {
     let root = env!("CARGO_MANIFEST_DIR");
-    let index = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_guidebot"))
+    let index = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
+    command
         .current_dir(root)
-        .args(["--index"])
+        .arg("--index")
         .arg(index.path())
-        .args([
-            "eval",
-            "--answers",
-            "--json",
-            "--set",
-            "tests/eval/dev.toml",
-        ])
-        // Extractive answers: the gate must not depend on a network or a key.
+        .args(["eval", "--answers", "--json"]);
+    for dir in with {
+        command.args(["--with", dir]);
+    }
+    for set in floors {
+        command.args(["--questions", set.set]);
+    }
+    // Extractive answers: the gate must not depend on a network or a key.
+    let output = command
         .env_remove("GUIDEBOT_LLM_PROVIDER")
         .output()
         .expect("guidebot runs");
@@ -39,49 +168,98 @@ fn eval_metrics_stay_above_their_floors() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
-    let set = &report["sets"][0]["guidebot"];
-    let retrieval = &set["retrieval"];
-    let metric = |name: &str| {
-        retrieval[name]
-            .as_f64()
-            .unwrap_or_else(|| panic!("missing {name}"))
-    };
-    assert!(retrieval["questions"].as_u64().unwrap() >= 80);
-    assert!(retrieval["off_topic_questions"].as_u64().unwrap() >= 15);
-    let failures: Vec<String> = [
-        ("hit_at_1", metric("hit_at_1") >= MIN_HIT_AT_1),
-        ("hit_at_3", metric("hit_at_3") >= MIN_HIT_AT_3),
-        ("mrr", metric("mrr") >= MIN_MRR),
-        ("fact_at_3", metric("fact_at_3") >= MIN_FACT_AT_3),
-        (
-            "off_topic_rejection",
-            metric("off_topic_rejection") >= MIN_OFF_TOPIC_REJECTION,
-        ),
-        (
-            "answerable_false_rejection",
-            metric("answerable_false_rejection") <= MAX_ANSWERABLE_FALSE_REJECTION,
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(name, _)| format!("{name} = {}", retrieval[name]))
-    .collect();
-    assert!(
-        failures.is_empty(),
-        "retrieval below its floors: {failures:?}"
-    );
+    let sets = report["sets"].as_array().expect("sets");
+    assert_eq!(sets.len(), floors.len());
+    let mut failures = Vec::new();
+    for (set, floor) in sets.iter().zip(floors) {
+        assert_eq!(set["set"], floor.set);
+        let ours = &set["guidebot"];
+        let retrieval = &ours["retrieval"];
+        let answers = &ours["answers"];
+        let metric = |value: &serde_json::Value, name: &str| {
+            value[name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{}: missing {name}", floor.set))
+        };
+        assert!(
+            retrieval["questions"].as_u64().unwrap_or(0) >= 40,
+            "{}: too few questions",
+            floor.set
+        );
+        assert!(
+            retrieval["off_topic_questions"].as_u64().unwrap_or(0) >= 10,
+            "{}: too few off-topic questions",
+            floor.set
+        );
+        assert_eq!(answers["mode"], "extractive");
+        let checks = [
+            (
+                "hit_at_1",
+                metric(retrieval, "hit_at_1"),
+                floor.hit_at_1,
+                true,
+            ),
+            (
+                "fact_at_3",
+                metric(retrieval, "fact_at_3"),
+                floor.fact_at_3,
+                true,
+            ),
+            (
+                "right_guide_first",
+                metric(retrieval, "right_guide_first"),
+                floor.right_guide_first,
+                true,
+            ),
+            (
+                "off_topic_refusal",
+                metric(answers, "off_topic_refusal"),
+                floor.off_topic_refusal,
+                true,
+            ),
+            (
+                "answerable_refusal",
+                metric(answers, "answerable_refusal"),
+                floor.answerable_refusal,
+                false,
+            ),
+            (
+                "facts_in_answer",
+                metric(answers, "facts_in_answer"),
+                floor.facts_in_answer,
+                true,
+            ),
+            (
+                "verbatim_quotes",
+                metric(answers, "verbatim_quotes"),
+                1.0,
+                true,
+            ),
+        ];
+        for (name, value, limit, at_least) in checks {
+            let ok = if at_least {
+                value >= limit
+            } else {
+                value <= limit
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} {name} = {value:.3} ({} {limit})",
+                    floor.set,
+                    if at_least { "floor" } else { "ceiling" }
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "below the floors: {failures:#?}");
+}
 
-    let answers = &set["answers"];
-    assert_eq!(answers["mode"], "extractive");
-    assert_eq!(
-        answers["verbatim_quotes"].as_f64(),
-        Some(1.0),
-        "every quote must be verbatim"
-    );
-    assert_eq!(answers["off_topic_refusal"].as_f64(), Some(1.0));
-    let facts = answers["facts_in_answer"].as_f64().unwrap();
-    assert!(
-        facts >= MIN_FACTS_IN_ANSWER,
-        "facts_in_answer {facts} < {MIN_FACTS_IN_ANSWER}"
-    );
+#[test]
+fn the_bundled_guide_alone_stays_above_its_floors() {
+    gate(&[], BUNDLED_ALONE);
+}
+
+#[test]
+fn every_guide_indexed_together_stays_above_its_floors() {
+    gate(TEST_CORPORA, ALL_GUIDES);
 }

@@ -14,7 +14,7 @@
 use super::{Answer, AnswerMode, Citation, SectionRef, ANSWER_PASSAGES};
 use crate::corpus::sentences::split_sentences;
 use crate::corpus::{Corpus, Passage, PassageKind};
-use crate::search::{analyze, Hit, SearchResults};
+use crate::search::{for_each_token, Hit, SearchResults};
 use std::collections::HashMap;
 
 /// Longest extractive answer, in words; the first unit is kept even when it alone is longer.
@@ -112,7 +112,7 @@ pub fn extractive_answer(question: &str, results: &SearchResults, corpus: &Corpu
         .unwrap_or_else(|| best_sentences(hits, &weights));
     let chosen: Vec<Candidate> = chosen
         .into_iter()
-        .filter(|candidate| corpus.contains_quote(&candidate.quote))
+        .filter(|candidate| corpus.passage_contains(candidate.source.passage_id, &candidate.quote))
         .collect();
     if chosen.is_empty() {
         return refusal(question, results, corpus.guides.len());
@@ -216,7 +216,11 @@ fn direct_answer<'a>(
     let lead = units.first()?.clone();
     let best = units
         .iter()
-        .max_by(|a, b| a.score.total_cmp(&b.score).then(b.position.cmp(&a.position)))?
+        .max_by(|a, b| {
+            a.score
+                .total_cmp(&b.score)
+                .then(b.position.cmp(&a.position))
+        })?
         .clone();
     let mut chosen = vec![lead.clone()];
     let mut words = word_count(&lead.shown);
@@ -248,8 +252,23 @@ fn within_words(units: &[Candidate], position: usize, limit: usize) -> bool {
 
 /// Words that make a question ask for a list of things.
 const LIST_CUES: &[&str] = &[
-    "list", "steps", "types", "kinds", "ways", "examples", "methods", "techniques", "components",
-    "stages", "phases", "criteria", "rubric", "graded", "grading", "what are the", "what are some",
+    "list",
+    "steps",
+    "types",
+    "kinds",
+    "ways",
+    "examples",
+    "methods",
+    "techniques",
+    "components",
+    "stages",
+    "phases",
+    "criteria",
+    "rubric",
+    "graded",
+    "grading",
+    "what are the",
+    "what are some",
     "name some",
 ];
 
@@ -413,7 +432,9 @@ fn best_sentences<'a>(hits: &'a [Hit], weights: &HashMap<&str, f32>) -> Vec<Cand
     if let Some(other) = others.into_iter().find(|unit| {
         unit.score >= best.score * MIN_SHARE_OF_BEST
             && words + word_count(&unit.shown) <= MAX_ANSWER_WORDS
-            && !chosen.iter().any(|c| c.quote == unit.quote || c.shown == unit.shown)
+            && !chosen
+                .iter()
+                .any(|c| c.quote == unit.quote || c.shown == unit.shown)
     }) {
         chosen.push(other.clone());
     }
@@ -490,13 +511,17 @@ fn closest_sections(hits: &[Hit]) -> Vec<SectionRef> {
 /// lowered for long text (the short sentence that carries the question's words beats a long one
 /// that merely mentions more of them) and by the passage's rank.
 fn score_text(text: &str, weights: &HashMap<&str, f32>, rank_factor: f32) -> f32 {
-    let mut tokens = analyze(text);
-    tokens.sort_unstable();
-    tokens.dedup();
-    let matched: f32 = tokens
-        .iter()
-        .filter_map(|token| weights.get(token.as_str()))
-        .sum();
+    // Each matched idea counts once, however often the sentence repeats it.
+    let mut matched_tokens: Vec<&str> = Vec::new();
+    let mut matched = 0.0;
+    for_each_token(text, |token| {
+        if let Some((&known, &weight)) = weights.get_key_value(token) {
+            if !matched_tokens.contains(&known) {
+                matched_tokens.push(known);
+                matched += weight;
+            }
+        }
+    });
     if matched <= 0.0 {
         return 0.0;
     }
@@ -506,10 +531,7 @@ fn score_text(text: &str, weights: &HashMap<&str, f32>, rank_factor: f32) -> f32
 
 /// The units of one passage, scored: sentences of prose and list items (a short label joined to
 /// the sentence after it), or table rows read with their column names.
-pub(crate) fn units_of<'a>(
-    source: Source<'a>,
-    weights: &HashMap<&str, f32>,
-) -> Vec<Candidate<'a>> {
+pub(crate) fn units_of<'a>(source: Source<'a>, weights: &HashMap<&str, f32>) -> Vec<Candidate<'a>> {
     // Sentences of better-ranked passages win ties and near-ties.
     let rank_factor = 1.0 / (1.0 + RANK_DECAY * source.rank as f32);
     let unit = |shown: String, quote: String, position: usize, score: f32, item: bool| Candidate {
@@ -562,7 +584,13 @@ pub(crate) fn units_of<'a>(
                     };
                     let score = score_text(&quote, weights, rank_factor);
                     // An item's first sentence starts a line of its own; the rest follow it.
-                    candidates.push(unit(quote.clone(), quote, position, score, item && index == 0));
+                    candidates.push(unit(
+                        quote.clone(),
+                        quote,
+                        position,
+                        score,
+                        item && index == 0,
+                    ));
                     position += 1;
                     index += if is_label { 2 } else { 1 };
                 }

@@ -8,7 +8,6 @@ mod extractive;
 mod grounding;
 mod prompt;
 
-
 pub use extractive::extractive_answer;
 pub use grounding::ground_completion;
 pub use prompt::{prompt_passages, system_prompt};

@@ -605,20 +605,31 @@ impl CompData {
 /// Whether a record fits a level filter: "l4", "L-4", "mts3", "mid", "mid-level" all work.
 /// Seniority words a pay question can name instead of a level code.
 const SENIORITY_WORDS: &[&str] = &[
-    "senior", "staff", "principal", "junior", "entry-level", "entry level", "intern", "new grad",
-    "new-grad", "director",
+    "senior",
+    "staff",
+    "principal",
+    "junior",
+    "entry-level",
+    "entry level",
+    "intern",
+    "new grad",
+    "new-grad",
+    "director",
 ];
 
 /// "l4", "e5", "ic4", "t3", "mts-3", "mts3": a level code as companies write them.
 fn is_level_code(word: &str) -> bool {
-    let word = word.strip_prefix("mts").map(|rest| rest.trim_start_matches('-')).map_or_else(
-        || {
-            ["ic", "l", "e", "t"]
-                .iter()
-                .find_map(|prefix| word.strip_prefix(prefix))
-        },
-        Some,
-    );
+    let word = word
+        .strip_prefix("mts")
+        .map(|rest| rest.trim_start_matches('-'))
+        .map_or_else(
+            || {
+                ["ic", "l", "e", "t"]
+                    .iter()
+                    .find_map(|prefix| word.strip_prefix(prefix))
+            },
+            Some,
+        );
     word.is_some_and(|digits| {
         !digits.is_empty() && digits.len() <= 2 && digits.chars().all(|c| c.is_ascii_digit())
     })

@@ -35,7 +35,8 @@ pub(super) fn parse_guide(path: &Path, text: &str) -> Result<Guide, CorpusError>
 
     let mut builder = GuideBuilder::new(path, &meta);
     builder.warnings = warnings;
-    let options = Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH;
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
         let line = line_index.line_of(body_offset + range.start);
         builder.handle(event, line)?;
@@ -484,7 +485,9 @@ impl<'a> GuideBuilder<'a> {
                     self.open_section(level, heading, heading_line)?;
                 }
             }
-            TagEnd::Paragraph if self.footnote.is_none() && self.items.is_empty() && self.table.is_none() => {
+            TagEnd::Paragraph
+                if self.footnote.is_none() && self.items.is_empty() && self.table.is_none() =>
+            {
                 self.end_paragraph()?;
             }
             TagEnd::Strong | TagEnd::Emphasis | TagEnd::Strikethrough => {
@@ -518,7 +521,12 @@ impl<'a> GuideBuilder<'a> {
                         text.push_str(&code);
                     } else {
                         let context = self.take_lead_in();
-                        self.add_passage(PassageKind::Code, code.trim().to_string(), context, code_line);
+                        self.add_passage(
+                            PassageKind::Code,
+                            code.trim().to_string(),
+                            context,
+                            code_line,
+                        );
                     }
                 }
             }
@@ -580,10 +588,7 @@ impl<'a> GuideBuilder<'a> {
             return Ok(());
         }
         let words = text.split_whitespace().count();
-        if paragraph.plain_chars == 0
-            && text.contains('?')
-            && words <= QUESTION_LINE_MAX_WORDS
-        {
+        if paragraph.plain_chars == 0 && text.contains('?') && words <= QUESTION_LINE_MAX_WORDS {
             // A bold question: what follows answers it, as under a heading.
             self.subheading = Some(text);
             self.last_paragraph = None;
@@ -606,7 +611,12 @@ impl<'a> GuideBuilder<'a> {
             self.add_passage(PassageKind::Paragraph, text, context, paragraph.line);
         } else {
             for chunk in sentence_chunks(&text, MAX_PASSAGE_WORDS * 2 / 3) {
-                self.add_passage(PassageKind::Paragraph, chunk, context.clone(), paragraph.line);
+                self.add_passage(
+                    PassageKind::Paragraph,
+                    chunk,
+                    context.clone(),
+                    paragraph.line,
+                );
             }
         }
         Ok(())
@@ -662,7 +672,11 @@ impl<'a> GuideBuilder<'a> {
         for (index, (text, line)) in lines.into_iter().enumerate() {
             let words = word_count(&text);
             if !part.is_empty() && part_words + words > MAX_PASSAGE_WORDS * 2 / 3 {
-                let chunk_context = if index == 0 { lead_in.clone() } else { context.clone() };
+                let chunk_context = if index == 0 {
+                    lead_in.clone()
+                } else {
+                    context.clone()
+                };
                 self.add_lines(std::mem::take(&mut part), chunk_context);
                 part_words = 0;
             }
@@ -689,7 +703,10 @@ impl<'a> GuideBuilder<'a> {
         self.flush_fragment();
         let heading = collapse(&heading);
         if heading.is_empty() {
-            self.warn(line, "empty heading skipped: give the heading a title or remove the '#'");
+            self.warn(
+                line,
+                "empty heading skipped: give the heading a title or remove the '#'",
+            );
             return Ok(());
         }
         while self
@@ -836,7 +853,12 @@ impl<'a> GuideBuilder<'a> {
             lines.push(header_text.clone());
         }
         lines.extend(table.rows.iter().map(|row| row.cells.join(" | ")));
-        self.add_passage(PassageKind::Table, lines.join("\n"), caption.clone(), table.line);
+        self.add_passage(
+            PassageKind::Table,
+            lines.join("\n"),
+            caption.clone(),
+            table.line,
+        );
         // The header is the context's last line, so a reader can name each cell.
         let row_context = match (header_named, &caption) {
             (true, Some(caption)) => Some(format!("{caption}\n{header_text}")),
@@ -868,7 +890,8 @@ impl<'a> GuideBuilder<'a> {
         self.flush_fragment();
         // Footnote texts join the passages that cite them, as a last line.
         for (index, label) in std::mem::take(&mut self.footnote_refs) {
-            let Some((_, text)) = self.footnote_texts.iter().find(|(name, _)| *name == label) else {
+            let Some((_, text)) = self.footnote_texts.iter().find(|(name, _)| *name == label)
+            else {
                 continue;
             };
             if let Some(passage) = self.passages.get_mut(index) {
@@ -939,7 +962,10 @@ fn sentence_chunks(text: &str, target_words: usize) -> Vec<String> {
 /// Whether an HTML tag breaks the text like a space: line breaks and block tags do; inline ones
 /// (`<sub>`, `<b>`) do not.
 fn separates_words(html: &str) -> bool {
-    let tag = html.trim_start().trim_start_matches('<').trim_start_matches('/');
+    let tag = html
+        .trim_start()
+        .trim_start_matches('<')
+        .trim_start_matches('/');
     let name: String = tag
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric())
@@ -947,7 +973,16 @@ fn separates_words(html: &str) -> bool {
         .to_ascii_lowercase();
     matches!(
         name.as_str(),
-        "br" | "p" | "div" | "li" | "tr" | "td" | "th" | "table" | "hr" | "center" | "figure"
+        "br" | "p"
+            | "div"
+            | "li"
+            | "tr"
+            | "td"
+            | "th"
+            | "table"
+            | "hr"
+            | "center"
+            | "figure"
             | "figcaption"
     )
 }

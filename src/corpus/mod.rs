@@ -217,6 +217,8 @@ pub struct Corpus {
     pub vocabulary: Vocabulary,
     /// SHA-256 over every file's name and bytes: changes whenever the corpus does.
     pub fingerprint: String,
+    /// Passage id → (guide, passage) positions, for lookups by id on the answer path.
+    passage_positions: std::collections::HashMap<String, (usize, usize)>,
     pub dir: PathBuf,
 }
 
@@ -274,7 +276,19 @@ impl Corpus {
             hash_file(&mut hasher, &extra, &bytes);
         }
 
+        let passage_positions = guides
+            .iter()
+            .enumerate()
+            .flat_map(|(guide_index, guide)| {
+                guide
+                    .passages
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, passage)| (passage.id.clone(), (guide_index, index)))
+            })
+            .collect();
         Ok(Corpus {
+            passage_positions,
             guides,
             warnings,
             vocabulary,
@@ -295,7 +309,24 @@ impl Corpus {
 
     /// Looks a passage up by its id.
     pub fn passage(&self, passage_id: &str) -> Option<&Passage> {
-        self.passages().find(|passage| passage.id == passage_id)
+        let &(guide, index) = self.passage_positions.get(passage_id)?;
+        self.guides.get(guide)?.passages.get(index)
+    }
+
+    /// Whether `quote` is verbatim in the passage `passage_id` (within one of its lines, or across
+    /// a line break of a table read as one space): the check an answer's citation passes before it
+    /// is shown. Cheaper and stricter than [`Corpus::contains_quote`]: the quote must be in the
+    /// passage it is cited from.
+    pub fn passage_contains(&self, passage_id: &str, quote: &str) -> bool {
+        let wanted = quote.trim();
+        if wanted.is_empty() {
+            return false;
+        }
+        self.passage(passage_id).is_some_and(|passage| {
+            passage.text.contains(wanted)
+                || (wanted.contains(char::is_whitespace)
+                    && collapse_whitespace(&passage.text).contains(&collapse_whitespace(wanted)))
+        })
     }
 
     /// Whether `quote` appears verbatim in some passage: the check every citation must pass before it

@@ -88,7 +88,9 @@ pub fn plain_markdown(source: &str) -> String {
     let mut text = text.into_owned();
     for _ in 0..4 {
         let next = STAR_EMPHASIS.replace_all(&text, "$1$2$3");
-        let next = UNDERSCORE_EMPHASIS.replace_all(&next, "$1$2$3").into_owned();
+        let next = UNDERSCORE_EMPHASIS
+            .replace_all(&next, "$1$2$3")
+            .into_owned();
         if next == text {
             break;
         }

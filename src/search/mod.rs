@@ -651,7 +651,12 @@ fn parse_kind(text: &str) -> PassageKind {
 /// A table row with the names of its columns (the last line of its context is the header), for
 /// display: "Company: Google MLE; Level: L4; Base: $170k–$220k; Total comp: $300k–$430k".
 fn labelled_row(context: &str, row: &str) -> String {
-    let header: Vec<&str> = context.lines().last().unwrap_or_default().split(" | ").collect();
+    let header: Vec<&str> = context
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split(" | ")
+        .collect();
     let cells: Vec<&str> = row.split(" | ").collect();
     if header.len() != cells.len() || header.iter().all(|name| name.is_empty()) {
         return row.to_string();
@@ -673,6 +678,11 @@ fn labelled_row(context: &str, row: &str) -> String {
 /// The analyzer's tokens of `text` (lowercased, stop words removed, stemmed), as the index has them.
 pub fn analyze(text: &str) -> Vec<String> {
     query::analyzed_tokens(text)
+}
+
+/// Calls `visit` with each analyzed token of `text`, without collecting them.
+pub fn for_each_token(text: &str, visit: impl FnMut(&str)) {
+    query::for_each_analyzed_token(text, visit)
 }
 
 /// The first `limit` characters of `text`, cut at a word boundary, with an ellipsis when cut.

@@ -333,12 +333,13 @@ impl QueryPlanner {
         // Words, corrected, without question words, each once, at most MAX_CONTENT_WORDS.
         let mut corrections = Vec::new();
         let mut words: Vec<String> = Vec::new();
-        let raw_words = alphanumeric_runs(&text).into_iter().flat_map(|raw| {
-            match self.compounds.get(&raw) {
-                Some(parts) => parts.clone(),
-                None => vec![raw],
-            }
-        });
+        let raw_words =
+            alphanumeric_runs(&text)
+                .into_iter()
+                .flat_map(|raw| match self.compounds.get(&raw) {
+                    Some(parts) => parts.clone(),
+                    None => vec![raw],
+                });
         for raw in raw_words {
             if self.question_words.contains(&raw) || is_contraction_fragment(&raw) {
                 continue;
@@ -633,7 +634,7 @@ impl QueryPlanner {
             .concepts
             .iter()
             .max_by(|a, b| a.weight.total_cmp(&b.weight))
-            .is_some_and(|concept| matches(concept));
+            .is_some_and(&matches);
         let unmatched_known = plan
             .concepts
             .iter()
@@ -763,7 +764,10 @@ impl QueryPlanner {
 /// Each vocabulary term that has symbols in it (other than '-' and spaces, which split into words
 /// harmlessly) with the first plain term of its group, longest terms first.
 fn symbol_terms(vocabulary: &crate::corpus::Vocabulary) -> Vec<(String, String)> {
-    let plain = |term: &str| term.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-');
+    let plain = |term: &str| {
+        term.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
+    };
     let mut pairs: Vec<(String, String)> = Vec::new();
     for group in &vocabulary.synonyms {
         let Some(replacement) = group.terms.iter().find(|term| plain(term)) else {
@@ -793,11 +797,25 @@ fn is_contraction_fragment(word: &str) -> bool {
 
 /// The analyzer's tokens (stop words removed, stemmed), as indexed.
 pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for_each_analyzed_token(text, |token| tokens.push(token.to_string()));
+    tokens
+}
+
+/// Calls `visit` with each of the analyzer's tokens of `text`, without collecting them (the
+/// answer path scores many sentences per question).
+pub(crate) fn for_each_analyzed_token(text: &str, mut visit: impl FnMut(&str)) {
     // Building an analyzer allocates its stop-word set and stemmer: keep one per thread.
     thread_local! {
         static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(english_analyzer());
     }
-    ANALYZER.with(|analyzer| tokens_of(analyzer, text))
+    ANALYZER.with(|analyzer| {
+        let mut analyzer = analyzer.borrow_mut();
+        let mut stream = analyzer.token_stream(text);
+        while stream.advance() {
+            visit(&stream.token().text);
+        }
+    });
 }
 
 /// Runs a thread's analyzer over `text` and collects the tokens.

@@ -43,7 +43,8 @@ impl RelevanceModel {
         let z = self.intercept
             + self.coverage * features.coverage
             + self.unknown_share * features.unknown_share
-            + self.matched_rarity * (features.matched_rarity.min(MATCHED_RARITY_CAP) / MATCHED_RARITY_CAP);
+            + self.matched_rarity
+                * (features.matched_rarity.min(MATCHED_RARITY_CAP) / MATCHED_RARITY_CAP);
         1.0 / (1.0 + (-z).exp())
     }
 

@@ -55,6 +55,10 @@ pub enum SearchError {
     Corpus(#[from] CorpusError),
     #[error("index metadata in {path} is unreadable: {message}")]
     Metadata { path: PathBuf, message: String },
+    #[error("the index found nothing for its own probe question: it is damaged")]
+    Probe,
+    #[error("the search index failed on this question (an internal error, logged)")]
+    Panicked,
 }
 
 impl SearchError {
@@ -253,6 +257,9 @@ pub struct SearchIndex {
     /// A small index's stored documents, read once when it opens (`[segment][doc]`): a query then
     /// reads no document store. `None` for an index over [`MEMORY_DOCUMENTS_MAX`] passages.
     documents: Option<Vec<Vec<TantivyDocument>>>,
+    /// A question the index must answer (a passage's heading and first words), run when an index
+    /// on disk is opened to catch corruption that checksums miss.
+    probe_question: String,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -327,7 +334,16 @@ impl SearchIndex {
         } else {
             None
         };
+        let probe_question = corpus
+            .passages()
+            .next()
+            .map(|passage| {
+                let words: Vec<&str> = passage.text.split_whitespace().take(6).collect();
+                format!("{} {}", passage.heading, words.join(" "))
+            })
+            .unwrap_or_default();
         Ok(SearchIndex {
+            probe_question,
             reader,
             fields,
             fingerprint,
@@ -382,7 +398,35 @@ impl SearchIndex {
         text: &str,
         options: &SearchOptions,
     ) -> Result<SearchResults, SearchError> {
-        self.search_inner(text, options, true)
+        self.search_contained(text, options, true)
+    }
+
+    /// Runs the probe question: the index must find something for a question made of its own
+    /// first passage's words.
+    pub(crate) fn probe(&self) -> Result<(), SearchError> {
+        if self.probe_question.trim().is_empty() {
+            return Ok(());
+        }
+        let results =
+            self.search_contained(&self.probe_question, &SearchOptions { limit: 1 }, false)?;
+        if results.hits.is_empty() {
+            return Err(SearchError::Probe);
+        }
+        Ok(())
+    }
+
+    /// A search with any panic inside the index library caught and turned into an error, so one
+    /// damaged index or odd question never takes a request's thread down.
+    fn search_contained(
+        &self,
+        text: &str,
+        options: &SearchOptions,
+        with_snippets: bool,
+    ) -> Result<SearchResults, SearchError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.search_inner(text, options, with_snippets)
+        }))
+        .unwrap_or(Err(SearchError::Panicked))
     }
 
     /// Like [`SearchIndex::search`] without highlighted snippets (each hit's `snippet` is the start
@@ -392,7 +436,7 @@ impl SearchIndex {
         text: &str,
         options: &SearchOptions,
     ) -> Result<SearchResults, SearchError> {
-        self.search_inner(text, options, false)
+        self.search_contained(text, options, false)
     }
 
     fn search_inner(

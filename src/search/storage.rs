@@ -16,6 +16,12 @@ const CURRENT_FILE: &str = "CURRENT";
 const META_FILE: &str = "guidebot-index.json";
 const GENERATION_PREFIX: &str = "gen-";
 const BUILD_PREFIX: &str = ".build-";
+/// The builders' lock file in an index folder.
+const LOCK_FILE: &str = ".lock";
+/// Touched in a generation each time a process opens it.
+const OPENED_FILE: &str = "last-opened";
+/// A generation opened more recently than this is never removed by another process's clean-up.
+const RECENT_USE: Duration = Duration::from_secs(10 * 60);
 /// A build folder older than this is left over from a crash and may be removed.
 const STALE_BUILD_AGE: Duration = Duration::from_secs(15 * 60);
 
@@ -49,16 +55,72 @@ pub(super) fn open_or_build(
     corpus: &Corpus,
     root: &Path,
 ) -> Result<(SearchIndex, OpenOutcome), SearchError> {
-    match try_open(corpus, root) {
-        Ok(index) => Ok((index, OpenOutcome::Opened)),
-        Err(reason) => {
-            let index = build(corpus, root)?;
-            Ok((index, OpenOutcome::Built { reason }))
-        }
+    // Readers take no lock. A reader that loses a race with another process's clean-up (the
+    // generation it read in CURRENT is gone by the time it opens it) reads CURRENT again, once.
+    let first = try_open(corpus, root);
+    let reason = match first {
+        Ok(index) => return Ok((index, OpenOutcome::Opened)),
+        Err(reason) => match try_open(corpus, root) {
+            Ok(index) => return Ok((index, OpenOutcome::Opened)),
+            Err(_) => reason,
+        },
+    };
+    if !reason.starts_with("no index") {
+        tracing::warn!(%reason, index = %root.display(), "rebuilding the search index");
+    }
+    // One builder at a time per index folder; the one that waited may find the index built.
+    let _lock = IndexLock::acquire(root)?;
+    if let Ok(index) = try_open(corpus, root) {
+        return Ok((index, OpenOutcome::Opened));
+    }
+    let index = build_locked(corpus, root)?;
+    Ok((index, OpenOutcome::Built { reason }))
+}
+
+/// An exclusive advisory lock on an index folder's `.lock` file, held while building and
+/// cleaning up, so processes sharing the folder never delete each other's work.
+struct IndexLock {
+    file: std::fs::File,
+}
+
+impl IndexLock {
+    fn acquire(root: &Path) -> Result<IndexLock, SearchError> {
+        std::fs::create_dir_all(root).map_err(|error| {
+            SearchError::io(
+                format!("cannot create index folder {}", root.display()),
+                error,
+            )
+        })?;
+        let path = root.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|error| {
+                SearchError::io(
+                    format!(
+                        "cannot write the index lock {} (is the index folder writable?)",
+                        path.display()
+                    ),
+                    error,
+                )
+            })?;
+        file.lock()
+            .map_err(|error| SearchError::io(format!("cannot lock {}", path.display()), error))?;
+        Ok(IndexLock { file })
     }
 }
 
-/// Opens the live generation if it matches the corpus; the error says why it cannot be used.
+impl Drop for IndexLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Opens the live generation if it matches the corpus and is intact; the error says why it
+/// cannot be used. Checks, in order: `CURRENT`, the metadata (schema and corpus fingerprint), every
+/// file's checksum, and a probe query; a panic inside the index library is caught and reported.
 fn try_open(corpus: &Corpus, root: &Path) -> Result<SearchIndex, String> {
     let current = std::fs::read_to_string(root.join(CURRENT_FILE))
         .map_err(|_| format!("no index in {} yet", root.display()))?;
@@ -85,27 +147,116 @@ fn try_open(corpus: &Corpus, root: &Path) -> Result<SearchIndex, String> {
     if meta.fingerprint != corpus.fingerprint {
         return Err("the corpus changed since the index was built".to_string());
     }
-    let index = Index::open_in_dir(&generation)
-        .map_err(|error| format!("index in {} unreadable ({error})", generation.display()))?;
+    let location = IndexLocation {
+        root: root.to_path_buf(),
+        generation: generation.clone(),
+    };
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        open_verified(corpus, &generation, meta.fingerprint.clone(), location)
+    }))
+    .unwrap_or_else(|panic| {
+        Err(format!(
+            "the index library failed on {} ({})",
+            generation.display(),
+            panic_message(&panic)
+        ))
+    })?;
+    mark_opened(&generation);
+    Ok(opened)
+}
+
+/// Opens a generation folder, checks every file's checksum and runs a probe query.
+fn open_verified(
+    corpus: &Corpus,
+    generation: &Path,
+    fingerprint: String,
+    location: IndexLocation,
+) -> Result<SearchIndex, String> {
+    let unreadable = |error: &dyn std::fmt::Display| {
+        format!("index in {} unreadable ({error})", generation.display())
+    };
+    let index = if is_writable(generation) {
+        Index::open_in_dir(generation).map_err(|error| unreadable(&error))?
+    } else {
+        // Tantivy writes a lock file next to the index when a reader opens it: a read-only folder
+        // is read into memory instead.
+        open_in_memory(generation).map_err(|error| unreadable(&error))?
+    };
     let (_, fields) = schema();
     if index.schema() != schema().0 {
         return Err("index schema does not match".to_string());
     }
-    let location = IndexLocation {
-        root: root.to_path_buf(),
-        generation,
-    };
-    SearchIndex::from_index(index, fields, meta.fingerprint, corpus, Some(location))
-        .map_err(|error| format!("index unreadable ({error})"))
+    let damaged = index
+        .validate_checksum()
+        .map_err(|error| unreadable(&error))?;
+    if !damaged.is_empty() {
+        let mut names: Vec<String> = damaged
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        names.sort();
+        return Err(format!(
+            "index files fail their checksum ({})",
+            names.join(", ")
+        ));
+    }
+    let opened = SearchIndex::from_index(index, fields, fingerprint, corpus, Some(location))
+        .map_err(|error| format!("index unreadable ({error})"))?;
+    opened
+        .probe()
+        .map_err(|error| format!("index probe failed ({error})"))?;
+    Ok(opened)
+}
+
+/// Whether files can be created in `dir`.
+fn is_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Reads every file of a generation into a RAM directory and opens the index from it.
+fn open_in_memory(generation: &Path) -> tantivy::Result<Index> {
+    use tantivy::directory::{Directory, RamDirectory};
+    let directory = RamDirectory::create();
+    for entry in std::fs::read_dir(generation)?.flatten() {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        let name = PathBuf::from(entry.file_name());
+        directory.atomic_write(&name, &bytes)?;
+    }
+    Index::open(directory)
+}
+
+/// Records that a generation was opened now, so other processes' clean-ups leave it alone for a
+/// while (best effort: a read-only folder has nothing to record and nothing to clean).
+fn mark_opened(generation: &Path) {
+    let _ = std::fs::write(generation.join(OPENED_FILE), b"");
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| message.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }
 
 pub(super) fn build(corpus: &Corpus, root: &Path) -> Result<SearchIndex, SearchError> {
-    std::fs::create_dir_all(root).map_err(|error| {
-        SearchError::io(
-            format!("cannot create index folder {}", root.display()),
-            error,
-        )
-    })?;
+    let _lock = IndexLock::acquire(root)?;
+    build_locked(corpus, root)
+}
+
+/// Builds a generation and swaps `CURRENT` to it; the caller holds the folder's lock.
+fn build_locked(corpus: &Corpus, root: &Path) -> Result<SearchIndex, SearchError> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_nanos())
@@ -190,25 +341,32 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
         .map_err(|error| SearchError::io(format!("cannot write {}", path.display()), error))
 }
 
-/// Removes generations other than the live one, and build folders left by crashed builds. Open
-/// readers of an old generation keep working: their files stay mapped until they are dropped.
+/// Removes generations other than the live one that no process opened in the last minutes, and
+/// build folders left by crashed builds. The caller holds the folder's lock. Open readers of an old
+/// generation keep working either way: their files stay mapped until they are dropped.
 fn remove_old_generations(root: &Path, live: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
+    let age = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_old_generation = name.starts_with(GENERATION_PREFIX) && name != live;
-        let is_stale_build = name.starts_with(BUILD_PREFIX)
-            && entry
-                .metadata()
-                .and_then(|meta| meta.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age > STALE_BUILD_AGE);
+        let path = entry.path();
+        let is_old_generation = name.starts_with(GENERATION_PREFIX)
+            && name != live
+            && age(&path.join(OPENED_FILE))
+                .or_else(|| age(&path))
+                .is_none_or(|age| age > RECENT_USE);
+        let is_stale_build =
+            name.starts_with(BUILD_PREFIX) && age(&path).is_some_and(|age| age > STALE_BUILD_AGE);
         if is_old_generation || is_stale_build {
-            if let Err(error) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!(path = %entry.path().display(), %error, "could not remove an old index folder");
+            if let Err(error) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(path = %path.display(), %error, "could not remove an old index folder");
             }
         }
     }

@@ -29,6 +29,8 @@ pub struct EngineConfig {
     pub index_dir: PathBuf,
     /// `None`: extractive answers only.
     pub llm: Option<LlmSettings>,
+    /// What the corpus load may read (largest guide file).
+    pub limits: crate::corpus::LoadLimits,
 }
 
 impl EngineConfig {
@@ -38,6 +40,7 @@ impl EngineConfig {
             extra_corpus_dirs: Vec::new(),
             index_dir: index_dir.to_path_buf(),
             llm: None,
+            limits: crate::corpus::LoadLimits::default(),
         }
     }
 }
@@ -136,7 +139,11 @@ impl Engine {
     /// Loads the corpus, opens its index (rebuilding it when missing or stale), reads the comp tables
     /// and prepares the LLM client when configured.
     pub fn open(config: &EngineConfig) -> Result<Engine, EngineError> {
-        let corpus = Corpus::load_dirs(&config.corpus_dir, &config.extra_corpus_dirs)?;
+        let corpus = Corpus::load_with(
+            &config.corpus_dir,
+            &config.extra_corpus_dirs,
+            &config.limits,
+        )?;
         for warning in &corpus.warnings {
             tracing::warn!("{warning}");
         }

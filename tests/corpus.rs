@@ -345,3 +345,61 @@ fn every_passage_line_of_every_corpus_is_verbatim_in_its_source() {
         assert!(lines > 40, "{dir}: only {lines} lines");
     }
 }
+
+#[test]
+fn a_pipe_named_like_a_guide_is_skipped_and_never_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    write_guide(dir.path(), "real.md", "# Real\n\nSome text.\n");
+    let fifo = dir.path().join("pipe.md");
+    let path = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path; the result is checked.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    // Opening the pipe would block forever; the load must finish and say why it skipped it.
+    let corpus = Corpus::load(dir.path()).expect("the corpus loads");
+    assert_eq!(corpus.guides.len(), 1);
+    assert!(
+        corpus
+            .warnings
+            .iter()
+            .any(|w| w.contains("pipe.md") && w.contains("not a regular file")),
+        "{:?}",
+        corpus.warnings
+    );
+}
+
+#[test]
+fn a_symlink_to_a_device_is_skipped_and_an_oversized_guide_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_guide(dir.path(), "real.md", "# Real\n\nSome text.\n");
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.md")).unwrap();
+    let corpus = Corpus::load(dir.path()).expect("the corpus loads");
+    assert_eq!(corpus.guides.len(), 1);
+    assert!(corpus.warnings.iter().any(|w| w.contains("zero.md")));
+
+    write_guide(
+        dir.path(),
+        "big.md",
+        &format!("# Big\n\n{}\n", "word ".repeat(4000)),
+    );
+    let limits = guidebot::corpus::LoadLimits {
+        max_file_bytes: 8 * 1024,
+    };
+    let error = Corpus::load_with(dir.path(), &[], &limits).unwrap_err();
+    assert!(matches!(error, CorpusError::TooLarge { .. }), "{error}");
+    assert!(error.to_string().contains("big.md"), "{error}");
+}
+
+#[test]
+fn a_huge_paragraph_without_sentence_ends_becomes_bounded_passages() {
+    let corpus = load_one(&format!(
+        "# T\n\n{}\n\n- {}\n",
+        "word ".repeat(3000),
+        "item ".repeat(2000)
+    ));
+    let passages: Vec<_> = corpus.passages().collect();
+    assert!(passages.len() >= 40, "{}", passages.len());
+    for passage in passages {
+        let words = passage.text.split_whitespace().count();
+        assert!(words <= 150, "a passage of {words} words");
+    }
+}

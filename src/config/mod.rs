@@ -119,7 +119,9 @@ settings! {
         corpus_dir: PathBuf = "corpus".into(), "GUIDEBOT_CORPUS_DIR", folder,
             "Folder holding the guides (*.md) and vocabulary.toml (also --corpus DIR).";
         index_dir: PathBuf = "index".into(), "GUIDEBOT_INDEX_DIR", folder,
-            "Folder for the search index; must be writable, rebuilt when stale (also --index DIR).";
+            "Folder for the search index; rebuilt when stale or damaged; opened in memory when read-only (also --index DIR).";
+        max_guide_bytes: u64 = crate::corpus::DEFAULT_MAX_FILE_BYTES, "GUIDEBOT_MAX_GUIDE_BYTES", whole(1024, 1 << 30),
+            "Largest guide file read, in bytes; a larger one is an error naming it (1024-1073741824).";
     }
     llm: LlmConfig "`[llm]` as configured; the checked form is [`Config::llm_settings`]." {
         provider: Option<ProviderKind> = None, "GUIDEBOT_LLM_PROVIDER", parse_provider,

@@ -13,6 +13,9 @@ impl From<&Config> for EngineConfig {
     fn from(config: &Config) -> Self {
         EngineConfig {
             llm: config.llm_settings(),
+            limits: crate::corpus::LoadLimits {
+                max_file_bytes: config.paths.max_guide_bytes,
+            },
             ..EngineConfig::new(&config.paths.corpus_dir, &config.paths.index_dir)
         }
     }

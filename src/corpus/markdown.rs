@@ -631,6 +631,20 @@ impl<'a> GuideBuilder<'a> {
         for item in items {
             let mut lines = Vec::new();
             item.lines(&mut lines);
+            // A line over the passage size is cut at its sentences (or words) into lines.
+            let lines: Vec<(String, usize)> = lines
+                .into_iter()
+                .flat_map(|(text, line)| {
+                    if word_count(&text) <= MAX_PASSAGE_WORDS {
+                        vec![(text, line)]
+                    } else {
+                        sentence_chunks(&text, MAX_PASSAGE_WORDS * 2 / 3)
+                            .into_iter()
+                            .map(|chunk| (chunk, line))
+                            .collect()
+                    }
+                })
+                .collect();
             if lines.is_empty() {
                 continue;
             }
@@ -938,23 +952,64 @@ fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
-/// `text` cut at sentence ends into chunks of about `target_words` (a sentence is never cut).
+/// `text` cut at sentence ends into chunks of about `target_words`; a "sentence" longer than
+/// [`MAX_PASSAGE_WORDS`] (a run of text with no sentence end) is cut between words, so no chunk is
+/// ever unbounded. Each chunk is a verbatim substring of `text` (whose whitespace is collapsed).
 fn sentence_chunks(text: &str, target_words: usize) -> Vec<String> {
+    let mut pieces: Vec<&str> = Vec::new();
+    for sentence in super::sentences::split_sentences(text) {
+        if word_count(sentence) <= MAX_PASSAGE_WORDS {
+            pieces.push(sentence);
+        } else {
+            pieces.extend(word_chunks(sentence, target_words));
+        }
+    }
     let mut chunks = Vec::new();
     let mut chunk: Vec<&str> = Vec::new();
     let mut words = 0;
-    for sentence in super::sentences::split_sentences(text) {
-        let sentence_words = word_count(sentence);
-        if !chunk.is_empty() && words + sentence_words > target_words {
+    for piece in pieces {
+        let piece_words = word_count(piece);
+        if !chunk.is_empty() && words + piece_words > target_words {
             chunks.push(chunk.join(" "));
             chunk.clear();
             words = 0;
         }
-        words += sentence_words;
-        chunk.push(sentence);
+        words += piece_words;
+        chunk.push(piece);
     }
     if !chunk.is_empty() {
         chunks.push(chunk.join(" "));
+    }
+    chunks
+}
+
+/// `text` cut between words into slices of at most `size` words (slices of `text`).
+fn word_chunks(text: &str, size: usize) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let mut start = None;
+    let mut end = 0;
+    let mut words = 0;
+    for (offset, word) in text
+        .split(' ')
+        .scan(0usize, |position, word| {
+            let at = *position;
+            *position += word.len() + 1;
+            Some((at, word))
+        })
+        .filter(|(_, word)| !word.is_empty())
+    {
+        if words == size {
+            if let Some(from) = start.take() {
+                chunks.push(&text[from..end]);
+            }
+            words = 0;
+        }
+        start.get_or_insert(offset);
+        end = offset + word.len();
+        words += 1;
+    }
+    if let Some(from) = start {
+        chunks.push(&text[from..end]);
     }
     chunks
 }
@@ -1041,6 +1096,18 @@ mod tests {
         assert!(in_comment);
         assert_eq!(visible_html_text("c --> d <br/>", &mut in_comment), " d ");
         assert!(!in_comment);
+    }
+
+    #[test]
+    fn text_without_sentence_ends_is_cut_between_words() {
+        let text = vec!["word"; 400].join(" ");
+        let chunks = sentence_chunks(&text, 100);
+        assert_eq!(chunks.len(), 4);
+        for chunk in &chunks {
+            assert_eq!(word_count(chunk), 100);
+            assert!(text.contains(chunk.as_str()));
+        }
+        assert_eq!(word_chunks("a b c", 2), vec!["a b", "c"]);
     }
 
     #[test]

@@ -37,6 +37,16 @@ pub enum CorpusError {
         "no guides (*.md files) found in {dir}: point --corpus at the folder holding the guides"
     )]
     NoGuides { dir: PathBuf },
+    #[error("{path} is {size} bytes, over the {limit}-byte limit for a guide file (paths.max_guide_bytes / GUIDEBOT_MAX_GUIDE_BYTES)")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "{path} is not a regular file (a pipe, a device or a folder); only regular files are read"
+    )]
+    NotAFile { path: PathBuf },
     #[error("{path}: slug {slug:?} is already used by {other}; every guide needs its own slug")]
     DuplicateSlug {
         path: PathBuf,
@@ -232,9 +242,21 @@ impl Corpus {
     /// corpus. The vocabulary and the other data files come from `dir` only; the extra folders
     /// contribute guides (a hub keeping guides from several sources in their own folders).
     pub fn load_dirs(dir: &Path, extra_dirs: &[PathBuf]) -> Result<Corpus, CorpusError> {
-        let mut guide_paths = guide_files(dir)?;
+        Corpus::load_with(dir, extra_dirs, &LoadLimits::default())
+    }
+
+    /// [`Corpus::load_dirs`] with explicit limits. Only regular files are read (a symlink is
+    /// followed, then checked): a pipe or a device named `*.md` is skipped with a warning, never
+    /// opened, so it cannot hang the load; a file over the size limit is an error naming it.
+    pub fn load_with(
+        dir: &Path,
+        extra_dirs: &[PathBuf],
+        limits: &LoadLimits,
+    ) -> Result<Corpus, CorpusError> {
+        let mut warnings = Vec::new();
+        let mut guide_paths = guide_files(dir, &mut warnings)?;
         for extra in extra_dirs {
-            guide_paths.extend(guide_files(extra)?);
+            guide_paths.extend(guide_files(extra, &mut warnings)?);
         }
         if guide_paths.is_empty() {
             return Err(CorpusError::NoGuides {
@@ -244,9 +266,8 @@ impl Corpus {
 
         let mut hasher = Sha256::new();
         let mut guides: Vec<Guide> = Vec::with_capacity(guide_paths.len());
-        let mut warnings = Vec::new();
         for path in &guide_paths {
-            let bytes = read_file(path)?;
+            let bytes = read_file(path, limits.max_file_bytes)?;
             hash_file(&mut hasher, path, &bytes);
             let guide = parse_guide_bytes(path, &bytes)?;
             warnings.extend(guide.warnings.iter().cloned());
@@ -262,7 +283,7 @@ impl Corpus {
 
         let vocabulary_path = dir.join(VOCABULARY_FILE_NAME);
         let vocabulary = if vocabulary_path.exists() {
-            let bytes = read_file(&vocabulary_path)?;
+            let bytes = read_file(&vocabulary_path, limits.max_file_bytes)?;
             hash_file(&mut hasher, &vocabulary_path, &bytes);
             Vocabulary::parse(&vocabulary_path, &bytes)?
         } else {
@@ -272,7 +293,7 @@ impl Corpus {
         // Other data files beside the guides (company aliases, ...) feed the fingerprint too, so any
         // edit in the folder triggers a rebuild.
         for extra in extra_data_files(dir)? {
-            let bytes = read_file(&extra)?;
+            let bytes = read_file(&extra, limits.max_file_bytes)?;
             hash_file(&mut hasher, &extra, &bytes);
         }
 
@@ -390,8 +411,27 @@ pub fn slugify(text: &str) -> String {
     slug
 }
 
-/// The guide files of one folder: every `*.md` but a README, sorted by name.
-fn guide_files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
+/// How much a load may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// Largest guide or data file, in bytes.
+    pub max_file_bytes: u64,
+}
+
+/// The default limit on a guide file: a long guide is 100-200 KB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        LoadLimits {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// The guide files of one folder: every regular `*.md` file but a README, sorted by name; other
+/// kinds of files named `*.md` are skipped with a warning.
+fn guide_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>, CorpusError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io {
         path: dir.to_path_buf(),
         source,
@@ -408,18 +448,55 @@ fn guide_files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
                 .file_name()
                 .is_some_and(|name| name.to_string_lossy().eq_ignore_ascii_case("README.md"))
         {
-            guide_paths.push(path);
+            // `metadata` follows a symlink and never opens the file: a pipe cannot block here.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => guide_paths.push(path),
+                Ok(_) => warnings.push(format!(
+                    "{}: not a regular file (a pipe, a device or a folder); skipped",
+                    path.display()
+                )),
+                Err(error) => {
+                    warnings.push(format!("{}: unreadable ({error}); skipped", path.display()))
+                }
+            }
         }
     }
     guide_paths.sort();
     Ok(guide_paths)
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CorpusError> {
-    std::fs::read(path).map_err(|source| CorpusError::Io {
+/// Reads a regular file of at most `limit` bytes (checked before and while reading, so a file
+/// that grows, or a device behind a symlink, cannot exhaust memory).
+fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, CorpusError> {
+    use std::io::Read;
+    let io = |source| CorpusError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(CorpusError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() > limit {
+        return Err(CorpusError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            limit,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(CorpusError::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
 }
 
 fn hash_file(hasher: &mut Sha256, path: &Path, bytes: &[u8]) {
@@ -441,6 +518,7 @@ fn extra_data_files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| std::fs::metadata(path).is_ok_and(|meta| meta.is_file()))
         .filter(|path| {
             path.extension().is_some_and(|ext| ext == "toml")
                 && path

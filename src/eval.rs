@@ -60,7 +60,7 @@ pub struct EvalSet {
 /// Reading the set failed; names the file and, for syntax errors, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    #[error("cannot read the eval set {path}: {source}")]
+    #[error("cannot read the eval set {path}")]
     Io {
         path: String,
         #[source]

@@ -440,3 +440,21 @@ async fn every_command_honours_the_index_flag() {
     result.unwrap_or_else(|error| panic!("report: {error:#}\n{out}"));
     assert!(out.contains("question(s)"), "{out}");
 }
+
+#[test]
+fn an_io_error_names_its_cause_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let not_a_folder = temp.path().join("guides.txt");
+    std::fs::write(&not_a_folder, "not a folder").unwrap();
+    let output = guidebot(&not_a_folder, &temp.path().join("index"))
+        .args(["search", "google l4"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("Not a directory").count(),
+        1,
+        "the cause is printed once: {stderr}"
+    );
+}

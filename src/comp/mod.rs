@@ -25,7 +25,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CompError {
     /// A data file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -21,7 +21,7 @@ pub const VOCABULARY_FILE_NAME: &str = "vocabulary.toml";
 /// Why a corpus could not be loaded. Every variant names the file so a maintainer can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -45,7 +45,7 @@ pub enum SearchError {
     EmptyQuery,
     #[error("index error: {0}")]
     Index(#[from] tantivy::TantivyError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

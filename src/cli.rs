@@ -228,6 +228,13 @@ pub async fn run(
             let answer = match engine.answer(&question, &AnswerOptions::default()).await {
                 Ok(answer) => answer,
                 Err(crate::search::SearchError::EmptyQuery) => {
+                    // With --json the error is one JSON object too; either way the exit code is 1.
+                    if json {
+                        write_json(
+                            out,
+                            &json!({"question": question, "error": crate::search::SearchError::EmptyQuery.to_string()}),
+                        )?;
+                    }
                     anyhow::bail!("{}", crate::search::SearchError::EmptyQuery)
                 }
                 Err(error) => return Err(error.into()),
@@ -257,9 +264,35 @@ pub async fn run(
             list,
             json,
         } => {
+            if companies.iter().any(|name| name.trim().is_empty()) {
+                anyhow::bail!(
+                    "a company name is empty: give one, e.g. `guidebot comp google`, or list them with `guidebot comp --list`"
+                );
+            }
             let engine = open_engine(&config)?;
             if list || companies.is_empty() {
-                let names = engine.comp_data().companies();
+                // `--list google` lists the companies whose name or alias matches.
+                let names: Vec<String> = if companies.is_empty() {
+                    engine.comp_data().companies()
+                } else {
+                    let mut matching: Vec<String> = Vec::new();
+                    for name in &companies {
+                        for choice in engine.comp_data().autocomplete(name) {
+                            let company = engine
+                                .comp_data()
+                                .records()
+                                .iter()
+                                .find(|record| choice.value.starts_with(record.company.as_str()))
+                                .map(|record| record.company.clone());
+                            if let Some(company) = company {
+                                if !matching.contains(&company) {
+                                    matching.push(company);
+                                }
+                            }
+                        }
+                    }
+                    matching
+                };
                 if json {
                     return write_json(out, &json!({ "companies": names }));
                 }
@@ -289,10 +322,14 @@ pub async fn run(
             match engine.search(&text, &options) {
                 Ok(results) if json => write_json(out, &search_json(&results)),
                 Ok(results) => write_search_text(out, &results),
-                Err(crate::search::SearchError::EmptyQuery) if json => write_json(
-                    out,
-                    &json!({"query": text, "relevant": false, "hits": [], "error": crate::search::SearchError::EmptyQuery.to_string()}),
-                ),
+                Err(crate::search::SearchError::EmptyQuery) if json => {
+                    write_json(
+                        out,
+                        &json!({"query": text, "relevant": false, "hits": [], "error": crate::search::SearchError::EmptyQuery.to_string()}),
+                    )?;
+                    // The README promises exit code 1 for an empty query, with or without --json.
+                    anyhow::bail!("{}", crate::search::SearchError::EmptyQuery)
+                }
                 Err(error) => Err(error.into()),
             }
         }

@@ -170,12 +170,13 @@ fn empty_query_gives_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the question is empty"), "stderr: {stderr}");
-    // JSON output: still one object (for scripts), with the message in `error`, exit code 0.
+    // JSON output: still one object (for scripts), with the message in `error`, exit code 1 as
+    // the README says.
     let output = guidebot(&bundled_corpus(), &index)
         .args(["search", "", "--json"])
         .output()
         .unwrap();
-    assert!(output.status.success());
+    assert_eq!(output.status.code(), Some(1));
     let value = stdout_json(&output);
     assert_eq!(value["relevant"], false);
     assert_eq!(value["hits"].as_array().map(Vec::len), Some(0));
@@ -183,6 +184,35 @@ fn empty_query_gives_a_clear_message() {
         .as_str()
         .unwrap_or_default()
         .contains("the question is empty"));
+}
+
+#[test]
+fn an_empty_ask_prints_json_and_an_empty_comp_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let index = temp.path().join("index");
+    let output = guidebot(&bundled_corpus(), &index)
+        .args(["ask", "", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout_json(&output)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("the question is empty"));
+
+    let output = guidebot(&bundled_corpus(), &index)
+        .args(["comp", ""])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--list"));
+
+    let output = guidebot(&bundled_corpus(), &index)
+        .args(["comp", "--list", "goog", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(stdout_json(&output)["companies"], serde_json::json!(["Google"]));
 }
 
 #[test]

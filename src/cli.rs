@@ -442,7 +442,6 @@ fn run_config_check(
                 "file": config.file,
                 "warnings": warnings,
                 "settings": report,
-                "config": config,
             }),
         );
     }

@@ -212,7 +212,10 @@ fn an_empty_ask_prints_json_and_an_empty_comp_is_refused() {
         .output()
         .unwrap();
     assert!(output.status.success());
-    assert_eq!(stdout_json(&output)["companies"], serde_json::json!(["Google"]));
+    assert_eq!(
+        stdout_json(&output)["companies"],
+        serde_json::json!(["Google"])
+    );
 }
 
 #[test]

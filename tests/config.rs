@@ -256,6 +256,7 @@ fn secrets_in_the_file_are_refused_with_the_variable_to_use() {
         ("[llm]\napi_key = \"sk-123\"", "GUIDEBOT_LLM_API_KEY"),
         ("[discord]\ntoken = \"abc\"", "DISCORD_TOKEN"),
         ("[discord]\npublic_key = \"abc\"", "DISCORD_PUBLIC_KEY"),
+        ("[bot]\nid_salt = \"abc\"", "GUIDEBOT_ID_SALT"),
     ] {
         let found = problems(text, &[]);
         assert!(found[0].starts_with("test.toml:2: "), "{found:?}");
@@ -411,7 +412,19 @@ async fn config_check_prints_values_sources_and_masks_secrets() {
     result.unwrap();
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(value["ok"], true);
-    assert_eq!(value["config"]["secrets"]["discord_token"], "***");
+    // Only the masked report is printed (a raw dump of the configuration could carry credentials
+    // inside a base URL).
+    assert!(value.get("config").is_none());
+    let token_line = value["settings"]
+        .as_array()
+        .and_then(|lines| {
+            lines
+                .iter()
+                .find(|line| line["key"] == "secret DISCORD_TOKEN")
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(token_line["value"], "***", "{value}");
     assert!(!out.contains(TOKEN));
 
     let (result, out) = run_cli(
@@ -678,4 +691,29 @@ fn transport_settings_come_from_the_configuration() {
     assert_eq!(http.api_base, "http://127.0.0.1:9999");
     assert_eq!(http.max_body_bytes, 4096);
     assert_eq!(http.replay_window, Duration::from_secs(60));
+}
+
+#[test]
+fn credentials_in_a_base_url_are_masked_in_the_report() {
+    let config = from_toml(
+        "",
+        &[
+            ("GUIDEBOT_LLM_PROVIDER", "openai"),
+            ("GUIDEBOT_LLM_MODEL", "m"),
+            (
+                "GUIDEBOT_LLM_BASE_URL",
+                "https://user:hunter2@proxy.example:8080/v1",
+            ),
+            ("GUIDEBOT_LLM_API_KEY", "k"),
+        ],
+    )
+    .unwrap();
+    let line = config
+        .report()
+        .into_iter()
+        .find(|line| line.key == "llm.base_url")
+        .unwrap();
+    assert_eq!(line.value, "https://***@proxy.example:8080/v1");
+    let all = format!("{:?}", config.report());
+    assert!(!all.contains("hunter2"));
 }

@@ -315,6 +315,17 @@ async fn autocomplete_returns_at_most_25_choices() {
     assert_eq!(source["type"], 8);
     let choices = source["data"]["choices"].as_array().unwrap();
     assert!(!choices.is_empty() && choices.len() <= 25, "{source}");
+
+    // An autocomplete interaction with no option marked focused is still answered with type 8.
+    let unfocused = server
+        .interaction(&fd::interaction_autocomplete(
+            APP_ID,
+            "comp",
+            json!([fd::opt("company", "goo")]),
+            USER,
+        ))
+        .await;
+    assert_eq!(unfocused["type"], 8, "{unfocused}");
     server.stop().await;
 }
 

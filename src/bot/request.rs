@@ -49,6 +49,20 @@ pub enum BotRequest {
     },
 }
 
+/// Reads an autocomplete interaction: always an autocomplete request (answered with type 8), even
+/// when no option is marked focused (then with no option and no text, so the choices are empty).
+pub fn from_autocomplete(interaction: &CommandInteraction) -> Invocation {
+    let mut invocation = from_command(interaction);
+    if !matches!(invocation.request, BotRequest::Autocomplete { .. }) {
+        invocation.request = BotRequest::Autocomplete {
+            command: interaction.data.name.clone(),
+            option: String::new(),
+            partial: String::new(),
+        };
+    }
+    invocation
+}
+
 /// Reads a slash command or autocomplete interaction.
 pub fn from_command(interaction: &CommandInteraction) -> Invocation {
     let data = &interaction.data;

@@ -213,8 +213,28 @@ pub const SECRET_VARS: &[(&str, Option<&str>)] = &[
     ("DISCORD_TOKEN", Some("discord.token")),
     ("DISCORD_PUBLIC_KEY", Some("discord.public_key")),
     ("GUIDEBOT_LLM_API_KEY", Some("llm.api_key")),
-    ("GUIDEBOT_ID_SALT", None),
+    ("GUIDEBOT_ID_SALT", Some("bot.id_salt")),
 ];
+
+/// A URL's `user:password@` replaced by `***@`, so `config check` never prints credentials put in
+/// a base URL ("https://user:pass@proxy:8080" → "https://***@proxy:8080"); other text unchanged.
+pub fn mask_url_credentials(value: &str) -> String {
+    let Some(scheme_end) = value.find("://") else {
+        return value.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = value[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(value.len(), |end| authority_start + end);
+    match value[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &value[..authority_start],
+            &value[authority_start + at..]
+        ),
+        None => value.to_string(),
+    }
+}
 
 /// One line of `guidebot config check`: a key, its variable, its value (masked for secrets) and
 /// its source.
@@ -387,7 +407,7 @@ impl Config {
             .map(|spec| ReportLine {
                 key: spec.key.to_string(),
                 env: spec.env.to_string(),
-                value: self.value_text(spec.key).unwrap_or_default(),
+                value: mask_url_credentials(&self.value_text(spec.key).unwrap_or_default()),
                 source: source(spec.key),
             })
             .collect();

@@ -371,7 +371,7 @@ impl EventHandler for Handler {
                 false,
             ),
             Interaction::Autocomplete(command) => (
-                request::from_command(command),
+                request::from_autocomplete(command),
                 command.id,
                 &command.token,
                 true,

@@ -418,7 +418,7 @@ async fn dispatch(state: &AppState, body: &[u8]) -> Response {
             command.data.name,
         ),
         Interaction::Autocomplete(command) => (
-            request::from_command(&command),
+            request::from_autocomplete(&command),
             command.id.get(),
             command.application_id.get(),
             command.token,

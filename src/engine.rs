@@ -91,6 +91,9 @@ pub struct SectionView {
     pub heading: String,
     pub heading_path: Vec<String>,
     pub passages: Vec<Passage>,
+    /// The sections right under this one ("Frequently asked questions" → each question), so a
+    /// heading with no text of its own can offer them instead.
+    pub subsections: Vec<crate::answer::SectionRef>,
 }
 
 /// A choice offered by autocomplete: what the user sees and the value sent back.
@@ -379,6 +382,25 @@ impl Engine {
                     .filter(|passage| passage.kind != crate::corpus::PassageKind::TableRow)
                     .cloned()
                     .collect();
+                let position = guide
+                    .sections
+                    .iter()
+                    .position(|candidate| candidate.id == section.id)
+                    .unwrap_or(0);
+                let below: Vec<&crate::corpus::Section> = guide.sections[position + 1..]
+                    .iter()
+                    .take_while(|next| next.level > section.level)
+                    .collect();
+                let child_level = below.iter().map(|next| next.level).min();
+                let subsections = below
+                    .iter()
+                    .filter(|next| Some(next.level) == child_level)
+                    .map(|next| crate::answer::SectionRef {
+                        guide: guide.meta.slug.clone(),
+                        section_id: next.id.clone(),
+                        heading: next.heading.clone(),
+                    })
+                    .collect();
                 return Some(SectionView {
                     guide: guide.meta.slug.clone(),
                     guide_title: guide.meta.title.clone(),
@@ -387,6 +409,7 @@ impl Engine {
                     heading: section.heading.clone(),
                     heading_path: section.heading_path.clone(),
                     passages,
+                    subsections,
                 });
             }
         }

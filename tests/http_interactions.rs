@@ -289,6 +289,52 @@ async fn quick_commands_answer_in_the_http_response() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heading_with_no_text_lists_its_subsections_and_each_opens() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    // "Frequently asked questions" and the guide's title have no text of their own. Each answer
+    // is checked against Discord's spec by `interaction` (an empty message would be rejected).
+    let faq = server
+        .interaction(&command(
+            "source",
+            json!([fd::opt("section", "Frequently asked questions")]),
+        ))
+        .await;
+    assert_eq!(faq["type"], 4, "{faq}");
+    let description = faq["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        description.contains("Should I learn Rust or C++ at mid for ML?"),
+        "{faq}"
+    );
+    let buttons: Vec<&serde_json::Value> = faq["data"]["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(buttons.len(), 7, "{faq}");
+    let custom_id = buttons[0]["custom_id"].as_str().unwrap_or_default();
+    assert!(custom_id.starts_with("source:"), "{custom_id}");
+
+    // Pressing a subsection's button opens it.
+    let opened = server
+        .interaction(&fd::interaction_component(
+            APP_ID,
+            custom_id,
+            USER,
+            fd::next_snowflake(),
+        ))
+        .await;
+    assert_eq!(opened["type"], 4);
+    assert!(
+        opened.to_string().contains("specialization"),
+        "the first FAQ's text: {opened}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autocomplete_returns_at_most_25_choices() {
     let server = Server::start(None, "http://127.0.0.1:9").await;
     let comp = server

@@ -91,8 +91,15 @@ impl EmbedParts {
 pub struct Button {
     pub custom_id: String,
     pub label: String,
-    pub emoji: char,
+    pub emoji: Option<char>,
 }
+
+/// Buttons in one action row, and action rows in one message (Discord's limits).
+const BUTTONS_PER_ROW: usize = 5;
+const ROWS_PER_MESSAGE: usize = 5;
+/// Longest button label and custom id Discord accepts.
+const BUTTON_LABEL_LIMIT: usize = 80;
+const CUSTOM_ID_LIMIT: usize = 100;
 
 impl Rendered {
     /// Total embed characters, the figure Discord limits to 6000.
@@ -108,17 +115,27 @@ impl Rendered {
         if self.buttons.is_empty() {
             return Vec::new();
         }
-        vec![CreateActionRow::Buttons(
-            self.buttons
-                .iter()
-                .map(|button| {
-                    CreateButton::new(&button.custom_id)
-                        .label(&button.label)
-                        .emoji(ReactionType::Unicode(button.emoji.to_string()))
-                        .style(ButtonStyle::Secondary)
-                })
-                .collect(),
-        )]
+        self.buttons
+            .chunks(BUTTONS_PER_ROW)
+            .take(ROWS_PER_MESSAGE)
+            .map(|row| {
+                CreateActionRow::Buttons(
+                    row.iter()
+                        .map(|button| {
+                            let created = CreateButton::new(&button.custom_id)
+                                .label(&button.label)
+                                .style(ButtonStyle::Secondary);
+                            match button.emoji {
+                                Some(emoji) => {
+                                    created.emoji(ReactionType::Unicode(emoji.to_string()))
+                                }
+                                None => created,
+                            }
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
     }
 
     /// As an immediate interaction response (callback type 4).
@@ -392,12 +409,12 @@ fn feedback_buttons(key: &str) -> Vec<Button> {
         Button {
             custom_id: format!("{}:up:{key}", super::request::FEEDBACK_PREFIX),
             label: "Helpful".to_string(),
-            emoji: '👍',
+            emoji: Some('👍'),
         },
         Button {
             custom_id: format!("{}:down:{key}", super::request::FEEDBACK_PREFIX),
             label: "Not helpful".to_string(),
-            emoji: '👎',
+            emoji: Some('👎'),
         },
     ]
 }
@@ -498,8 +515,12 @@ pub fn render_comp(lookup: &CompLookup, asked: &str) -> Rendered {
     }
 }
 
-/// `/source`: a section in full, split over embeds if needed (6000 characters at most).
+/// `/source`: a section in full, split over embeds if needed (6000 characters at most). A heading
+/// with no text of its own lists its subsections, each with a button that opens it.
 pub fn render_section(view: &SectionView) -> Rendered {
+    if view.passages.is_empty() {
+        return render_section_index(view);
+    }
     let mut text = String::new();
     for passage in &view.passages {
         let block = match passage.kind {
@@ -560,6 +581,66 @@ fn guide_summary_line(guide: &crate::engine::GuideSummary) -> String {
         parts.push(format!("{} listed sources", guide.sources.len()));
     }
     parts.join(" · ")
+}
+
+/// A section without text: its subsections, listed and pickable (never an empty message, which
+/// Discord rejects).
+fn render_section_index(view: &SectionView) -> Rendered {
+    let title = truncate(&view.heading, TITLE_LIMIT);
+    let footer = truncate(
+        &format!("{} · as of {}", view.guide_title, view.as_of),
+        FOOTER_LIMIT,
+    );
+    let description = if view.subsections.is_empty() {
+        "This section has no text of its own.".to_string()
+    } else {
+        let mut text = String::from("This section has no text of its own; its subsections:");
+        for subsection in &view.subsections {
+            text.push_str(&format!("\n• {}", subsection.heading));
+        }
+        truncate(&text, DESCRIPTION_LIMIT)
+    };
+    let buttons = view
+        .subsections
+        .iter()
+        .take(BUTTONS_PER_ROW * ROWS_PER_MESSAGE)
+        .map(|subsection| {
+            let full = format!(
+                "{}:{}#{}",
+                super::request::SOURCE_PREFIX,
+                subsection.guide,
+                subsection.section_id
+            );
+            let custom_id = if full.chars().count() <= CUSTOM_ID_LIMIT {
+                full
+            } else {
+                // The section id alone still finds it (first match across guides).
+                let short = format!(
+                    "{}:{}",
+                    super::request::SOURCE_PREFIX,
+                    subsection.section_id
+                );
+                short.chars().take(CUSTOM_ID_LIMIT).collect()
+            };
+            Button {
+                custom_id,
+                label: truncate(&subsection.heading, BUTTON_LABEL_LIMIT),
+                emoji: None,
+            }
+        })
+        .collect();
+    Rendered {
+        content: None,
+        embeds: vec![EmbedParts {
+            title: Some(title),
+            description: Some(description),
+            fields: Vec::new(),
+            footer: Some(footer),
+            colour: ANSWER_COLOUR.0,
+        }],
+        buttons,
+        ephemeral: false,
+    }
 }
 
 /// `/about`: the guides with their as-of dates, the answer mode and the index fingerprint.

@@ -121,13 +121,21 @@ pub fn from_command(interaction: &CommandInteraction) -> Invocation {
 
 /// Prefix of the feedback buttons' custom ids.
 pub const FEEDBACK_PREFIX: &str = "feedback";
+/// Prefix of the buttons that open a section (`source:guide#section-id`).
+pub const SOURCE_PREFIX: &str = "source";
 
 /// Reads a button press.
 pub fn from_component(interaction: &ComponentInteraction) -> Invocation {
     let custom_id = interaction.data.custom_id.as_str();
+    let source = custom_id
+        .strip_prefix(SOURCE_PREFIX)
+        .and_then(|rest| rest.strip_prefix(':'));
     let mut parts = custom_id.splitn(3, ':');
-    let request = match (parts.next(), parts.next(), parts.next()) {
-        (Some(FEEDBACK_PREFIX), Some(vote), Some(key)) if vote == "up" || vote == "down" => {
+    let request = match (source, parts.next(), parts.next(), parts.next()) {
+        (Some(section), ..) => BotRequest::Source {
+            section: section.to_string(),
+        },
+        (None, Some(FEEDBACK_PREFIX), Some(vote), Some(key)) if vote == "up" || vote == "down" => {
             BotRequest::Feedback {
                 helpful: vote == "up",
                 answer_key: key.to_string(),

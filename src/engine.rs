@@ -170,6 +170,9 @@ impl Engine {
         llm: Option<LlmSettings>,
     ) -> Result<Engine, EngineError> {
         let comp = CompData::from_corpus(&corpus)?;
+        for warning in comp.warnings() {
+            tracing::warn!("{warning}; the row is left out of /comp");
+        }
         let llm = match llm {
             Some(settings) => {
                 let http = reqwest::Client::builder()

@@ -105,20 +105,23 @@ fn column_label(header: &str) -> String {
     }
 }
 
-/// Every record of one guide: its comp tables in document order, then its prose figures.
+/// Every record of one guide: its comp tables in document order, then its prose figures. A row
+/// that cannot be read is left out, with a warning naming file and line, in `warnings`: one odd
+/// row never takes the other figures (or the bot) down, and no figure is ever guessed.
 pub(super) fn guide_records(
     guide: &Guide,
     aliases: &CompanyAliases,
-) -> Result<Vec<CompRecord>, CompError> {
+    warnings: &mut Vec<String>,
+) -> Vec<CompRecord> {
     let mut records = Vec::new();
     for table in &guide.tables {
         if let Some(columns) = comp_columns(&table.header) {
-            table_records(guide, table, &columns, aliases, &mut records)?;
+            table_records(guide, table, &columns, aliases, &mut records, warnings);
         }
     }
     let known: Vec<String> = records.iter().map(|r| r.company.clone()).collect();
     prose_records(guide, aliases, &known, &mut records);
-    Ok(records)
+    records
 }
 
 fn table_records(
@@ -127,7 +130,8 @@ fn table_records(
     columns: &Columns,
     aliases: &CompanyAliases,
     out: &mut Vec<CompRecord>,
-) -> Result<(), CompError> {
+    warnings: &mut Vec<String>,
+) {
     let as_of = guide.meta.as_of();
     let source = table
         .caption
@@ -135,6 +139,24 @@ fn table_records(
         .and_then(|caption| named_source(caption, &as_of))
         .unwrap_or_else(|| fallback_source(guide));
     for row in &table.rows {
+        match row_record(guide, table, columns, aliases, row, &as_of, &source) {
+            Ok(record) => out.push(record),
+            Err(error) => warnings.push(error.to_string()),
+        }
+    }
+}
+
+/// One table row as a record, or why it cannot be read.
+fn row_record(
+    guide: &Guide,
+    table: &Table,
+    columns: &Columns,
+    aliases: &CompanyAliases,
+    row: &crate::corpus::TableRow,
+    as_of: &str,
+    source: &str,
+) -> Result<CompRecord, CompError> {
+    {
         let fail = |message: String| CompError::Invalid {
             path: guide.path.clone(),
             line: row.line,
@@ -206,7 +228,7 @@ fn table_records(
                     .collect::<Vec<_>>()
                     .join("; ")
             });
-        out.push(CompRecord {
+        Ok(CompRecord {
             company: company_name,
             role,
             level,
@@ -218,16 +240,15 @@ fn table_records(
             guide_title: guide.meta.title.clone(),
             section_id: table.section_id.clone(),
             heading: table.heading.clone(),
-            as_of: as_of.clone(),
-            source: source.clone(),
+            as_of: as_of.to_string(),
+            source: source.to_string(),
             origin: Origin::Table,
             quote,
             path: guide.path.display().to_string(),
             line: row.line,
             duplicate: false,
-        });
+        })
     }
-    Ok(())
 }
 
 /// "Meta DS" → ("Meta", Some("DS")); "Scale AI" → ("Scale AI", None). Aliases canonicalize the name.

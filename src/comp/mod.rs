@@ -151,6 +151,7 @@ pub struct CompChoice {
 pub struct CompData {
     records: Vec<CompRecord>,
     aliases: CompanyAliases,
+    warnings: Vec<String>,
 }
 
 /// Lowercase letters and digits only: "Hugging-Face" and "hugging face" both become "huggingface".
@@ -185,10 +186,18 @@ impl CompData {
     pub fn from_corpus(corpus: &Corpus) -> Result<CompData, CompError> {
         let aliases = CompanyAliases::load(&corpus.dir)?;
         let mut records = Vec::new();
+        let mut warnings = Vec::new();
         for guide in &corpus.guides {
-            records.extend(extract::guide_records(guide, &aliases)?);
+            records.extend(extract::guide_records(guide, &aliases, &mut warnings));
         }
-        Ok(CompData::from_records(records, aliases))
+        let mut data = CompData::from_records(records, aliases);
+        data.warnings = warnings;
+        Ok(data)
+    }
+
+    /// Rows that could not be read ("file:line: why"), left out of the data; logged at load.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Builds the data from records already read (tests, other sources); marks repeated prose figures.
@@ -217,7 +226,11 @@ impl CompData {
                 kept.push(i);
             }
         }
-        CompData { records, aliases }
+        CompData {
+            records,
+            aliases,
+            warnings: Vec::new(),
+        }
     }
 
     /// Every record, duplicates included, in corpus order (tables, then prose, per guide).

@@ -115,19 +115,19 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
     if let Some(settings) = gateway_settings {
         let dispatcher = Arc::clone(&dispatcher);
         services.start("gateway", |stop| gateway::run(settings, dispatcher, stop));
-        // The HTTP endpoint serves /metrics itself; the gateway mode gets its own port when asked.
-        if let Some(addr) = config.metrics.addr {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("cannot listen on {addr} (metrics.addr / --metrics-addr)")
-            })?;
-            let router = http::metrics_router(Arc::clone(&metrics));
-            services.start("metrics", |stop| async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await
-                    .map_err(Into::into)
-            });
-        }
+    }
+    // Metrics have their own address in both modes (the interactions port is public).
+    if let Some(addr) = config.metrics.addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (metrics.addr / --metrics-addr)"))?;
+        let router = http::metrics_router(Arc::clone(&metrics));
+        services.start("metrics", |stop| async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(Into::into)
+        });
     }
     services.run_until(shutdown_signal()).await
 }

@@ -3,8 +3,8 @@
 
 use guidebot::bot::render::{fit_choices, MAX_CHOICES, MAX_CHOICE_LEN};
 use guidebot::comp::{
-    render::display_width, render_aligned_table, render_rows, source_footer, CompData, CompError,
-    CompLookup, CompQuery, CompRecord, MoneyRange, Origin,
+    render::display_width, render_aligned_table, render_rows, source_footer, CompData, CompLookup,
+    CompQuery, CompRecord, MoneyRange, Origin,
 };
 use guidebot::corpus::Corpus;
 use std::path::{Path, PathBuf};

@@ -68,6 +68,7 @@ fn state(
     let mut settings = HttpSettings::new(hex::encode(test_key().verifying_key().to_bytes()));
     settings.api_base = api_base.to_string();
     settings.max_body_bytes = 64 * 1024;
+    settings.metrics_on_public_port = true;
     (
         AppState::new(dispatcher, metrics, settings).unwrap(),
         engines,
@@ -863,4 +864,41 @@ async fn a_panicking_handler_is_answered_counted_and_shutdown_stays_prompt() {
         "shutdown took {:?}",
         started.elapsed()
     );
+}
+
+/// A slowloris: hundreds of connections that never finish their headers (and some that open and
+/// send nothing) must not keep signed requests from being answered within Discord's 3 seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connections_do_not_lock_out_signed_requests() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for index in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        if index % 2 == 0 {
+            // Half-sent headers, never finished.
+            stream
+                .write_all(b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Le")
+                .await
+                .expect("write");
+        }
+        stalled.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let pong = server.interaction(&json!({"type": 1, "id": "1", "application_id": APP_ID.to_string(), "token": "t", "version": 1})).await;
+    assert_eq!(pong["type"], 1);
+    let comp = server
+        .interaction(&command("comp", json!([fd::opt("company", "Google")])))
+        .await;
+    assert_eq!(comp["type"], 4);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+    server.stop().await;
 }

@@ -71,9 +71,11 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
     let key = SigningKey::from_bytes(&[7u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let metrics_port = free_port();
     let mut command = guidebot();
     command
         .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .env(
             "DISCORD_PUBLIC_KEY",
             hex::encode(key.verifying_key().to_bytes()),
@@ -136,8 +138,11 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(unsigned.status(), 401);
 
+    // Metrics are not on the public interactions port, but on their own address.
+    let public = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
     let metrics = client
-        .get(format!("{base}/metrics"))
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .send()
         .await
         .unwrap()
@@ -171,4 +176,105 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
         !logs.contains(&hex::encode(key.to_bytes())),
         "no key material in logs"
     );
+}
+
+/// Sends a signed PING to `base` and returns how long the answer took, or `None` if none came
+/// within 3 seconds (Discord's deadline).
+async fn signed_ping(base: &str, key: &SigningKey) -> Option<Duration> {
+    let body = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("{base}/interactions"))
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
+        .header("x-signature-timestamp", &timestamp)
+        .body(body)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    (response.status() == 200).then(|| started.elapsed())
+}
+
+/// Slowloris under a low file limit: more stalled connections than the process has file
+/// descriptors for (half of them with half-sent headers) must not keep a signed request from being
+/// answered within Discord's 3 seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_requests() {
+    use std::os::unix::process::CommandExt;
+    use tokio::io::AsyncWriteExt;
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = guidebot();
+    command
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .env(
+            "DISCORD_PUBLIC_KEY",
+            hex::encode(key.verifying_key().to_bytes()),
+        )
+        .env("GUIDEBOT_HTTP_MAX_CONNECTIONS", "64")
+        .arg("--index")
+        .arg(dir.path().join("index"))
+        .env("GUIDEBOT_STORE_PATH", dir.path().join("guidebot.sqlite"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 128,
+                rlim_max: 128,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
+            if response.status().is_success() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the server never became ready");
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("server exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut stalled = Vec::new();
+    for index in 0..200 {
+        let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+            continue;
+        };
+        if index % 2 == 0 {
+            let _ = stream
+                .write_all(b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Le")
+                .await;
+        }
+        stalled.push(stream);
+    }
+    for attempt in 0..3 {
+        let took = signed_ping(&base, &key).await;
+        assert!(
+            took.is_some(),
+            "attempt {attempt}: no answer within 3 s with {} stalled connections open",
+            stalled.len()
+        );
+    }
+    drop(stalled);
+    drop(server);
 }

@@ -176,10 +176,14 @@ settings! {
             "Request bodies larger than this get 413 (1024-16777216).";
         replay_window_secs: u64 = 300, "GUIDEBOT_HTTP_REPLAY_WINDOW_SECS", whole(1, 3600),
             "Signed timestamps further than this from now get 401 (1-3600).";
+        max_connections: usize = crate::transport::http::DEFAULT_MAX_CONNECTIONS, "GUIDEBOT_HTTP_MAX_CONNECTIONS", whole(1, 1_000_000),
+            "Most connections open at once; more wait in the backlog. Keep it under the file limit (LimitNOFILE).";
+        public_metrics: bool = false, "GUIDEBOT_HTTP_PUBLIC_METRICS", flag,
+            "Also serve /metrics on the interactions port (off: use metrics.addr, not exposed publicly).";
     }
-    metrics: MetricsConfig "`[metrics]`: Prometheus endpoint for the gateway mode." {
+    metrics: MetricsConfig "`[metrics]`: Prometheus endpoint on its own address." {
         addr: Option<SocketAddr> = None, "GUIDEBOT_METRICS_ADDR", addr,
-            "\"\" = off; IP:PORT for /metrics in gateway mode (also serve --metrics-addr ADDR).";
+            "\"\" = off; IP:PORT for /metrics, in both modes (also serve --metrics-addr ADDR).";
     }
     log: LogConfig "`[log]`: server logs (CLI commands log warnings to stderr)." {
         format: LogFormat = LogFormat::Text, "GUIDEBOT_LOG_FORMAT", LogFormat::parse,

@@ -91,6 +91,8 @@ impl TryFrom<&Config> for HttpSettings {
             api_base: config.discord.api_base.clone(),
             max_body_bytes: config.http.max_body_bytes,
             replay_window: Duration::from_secs(config.http.replay_window_secs),
+            max_connections: config.http.max_connections,
+            metrics_on_public_port: config.http.public_metrics,
             ..HttpSettings::new(key.expose())
         };
         settings.public_key().map_err(|error| {

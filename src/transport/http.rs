@@ -67,7 +67,16 @@ pub struct HttpSettings {
     /// Requests whose `X-Signature-Timestamp` is further than this from now get 401
     /// (`GUIDEBOT_HTTP_REPLAY_WINDOW_SECS`).
     pub replay_window: Duration,
+    /// Most connections open at once; more wait in the listen backlog
+    /// (`GUIDEBOT_HTTP_MAX_CONNECTIONS`). Keep it under the process's file limit.
+    pub max_connections: usize,
+    /// Also serve `/metrics` on the public interactions port (`GUIDEBOT_HTTP_PUBLIC_METRICS`);
+    /// off by default: metrics go to their own address (`metrics.addr`).
+    pub metrics_on_public_port: bool,
 }
+
+/// Default cap on open connections: under systemd's default soft file limit of 1,024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// The HTTP endpoint's configuration is missing or wrong; the message says which variable and how
 /// to fix it.
@@ -97,6 +106,8 @@ impl HttpSettings {
             api_base: super::DISCORD_API_BASE.to_string(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             replay_window: DEFAULT_REPLAY_WINDOW,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            metrics_on_public_port: false,
         }
     }
 
@@ -188,47 +199,191 @@ impl AppState {
     }
 }
 
-/// The endpoint's routes: `POST /interactions`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
-/// Usable without a socket, e.g. with `tower::ServiceExt::oneshot` in tests.
+/// The endpoint's routes: `POST /interactions`, `GET /healthz`, `GET /readyz`, and `GET /metrics`
+/// only when `metrics_on_public_port` says so (metrics can reveal traffic and usage; by default
+/// they have their own address). Usable without a socket, e.g. with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
     let limit = state.inner.settings.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route(
             "/interactions",
             post(interactions).layer(DefaultBodyLimit::max(limit)),
         )
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
+        .route("/readyz", get(readyz));
+    let router = if state.inner.settings.metrics_on_public_port {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
+
+/// How long a client may take to send a request's headers, and how long a kept-alive connection
+/// may sit idle before its next request: a stalled or idle connection is closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body once its headers arrived.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between two attempts after `accept` fails (out of file descriptors, ...).
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, marks the replica
 /// not ready, lets requests in progress finish and waits (up to 30 s) for deferred answers still
 /// being edited.
+///
+/// Hostile or stalled clients cannot hold it: headers must arrive within [`HEADER_READ_TIMEOUT`]
+/// (which also bounds an idle keep-alive connection), a body within [`BODY_READ_TIMEOUT`], and at
+/// most `settings.max_connections` connections are open at once — past that, new ones wait in the
+/// listen backlog until a slot frees (a stalled one frees its slot within the timeouts). Accept
+/// errors (out of file descriptors) are retried with back-off, not in a busy loop.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP interactions endpoint listening");
     }
-    let signal_state = state.clone();
-    let signal = async move {
-        shutdown.await;
-        signal_state.set_ready(false);
-        tracing::info!("shutting down: no new connections, finishing requests in progress");
-    };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(signal)
-        .await?;
+    let router = app(state.clone()).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        BODY_READ_TIMEOUT,
+    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        state.inner.settings.max_connections.max(1),
+    ));
+    let open = OpenConnections::default();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        // At the cap, the oldest connection that never completed a request's headers (a stalled
+        // or idle client) makes room, so stalled clients cannot lock real ones out.
+        if slots.available_permits() == 0 && open.evict_oldest_unused() {
+            state.inner.metrics.reject("connection_evicted");
+        }
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                    state.inner.metrics.reject("accept_error");
+                    drop(permit);
+                    // Out of file descriptors: make room too.
+                    open.evict_oldest_unused();
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        backoff = Duration::from_millis(5);
+        let _ = stream.set_nodelay(true);
+        let (id, used, evicted) = open.register();
+        let connection_router = router.clone();
+        let service =
+            tower::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
+                used.store(true, Ordering::Release);
+                let router = connection_router.clone();
+                async move {
+                    use tower::ServiceExt;
+                    router.oneshot(request.map(axum::body::Body::new)).await
+                }
+            });
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let open = open.clone();
+        tokio::spawn(async move {
+            // A timed-out, reset or evicted connection is the client's problem, not ours.
+            tokio::select! {
+                _ = connection => {}
+                () = evicted.cancelled() => {}
+            }
+            open.remove(id);
+            drop(permit);
+        });
+    }
+    state.set_ready(false);
+    tracing::info!("shutting down: no new connections, finishing requests in progress");
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open at the shutdown deadline; closing them");
+    }
     state.inner.in_flight.drain(DRAIN_TIMEOUT).await;
     Ok(())
+}
+
+/// The endpoint's open connections, oldest first, with whether each has sent a whole request.
+#[derive(Clone, Default)]
+struct OpenConnections {
+    inner: Arc<Mutex<OpenInner>>,
+}
+
+#[derive(Default)]
+struct OpenInner {
+    next_id: u64,
+    connections:
+        std::collections::VecDeque<(u64, Arc<AtomicBool>, tokio_util::sync::CancellationToken)>,
+}
+
+impl OpenConnections {
+    /// A new connection: its id, the flag its service sets on its first request, and the token
+    /// that closes it when it is evicted.
+    fn register(&self) -> (u64, Arc<AtomicBool>, tokio_util::sync::CancellationToken) {
+        let used = Arc::new(AtomicBool::new(false));
+        let evicted = tokio_util::sync::CancellationToken::new();
+        let Ok(mut inner) = self.inner.lock() else {
+            return (u64::MAX, used, evicted);
+        };
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner
+            .connections
+            .push_back((id, Arc::clone(&used), evicted.clone()));
+        (id, used, evicted)
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.connections.retain(|(open, _, _)| *open != id);
+        }
+    }
+
+    /// Closes the oldest connection that has not sent a whole request; false when every open
+    /// connection is in use.
+    fn evict_oldest_unused(&self) -> bool {
+        let Ok(mut inner) = self.inner.lock() else {
+            return false;
+        };
+        let Some(position) = inner
+            .connections
+            .iter()
+            .position(|(_, used, _)| !used.load(Ordering::Acquire))
+        else {
+            return false;
+        };
+        if let Some((_, _, evicted)) = inner.connections.remove(position) {
+            evicted.cancel();
+        }
+        true
+    }
 }
 
 // ---------------------------------------------------------------- handlers

@@ -60,7 +60,14 @@ pub struct Metrics {
     index_fingerprint: Mutex<String>,
     fingerprint_source: OnceLock<FingerprintSource>,
     http_rejections: Family<Labels1, Counter>,
+    reloads: Family<Labels1, Counter>,
+    /// Reads (successes, failures) of live reloads so far; see [`Metrics::follow_reloads`].
+    reload_source: OnceLock<ReloadSource>,
+    /// What `reloads` has counted so far, to add only the difference at each encode.
+    reloads_counted: Mutex<(u64, u64)>,
 }
+
+type ReloadSource = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,7 +157,16 @@ impl Metrics {
             "HTTP interaction requests rejected before dispatch, by reason",
             http_rejections.clone(),
         );
+        let reloads = Family::<Labels1, Counter>::default();
+        registry.register(
+            "reloads",
+            "Live corpus reloads, by outcome (succeeded: engine swapped; failed: old engine kept)",
+            reloads.clone(),
+        );
         Metrics {
+            reloads,
+            reload_source: OnceLock::new(),
+            reloads_counted: Mutex::new((0, 0)),
             registry,
             requests,
             request_seconds,
@@ -175,6 +191,12 @@ impl Metrics {
         let fingerprint = source();
         let _ = self.fingerprint_source.set(Box::new(source));
         self.set_index_fingerprint(&fingerprint);
+    }
+
+    /// Counts live reloads from `source` (successes, failures so far), read at each
+    /// [`Metrics::encode`]. Only the first call has an effect.
+    pub fn follow_reloads(&self, source: impl Fn() -> (u64, u64) + Send + Sync + 'static) {
+        let _ = self.reload_source.set(Box::new(source));
     }
 
     /// Sets `guidebot_index_info{fingerprint}` to 1 for `fingerprint` (and drops the previous one).
@@ -216,6 +238,18 @@ impl Metrics {
     pub fn encode(&self) -> String {
         if let Some(source) = self.fingerprint_source.get() {
             self.set_index_fingerprint(&source());
+        }
+        if let Some(source) = self.reload_source.get() {
+            let (successes, failures) = source();
+            if let Ok(mut counted) = self.reloads_counted.lock() {
+                self.reloads
+                    .get_or_create(&[("outcome", "succeeded")])
+                    .inc_by(successes.saturating_sub(counted.0));
+                self.reloads
+                    .get_or_create(&[("outcome", "failed")])
+                    .inc_by(failures.saturating_sub(counted.1));
+                *counted = (successes.max(counted.0), failures.max(counted.1));
+            }
         }
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
@@ -271,5 +305,40 @@ impl Metrics {
     /// Counts a handler that panicked.
     pub fn count_panic(&self, command: &'static str) {
         self.panics.get_or_create(&[("command", command)]).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn reloads_are_counted_by_outcome() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let metrics = Metrics::new();
+        let counts = Arc::new((AtomicU64::new(2), AtomicU64::new(1)));
+        let source = Arc::clone(&counts);
+        metrics.follow_reloads(move || {
+            (
+                source.0.load(Ordering::Relaxed),
+                source.1.load(Ordering::Relaxed),
+            )
+        });
+        let text = metrics.encode();
+        assert!(
+            text.contains("guidebot_reloads_total{outcome=\"succeeded\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("guidebot_reloads_total{outcome=\"failed\"} 1"),
+            "{text}"
+        );
+        counts.0.store(3, Ordering::Relaxed);
+        let text = metrics.encode();
+        assert!(
+            text.contains("guidebot_reloads_total{outcome=\"succeeded\"} 3"),
+            "{text}"
+        );
     }
 }

@@ -90,7 +90,12 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
     let services = Services::new();
 
     // Live reload: file watcher, SIGHUP, and the programmatic trigger.
-    let (_trigger, requests) = reload_channel(&engines);
+    let (trigger, requests) = reload_channel(&engines);
+    let reload_status = trigger.status();
+    metrics.follow_reloads(move || {
+        let status = reload_status.borrow();
+        (status.successes, status.failures)
+    });
     {
         let engines = Arc::clone(&engines);
         let options = ReloadOptions::from(&config);

@@ -353,3 +353,20 @@ fn the_image_runs_as_non_root_and_bakes_no_secrets() {
         );
     }
 }
+
+#[test]
+fn the_systemd_unit_raises_the_file_limit_above_the_connection_cap() {
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/guidebot.service"),
+    )
+    .expect("the unit file");
+    let limit: u64 = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("LimitNOFILE="))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("LimitNOFILE is set");
+    assert!(
+        limit >= 4 * guidebot::transport::http::DEFAULT_MAX_CONNECTIONS as u64,
+        "LimitNOFILE={limit}"
+    );
+}

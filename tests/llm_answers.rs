@@ -150,6 +150,29 @@ fn scenarios() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "true figures, no citation at all",
+            script: Script(vec![Text("Google L4 MLE total comp is $300k–$430k.")]),
+            expect: Expect::Extractive,
+        },
+        Scenario {
+            name: "a correct answer citing two rows at once",
+            script: Script(vec![
+                cited(
+                    "Meta E4 DS total comp is $300k–$420k and Google L4 MLE total comp is $300k–$430k",
+                    vec![Claims {
+                        block: META_ROW,
+                        cited_text: "Meta DS | E4 | $170k–$220k | $300k–$420k\nGoogle MLE | L4 | $170k–$220k | $300k–$430k",
+                    }],
+                ),
+                Text("."),
+            ]),
+            expect: Expect::Checked {
+                text: "Meta E4 DS total comp is $300k–$420k and Google L4 MLE total comp is $300k–$430k [1][2].",
+                quotes: &[META_ROW, GOOGLE_ROW],
+                trimmed: 0,
+            },
+        },
+        Scenario {
             name: "a correct multi-sentence answer",
             script: Script(vec![
                 Text("Here is what the guide says. "),

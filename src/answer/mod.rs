@@ -5,7 +5,7 @@
 //! grounded falls back to the extractive one; nothing relevant means a refusal, never a guess.
 
 mod extractive;
-pub mod figures;
+mod figures;
 mod grounding;
 mod prompt;
 

@@ -36,7 +36,7 @@ pub fn system_prompt(provider: ProviderKind) -> String {
 }
 
 /// One citable block of a sent passage: a sentence or a whole line (a table row, a header), by
-/// its place in the passage's lines, and the guide passage whose text it is verbatim in.
+/// its place in the passage's lines (so its text is a slice of a verified line, hence verbatim).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// Index into [`SentPassage::lines`].
@@ -51,9 +51,13 @@ pub struct Block {
 pub struct SentPassage {
     /// The 1-based number the model sees.
     pub number: usize,
+    /// Guide slug, section and heading: where a citation of this passage points the reader.
     pub guide: String,
+    /// The guide's title, shown with each source.
     pub guide_title: String,
+    /// The section all merged hits share.
     pub section_id: String,
+    /// The section's heading (the search result's title).
     pub heading: String,
     /// Lines in the guide's order: a paragraph, a list item, a table header or row.
     pub lines: Vec<String>,

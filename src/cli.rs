@@ -823,8 +823,8 @@ fn write_set_text(out: &mut dyn Write, set: &SetReport, verbose: bool) -> anyhow
     if let Some(answers) = &ours.answers {
         writeln!(
             out,
-            "  answers: {} mode, {} citations, {} LLM fallbacks, latency p50 / max {:.2} / {:.2} ms",
-            answers.mode, answers.citations, answers.fallbacks, answers.p50_latency_ms, answers.max_latency_ms
+            "  answers: {} mode, {} citations, {} LLM fallbacks ({} unsupported by their citations), {} LLM answers trimmed, latency p50 / max {:.2} / {:.2} ms",
+            answers.mode, answers.citations, answers.fallbacks, answers.ungrounded, answers.trimmed, answers.p50_latency_ms, answers.max_latency_ms
         )?;
     }
     if verbose {

@@ -6,12 +6,14 @@
 //! `Arc<Engine>`.
 
 use crate::answer::{
-    extractive_answer, ground_completion, prompt_passages, system_prompt, Answer, AnswerMode,
-    FallbackReason, ANSWER_PASSAGES,
+    extractive_answer, ground_completion, sent_passages, system_prompt, Answer, AnswerMode,
+    FallbackReason, SentPassage, ANSWER_PASSAGES,
 };
 use crate::comp::{CompChoice, CompData, CompLookup, CompQuery};
 use crate::corpus::{Corpus, Passage};
-use crate::llm::{LlmClient, LlmEvent, LlmRequest, LlmSettings, ProviderKind};
+use crate::llm::{
+    LlmClient, LlmCompletion, LlmError, LlmEvent, LlmRequest, LlmSettings, ProviderKind,
+};
 use crate::search::{OpenOutcome, SearchError, SearchIndex, SearchOptions, SearchResults};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -77,7 +79,8 @@ pub struct AnswerOptions {
 pub enum AnswerEvent {
     /// The whole text written so far (not yet checked; markers as the model wrote them).
     Partial(String),
-    /// The final answer, grounded or replaced by the extractive one.
+    /// The final answer: only the sentences the checks kept (the note says when some were
+    /// removed), or the extractive one.
     Final(Answer),
 }
 
@@ -247,32 +250,60 @@ impl Engine {
     }
 
     /// The best answer available: the LLM's when configured, allowed and grounded, otherwise the
-    /// extractive one with a note saying why. Never fails except on an empty question.
+    /// extractive one with a note saying why. Never fails except on an empty question. The LLM
+    /// is asked for the whole answer in one response (nothing is shown before it is checked);
+    /// [`Engine::answer_events`] streams it instead.
     pub async fn answer(
         &self,
         question: &str,
         options: &AnswerOptions,
     ) -> Result<Answer, SearchError> {
-        let mut events = self.answer_events(question, options)?;
-        let mut last = None;
-        while let Some(event) = events.next().await {
-            if let AnswerEvent::Final(answer) = event {
-                last = Some(answer);
+        Ok(match self.plan(question, options)? {
+            Plan::Ready(answer) => answer,
+            Plan::Llm {
+                client,
+                request,
+                context,
+            } => {
+                let completion = client.complete(&request).await;
+                context.finish(completion)
             }
-        }
-        match last {
-            Some(answer) => Ok(answer),
-            None => self.answer_extractive(question),
-        }
+        })
     }
 
-    /// The answer as a stream: `Partial` texts while an LLM writes, then one `Final`. Without an LLM
-    /// (or when the question is not covered) the stream is a single `Final`.
+    /// The answer as a stream: `Partial` texts while an LLM writes (unchecked), then one `Final`
+    /// holding only what the checks kept. Without an LLM (or when the question is not covered)
+    /// the stream is a single `Final`.
     pub fn answer_events(
         &self,
         question: &str,
         options: &AnswerOptions,
     ) -> Result<BoxStream<'static, AnswerEvent>, SearchError> {
+        let (client, request, context) = match self.plan(question, options)? {
+            Plan::Ready(answer) => {
+                return Ok(futures::stream::iter([AnswerEvent::Final(answer)]).boxed())
+            }
+            Plan::Llm {
+                client,
+                request,
+                context,
+            } => (client, request, context),
+        };
+        let llm_stream = client.stream(&request);
+        let stream = futures::stream::unfold(
+            StreamState::Running {
+                llm_stream,
+                text: String::new(),
+                context,
+            },
+            next_answer_event,
+        );
+        Ok(stream.boxed())
+    }
+
+    /// The extractive answer when it is final (no LLM, not allowed, or a refusal), else the LLM
+    /// request for the question: its hits merged into citable passages.
+    fn plan(&self, question: &str, options: &AnswerOptions) -> Result<Plan, SearchError> {
         let started = Instant::now();
         let results = self.search_for_answer(question)?;
         let mut extractive = extractive_answer(question, &results, &self.corpus);
@@ -282,43 +313,38 @@ impl Engine {
                 extractive.note = Some(reason.reader_note().to_string());
                 extractive.fallback = Some(reason.clone());
                 extractive.latency_ms = elapsed_ms(started);
-                return Ok(futures::stream::iter([AnswerEvent::Final(extractive)]).boxed());
+                return Ok(Plan::Ready(extractive));
             }
             _ => {
                 extractive.latency_ms = elapsed_ms(started);
-                return Ok(futures::stream::iter([AnswerEvent::Final(extractive)]).boxed());
+                return Ok(Plan::Ready(extractive));
             }
         };
-        let sent: Vec<_> = results.hits.iter().take(ANSWER_PASSAGES).cloned().collect();
+        let hits = &results.hits[..results.hits.len().min(ANSWER_PASSAGES)];
+        let sent = sent_passages(hits, &self.corpus);
+        if sent.is_empty() {
+            extractive.latency_ms = elapsed_ms(started);
+            return Ok(Plan::Ready(extractive));
+        }
         let request = LlmRequest {
             system_prompt: system_prompt(client.kind()),
             question: question.to_string(),
-            passages: prompt_passages(&sent),
+            passages: sent.iter().map(SentPassage::prompt).collect(),
         };
-        let mode = self.answer_mode();
-        let corpus = Arc::clone(&self.corpus);
-        let question = question.to_string();
-        let query_terms = results.query_terms.clone();
-        let coverage = results.coverage;
-        let llm_stream = client.stream(&request);
-        let stream = futures::stream::unfold(
-            StreamState::Running {
-                llm_stream,
-                text: String::new(),
-                context: Box::new(StreamContext {
-                    question,
-                    sent,
-                    corpus,
-                    query_terms,
-                    coverage,
-                    mode,
-                    extractive,
-                    started,
-                }),
-            },
-            next_answer_event,
-        );
-        Ok(stream.boxed())
+        Ok(Plan::Llm {
+            client,
+            request,
+            context: Box::new(StreamContext {
+                question: question.to_string(),
+                sent,
+                corpus: Arc::clone(&self.corpus),
+                query_terms: results.query_terms.clone(),
+                coverage: results.coverage,
+                mode: self.answer_mode(),
+                extractive,
+                started,
+            }),
+        })
     }
 
     fn search_for_answer(&self, question: &str) -> Result<SearchResults, SearchError> {
@@ -501,10 +527,21 @@ impl EngineHandle {
     }
 }
 
-/// Everything the answer stream needs after the engine call returned.
+/// What answering a question takes: nothing more, or one LLM call.
+enum Plan {
+    Ready(Answer),
+    Llm {
+        client: LlmClient,
+        request: LlmRequest,
+        context: Box<StreamContext>,
+    },
+}
+
+/// Everything the answer needs once the LLM has answered: what was sent, to check the answer
+/// against, and the extractive answer to fall back on.
 struct StreamContext {
     question: String,
-    sent: Vec<crate::search::Hit>,
+    sent: Vec<SentPassage>,
     corpus: Arc<Corpus>,
     query_terms: Vec<String>,
     coverage: f32,
@@ -513,9 +550,52 @@ struct StreamContext {
     started: Instant,
 }
 
+impl StreamContext {
+    /// The checked LLM answer, or the extractive one with a note when the LLM failed or nothing
+    /// it wrote survived the checks.
+    fn finish(self, completion: Result<LlmCompletion, LlmError>) -> Answer {
+        let completion = match completion {
+            Ok(completion) => completion,
+            Err(error) => {
+                tracing::warn!(%error, "LLM failed; using the extractive answer");
+                return self.fallback(FallbackReason::LlmFailed(error.to_string()));
+            }
+        };
+        let grounded = ground_completion(
+            &self.question,
+            &completion,
+            &self.sent,
+            &self.corpus,
+            &self.query_terms,
+            self.mode,
+        );
+        match grounded {
+            Some(mut answer) => {
+                answer.coverage = self.coverage;
+                answer.latency_ms = elapsed_ms(self.started);
+                answer
+            }
+            None => {
+                tracing::warn!(
+                    "LLM answer had no supported cited sentence; using the extractive answer"
+                );
+                self.fallback(FallbackReason::Ungrounded)
+            }
+        }
+    }
+
+    fn fallback(self, reason: FallbackReason) -> Answer {
+        let mut answer = self.extractive;
+        answer.note = Some(reason.reader_note().to_string());
+        answer.fallback = Some(reason);
+        answer.latency_ms = elapsed_ms(self.started);
+        answer
+    }
+}
+
 enum StreamState {
     Running {
-        llm_stream: BoxStream<'static, Result<LlmEvent, crate::llm::LlmError>>,
+        llm_stream: BoxStream<'static, Result<LlmEvent, LlmError>>,
         text: String,
         context: Box<StreamContext>,
     },
@@ -531,64 +611,24 @@ async fn next_answer_event(state: StreamState) -> Option<(AnswerEvent, StreamSta
     else {
         return None;
     };
-    match llm_stream.next().await {
+    let answer = match llm_stream.next().await {
         Some(Ok(LlmEvent::TextDelta(delta))) => {
             text.push_str(&delta);
             let partial = AnswerEvent::Partial(text.clone());
-            Some((
+            return Some((
                 partial,
                 StreamState::Running {
                     llm_stream,
                     text,
                     context,
                 },
-            ))
+            ));
         }
-        Some(Ok(LlmEvent::Done(completion))) => {
-            let context = *context;
-            let grounded = ground_completion(
-                &context.question,
-                &completion,
-                &context.sent,
-                &context.corpus,
-                &context.query_terms,
-                context.mode,
-            );
-            let answer = match grounded {
-                Some(mut answer) => {
-                    answer.coverage = context.coverage;
-                    answer.latency_ms = elapsed_ms(context.started);
-                    answer
-                }
-                None => {
-                    tracing::warn!("LLM answer had no valid citation; using the extractive answer");
-                    fallback(context, FallbackReason::Ungrounded)
-                }
-            };
-            Some((AnswerEvent::Final(answer), StreamState::Done))
-        }
-        Some(Err(error)) => {
-            tracing::warn!(%error, "LLM failed; using the extractive answer");
-            let answer = fallback(*context, FallbackReason::LlmFailed(error.to_string()));
-            Some((AnswerEvent::Final(answer), StreamState::Done))
-        }
-        None => {
-            tracing::warn!("LLM stream ended without an answer; using the extractive answer");
-            let answer = fallback(
-                *context,
-                FallbackReason::LlmFailed("the stream ended early".to_string()),
-            );
-            Some((AnswerEvent::Final(answer), StreamState::Done))
-        }
-    }
-}
-
-fn fallback(context: StreamContext, reason: FallbackReason) -> Answer {
-    let mut answer = context.extractive;
-    answer.note = Some(reason.reader_note().to_string());
-    answer.fallback = Some(reason);
-    answer.latency_ms = elapsed_ms(context.started);
-    answer
+        Some(Ok(LlmEvent::Done(completion))) => context.finish(Ok(completion)),
+        Some(Err(error)) => context.finish(Err(error)),
+        None => context.finish(Err(LlmError::Stream("the stream ended early".to_string()))),
+    };
+    Some((AnswerEvent::Final(answer), StreamState::Done))
 }
 
 fn elapsed_ms(started: Instant) -> f64 {

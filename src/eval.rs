@@ -225,6 +225,10 @@ pub struct AnswerMetrics {
     pub answerable_refusal: f64,
     /// Answers that fell back from the LLM to the extractive text.
     pub fallbacks: usize,
+    /// Of the fallbacks, those whose LLM answer had no sentence its citations supported.
+    pub ungrounded: usize,
+    /// LLM answers shown with sentences removed by the checks.
+    pub trimmed: usize,
     pub p50_latency_ms: f64,
     pub max_latency_ms: f64,
 }
@@ -394,6 +398,8 @@ pub fn evaluate(
                 off_topic_refusal: off_topic_refused as f64 / set.off_topic.len().max(1) as f64,
                 answerable_refusal: refused as f64 / answerable,
                 fallbacks,
+                ungrounded: 0,
+                trimmed: 0,
                 p50_latency_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
                 max_latency_ms: latencies.last().copied().unwrap_or(0.0),
             }
@@ -424,6 +430,7 @@ pub async fn run_set(
     let guidebot = if with_answers {
         // Answers may come from an LLM (async): produce them first, then score them in order.
         let mut produced = Vec::with_capacity(set.questions.len() + set.off_topic.len());
+        let (mut ungrounded, mut trimmed) = (0usize, 0usize);
         let texts = set
             .questions
             .iter()
@@ -434,7 +441,13 @@ pub async fn run_set(
                 .answer(text, &crate::engine::AnswerOptions::default())
                 .await;
             produced.push(match answer {
-                Ok(answer) => Produced::from_answer(&answer),
+                Ok(answer) => {
+                    ungrounded += usize::from(
+                        answer.fallback == Some(crate::answer::FallbackReason::Ungrounded),
+                    );
+                    trimmed += usize::from(answer.trimmed_sentences > 0);
+                    Produced::from_answer(&answer)
+                }
                 Err(_) => Produced {
                     refused: true,
                     ..Produced::default()
@@ -443,7 +456,7 @@ pub async fn run_set(
         }
         let mut answers = produced.into_iter();
         let mut produce = |_: &str| answers.next().unwrap_or_default();
-        evaluate(
+        let mut report = evaluate(
             set,
             &mut retrieve,
             Some(Answering {
@@ -451,7 +464,12 @@ pub async fn run_set(
                 produce: &mut produce,
                 sources: &sources,
             }),
-        )
+        );
+        if let Some(metrics) = report.answers.as_mut() {
+            metrics.ungrounded = ungrounded;
+            metrics.trimmed = trimmed;
+        }
+        report
     } else {
         evaluate(set, &mut retrieve, None)
     };

@@ -781,3 +781,73 @@ async fn feedback_round_trip_through_discord_reaches_the_store() {
     );
     bot.stop().await;
 }
+
+/// Issue 18: while the model writes, edits show its unchecked text marked "writing…"; the final
+/// edit shows only the checked sentences with their quotes, and says that one was removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_edit_keeps_only_checked_sentences_and_says_what_was_removed() {
+    use guidebot::llm::ProviderKind;
+    use support::fake_llm::scenarios::{one_unsupported_sentence, CHECKED_TEXT, GOOGLE_ROW};
+    for (kind, id) in [(ProviderKind::Anthropic, 41), (ProviderKind::OpenAi, 42)] {
+        let llm = FakeLlm::new(kind).await;
+        llm.always(one_unsupported_sentence()).await;
+        let bot = Bot::start(openai_bot(&llm)).await;
+
+        let token = bot
+            .send_command(
+                "ask",
+                json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
+                id,
+            )
+            .await;
+        assert_eq!(bot.callback(&token).await.json()["type"], 5);
+        let is_edit =
+            |r: &RecordedRequest| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token;
+        let final_edit = bot
+            .fake
+            .wait_for_request(
+                |r| {
+                    is_edit(r)
+                        && r.json()["embeds"][0]["fields"]
+                            .as_array()
+                            .is_some_and(|f| !f.is_empty())
+                },
+                TIMEOUT,
+            )
+            .await;
+        let edits: Vec<RecordedRequest> = bot.fake.requests().into_iter().filter(is_edit).collect();
+        let (last, partials) = edits.split_last().unwrap();
+        assert_eq!(
+            last.index, final_edit.index,
+            "{kind}: the checked edit is the last"
+        );
+        assert!(!partials.is_empty(), "{kind}: the answer streamed");
+        for partial in partials {
+            assert_eq!(
+                partial.json()["embeds"][0]["footer"]["text"],
+                guidebot::bot::render::PARTIAL_FOOTER,
+                "{kind}: unchecked text is marked"
+            );
+        }
+        let embed = &final_edit.json()["embeds"][0];
+        assert_eq!(
+            embed["description"],
+            format!("{CHECKED_TEXT}\n\n*{}*", guidebot::answer::trimmed_note(1)),
+            "{kind}"
+        );
+        assert_eq!(
+            embed["fields"][0]["name"],
+            "[1] Compensation: the real bands at mid"
+        );
+        assert!(embed["fields"][0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("> {GOOGLE_ROW}")));
+        assert!(embed["footer"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(kind.as_str()));
+        assert!(!final_edit.json().to_string().contains("$900k"), "{kind}");
+        bot.stop().await;
+    }
+}

@@ -130,6 +130,7 @@ pub fn extractive_answer(question: &str, results: &SearchResults, corpus: &Corpu
         usage: None,
         coverage: results.coverage,
         fallback: None,
+        trimmed_sentences: 0,
     }
 }
 
@@ -475,6 +476,7 @@ pub(crate) fn refusal(question: &str, results: &SearchResults, guides: usize) ->
         usage: None,
         coverage: results.coverage,
         fallback: None,
+        trimmed_sentences: 0,
     }
 }
 

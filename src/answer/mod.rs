@@ -5,12 +5,13 @@
 //! grounded falls back to the extractive one; nothing relevant means a refusal, never a guess.
 
 mod extractive;
+mod figures;
 mod grounding;
 mod prompt;
 
 pub use extractive::extractive_answer;
 pub use grounding::ground_completion;
-pub use prompt::{prompt_passages, system_prompt};
+pub use prompt::{sent_passages, system_prompt, Block, SentPassage};
 
 use crate::llm::TokenUsage;
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,23 @@ pub struct Answer {
     /// Set when the LLM failed or its answer was not grounded, so metrics can count fallbacks.
     #[serde(skip)]
     pub fallback: Option<FallbackReason>,
+    /// Sentences of an LLM's answer removed because no checked citation supported their figures
+    /// (the note says so); 0 for extractive answers. Counted by the eval.
+    #[serde(default)]
+    pub trimmed_sentences: usize,
+}
+
+/// The note on an LLM answer some of whose sentences were removed by the checks.
+pub fn trimmed_note(removed: usize) -> String {
+    let sentences = if removed == 1 {
+        "1 sentence".to_string()
+    } else {
+        format!("{removed} sentences")
+    };
+    format!(
+        "{sentences} of the written answer did not match the guide's text and {} removed.",
+        if removed == 1 { "was" } else { "were" }
+    )
 }
 
 /// Why an LLM answer was replaced by the extractive one; callers log and count these.

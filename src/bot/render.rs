@@ -387,7 +387,12 @@ pub fn render_answer(answer: &Answer, frame: &AnswerFrame) -> Rendered {
     }
 }
 
-/// The answer while an LLM is still writing it.
+/// The footer of an answer still being written.
+pub const PARTIAL_FOOTER: &str =
+    "writing… not yet checked against the guide; sources follow once it is";
+
+/// The answer while an LLM is still writing it: unchecked text, marked as such in the footer
+/// (the final edit keeps only the sentences the checks support, and says when it removed some).
 pub fn render_partial(question: &str, text_so_far: &str, ephemeral: bool) -> Rendered {
     Rendered {
         content: None,
@@ -395,7 +400,7 @@ pub fn render_partial(question: &str, text_so_far: &str, ephemeral: bool) -> Ren
             title: Some(truncate(question, TITLE_LIMIT)),
             description: Some(truncate(&format!("{text_so_far} …"), DESCRIPTION_LIMIT)),
             fields: Vec::new(),
-            footer: Some("writing… sources follow when the answer is checked".to_string()),
+            footer: Some(PARTIAL_FOOTER.to_string()),
             colour: ANSWER_COLOUR.0,
         }],
         buttons: Vec::new(),

@@ -138,6 +138,8 @@ settings! {
             "Sampling temperature (0-1 for anthropic, 0-2 for openai), or \"none\" to omit it.";
         max_retries: u32 = crate::llm::config::DEFAULT_MAX_RETRIES, "GUIDEBOT_LLM_MAX_RETRIES", whole(0, crate::llm::config::MAX_RETRIES_LIMIT),
             "Retries after the first attempt on 429/5xx/timeouts (0-10).";
+        reasoning_model: bool = false, "GUIDEBOT_LLM_REASONING_MODEL", flag,
+            "openai only: true for OpenAI reasoning models (o1, o3, o4-mini, gpt-5): sends max_completion_tokens, no temperature. vLLM and Ollama take the default.";
     }
     bot: BotConfig "`[bot]`: behaviour shared by the gateway and the HTTP endpoint." {
         llm_cooldown_secs: u64 = 20, "GUIDEBOT_BOT_LLM_COOLDOWN_SECS", whole(0, 86_400),
@@ -346,12 +348,14 @@ impl Config {
             max_tokens: llm.max_tokens,
             temperature: llm.temperature,
             max_retries: llm.max_retries,
+            reasoning_model: llm.reasoning_model,
             ..LlmSettings::new(provider, llm.model.trim())
         };
         settings.check().map(|()| Some(settings)).map_err(|error| {
             let key = match error {
                 LlmConfigError::MissingModel { .. } => "llm.model",
                 LlmConfigError::Temperature { .. } => "llm.temperature",
+                LlmConfigError::ReasoningModel { .. } => "llm.reasoning_model",
                 LlmConfigError::MissingKey { .. } | LlmConfigError::UnsafeKey => {
                     "GUIDEBOT_LLM_API_KEY"
                 }

@@ -2,29 +2,35 @@
 //! answer's native `search_result_location` citations come back as ` [n]` markers plus cited text.
 
 use super::{
-    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError,
-    LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
+    dedupe_citations, sse::SseEvent, temperature_json, AnswerPiece, LlmCitation, LlmCompletion,
+    LlmError, LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Value of the `anthropic-version` header.
 pub(crate) const API_VERSION: &str = "2023-06-01";
 
 /// The JSON body of `POST /v1/messages`: one `search_result` block per passage (in passage order,
-/// so `search_result_index` i is `passages[i]`), then the question as a `text` block. The system
-/// prompt is omitted when empty, `temperature` when `None`, `stream` unless streaming.
+/// so `search_result_index` i is `passages[i]`) whose `content` holds one text block per citable
+/// piece (sentence, list item, table row), then the question as a `text` block. The system prompt
+/// is omitted when empty, `temperature` when `None`, `stream` unless streaming.
 pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream: bool) -> Value {
     let mut content: Vec<Value> = request
         .passages
         .iter()
         .map(|p| {
+            let blocks: Vec<Value> = p
+                .sent_blocks()
+                .into_iter()
+                .map(|text| json!({"type": "text", "text": text}))
+                .collect();
             json!({
                 "type": "search_result",
                 "source": p.source,
                 "title": p.title,
-                "content": [{"type": "text", "text": p.text}],
+                "content": blocks,
                 "citations": {"enabled": true},
             })
         })
@@ -76,6 +82,10 @@ struct Citation {
     search_result_index: Option<usize>,
     #[serde(default)]
     cited_text: Option<String>,
+    #[serde(default)]
+    start_block_index: Option<usize>,
+    #[serde(default)]
+    end_block_index: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -94,61 +104,60 @@ pub(crate) fn parse_response(
     let response: MessageResponse = serde_json::from_str(body)
         .map_err(|e| LlmError::Malformed(format!("messages response: {e}")))?;
     let numbers: Vec<usize> = passages.iter().map(|p| p.number).collect();
-    let mut text = String::new();
-    let mut citations = Vec::new();
+    let mut answer = Assembled::default();
     for block in response.content {
-        if let ContentBlock::Text {
-            text: t,
-            citations: cites,
-        } = block
-        {
-            text.push_str(&t);
-            let cites = cites.unwrap_or_default();
-            let mut numbers_in_block = Vec::new();
-            for c in &cites {
-                if let Some(n) = map_citation(c, &numbers) {
-                    citations.push(LlmCitation {
-                        passage_number: n,
-                        cited_text: c.cited_text.clone(),
-                    });
-                    numbers_in_block.push(n);
-                }
+        if let ContentBlock::Text { text, citations } = block {
+            let mut block = BlockState {
+                text,
+                ..BlockState::default()
+            };
+            for c in citations.unwrap_or_default() {
+                block.cite(&c, &numbers);
             }
-            text.push_str(&marker(&numbers_in_block));
+            answer.text.push_str(&block.text);
+            let marker = answer.close(block);
+            answer.text.push_str(&marker);
         }
     }
     let usage = response.usage.unwrap_or_default();
-    Ok(LlmCompletion {
-        text,
-        citations: dedupe_citations(citations),
-        usage: TokenUsage {
+    Ok(answer.finish(
+        TokenUsage {
             input_tokens: usage.input_tokens.unwrap_or(0),
             output_tokens: usage.output_tokens.unwrap_or(0),
         },
-        stop_reason: response.stop_reason,
-    })
+        response.stop_reason,
+    ))
 }
 
-/// The passage number a citation points at, if it is a search-result citation within range.
-fn map_citation(c: &Citation, numbers: &[usize]) -> Option<usize> {
+/// The citation mapped to the request's passage numbers; `None` for a search result that was not
+/// sent (or a citation of another kind).
+fn map_citation(c: &Citation, numbers: &[usize]) -> Option<LlmCitation> {
     let index = c.search_result_index?;
-    let number = numbers.get(index).copied();
-    if number.is_none() {
+    let Some(&number) = numbers.get(index) else {
         tracing::debug!(
             index,
             passages = numbers.len(),
             "ignoring citation of an unknown search result"
         );
-    }
-    number
+        return None;
+    };
+    let blocks = match (c.start_block_index, c.end_block_index) {
+        (Some(start), Some(end)) => Some(start..end),
+        _ => None,
+    };
+    Some(LlmCitation {
+        passage_number: number,
+        cited_text: c.cited_text.clone(),
+        blocks,
+    })
 }
 
 /// ` [1][3]` for the distinct passage numbers cited by one block, in order; empty when none.
-fn marker(numbers: &[usize]) -> String {
+fn marker(citations: &[LlmCitation]) -> String {
     let mut seen = Vec::new();
-    for &n in numbers {
-        if !seen.contains(&n) {
-            seen.push(n);
+    for c in citations {
+        if !seen.contains(&c.passage_number) {
+            seen.push(c.passage_number);
         }
     }
     if seen.is_empty() {
@@ -161,17 +170,69 @@ fn marker(numbers: &[usize]) -> String {
     out
 }
 
+/// One text block of the answer: its text and its citations of sent passages.
 #[derive(Default)]
 struct BlockState {
-    cited: Vec<usize>,
+    text: String,
+    citations: Vec<LlmCitation>,
+    /// Citations of search results that were not sent.
+    unknown: usize,
+}
+
+impl BlockState {
+    fn cite(&mut self, c: &Citation, numbers: &[usize]) {
+        match map_citation(c, numbers) {
+            Some(citation) => self.citations.push(citation),
+            None => self.unknown += 1,
+        }
+    }
+}
+
+/// The answer put together block by block (both for whole responses and streams).
+#[derive(Default)]
+struct Assembled {
+    /// Text with ` [n]` markers after cited blocks.
+    text: String,
+    citations: Vec<LlmCitation>,
+    pieces: Vec<AnswerPiece>,
+    unknown: usize,
+}
+
+impl Assembled {
+    /// Adds a finished block (whose text is already in `self.text` when streaming) and returns
+    /// the marker that follows it.
+    fn close(&mut self, block: BlockState) -> String {
+        let marker = marker(&block.citations);
+        self.unknown += block.unknown;
+        self.citations.extend(block.citations.iter().cloned());
+        if block.citations.is_empty() {
+            self.pieces.push(AnswerPiece::Text(block.text));
+        } else {
+            self.pieces.push(AnswerPiece::Cited {
+                text: block.text,
+                citations: block.citations,
+            });
+        }
+        marker
+    }
+
+    fn finish(self, usage: TokenUsage, stop_reason: Option<String>) -> LlmCompletion {
+        LlmCompletion {
+            text: self.text,
+            citations: dedupe_citations(self.citations),
+            pieces: self.pieces,
+            unknown_citations: self.unknown,
+            usage,
+            stop_reason,
+        }
+    }
 }
 
 /// Streaming parser for Anthropic SSE events.
 pub(crate) struct StreamState {
     numbers: Vec<usize>,
-    text: String,
-    citations: Vec<LlmCitation>,
-    blocks: HashMap<u64, BlockState>,
+    answer: Assembled,
+    blocks: BTreeMap<u64, BlockState>,
     usage: TokenUsage,
     stop_reason: Option<String>,
     done: bool,
@@ -182,9 +243,8 @@ impl StreamState {
     pub(crate) fn new(numbers: Vec<usize>) -> Self {
         StreamState {
             numbers,
-            text: String::new(),
-            citations: Vec::new(),
-            blocks: HashMap::new(),
+            answer: Assembled::default(),
+            blocks: BTreeMap::new(),
             usage: TokenUsage::default(),
             stop_reason: None,
             done: false,
@@ -198,9 +258,16 @@ impl StreamState {
 
     fn emit(&mut self, text: &str, out: &mut VecDeque<LlmEvent>) {
         if !text.is_empty() {
-            self.text.push_str(text);
+            self.answer.text.push_str(text);
             out.push_back(LlmEvent::TextDelta(text.to_string()));
         }
+    }
+
+    fn block_text(&mut self, index: u64, text: &str, out: &mut VecDeque<LlmEvent>) {
+        if let Some(block) = self.blocks.get_mut(&index) {
+            block.text.push_str(text);
+        }
+        self.emit(text, out);
     }
 
     fn cite(&mut self, index: u64, value: &Value) {
@@ -208,12 +275,8 @@ impl StreamState {
             tracing::debug!("ignoring a citation of an unknown shape");
             return;
         };
-        if let Some(n) = map_citation(&c, &self.numbers) {
-            self.citations.push(LlmCitation {
-                passage_number: n,
-                cited_text: c.cited_text,
-            });
-            self.blocks.entry(index).or_default().cited.push(n);
+        if let Some(block) = self.blocks.get_mut(&index) {
+            block.cite(&c, &self.numbers);
         }
     }
 
@@ -245,7 +308,7 @@ impl StreamState {
                 if block.get("type").and_then(Value::as_str) == Some("text") {
                     self.blocks.insert(index, BlockState::default());
                     if let Some(t) = block.get("text").and_then(Value::as_str) {
-                        self.emit(t, out);
+                        self.block_text(index, t, out);
                     }
                     if let Some(cites) = block.get("citations").and_then(Value::as_array) {
                         for c in cites {
@@ -261,7 +324,7 @@ impl StreamState {
                         let t = delta.get("text").and_then(Value::as_str).ok_or_else(|| {
                             LlmError::Malformed("text_delta without text".to_string())
                         })?;
-                        self.emit(t, out);
+                        self.block_text(index, t, out);
                     }
                     Some("citations_delta") => {
                         if let Some(c) = delta.get("citation") {
@@ -273,7 +336,7 @@ impl StreamState {
             }
             "content_block_stop" => {
                 if let Some(block) = self.blocks.remove(&index) {
-                    let m = marker(&block.cited);
+                    let m = self.answer.close(block);
                     self.emit(&m, out);
                 }
             }
@@ -287,12 +350,15 @@ impl StreamState {
             }
             "message_stop" => {
                 self.done = true;
-                out.push_back(LlmEvent::Done(LlmCompletion {
-                    text: std::mem::take(&mut self.text),
-                    citations: dedupe_citations(std::mem::take(&mut self.citations)),
-                    usage: self.usage,
-                    stop_reason: self.stop_reason.take(),
-                }));
+                // Blocks never stopped still count, in order.
+                for (_, block) in std::mem::take(&mut self.blocks) {
+                    let m = self.answer.close(block);
+                    self.emit(&m, out);
+                }
+                let answer = std::mem::take(&mut self.answer);
+                out.push_back(LlmEvent::Done(
+                    answer.finish(self.usage, self.stop_reason.take()),
+                ));
             }
             "error" => {
                 let kind = data
@@ -344,6 +410,7 @@ mod tests {
                 source: format!("guide#s{n}"),
                 title: format!("Section {n}"),
                 text: format!("text {n}"),
+                blocks: Vec::new(),
             })
             .collect()
     }
@@ -351,7 +418,8 @@ mod tests {
     #[test]
     fn markers_are_deduped_per_block() {
         assert_eq!(marker(&[]), "");
-        assert_eq!(marker(&[2, 2, 1]), " [2][1]");
+        let cites: Vec<LlmCitation> = [2, 2, 1].into_iter().map(LlmCitation::marker).collect();
+        assert_eq!(marker(&cites), " [2][1]");
     }
 
     #[test]
@@ -367,13 +435,24 @@ mod tests {
             "stop_reason":"end_turn","usage":{"input_tokens":120,"output_tokens":30}}"#;
         let c = parse_response(body, &passages()).unwrap();
         assert_eq!(c.text, "Mid-level bands are $150k to $190k [2].");
+        let cited = LlmCitation {
+            passage_number: 2,
+            cited_text: Some("text 2".into()),
+            blocks: Some(0..1),
+        };
+        assert_eq!(c.citations, vec![cited.clone()]);
         assert_eq!(
-            c.citations,
-            vec![LlmCitation {
-                passage_number: 2,
-                cited_text: Some("text 2".into())
-            }]
+            c.pieces,
+            vec![
+                AnswerPiece::Text("Mid-level bands are ".into()),
+                AnswerPiece::Cited {
+                    text: "$150k to $190k".into(),
+                    citations: vec![cited.clone(), cited]
+                },
+                AnswerPiece::Text(".".into()),
+            ]
         );
+        assert_eq!(c.unknown_citations, 1);
         assert_eq!(
             c.usage,
             TokenUsage {
@@ -382,6 +461,23 @@ mod tests {
             }
         );
         assert_eq!(c.stop_reason.as_deref(), Some("end_turn"));
+    }
+
+    #[test]
+    fn every_piece_is_a_text_block() {
+        let mut passage = passages().remove(0);
+        passage.blocks = vec!["One.".into(), "Two.".into()];
+        let request = LlmRequest {
+            system_prompt: String::new(),
+            question: "q".into(),
+            passages: vec![passage],
+        };
+        let settings = LlmSettings::new(crate::llm::ProviderKind::Anthropic, "m");
+        let body = request_body(&settings, &request, false);
+        assert_eq!(
+            body["messages"][0]["content"][0]["content"],
+            json!([{"type": "text", "text": "One."}, {"type": "text", "text": "Two."}])
+        );
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub struct LlmSettings {
     pub temperature: Option<f32>,
     /// Retries after the first attempt on 429, 5xx, 529, timeouts and connect errors.
     pub max_retries: u32,
+    /// An OpenAI reasoning model (o1, o3, o4-mini, gpt-5 ...): they reject `max_tokens` and
+    /// `temperature`, so the limit goes as `max_completion_tokens` and no temperature is sent.
+    /// OpenAI-compatible servers such as vLLM and Ollama take `max_tokens`: leave it off.
+    pub reasoning_model: bool,
 }
 
 impl LlmSettings {
@@ -153,11 +157,13 @@ impl LlmSettings {
             max_tokens: DEFAULT_MAX_TOKENS,
             temperature: Some(DEFAULT_TEMPERATURE),
             max_retries: DEFAULT_MAX_RETRIES,
+            reasoning_model: false,
         }
     }
 
     /// The rules that depend on more than one setting: a model is named, Anthropic gets a key and
-    /// a temperature it accepts, and the key can travel in an HTTP header. Each single value's own
+    /// a temperature it accepts, the reasoning-model switch is only set for OpenAI-compatible
+    /// servers, and the key can travel in an HTTP header. Each single value's own
     /// range is checked where it is read (`crate::config`). Errors never contain the key.
     pub fn check(&self) -> Result<(), LlmConfigError> {
         if self.model.trim().is_empty() {
@@ -175,6 +181,11 @@ impl LlmSettings {
                 });
             }
             _ => {}
+        }
+        if self.reasoning_model && self.provider != ProviderKind::OpenAi {
+            return Err(LlmConfigError::ReasoningModel {
+                provider: self.provider,
+            });
         }
         if let Some(t) = self.temperature {
             let max = self.provider.max_temperature();
@@ -219,6 +230,12 @@ pub enum LlmConfigError {
         /// The provider's ceiling.
         max: f32,
     },
+    /// The reasoning-model switch is set for a provider it does not apply to.
+    #[error("only applies to OpenAI-compatible servers (provider \"openai\"), not {provider}; set it to false")]
+    ReasoningModel {
+        /// The configured provider.
+        provider: ProviderKind,
+    },
 }
 
 #[cfg(test)]
@@ -256,6 +273,14 @@ mod tests {
         assert!(!error.to_string().contains(KEY));
         let debug = format!("{s:?}");
         assert!(!debug.contains(KEY) && debug.contains("***"), "{debug}");
+        s.api_key = Some(Secret::new(KEY));
+        s.reasoning_model = true;
+        assert_eq!(
+            s.check(),
+            Err(LlmConfigError::ReasoningModel {
+                provider: ProviderKind::Anthropic
+            })
+        );
         let openai = LlmSettings::new(ProviderKind::OpenAi, " ");
         assert!(matches!(
             openai.check(),

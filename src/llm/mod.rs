@@ -41,8 +41,23 @@ pub struct PromptPassage {
     pub source: String,
     /// Section heading.
     pub title: String,
-    /// Passage text.
+    /// Passage text as read (its lines joined by line breaks): what OpenAI-compatible servers get.
     pub text: String,
+    /// The citable pieces of `text` in order (a sentence, list item or table row each), so that a
+    /// citation can point at exactly the words it relies on: Anthropic gets one text block per
+    /// piece and cites block ranges. Empty means one block holding `text`.
+    pub blocks: Vec<String>,
+}
+
+impl PromptPassage {
+    /// The blocks as sent: `blocks`, or `text` alone when there are none.
+    pub fn sent_blocks(&self) -> Vec<&str> {
+        if self.blocks.is_empty() {
+            vec![self.text.as_str()]
+        } else {
+            self.blocks.iter().map(String::as_str).collect()
+        }
+    }
 }
 
 /// Everything the model sees for one question: instructions, the user's question, the passages.
@@ -56,13 +71,46 @@ pub struct LlmRequest {
     pub passages: Vec<PromptPassage>,
 }
 
-/// One citation in an answer, mapped back to the passage number of the request.
+/// One citation in an answer, mapped back to the passage number of the request. What it claims
+/// to quote is unchecked: the answer layer checks it against the passage that was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LlmCitation {
     /// 1-based passage number (the `number` of a [`PromptPassage`] of the request).
     pub passage_number: usize,
     /// The quoted text when the provider reports it (Anthropic); `None` for `[n]` markers.
     pub cited_text: Option<String>,
+    /// The cited blocks of the passage (0-based, end-exclusive) when the provider reports them
+    /// (Anthropic's `start_block_index` / `end_block_index`); `None` for `[n]` markers.
+    pub blocks: Option<std::ops::Range<usize>>,
+}
+
+impl LlmCitation {
+    /// A `[n]` marker's citation: a passage number and nothing else.
+    pub fn marker(passage_number: usize) -> Self {
+        LlmCitation {
+            passage_number,
+            cited_text: None,
+            blocks: None,
+        }
+    }
+}
+
+/// A piece of an answer with what it cites, so each claim can be checked against its own
+/// citations. The pieces' texts, concatenated, are the answer without citation markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerPiece {
+    /// Text that cites nothing.
+    Text(String),
+    /// Text the provider ties to these citations (an Anthropic text block with citations).
+    Cited {
+        /// The text as written.
+        text: String,
+        /// Its citations to sent passages, in order.
+        citations: Vec<LlmCitation>,
+    },
+    /// A `[n]` marker written by the model: it cites for the sentence it ends. Citations of
+    /// passages that were not sent are already removed, so it may be empty.
+    Marker(Vec<LlmCitation>),
 }
 
 /// Token accounting of one completion, for cost metrics.
@@ -82,6 +130,10 @@ pub struct LlmCompletion {
     pub text: String,
     /// Citations that map to a passage of the request, in order of appearance, duplicates removed.
     pub citations: Vec<LlmCitation>,
+    /// The answer as pieces tied to their citations (what grounding checks).
+    pub pieces: Vec<AnswerPiece>,
+    /// Citations dropped because they named a passage that was not sent.
+    pub unknown_citations: usize,
     /// Token usage as reported by the provider (0 when not reported).
     pub usage: TokenUsage,
     /// Provider's stop reason (`end_turn`, `max_tokens`, `stop`, `length`, …).

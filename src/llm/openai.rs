@@ -14,8 +14,8 @@
 //! ```
 
 use super::{
-    dedupe_citations, sse::SseEvent, temperature_json, LlmCitation, LlmCompletion, LlmError,
-    LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
+    dedupe_citations, sse::SseEvent, temperature_json, AnswerPiece, LlmCitation, LlmCompletion,
+    LlmError, LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -36,7 +36,9 @@ pub(crate) fn user_message(request: &LlmRequest) -> String {
 }
 
 /// The JSON body of `POST /v1/chat/completions`. The system message is omitted when the prompt is
-/// empty; `temperature` when `None`; `stream` and `stream_options.include_usage` only when streaming.
+/// empty; `temperature` when `None`; `stream` and `stream_options.include_usage` only when
+/// streaming. For reasoning models (`LlmSettings::reasoning_model`) the token limit is sent as
+/// `max_completion_tokens` and `temperature` is omitted, as those models reject both.
 pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream: bool) -> Value {
     let mut messages = Vec::new();
     if !request.system_prompt.is_empty() {
@@ -46,10 +48,14 @@ pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream:
     let mut body = json!({
         "model": settings.model,
         "messages": messages,
-        "max_tokens": settings.max_tokens,
     });
-    if let Some(t) = settings.temperature {
-        body["temperature"] = temperature_json(t);
+    if settings.reasoning_model {
+        body["max_completion_tokens"] = json!(settings.max_tokens);
+    } else {
+        body["max_tokens"] = json!(settings.max_tokens);
+        if let Some(t) = settings.temperature {
+            body["temperature"] = temperature_json(t);
+        }
     }
     if stream {
         body["stream"] = json!(true);
@@ -115,39 +121,83 @@ pub(crate) fn parse_response(
         .or(choice.message.refusal)
         .unwrap_or_default();
     let numbers: Vec<usize> = passages.iter().map(|p| p.number).collect();
-    Ok(LlmCompletion {
-        citations: citations_from_markers(&text, &numbers),
+    Ok(completion(
         text,
-        usage: response.usage.unwrap_or_default().into(),
-        stop_reason: choice.finish_reason,
-    })
+        &numbers,
+        response.usage.unwrap_or_default().into(),
+        choice.finish_reason,
+    ))
+}
+
+/// A completion from the answer's text: citations and pieces read from its `[n]` markers.
+fn completion(
+    text: String,
+    numbers: &[usize],
+    usage: TokenUsage,
+    stop_reason: Option<String>,
+) -> LlmCompletion {
+    let (pieces, unknown_citations) = pieces_from_markers(&text, numbers);
+    LlmCompletion {
+        citations: citations_from_markers(&text, numbers),
+        pieces,
+        unknown_citations,
+        text,
+        usage,
+        stop_reason,
+    }
 }
 
 /// Citations from `[n]`, `[1][2]` and `[1, 2]` markers, keeping only numbers of request passages,
 /// in order of first appearance.
 pub(crate) fn citations_from_markers(text: &str, valid: &[usize]) -> Vec<LlmCitation> {
-    let cited = marker_numbers(text)
+    let cited = markers(text)
         .into_iter()
+        .flat_map(|(_, numbers)| numbers)
         .filter(|n| valid.contains(n))
-        .map(|n| LlmCitation {
-            passage_number: n,
-            cited_text: None,
-        })
+        .map(LlmCitation::marker)
         .collect();
     dedupe_citations(cited)
 }
 
-/// Every number inside bracket markers made only of digits, commas and spaces (`[3]`, `[1, 2]`).
-fn marker_numbers(text: &str) -> Vec<usize> {
+/// The text cut at its markers: text pieces, and one marker piece per bracket holding the
+/// citations of request passages (numbers of passages that were not sent are counted, not kept).
+pub(crate) fn pieces_from_markers(text: &str, valid: &[usize]) -> (Vec<AnswerPiece>, usize) {
+    let mut pieces = Vec::new();
+    let mut unknown = 0;
+    let mut from = 0;
+    for (range, numbers) in markers(text) {
+        if range.start > from {
+            pieces.push(AnswerPiece::Text(text[from..range.start].to_string()));
+        }
+        let mut cites = Vec::new();
+        for n in numbers {
+            if valid.contains(&n) {
+                cites.push(LlmCitation::marker(n));
+            } else {
+                unknown += 1;
+            }
+        }
+        pieces.push(AnswerPiece::Marker(cites));
+        from = range.end;
+    }
+    if from < text.len() {
+        pieces.push(AnswerPiece::Text(text[from..].to_string()));
+    }
+    (pieces, unknown)
+}
+
+/// Every bracket made only of numbers, commas and spaces (`[3]`, `[1, 2]`), with its byte range.
+fn markers(text: &str) -> Vec<(std::ops::Range<usize>, Vec<usize>)> {
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        rest = &rest[open + 1..];
-        let Some(close) = rest.find(']') else { break };
-        let inside = &rest[..close];
-        let parts: Vec<&str> = inside.split(',').map(str::trim).collect();
-        let numbers: Option<Vec<usize>> = parts
-            .iter()
+    let mut at = 0;
+    while let Some(open) = text[at..].find('[').map(|i| at + i) {
+        let Some(close) = text[open + 1..].find(']').map(|i| open + 1 + i) else {
+            break;
+        };
+        let inside = &text[open + 1..close];
+        let numbers: Option<Vec<usize>> = inside
+            .split(',')
+            .map(str::trim)
             .map(|p| {
                 if !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()) {
                     p.parse().ok()
@@ -156,12 +206,21 @@ fn marker_numbers(text: &str) -> Vec<usize> {
                 }
             })
             .collect();
-        if let Some(numbers) = numbers {
-            out.extend(numbers);
-            rest = &rest[close + 1..];
+        match numbers {
+            Some(numbers) => {
+                out.push((open..close + 1, numbers));
+                at = close + 1;
+            }
+            None => at = open + 1,
         }
     }
     out
+}
+
+/// Every number inside bracket markers, in order (tests).
+#[cfg(test)]
+fn marker_numbers(text: &str) -> Vec<usize> {
+    markers(text).into_iter().flat_map(|(_, n)| n).collect()
 }
 
 /// Streaming parser for `data: {chunk}` lines ending with `data: [DONE]`.
@@ -193,12 +252,12 @@ impl StreamState {
     fn finish(&mut self, out: &mut VecDeque<LlmEvent>) {
         self.done = true;
         let text = std::mem::take(&mut self.text);
-        out.push_back(LlmEvent::Done(LlmCompletion {
-            citations: citations_from_markers(&text, &self.numbers),
+        out.push_back(LlmEvent::Done(completion(
             text,
-            usage: self.usage,
-            stop_reason: self.stop_reason.take(),
-        }));
+            &self.numbers,
+            self.usage,
+            self.stop_reason.take(),
+        )));
     }
 
     /// Handles one SSE event.
@@ -293,6 +352,23 @@ mod tests {
     }
 
     #[test]
+    fn pieces_split_at_markers() {
+        let (pieces, unknown) = pieces_from_markers("A [1]. B [9][2]. [x] C", &[1, 2]);
+        assert_eq!(
+            pieces,
+            vec![
+                AnswerPiece::Text("A ".into()),
+                AnswerPiece::Marker(vec![LlmCitation::marker(1)]),
+                AnswerPiece::Text(". B ".into()),
+                AnswerPiece::Marker(vec![]),
+                AnswerPiece::Marker(vec![LlmCitation::marker(2)]),
+                AnswerPiece::Text(". [x] C".into()),
+            ]
+        );
+        assert_eq!(unknown, 1);
+    }
+
+    #[test]
     fn user_message_format() {
         let request = LlmRequest {
             system_prompt: "s".into(),
@@ -302,6 +378,7 @@ mod tests {
                 source: "g#a".into(),
                 title: "A".into(),
                 text: "alpha".into(),
+                blocks: vec!["alpha".into()],
             }],
         };
         assert_eq!(

@@ -1,6 +1,11 @@
 //! Fake Anthropic and OpenAI-compatible servers on 127.0.0.1 (wiremock) that record every request's
-//! path, headers and JSON body, plus builders for realistic responses and SSE streams.
+//! path, headers and JSON body, plus builders for realistic responses and SSE streams, for one
+//! provider or for whichever a fake speaks (so one table of cases runs against both), scripted
+//! grounding scenarios (`scenarios`) and the rules requests must follow (`request_rules`).
 #![allow(dead_code)]
+
+pub mod request_rules;
+pub mod scenarios;
 
 use guidebot::llm::{LlmClient, LlmRequest, LlmSettings, PromptPassage, ProviderKind};
 use guidebot::util::secret::Secret;
@@ -30,6 +35,14 @@ pub struct FakeLlm {
 }
 
 impl FakeLlm {
+    /// A fake of `kind`'s endpoint.
+    pub async fn new(kind: ProviderKind) -> Self {
+        FakeLlm {
+            server: MockServer::start().await,
+            kind,
+        }
+    }
+
     /// A fake `POST /v1/messages`.
     pub async fn anthropic() -> Self {
         FakeLlm {
@@ -59,7 +72,8 @@ impl FakeLlm {
     }
 
     /// Answer every request (after any [`FakeLlm::first`] scripts are used up) with `response`.
-    pub async fn always(&self, response: ResponseTemplate) {
+    /// `response` may be a [`ResponseTemplate`] or a [`scenarios::Script`].
+    pub async fn always(&self, response: impl wiremock::Respond + 'static) {
         Mock::given(method("POST"))
             .and(path(self.endpoint()))
             .respond_with(response)
@@ -69,7 +83,7 @@ impl FakeLlm {
     }
 
     /// Answer the next `times` requests with `response`; scripts run in the order they are added.
-    pub async fn first(&self, times: u64, response: ResponseTemplate) {
+    pub async fn first(&self, times: u64, response: impl wiremock::Respond + 'static) {
         Mock::given(method("POST"))
             .and(path(self.endpoint()))
             .respond_with(response)
@@ -120,6 +134,117 @@ impl FakeLlm {
     pub fn client(&self) -> LlmClient {
         LlmClient::new(self.settings(), reqwest::Client::new())
     }
+
+    /// A whole answer without citations, in this provider's format (usage 321 in, 12 out).
+    pub fn plain_answer(&self, text: &str) -> ResponseTemplate {
+        json_response(
+            200,
+            match self.kind {
+                ProviderKind::Anthropic => {
+                    anthropic_message(json!([{"type": "text", "text": text}]), "end_turn", 321, 12)
+                }
+                ProviderKind::OpenAi => openai_completion(text, "stop", 321, 12),
+            },
+        )
+    }
+
+    /// An error response with this provider's body shape; `message` is what it says.
+    pub fn error(&self, status: u16, message: &str) -> ResponseTemplate {
+        let kind = match status {
+            429 => "rate_limit_error",
+            400 => "invalid_request_error",
+            401 => "authentication_error",
+            529 => "overloaded_error",
+            _ => "api_error",
+        };
+        json_response(
+            status,
+            match self.kind {
+                ProviderKind::Anthropic => anthropic_error(kind, message),
+                ProviderKind::OpenAi => openai_error(message, kind),
+            },
+        )
+    }
+
+    /// The message an error response built by [`FakeLlm::error`] is reported with.
+    pub fn error_message(&self, status: u16, message: &str) -> String {
+        let kind = match status {
+            429 => "rate_limit_error",
+            400 => "invalid_request_error",
+            401 => "authentication_error",
+            529 => "overloaded_error",
+            _ => "api_error",
+        };
+        format!("{kind}: {message}")
+    }
+
+    /// A streamed answer (SSE body) made of these text deltas, then `ending`.
+    pub fn stream_body(&self, deltas: &[&str], ending: StreamEnd) -> String {
+        stream_body(self.kind, deltas, ending)
+    }
+
+    /// How a stream ending with [`StreamEnd::Error`] reports `message`.
+    pub fn stream_error_message(&self, message: &str) -> String {
+        match self.kind {
+            ProviderKind::Anthropic => format!("overloaded_error: {message}"),
+            ProviderKind::OpenAi => message.to_string(),
+        }
+    }
+}
+
+/// A streamed answer of `kind` (SSE body) made of these text deltas, then `ending`.
+pub fn stream_body(kind: ProviderKind, deltas: &[&str], ending: StreamEnd) -> String {
+    {
+        match kind {
+            ProviderKind::Anthropic => {
+                let mut events = vec![a_message_start(410), a_block_start(0), a_ping()];
+                events.extend(deltas.iter().map(|delta| a_text(0, delta)));
+                match ending {
+                    StreamEnd::Complete => events.extend([
+                        a_block_stop(0),
+                        a_message_delta("end_turn", 17),
+                        a_message_stop(),
+                    ]),
+                    StreamEnd::Cut => {}
+                    StreamEnd::Error(message) => {
+                        events.push(a_error("overloaded_error", message));
+                        events.push(a_message_stop());
+                    }
+                }
+                anthropic_sse(&events)
+            }
+            ProviderKind::OpenAi => {
+                let mut chunks: Vec<Value> = deltas
+                    .iter()
+                    .map(|delta| openai_chunk(Some(delta), None))
+                    .collect();
+                match ending {
+                    StreamEnd::Complete => {
+                        chunks.push(openai_chunk(None, Some("stop")));
+                        chunks.push(openai_usage_chunk(410, 17));
+                        openai_sse(&chunks, true)
+                    }
+                    StreamEnd::Cut => openai_sse(&chunks, false),
+                    StreamEnd::Error(message) => {
+                        chunks.push(json!({"error": {"message": message, "type": "server_error"}}));
+                        chunks.push(openai_chunk(Some(" never shown"), None));
+                        openai_sse(&chunks, true)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a scripted stream ends.
+#[derive(Debug, Clone, Copy)]
+pub enum StreamEnd<'a> {
+    /// With the provider's end-of-message events.
+    Complete,
+    /// Broken off after the deltas.
+    Cut,
+    /// With an error event carrying this message.
+    Error(&'a str),
 }
 
 /// JSON response with `status`.
@@ -143,18 +268,21 @@ pub fn sample_request() -> LlmRequest {
                 source: "mid-level-ds-mle-2026#compensation-the-real-bands-at-mid".to_string(),
                 title: "Compensation: the real bands at mid".to_string(),
                 text: "Mid-level base salaries cluster between $150k and $190k.".to_string(),
+                blocks: vec!["Mid-level base salaries cluster between $150k and $190k.".to_string()],
             },
             PromptPassage {
                 number: 2,
                 source: "mid-level-ds-mle-2026#equity".to_string(),
                 title: "Equity".to_string(),
                 text: "Equity adds 10-30% at public companies.".to_string(),
+                blocks: vec!["Equity adds 10-30% at public companies.".to_string()],
             },
             PromptPassage {
                 number: 3,
                 source: "mid-level-ds-mle-2026#negotiation".to_string(),
                 title: "Negotiation".to_string(),
                 text: "Always negotiate the first offer.".to_string(),
+                blocks: vec!["Always negotiate the first offer.".to_string()],
             },
         ],
     }

@@ -308,3 +308,120 @@ fn query_syntax_is_searched_as_words() {
         assert!(results.is_ok(), "{text:?} gave {results:?}");
     }
 }
+
+/// A guide built from parts whose text is known: headings, paragraphs of sentences, bullet lists
+/// (some nested) and a table. Each part's words are distinct letters-only words.
+#[derive(Debug, Clone)]
+enum Block {
+    Paragraph(Vec<String>),
+    List(Vec<(String, Vec<String>)>),
+    Table(Vec<[String; 2]>),
+}
+
+fn word() -> impl Strategy<Value = String> {
+    "[a-z]{3,9}"
+}
+
+fn sentence() -> impl Strategy<Value = String> {
+    prop::collection::vec(word(), 4..12).prop_map(|words| {
+        let mut sentence = words.join(" ");
+        if let Some(first) = sentence.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        sentence + "."
+    })
+}
+
+fn block() -> impl Strategy<Value = Block> {
+    prop_oneof![
+        prop::collection::vec(sentence(), 1..5).prop_map(Block::Paragraph),
+        prop::collection::vec(
+            (sentence(), prop::collection::vec(sentence(), 0..3)),
+            1..5
+        )
+        .prop_map(Block::List),
+        prop::collection::vec((word(), word()).prop_map(|(a, b)| [a, b]), 1..4)
+            .prop_map(Block::Table),
+    ]
+}
+
+fn valid_guide() -> impl Strategy<Value = Vec<(String, Vec<Block>)>> {
+    prop::collection::vec(
+        (
+            prop::collection::vec(word(), 1..4).prop_map(|words| words.join(" ")),
+            prop::collection::vec(block(), 1..4),
+        ),
+        1..5,
+    )
+}
+
+fn render(sections: &[(String, Vec<Block>)]) -> String {
+    let mut text = String::from("# The Guide\n\n");
+    for (index, (heading, blocks)) in sections.iter().enumerate() {
+        text.push_str(&format!("## {heading} {index}\n\n"));
+        for block in blocks {
+            match block {
+                Block::Paragraph(sentences) => text.push_str(&sentences.join(" ")),
+                Block::List(items) => {
+                    for (item, children) in items {
+                        text.push_str(&format!("- {item}\n"));
+                        for child in children {
+                            text.push_str(&format!("  - {child}\n"));
+                        }
+                    }
+                }
+                Block::Table(rows) => {
+                    text.push_str("| Name | Value |\n| --- | --- |\n");
+                    for [a, b] in rows {
+                        text.push_str(&format!("| {a} | {b} |\n"));
+                    }
+                }
+            }
+            text.push_str("\n\n");
+        }
+    }
+    text
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A valid guide parses into exactly its sections, and every sentence, list item and table
+    /// row it holds is a line (or within a line) of a passage of its section, verbatim.
+    #[test]
+    fn valid_guides_parse_into_the_sections_and_passages_they_contain(sections in valid_guide()) {
+        let text = render(&sections);
+        let guide = parse_guide_bytes(Path::new("prop-guide.md"), text.as_bytes()).expect("a valid guide parses");
+        let ids: Vec<String> = guide.sections.iter().skip(1).map(|section| section.id.clone()).collect();
+        let expected: Vec<String> = sections
+            .iter()
+            .enumerate()
+            .map(|(index, (heading, _))| guidebot::corpus::slugify(&format!("{heading} {index}")))
+            .collect();
+        prop_assert_eq!(&ids, &expected);
+        for ((_, blocks), id) in sections.iter().zip(&expected) {
+            let lines: Vec<&str> = guide
+                .passages_of(id)
+                .flat_map(|passage| passage.text.lines())
+                .collect();
+            let holds = |wanted: &str| lines.iter().any(|line| line.contains(wanted));
+            for block in blocks {
+                match block {
+                    Block::Paragraph(sentences) => for sentence in sentences {
+                        prop_assert!(holds(sentence), "{} missing from {:?}", sentence, lines);
+                    },
+                    Block::List(items) => for (item, children) in items {
+                        prop_assert!(holds(item), "{} missing from {:?}", item, lines);
+                        for child in children {
+                            prop_assert!(holds(child), "{} missing from {:?}", child, lines);
+                        }
+                    },
+                    Block::Table(rows) => for [a, b] in rows {
+                        let row = format!("{a} | {b}");
+                        prop_assert!(holds(&row), "{} missing from {:?}", row, lines);
+                    },
+                }
+            }
+        }
+    }
+}

@@ -335,11 +335,8 @@ fn sentence() -> impl Strategy<Value = String> {
 fn block() -> impl Strategy<Value = Block> {
     prop_oneof![
         prop::collection::vec(sentence(), 1..5).prop_map(Block::Paragraph),
-        prop::collection::vec(
-            (sentence(), prop::collection::vec(sentence(), 0..3)),
-            1..5
-        )
-        .prop_map(Block::List),
+        prop::collection::vec((sentence(), prop::collection::vec(sentence(), 0..3)), 1..5)
+            .prop_map(Block::List),
         prop::collection::vec((word(), word()).prop_map(|(a, b)| [a, b]), 1..4)
             .prop_map(Block::Table),
     ]

@@ -28,7 +28,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 /// Runs until SIGTERM / ctrl-c. `gateway` asks for the gateway explicitly (it also runs whenever
 /// a token is set). Startup errors name the setting and the fix.
 pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
-    crate::telemetry::init_for_server(config.log.format, &config.log.level);
+    // Held until `serve` returns: dropping it flushes the buffered log lines.
+    let _log_guard = crate::telemetry::init_for_server(config.log.format, &config.log.level);
     for var in &config.unknown_vars {
         tracing::warn!(%var, "unknown GUIDEBOT_* variable ignored; see deploy/guidebot.example.toml");
     }

@@ -47,31 +47,47 @@ pub fn parse_level(raw: &str) -> Result<String, String> {
 pub fn init_for_cli() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
 }
 
+/// Lines the log writer buffers before it drops new ones: a burst of logs never delays an answer.
+const LOG_BUFFER_LINES: usize = 16_384;
+
+/// Keeps the background log writer alive; dropping it flushes what is buffered.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
 /// Logs for the long-running server modes: `level` (the configured `log.level`; `RUST_LOG`
 /// overrides), one JSON object per line on stdout when `json` (for log shippers), human-readable
-/// otherwise. Each interaction
-/// runs in an `interaction` span (id, kind, command); user text and tokens are never logged at
-/// info level. Safe to call more than once (later calls do nothing).
-pub fn init_for_server(format: LogFormat, level: &str) {
-    let json = format == LogFormat::Json;
+/// otherwise, with colours only when stdout is a terminal. Lines are written by a background
+/// thread (`tracing-appender`); when it falls behind, new lines are dropped rather than making a
+/// request wait. Each interaction runs in an `interaction` span (id, kind, command); user text and
+/// tokens are never logged at info level. Keep the returned guard until exit (it flushes the
+/// buffer); `None` when logging was already set up.
+pub fn init_for_server(format: LogFormat, level: &str) -> Option<LogGuard> {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    if json {
-        let _ = tracing_subscriber::fmt()
+    let ansi = std::io::stdout().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .finish(std::io::stdout());
+    let installed = if format == LogFormat::Json {
+        tracing_subscriber::fmt()
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            .try_init();
+            .with_writer(writer)
+            .try_init()
     } else {
-        let _ = tracing_subscriber::fmt()
+        tracing_subscriber::fmt()
+            .with_ansi(ansi)
             .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            .try_init();
-    }
+            .with_writer(writer)
+            .try_init()
+    };
+    installed.ok().map(|()| guard)
 }

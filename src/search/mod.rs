@@ -246,6 +246,9 @@ impl Default for SearchOptions {
     }
 }
 
+/// Each stored document's tokens as sorted ids, `[segment][doc]`.
+type DocumentTokenIds = Vec<Vec<Box<[u32]>>>;
+
 /// A built index, open for searching: one reader for the life of the process, a searcher per query.
 pub struct SearchIndex {
     reader: IndexReader,
@@ -257,6 +260,9 @@ pub struct SearchIndex {
     /// A small index's stored documents, read once when it opens (`[segment][doc]`): a query then
     /// reads no document store. `None` for an index over [`MEMORY_DOCUMENTS_MAX`] passages.
     documents: Option<Vec<Vec<TantivyDocument>>>,
+    /// For a small index, each document's stored tokens as sorted ids (`[segment][doc]`) and the
+    /// table that numbers them: coverage then compares numbers.
+    token_ids: Option<(query::TokenIds, DocumentTokenIds)>,
     /// A question the index must answer (a passage's heading and first words), run when an index
     /// on disk is opened to catch corruption that checksums miss.
     probe_question: String,
@@ -318,7 +324,7 @@ impl SearchIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let planner = query::QueryPlanner::new(&index, fields, corpus);
+        let planner = query::QueryPlanner::new(fields, corpus);
         let documents = if documents <= MEMORY_DOCUMENTS_MAX {
             let searcher = reader.searcher();
             let mut by_segment = Vec::with_capacity(searcher.segment_readers().len());
@@ -334,6 +340,19 @@ impl SearchIndex {
         } else {
             None
         };
+        let token_ids = documents.as_ref().map(|segments| {
+            let mut table = query::TokenIds::default();
+            let ids = segments
+                .iter()
+                .map(|documents| {
+                    documents
+                        .iter()
+                        .map(|document| table.intern(&stored_text(document, fields.tokens)))
+                        .collect()
+                })
+                .collect();
+            (table, ids)
+        });
         let probe_question = corpus
             .passages()
             .next()
@@ -343,6 +362,7 @@ impl SearchIndex {
             })
             .unwrap_or_default();
         Ok(SearchIndex {
+            token_ids,
             probe_question,
             reader,
             fields,
@@ -476,11 +496,24 @@ impl SearchIndex {
         // Rerank by coordination: BM25 sums matches, so a long passage matching many common words
         // can beat a short one matching the question's every idea. Scale by concept coverage.
         let mut rescored = Vec::with_capacity(candidates.len());
+        let plan_ids = self
+            .token_ids
+            .as_ref()
+            .map(|(table, _)| table.plan_ids(&plan));
         for (score, address) in candidates {
             let document = self.document(&searcher, address)?;
-            let coverage = self
-                .planner
-                .coverage_of_tokens(&plan, &stored_text(&document, self.fields.tokens));
+            let interned = self.token_ids.as_ref().and_then(|(_, ids)| {
+                ids.get(address.segment_ord as usize)?
+                    .get(address.doc_id as usize)
+            });
+            let coverage = match (&plan_ids, interned) {
+                (Some(plan_ids), Some(passage)) => {
+                    query::QueryPlanner::coverage_of_ids(&plan, plan_ids, passage)
+                }
+                _ => self
+                    .planner
+                    .coverage_of_tokens(&plan, &stored_text(&document, self.fields.tokens)),
+            };
             let adjusted =
                 score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
             rescored.push((adjusted, coverage, document));

@@ -8,10 +8,10 @@ use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
 use crate::corpus::Corpus;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
-use tantivy::{Index, Searcher, Term};
+use tantivy::{Searcher, Term};
 
 /// Most distinct content words a query keeps; the rest of a very long message is ignored.
 const MAX_CONTENT_WORDS: usize = 64;
@@ -121,7 +121,6 @@ impl QueryPlan {
 
 /// Plans queries for one index: knows the corpus's words, its vocabulary and the field boosts.
 pub(crate) struct QueryPlanner {
-    parser: QueryParser,
     fields: Fields,
     /// The vocabulary's synonym groups, each term analyzed once when the planner is made.
     groups: Vec<GroupTerms>,
@@ -136,6 +135,8 @@ pub(crate) struct QueryPlanner {
     /// term of their group they are read as ("cpp", "ab test", "wandb", "tldr"): split into words,
     /// the symbols would be lost ("c++" would read as the letter "c").
     symbol_terms: Vec<(String, String)>,
+    /// Typo corrections already worked out (a word → its correction, or none).
+    corrections: std::sync::RwLock<HashMap<String, Option<String>>>,
     doc_freqs: std::sync::Mutex<HashMap<String, FieldFrequencies>>,
 }
 
@@ -195,10 +196,7 @@ impl FieldFrequencies {
 const DOC_FREQ_CACHE_LIMIT: usize = 50_000;
 
 impl QueryPlanner {
-    pub(crate) fn new(index: &Index, fields: Fields, corpus: &Corpus) -> Self {
-        // Every text field shares the English analyzer, so one field is enough to read the words.
-        let parser = QueryParser::for_index(index, vec![fields.body]);
-
+    pub(crate) fn new(fields: Fields, corpus: &Corpus) -> Self {
         // Built once per opened index over every passage (6 million words at 100,000 passages):
         // one reused buffer, and a key allocated only for a word not seen before.
         let mut lexicon: HashMap<String, u32> = HashMap::new();
@@ -305,11 +303,11 @@ impl QueryPlanner {
             .flat_map(|word| alphanumeric_runs(word))
             .collect();
         QueryPlanner {
-            parser,
             fields,
             groups,
             question_words,
             symbol_terms: symbol_terms(&corpus.vocabulary),
+            corrections: std::sync::RwLock::new(HashMap::new()),
             lexicon,
             lexicon_by_length,
             compounds,
@@ -475,24 +473,16 @@ impl QueryPlanner {
             }
         }
 
-        let typed_text = words
-            .iter()
-            .map(|word| parser_safe(word))
-            .collect::<Vec<_>>()
-            .join(" ");
-        // The lenient parser reads the words (one field: every text field shares the analyzer);
-        // its terms are then laid out over the searched fields as one flat union of boosted term
-        // queries, the same BM25 sum a multi-field parser builds, in a shape Tantivy can prune
-        // with block-WAND.
-        let (typed_query, _errors) = self.parser.parse_query_lenient(&typed_text);
+        // The typed words' tokens, as the index has them (every text field shares the analyzer),
+        // each once, in order. They are laid out over the searched fields as one flat union of
+        // boosted term queries, the same BM25 sum a multi-field parser builds, in a shape Tantivy
+        // can prune with block-WAND.
         let mut typed_tokens: Vec<(u64, String)> = Vec::new();
-        typed_query.query_terms(&mut |term, _needs_positions| {
-            if let Some(token) = term.value().as_str() {
-                if !typed_tokens.iter().any(|(_, seen)| seen == token) {
-                    typed_tokens.push((self.doc_freq(searcher, token), token.to_string()));
-                }
+        for token in word_tokens.iter().flatten() {
+            if !typed_tokens.iter().any(|(_, seen)| seen == token) {
+                typed_tokens.push((self.doc_freq(searcher, token), token.clone()));
             }
-        });
+        }
         // A long message names many common words; each adds a posting list to walk but barely
         // moves BM25. The rarest ones carry the ranking, so only they are searched (every word
         // still counts toward coverage, so relevance judges the whole question).
@@ -611,42 +601,41 @@ impl QueryPlanner {
         // hashing per query.
         let tokens: Vec<&str> = passage_tokens.split(' ').collect();
         let contains = |token: &str| tokens.binary_search(&token).is_ok();
-        let matches = |concept: &Concept| {
-            concept
-                .alternatives
-                .iter()
-                .any(|alternative| alternative.iter().all(|token| contains(token.as_str())))
-        };
-        let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
-        let covered: f32 = plan
+        let matched: Vec<bool> = plan
             .concepts
             .iter()
-            .filter(|concept| matches(concept))
             .map(|concept| {
-                if concept.corrected {
-                    concept.weight * CORRECTED_MATCH_CREDIT
-                } else {
-                    concept.weight
-                }
+                concept
+                    .alternatives
+                    .iter()
+                    .any(|alternative| alternative.iter().all(|token| contains(token.as_str())))
             })
-            .sum();
-        let top_matched = plan
-            .concepts
-            .iter()
-            .max_by(|a, b| a.weight.total_cmp(&b.weight))
-            .is_some_and(&matches);
-        let unmatched_known = plan
-            .concepts
-            .iter()
-            .filter(|concept| !concept.unknown && !concept.corrected && !matches(concept))
-            .map(|concept| concept.weight)
-            .fold(0.0_f32, f32::max);
-        Coverage {
-            share: if total <= 0.0 { 0.0 } else { covered / total },
-            matched_weight: covered,
-            top_matched,
-            unmatched_known,
+            .collect();
+        coverage_from(plan, &matched)
+    }
+
+    /// [`QueryPlanner::coverage_of_tokens`] over interned token ids: the plan's ids (from
+    /// [`TokenIds::plan_ids`]) against a passage's sorted ids. No strings compared.
+    pub(crate) fn coverage_of_ids(
+        plan: &QueryPlan,
+        plan_ids: &PlanIds,
+        passage: &[u32],
+    ) -> Coverage {
+        if plan.concepts.is_empty() {
+            return Coverage::default();
         }
+        let matched: Vec<bool> = plan_ids
+            .concepts
+            .iter()
+            .map(|alternatives| {
+                alternatives.iter().any(|alternative| {
+                    alternative
+                        .as_ref()
+                        .is_some_and(|ids| ids.iter().all(|id| passage.binary_search(id).is_ok()))
+                })
+            })
+            .collect();
+        coverage_from(plan, &matched)
     }
 
     /// The text fields a typed word is searched in, with its weight in each relative to the
@@ -725,6 +714,22 @@ impl QueryPlanner {
 
     /// The corpus word closest to an unknown word, if one is close enough to be a typo.
     fn correct(&self, word: &str) -> Option<String> {
+        // The same word is corrected the same way for the life of the index: remember it.
+        if let Ok(cache) = self.corrections.read() {
+            if let Some(known) = cache.get(word) {
+                return known.clone();
+            }
+        }
+        let corrected = self.correct_uncached(word);
+        if let Ok(mut cache) = self.corrections.write() {
+            if cache.len() < DOC_FREQ_CACHE_LIMIT {
+                cache.insert(word.to_string(), corrected.clone());
+            }
+        }
+        corrected
+    }
+
+    fn correct_uncached(&self, word: &str) -> Option<String> {
         let length = word.chars().count();
         if length < 4 || self.lexicon.contains_key(word) || !word.chars().all(char::is_alphabetic) {
             return None;
@@ -779,6 +784,86 @@ fn symbol_terms(vocabulary: &crate::corpus::Vocabulary) -> Vec<(String, String)>
     }
     pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
     pairs
+}
+
+/// The coverage of a passage given which of the plan's concepts it matches.
+fn coverage_from(plan: &QueryPlan, matched: &[bool]) -> Coverage {
+    let concepts = || plan.concepts.iter().zip(matched.iter().copied());
+    let total: f32 = plan.concepts.iter().map(|concept| concept.weight).sum();
+    let covered: f32 = concepts()
+        .filter(|(_, matched)| *matched)
+        .map(|(concept, _)| {
+            if concept.corrected {
+                concept.weight * CORRECTED_MATCH_CREDIT
+            } else {
+                concept.weight
+            }
+        })
+        .sum();
+    let top_matched = concepts()
+        .max_by(|a, b| a.0.weight.total_cmp(&b.0.weight))
+        .is_some_and(|(_, matched)| matched);
+    let unmatched_known = concepts()
+        .filter(|(concept, matched)| !concept.unknown && !concept.corrected && !matched)
+        .map(|(concept, _)| concept.weight)
+        .fold(0.0_f32, f32::max);
+    Coverage {
+        share: if total <= 0.0 { 0.0 } else { covered / total },
+        matched_weight: covered,
+        top_matched,
+        unmatched_known,
+    }
+}
+
+/// Every token of a small index's passages as a number, so coverage compares numbers, not
+/// strings (built once when the index opens).
+#[derive(Debug, Default)]
+pub(crate) struct TokenIds {
+    ids: HashMap<String, u32>,
+}
+
+/// A plan's concept alternatives as token ids; `None` for an alternative with a token no passage
+/// has (it can never match).
+pub(crate) struct PlanIds {
+    concepts: Vec<Vec<Option<Vec<u32>>>>,
+}
+
+impl TokenIds {
+    /// The sorted ids of a passage's stored tokens, adding new tokens to the table.
+    pub(crate) fn intern(&mut self, passage_tokens: &str) -> Box<[u32]> {
+        let mut ids: Vec<u32> = passage_tokens
+            .split(' ')
+            .filter(|token| !token.is_empty())
+            .map(|token| {
+                let next = self.ids.len() as u32;
+                *self.ids.entry(token.to_string()).or_insert(next)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_boxed_slice()
+    }
+
+    pub(crate) fn plan_ids(&self, plan: &QueryPlan) -> PlanIds {
+        PlanIds {
+            concepts: plan
+                .concepts
+                .iter()
+                .map(|concept| {
+                    concept
+                        .alternatives
+                        .iter()
+                        .map(|alternative| {
+                            alternative
+                                .iter()
+                                .map(|token| self.ids.get(token).copied())
+                                .collect::<Option<Vec<u32>>>()
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Lowercase runs of letters and digits ("MTS-3" → "mts", "3"), the units of typo correction.
@@ -858,37 +943,9 @@ fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {
             .any(|window| window == needle)
 }
 
-/// Keeps letters, digits and inner hyphens; the query grammar's operators become spaces.
-fn parser_safe(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|character| {
-            if character.is_alphanumeric() || character == '-' {
-                character
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    cleaned
-        .split_whitespace()
-        .map(|word| word.trim_matches('-'))
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parser_safe_text_has_no_operators() {
-        assert_eq!(
-            parser_safe("-foo +bar title:baz (x) \"q\" mts-3"),
-            "foo bar title baz x q mts-3"
-        );
-    }
 
     #[test]
     fn symbol_terms_read_as_their_plain_synonym() {

@@ -1,0 +1,53 @@
+//! What the load tools share: the interaction JSON Discord sends, percentiles, a process's RSS.
+
+use serde_json::{json, Value};
+
+/// The application id every generated interaction names.
+pub const APP_ID: u64 = 800_000_000_000_000_002;
+
+/// A slash command interaction as Discord sends it to an endpoint (the fields serenity requires).
+pub fn interaction(n: u64, name: &str, option: &str, value: &str) -> Value {
+    let id = 1_200_000_000_000_000_000 + n;
+    let user = json!({"id": "700000000000000001", "username": "load", "discriminator": "0",
+        "global_name": "load", "avatar": null, "bot": false, "public_flags": 0});
+    json!({
+        "id": id.to_string(),
+        "application_id": APP_ID.to_string(),
+        "type": 2,
+        "token": format!("load-token-{id}"),
+        "version": 1,
+        "guild_id": "900000000000000001",
+        "channel_id": "900000000000000002",
+        "channel": {"id": "900000000000000002", "type": 0, "name": "general", "guild_id": "900000000000000001"},
+        "member": {"user": user, "nick": null, "avatar": null, "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
+            "premium_since": null, "deaf": false, "mute": false, "flags": 0, "pending": false, "permissions": "2248473465835073"},
+        "app_permissions": "2248473465835073",
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": "900000000000000001"},
+        "context": 0,
+        "attachment_size_limit": 26_214_400,
+        "data": {"id": "1200000000000000999", "name": name, "type": 1,
+            "options": [{"name": option, "type": 3, "value": value}], "guild_id": "900000000000000001"}
+    })
+}
+
+/// Milliseconds at quantile `q` of sorted microsecond samples.
+pub fn percentile(sorted: &[u32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+/// VmRSS of `pid` in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}

@@ -8,12 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Import loops known today and owned by other work; each must say why it may stay.
-const ALLOWED_LOOPS: &[(&str, &str)] = &[
-    // To be removed with the retrieval rewrite.
-    ("src/search/concepts.rs", "src/search/query.rs"),
-];
-
 /// One row of the code map: its floor, the paths it covers, the crates it must not name.
 #[derive(Debug, Clone)]
 struct Row {
@@ -271,10 +265,7 @@ fn check(map: &[Row], files: &BTreeMap<String, String>) -> Vec<String> {
     for (from, tos) in &siblings {
         for to in tos {
             let back = siblings.get(to).is_some_and(|set| set.contains(from));
-            let allowed = ALLOWED_LOOPS
-                .iter()
-                .any(|(a, b)| (a == from && b == to) || (a == to && b == from));
-            if back && from < to && !allowed {
+            if back && from < to {
                 problems.push(format!("{from} and {to} import each other"));
             }
         }

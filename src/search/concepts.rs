@@ -12,7 +12,7 @@
 //! flat union of terms. The index fingerprint covers the vocabulary file, so editing it rebuilds
 //! the index and the tokens never disagree with the groups the query planner reads.
 
-use super::query::stem_words;
+use super::analysis::{analyzed_tokens, stem_words};
 use crate::corpus::Vocabulary;
 use std::collections::{HashMap, HashSet};
 
@@ -138,7 +138,7 @@ impl ConceptMatcher {
                 }
             }
         }
-        let text_length = super::query::analyzed_tokens(text).len();
+        let text_length = analyzed_tokens(text).len();
         while concepts.len() < text_length {
             concepts.push(FILLER_TOKEN.to_string());
         }

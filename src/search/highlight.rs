@@ -6,8 +6,8 @@
 //! Here a word is stemmed only when its first letters could lead to one of the question's stems
 //! (the English stemmer keeps a word's first two letters), so most words cost a comparison.
 
+use super::analysis::analyzed_tokens;
 use super::first_chars;
-use super::query::analyzed_tokens;
 use std::collections::HashMap;
 
 /// A word of the passage that matches a question stem: its byte range and the stem's weight.

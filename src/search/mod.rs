@@ -5,12 +5,14 @@
 //! message); an index directory is either fully built or absent; the index in use always matches the
 //! corpus fingerprint it was opened for.
 
+mod analysis;
 mod concepts;
 mod highlight;
 mod query;
 mod relevance;
 mod storage;
 
+pub use analysis::english_analyzer;
 pub use query::{Coverage, QueryPlan};
 pub use relevance::RelevanceModel;
 pub use storage::{IndexLocation, OpenOutcome};
@@ -22,9 +24,6 @@ use std::path::{Path, PathBuf};
 use tantivy::collector::TopDocs;
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
-};
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
 use tantivy::{doc, DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
@@ -144,24 +143,6 @@ pub(crate) fn schema() -> (Schema, Fields) {
         body_exclusions: builder.add_text_field("body_exclusions", exclusions),
     };
     (builder.build(), fields)
-}
-
-/// The analyzer for every text field: words, lowercased, English stop words removed, stemmed.
-pub fn english_analyzer() -> TextAnalyzer {
-    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser);
-    match StopWordFilter::new(Language::English) {
-        Some(stop_words) => builder
-            .filter(stop_words)
-            .filter(Stemmer::new(Language::English))
-            .build(),
-        None => TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .filter(Stemmer::new(Language::English))
-            .build(),
-    }
 }
 
 /// One passage found for a query, with what a citation needs.
@@ -701,7 +682,7 @@ fn passage_tokens(passage: &crate::corpus::Passage) -> String {
         passage.text,
         passage.context.as_deref().unwrap_or("")
     );
-    let mut tokens = query::analyzed_tokens(&text);
+    let mut tokens = analysis::analyzed_tokens(&text);
     tokens.sort();
     tokens.dedup();
     tokens.join(" ")
@@ -754,12 +735,12 @@ fn labelled_row(context: &str, row: &str) -> String {
 
 /// The analyzer's tokens of `text` (lowercased, stop words removed, stemmed), as the index has them.
 pub fn analyze(text: &str) -> Vec<String> {
-    query::analyzed_tokens(text)
+    analysis::analyzed_tokens(text)
 }
 
 /// Calls `visit` with each analyzed token of `text`, without collecting them.
 pub fn for_each_token(text: &str, visit: impl FnMut(&str)) {
-    query::for_each_analyzed_token(text, visit)
+    analysis::for_each_analyzed_token(text, visit)
 }
 
 /// The first `limit` characters of `text`, cut at a word boundary, with an ellipsis when cut.

@@ -1,16 +1,16 @@
 //! From user text to a Tantivy query: cleaning, typo correction against the corpus's own words,
 //! vocabulary expansion, and the coverage measure behind "is anything relevant?".
 
+use super::analysis::{analyzed_tokens, stem_words};
 use super::concepts::{
     canonical_term_indices, concept_exclusion_token, concept_term_token, concept_token,
 };
-use super::{english_analyzer, Fields, MAX_QUERY_CHARS};
+use super::{Fields, MAX_QUERY_CHARS};
 use crate::corpus::Corpus;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
+
 use tantivy::{Searcher, Term};
 
 /// Most distinct content words a query keeps; the rest of a very long message is ignored.
@@ -880,59 +880,12 @@ fn is_contraction_fragment(word: &str) -> bool {
     single_letter || matches!(word, "ll" | "re" | "ve" | "nt")
 }
 
-/// The analyzer's tokens (stop words removed, stemmed), as indexed.
-pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    for_each_analyzed_token(text, |token| tokens.push(token.to_string()));
-    tokens
-}
-
-/// Calls `visit` with each of the analyzer's tokens of `text`, without collecting them (the
-/// answer path scores many sentences per question).
-pub(crate) fn for_each_analyzed_token(text: &str, mut visit: impl FnMut(&str)) {
-    // Building an analyzer allocates its stop-word set and stemmer: keep one per thread.
-    thread_local! {
-        static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(english_analyzer());
-    }
-    ANALYZER.with(|analyzer| {
-        let mut analyzer = analyzer.borrow_mut();
-        let mut stream = analyzer.token_stream(text);
-        while stream.advance() {
-            visit(&stream.token().text);
-        }
-    });
-}
-
-/// Runs a thread's analyzer over `text` and collects the tokens.
-fn tokens_of(analyzer: &RefCell<TextAnalyzer>, text: &str) -> Vec<String> {
-    let mut analyzer = analyzer.borrow_mut();
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while stream.advance() {
-        tokens.push(stream.token().text.clone());
-    }
-    tokens
-}
-
 /// A term query scaled by `boost`; frequencies are read so BM25 and block-WAND can use them.
 fn boosted_term(term: Term, boost: f32) -> Box<dyn Query> {
     Box::new(BoostQuery::new(
         Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
         boost,
     ))
-}
-
-/// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
-pub(super) fn stem_words(text: &str) -> Vec<String> {
-    thread_local! {
-        static STEMMER: RefCell<TextAnalyzer> = RefCell::new(
-            TextAnalyzer::builder(SimpleTokenizer::default())
-                .filter(LowerCaser)
-                .filter(Stemmer::new(Language::English))
-                .build(),
-        );
-    }
-    STEMMER.with(|analyzer| tokens_of(analyzer, text))
 }
 
 fn contains_sequence(haystack: &[String], needle: &[String]) -> bool {

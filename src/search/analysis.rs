@@ -1,0 +1,76 @@
+//! The English analysis every part of search shares: the index's analyzer (words, lowercased, stop
+//! words removed, stemmed) and the stop-word-keeping stemmer vocabulary terms are matched with.
+//!
+//! Why a module of its own: the vocabulary concepts, the query planner, highlighting and ranking
+//! all analyze text the same way; keeping the analyzers here lets each of them depend on this one
+//! floor instead of on each other.
+
+use std::cell::RefCell;
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+
+/// The analyzer for every text field: words, lowercased, English stop words removed, stemmed.
+pub fn english_analyzer() -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::English) {
+        Some(stop_words) => builder
+            .filter(stop_words)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+        None => TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+    }
+}
+
+/// The analyzer's tokens (stop words removed, stemmed), as indexed.
+pub(crate) fn analyzed_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for_each_analyzed_token(text, |token| tokens.push(token.to_string()));
+    tokens
+}
+
+/// Calls `visit` with each of the analyzer's tokens of `text`, without collecting them (the
+/// answer path scores many sentences per question).
+pub(crate) fn for_each_analyzed_token(text: &str, mut visit: impl FnMut(&str)) {
+    // Building an analyzer allocates its stop-word set and stemmer: keep one per thread.
+    thread_local! {
+        static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(english_analyzer());
+    }
+    ANALYZER.with(|analyzer| {
+        let mut analyzer = analyzer.borrow_mut();
+        let mut stream = analyzer.token_stream(text);
+        while stream.advance() {
+            visit(&stream.token().text);
+        }
+    });
+}
+
+/// Runs a thread's analyzer over `text` and collects the tokens.
+fn tokens_of(analyzer: &RefCell<TextAnalyzer>, text: &str) -> Vec<String> {
+    let mut analyzer = analyzer.borrow_mut();
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while stream.advance() {
+        tokens.push(stream.token().text.clone());
+    }
+    tokens
+}
+
+/// Stemmed words with stop words kept, for matching vocabulary terms as sequences.
+pub(crate) fn stem_words(text: &str) -> Vec<String> {
+    thread_local! {
+        static STEMMER: RefCell<TextAnalyzer> = RefCell::new(
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .filter(Stemmer::new(Language::English))
+                .build(),
+        );
+    }
+    STEMMER.with(|analyzer| tokens_of(analyzer, text))
+}

@@ -24,14 +24,12 @@
 #[path = "support/load.rs"]
 mod load;
 
-use axum::body::Body;
 use ed25519_dalek::{Signer, SigningKey};
 use guidebot::bot::{BotSettings, Dispatcher};
 use guidebot::corpus::Corpus;
 use guidebot::engine::{Engine, EngineHandle};
 use guidebot::metrics::Metrics;
 use guidebot::transport::http::{run, AppState, HttpSettings};
-use hyper_util::rt::TokioIo;
 use load::{interaction, percentile, rss_kib};
 
 use std::path::PathBuf;
@@ -285,39 +283,18 @@ async fn connection(
     let mut n = worker;
     let mut local: Vec<u32> = Vec::with_capacity(256);
     'reconnect: while !stop.load(Ordering::Relaxed) {
-        let Ok(tcp) = tokio::net::TcpStream::connect(authority).await else {
+        let Some(mut sender) = load::connect(authority).await else {
             errors.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let _ = tcp.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(tcp)).await
-        else {
-            errors.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        tokio::spawn(conn);
         while !stop.load(Ordering::Relaxed) {
             let set = requests.load();
             let (body, signature, timestamp) = &set[n % set.len()];
             n += 1;
-            let request = hyper::Request::post("/interactions")
-                .header("host", authority)
-                .header("content-type", "application/json")
-                .header("x-signature-ed25519", signature.as_str())
-                .header("x-signature-timestamp", timestamp.as_str())
-                .body(Body::from(body.clone()))
-                .unwrap();
             let sent = Instant::now();
-            let ok = match sender.send_request(request).await {
-                Ok(response) => {
-                    let status = response.status();
-                    let body = axum::body::to_bytes(Body::new(response.into_body()), 1 << 20).await;
-                    status == 200 && body.is_ok_and(|b| b.starts_with(b"{\"type\":4"))
-                }
-                Err(_) => false,
-            };
+            let ok =
+                load::send_signed(&mut sender, authority, body.clone(), signature, timestamp).await;
             local.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
             if local.len() >= 64 {
                 latencies.lock().unwrap().append(&mut local);

@@ -19,9 +19,7 @@
 #[path = "support/load.rs"]
 mod load;
 
-use axum::body::Body;
 use ed25519_dalek::{Signer, SigningKey};
-use hyper_util::rt::TokioIo;
 use load::{interaction, percentile, rss_kib};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -248,42 +246,15 @@ fn next_request(shared: &Shared) -> (Vec<u8>, String, String) {
 async fn connection(authority: &str, shared: &Shared) {
     let mut local: Vec<u32> = Vec::with_capacity(256);
     'reconnect: while !shared.stop.load(Ordering::Relaxed) {
-        let Ok(tcp) = tokio::net::TcpStream::connect(authority).await else {
+        let Some(mut sender) = load::connect(authority).await else {
             shared.errors.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let _ = tcp.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(tcp)).await
-        else {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        tokio::spawn(conn);
         while !shared.stop.load(Ordering::Relaxed) {
             let (body, signature, timestamp) = next_request(shared);
-            let Ok(request) = hyper::Request::post("/interactions")
-                .header("host", authority)
-                .header("content-type", "application/json")
-                .header("x-signature-ed25519", signature)
-                .header("x-signature-timestamp", timestamp)
-                .body(Body::from(body))
-            else {
-                continue;
-            };
             let sent = Instant::now();
-            let ok = match sender.send_request(request).await {
-                Ok(response) => {
-                    let status = response.status();
-                    let body = axum::body::to_bytes(Body::new(response.into_body()), 1 << 20).await;
-                    status == 200
-                        && body.is_ok_and(|body| {
-                            body.starts_with(b"{\"type\":4") || body.starts_with(b"{\"type\":5")
-                        })
-                }
-                Err(_) => false,
-            };
+            let ok = load::send_signed(&mut sender, authority, body, &signature, &timestamp).await;
             let recording = shared.recording.load(Ordering::Relaxed);
             if recording {
                 local.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);

@@ -157,24 +157,27 @@ async fn a_plain_answer_sends_the_exact_request() {
 
         assert_eq!(
             completion,
-            LlmCompletion {
-                text: "Mid-level pay is covered in the guide.".into(),
-                citations: vec![],
-                pieces: vec![AnswerPiece::Text(
-                    "Mid-level pay is covered in the guide.".into()
-                )],
-                unknown_citations: 0,
-                usage: TokenUsage {
-                    input_tokens: 321,
-                    output_tokens: 12
-                },
-                stop_reason: Some(end_reason(kind).into()),
-            },
+            uncited_completion(kind, "Mid-level pay is covered in the guide.", 321, 12),
             "{kind}"
         );
         let requests = fake.requests().await;
         assert_eq!(requests.len(), 1);
         assert_request(kind, &requests[0], false);
+    }
+}
+
+/// A completed answer with no citations, as `kind` reports it, with this usage.
+fn uncited_completion(kind: ProviderKind, text: &str, input: u64, output: u64) -> LlmCompletion {
+    LlmCompletion {
+        text: text.into(),
+        citations: vec![],
+        pieces: vec![AnswerPiece::Text(text.into())],
+        unknown_citations: 0,
+        usage: TokenUsage {
+            input_tokens: input,
+            output_tokens: output,
+        },
+        stop_reason: Some(end_reason(kind).into()),
     }
 }
 
@@ -196,17 +199,12 @@ async fn a_streamed_answer_is_deltas_then_one_done_with_usage() {
             vec![
                 LlmEvent::TextDelta("Base salaries ".into()),
                 LlmEvent::TextDelta("are $150k-$190k.".into()),
-                LlmEvent::Done(LlmCompletion {
-                    text: "Base salaries are $150k-$190k.".into(),
-                    citations: vec![],
-                    pieces: vec![AnswerPiece::Text("Base salaries are $150k-$190k.".into())],
-                    unknown_citations: 0,
-                    usage: TokenUsage {
-                        input_tokens: 410,
-                        output_tokens: 17
-                    },
-                    stop_reason: Some(end_reason(kind).into()),
-                }),
+                LlmEvent::Done(uncited_completion(
+                    kind,
+                    "Base salaries are $150k-$190k.",
+                    410,
+                    17
+                )),
             ],
             "{kind}"
         );
@@ -317,40 +315,33 @@ async fn server_errors_are_retried_with_backoff() {
 
 #[tokio::test]
 async fn server_errors_forever_are_a_status_error_after_max_retries_plus_one_attempts() {
+    // max_retries = 2
+    assert_status_error_after_attempts(529, "Overloaded", 3).await;
+}
+
+/// Both providers, always answering `status`: the client reports that status with the provider's
+/// message after exactly `attempts` requests.
+async fn assert_status_error_after_attempts(status: u16, message: &str, attempts: usize) {
     for kind in BOTH {
         let fake = FakeLlm::new(kind).await;
-        fake.always(fake.error(529, "Overloaded")).await;
+        fake.always(fake.error(status, message)).await;
 
         let err = fake.client().complete(&sample_request()).await.unwrap_err();
 
         assert_eq!(
             err,
             LlmError::Status {
-                status: 529,
-                message: fake.error_message(529, "Overloaded")
+                status,
+                message: fake.error_message(status, message)
             }
         );
-        assert_eq!(fake.requests().await.len(), 3, "{kind}: max_retries = 2");
+        assert_eq!(fake.requests().await.len(), attempts, "{kind}");
     }
 }
 
 #[tokio::test]
 async fn client_errors_other_than_429_are_not_retried() {
-    for kind in BOTH {
-        let fake = FakeLlm::new(kind).await;
-        fake.always(fake.error(400, "messages: too long")).await;
-
-        let err = fake.client().complete(&sample_request()).await.unwrap_err();
-
-        assert_eq!(
-            err,
-            LlmError::Status {
-                status: 400,
-                message: fake.error_message(400, "messages: too long")
-            }
-        );
-        assert_eq!(fake.requests().await.len(), 1, "{kind}");
-    }
+    assert_status_error_after_attempts(400, "messages: too long", 1).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! What the load tools share: the interaction JSON Discord sends, percentiles, a process's RSS.
+//! What the load tools share: the interaction JSON Discord sends, one keep-alive connection and a
+//! signed request over it, percentiles, a process's RSS.
 
 use serde_json::{json, Value};
 
@@ -50,4 +51,52 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
+}
+
+/// A keep-alive HTTP/1.1 connection to `authority` (its driver runs in its own task); `None` when
+/// connecting or the handshake failed.
+pub async fn connect(
+    authority: &str,
+) -> Option<hyper::client::conn::http1::SendRequest<axum::body::Body>> {
+    let tcp = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let _ = tcp.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake::<_, axum::body::Body>(
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .ok()?;
+    tokio::spawn(connection);
+    Some(sender)
+}
+
+/// Posts one signed interaction; true when it was answered with a reply (type 4) or a deferral
+/// (type 5).
+pub async fn send_signed(
+    sender: &mut hyper::client::conn::http1::SendRequest<axum::body::Body>,
+    authority: &str,
+    body: Vec<u8>,
+    signature: &str,
+    timestamp: &str,
+) -> bool {
+    let Ok(request) = hyper::Request::post("/interactions")
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", signature)
+        .header("x-signature-timestamp", timestamp)
+        .body(axum::body::Body::from(body))
+    else {
+        return false;
+    };
+    match sender.send_request(request).await {
+        Ok(response) => {
+            let status = response.status();
+            let body =
+                axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20).await;
+            status == 200
+                && body.is_ok_and(|body| {
+                    body.starts_with(b"{\"type\":4") || body.starts_with(b"{\"type\":5")
+                })
+        }
+        Err(_) => false,
+    }
 }

@@ -118,13 +118,25 @@ pub fn extractive_answer(question: &str, results: &SearchResults, corpus: &Corpu
         return refusal(question, results, corpus.guides.len());
     }
     let (answer, citations) = compose(&chosen);
+    assembled_answer(question, results, answer, citations, Vec::new(), false)
+}
+
+/// An extractive answer or refusal, with the search's coverage.
+fn assembled_answer(
+    question: &str,
+    results: &SearchResults,
+    text: String,
+    citations: Vec<Citation>,
+    closest_sections: Vec<SectionRef>,
+    refused: bool,
+) -> Answer {
     Answer {
         question: question.to_string(),
-        answer,
+        answer: text,
+        refused,
         citations,
-        refused: false,
         mode: AnswerMode::Extractive,
-        closest_sections: Vec::new(),
+        closest_sections,
         note: None,
         latency_ms: 0.0,
         usage: None,
@@ -464,20 +476,7 @@ pub(crate) fn refusal(question: &str, results: &SearchResults, guides: usize) ->
             join_names(&names)
         ));
     }
-    Answer {
-        question: question.to_string(),
-        answer: text,
-        citations: Vec::new(),
-        refused: true,
-        mode: AnswerMode::Extractive,
-        closest_sections: closest,
-        note: None,
-        latency_ms: 0.0,
-        usage: None,
-        coverage: results.coverage,
-        fallback: None,
-        trimmed_sentences: 0,
-    }
+    assembled_answer(question, results, text, Vec::new(), closest, true)
 }
 
 fn join_names(names: &[String]) -> String {

@@ -376,17 +376,13 @@ impl CompData {
         for (order, company) in companies.iter().enumerate() {
             let key = normalize(company);
             let aliases = self.aliases_of(company);
-            let score = if key.starts_with(&wanted) {
-                Some(0)
-            } else if aliases.iter().any(|alias| alias.starts_with(&wanted)) {
-                Some(1)
-            } else if words_start_with(company, &wanted_words) {
-                Some(2)
-            } else if key.contains(&wanted) {
-                Some(3)
-            } else {
-                None
-            };
+            let alias_hit = aliases.iter().any(|alias| alias.starts_with(&wanted));
+            let score = match_rank(
+                &key,
+                &wanted,
+                alias_hit,
+                words_start_with(company, &wanted_words),
+            );
             if let Some(score) = score {
                 scored.push((score, 0, order, choice(company.clone(), company.clone())));
             }
@@ -407,17 +403,12 @@ impl CompData {
                     && (wanted_words.len() == 1
                         || words_start_with(&value[record.company.len()..], &wanted_words[1..]))
             });
-            let score = if key.starts_with(&wanted) {
-                Some(0)
-            } else if alias_hit {
-                Some(1)
-            } else if words_start_with(&value, &wanted_words) {
-                Some(2)
-            } else if key.contains(&wanted) {
-                Some(3)
-            } else {
-                None
-            };
+            let score = match_rank(
+                &key,
+                &wanted,
+                alias_hit,
+                words_start_with(&value, &wanted_words),
+            );
             if let Some(score) = score {
                 scored.push((score, 1, order, choice(combo_name(record), value)));
             }
@@ -670,6 +661,22 @@ fn level_matches(record: &CompRecord, level: &str) -> bool {
             .map(normalize),
     );
     candidates.contains(&wanted)
+}
+
+/// How well a typed prefix matches a choice, best first: the choice starts with it (0), an alias
+/// does (1), the choice's words start with the typed words (2), the choice contains it (3).
+fn match_rank(key: &str, wanted: &str, alias_hit: bool, words_hit: bool) -> Option<u8> {
+    if key.starts_with(wanted) {
+        Some(0)
+    } else if alias_hit {
+        Some(1)
+    } else if words_hit {
+        Some(2)
+    } else if key.contains(wanted) {
+        Some(3)
+    } else {
+        None
+    }
 }
 
 fn words_start_with(text: &str, wanted_words: &[String]) -> bool {

@@ -150,13 +150,7 @@ impl FakeLlm {
 
     /// An error response with this provider's body shape; `message` is what it says.
     pub fn error(&self, status: u16, message: &str) -> ResponseTemplate {
-        let kind = match status {
-            429 => "rate_limit_error",
-            400 => "invalid_request_error",
-            401 => "authentication_error",
-            529 => "overloaded_error",
-            _ => "api_error",
-        };
+        let kind = error_kind(status);
         json_response(
             status,
             match self.kind {
@@ -168,13 +162,7 @@ impl FakeLlm {
 
     /// The message an error response built by [`FakeLlm::error`] is reported with.
     pub fn error_message(&self, status: u16, message: &str) -> String {
-        let kind = match status {
-            429 => "rate_limit_error",
-            400 => "invalid_request_error",
-            401 => "authentication_error",
-            529 => "overloaded_error",
-            _ => "api_error",
-        };
+        let kind = error_kind(status);
         format!("{kind}: {message}")
     }
 
@@ -483,4 +471,15 @@ pub async fn stalling_sse_server(first: String) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
+}
+
+/// The error type both providers name for an HTTP status.
+fn error_kind(status: u16) -> &'static str {
+    match status {
+        429 => "rate_limit_error",
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    }
 }

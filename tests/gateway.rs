@@ -851,3 +851,65 @@ async fn the_final_edit_keeps_only_checked_sentences_and_says_what_was_removed()
         bot.stop().await;
     }
 }
+
+/// A burst of 1,000 `/search` interactions dispatched back to back over one shard: every one is
+/// acknowledged exactly once with a valid reply, and none is lost. The ack latency (dispatch by
+/// the fake → the bot's callback received) is printed for BENCHMARKS.md; the test asserts no time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_thousand_interactions_is_acknowledged_without_loss() {
+    const BURST: usize = 1_000;
+    let questions = [
+        "how do I get promoted to senior",
+        "what does a mid level ML project look like",
+        "google l4 total comp",
+        "how much eval design is expected at AI labs",
+        "should I specialize in NLP or CV",
+        "what is the canonical ML system design question",
+    ];
+    let bot = Bot::start(Setup::default()).await;
+    let mut sent_at = HashMap::with_capacity(BURST);
+    let started = std::time::Instant::now();
+    for n in 0..BURST {
+        let query = questions[n % questions.len()];
+        let interaction = fd::interaction_command(
+            bot.app(),
+            "search",
+            json!([fd::opt("query", query)]),
+            1_000 + n as u64,
+        );
+        let token = interaction["token"].as_str().expect("token").to_string();
+        sent_at.insert(token, std::time::Instant::now());
+        bot.fake.dispatch("INTERACTION_CREATE", interaction).await;
+    }
+    let callbacks = bot
+        .fake
+        .wait_for_requests(|r| r.is("POST", CALLBACK), BURST, Duration::from_secs(120))
+        .await;
+    let mut latencies_us: Vec<u128> = callbacks
+        .iter()
+        .map(|callback| {
+            let token = callback.param("interaction_token");
+            let sent = sent_at.remove(token).expect("one callback per interaction");
+            assert_eq!(callback.json()["type"], 4, "answered directly");
+            callback.received_at.duration_since(sent).as_micros()
+        })
+        .collect();
+    assert!(
+        sent_at.is_empty(),
+        "{} interactions never answered",
+        sent_at.len()
+    );
+    let last = callbacks.iter().map(|callback| callback.received_at).max();
+    let elapsed = last.map_or(Duration::ZERO, |last| last.duration_since(started));
+    latencies_us.sort_unstable();
+    let at = |q: f64| latencies_us[((latencies_us.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    println!(
+        "burst of {BURST} /search over the gateway: all acknowledged in {:.2} s ({:.0}/s); ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        elapsed.as_secs_f64(),
+        BURST as f64 / elapsed.as_secs_f64().max(1e-9),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    bot.stop().await;
+}

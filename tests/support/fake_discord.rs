@@ -99,6 +99,8 @@ pub struct RecordedRequest {
     pub spec_checked: bool,
     /// Spec violations of the body (empty when valid or not checked).
     pub spec_errors: Vec<String>,
+    /// When the fake received it (ack latency in the burst test).
+    pub received_at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -340,13 +342,15 @@ impl FakeDiscord {
         let found = self
             .wait_until(timeout, || {
                 let log = self.shared.requests.lock().unwrap();
-                let hits: Vec<_> = log
-                    .iter()
-                    .filter(|r| predicate(r))
-                    .take(count)
-                    .cloned()
-                    .collect();
-                (hits.len() == count).then_some(hits)
+                // Count first: cloning every match on every wake-up is quadratic in a burst.
+                let matches = log.iter().filter(|r| predicate(r)).take(count).count();
+                (matches == count).then(|| {
+                    log.iter()
+                        .filter(|r| predicate(r))
+                        .take(count)
+                        .cloned()
+                        .collect()
+                })
             })
             .await;
         match found {

@@ -212,6 +212,7 @@ pub(super) async fn rest(
         status: response.status().as_u16(),
         spec_checked,
         spec_errors,
+        received_at: std::time::Instant::now(),
     };
     {
         let mut log = shared.requests.lock().unwrap();

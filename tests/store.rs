@@ -719,8 +719,7 @@ async fn a_locked_database_never_stops_an_answer_and_refuses_unchecked_llm_answe
         report.fallback.as_ref().map(|f| f.label()),
         Some("store_unavailable")
     );
-    let sent = responder.sent.lock().unwrap();
-    let text = sent[0].to_string();
+    let text = responder.sent.lock().unwrap()[0].to_string();
     assert!(text.contains("database is unreachable"), "{text}");
     assert!(fake.requests().await.is_empty(), "no unbudgeted LLM call");
 }

@@ -56,8 +56,9 @@ pub struct StorageCounters {
     pub failed_batches: AtomicU64,
 }
 
+/// A write is boxed: the queue holds pointers, not 200-byte records.
 enum Queued {
-    Write(Write),
+    Write(Box<Write>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -110,7 +111,7 @@ impl Storage {
 
     /// Queues a write; never waits. A full queue drops it (counted).
     pub fn enqueue(&self, write: Write) {
-        if self.queue.try_send(Queued::Write(write)).is_err() {
+        if self.queue.try_send(Queued::Write(Box::new(write))).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -217,7 +218,7 @@ async fn run_writer(
     loop {
         if batch.is_empty() && flushes.is_empty() {
             match receiver.recv().await {
-                Some(Queued::Write(write)) => batch.push(write),
+                Some(Queued::Write(write)) => batch.push(*write),
                 Some(Queued::Flush(done)) => flushes.push(done),
                 None => return,
             }
@@ -226,7 +227,7 @@ async fn run_writer(
         let deadline = Instant::now() + options.batch_interval;
         while !closed && flushes.is_empty() && batch.len() < options.batch_rows {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(Queued::Write(write))) => batch.push(write),
+                Ok(Some(Queued::Write(write))) => batch.push(*write),
                 Ok(Some(Queued::Flush(done))) => flushes.push(done),
                 Ok(None) => closed = true,
                 Err(_) => break,

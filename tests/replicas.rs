@@ -235,3 +235,54 @@ async fn two_replicas_share_one_budget_and_one_report() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["questions"], REQUESTS as u64, "{report}");
 }
+
+/// No database at start: the replica serves `/healthz` but `/readyz` says not ready and why, and
+/// the logs say why too (without the password); it keeps retrying and stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_at_start_keeps_readyz_not_ready_and_says_why() {
+    let closed = free_port();
+    let port = free_port();
+    let key = SigningKey::from_bytes(&[5u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = guidebot(&format!(
+        "postgres://guidebot:hunter2@127.0.0.1:{closed}/guidebot"
+    ));
+    command
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .arg("--index")
+        .arg(dir.path().join("index"))
+        .env(
+            "DISCORD_PUBLIC_KEY",
+            hex::encode(key.verifying_key().to_bytes()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut replica = Replica(command.spawn().unwrap());
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let reason = loop {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
+            if response.status().is_success() {
+                let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+                assert_eq!(ready.status().as_u16(), 503);
+                let body: Value = ready.json().await.unwrap();
+                if body["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("unreachable"))
+                {
+                    break body["reason"].to_string();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no not-ready reason given");
+        if let Ok(Some(status)) = replica.0.try_wait() {
+            panic!("replica exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!reason.contains("hunter2"), "{reason}");
+    let logs = stop(replica).await;
+    assert!(logs.contains("database not ready"), "{logs}");
+    assert!(!logs.contains("hunter2"), "{logs}");
+}

@@ -769,3 +769,118 @@ async fn an_unreachable_postgres_keeps_extractive_answers_and_fails_closed() {
         "the question waits in the queue while the database is down"
     );
 }
+
+/// A TCP proxy in front of the test server that can be cut (a lost database, as a network
+/// partition would look) and restored.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (generation, watcher) = tokio::sync::watch::channel(0u64);
+        let accepting = Arc::clone(&up);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: connection refused in effect
+                }
+                let mut cut = watcher.clone();
+                cut.borrow_and_update(); // only later cuts end this connection
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            up,
+            generation,
+        }
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|generation| *generation += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// PostgreSQL lost while serving, then back: writes wait in the bounded queue (failed batches
+/// are counted and retried with back-off) and are all committed after the reconnect; the pool
+/// reconnects by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_while_postgres_is_lost_are_committed_after_it_returns() {
+    let Some(TestDb::Postgres { url }) =
+        TestDb::postgres("writes_queued_while_postgres_is_lost_are_committed_after_it_returns")
+            .await
+    else {
+        return;
+    };
+    let mut parsed = reqwest::Url::parse(&url).unwrap();
+    let upstream = std::net::SocketAddr::new(
+        parsed.host_str().unwrap().parse().unwrap(),
+        parsed.port().unwrap(),
+    );
+    let proxy = Proxy::start(upstream).await;
+    parsed.set_port(Some(proxy.port)).unwrap();
+    let through_proxy: Arc<dyn Store> =
+        Arc::new(PostgresStore::connect(&Secret::new(parsed.to_string()), None).unwrap());
+    through_proxy.migrate().await.unwrap();
+    let direct = TestDb::Postgres { url }.open().await;
+    let storage = Storage::start(
+        through_proxy.clone(),
+        StorageOptions {
+            max_backoff: Duration::from_millis(200),
+            ..StorageOptions::default()
+        },
+        true,
+    );
+    let now = now_unix();
+    for n in 0..10 {
+        storage.enqueue(Write::Question(question(
+            now,
+            &format!("before {n}"),
+            false,
+        )));
+    }
+    assert!(storage.flush(FLUSH).await);
+
+    proxy.cut();
+    for n in 0..10 {
+        storage.enqueue(Write::Question(question(
+            now,
+            &format!("during {n}"),
+            false,
+        )));
+    }
+    assert!(
+        !storage.flush(Duration::from_millis(500)).await,
+        "nothing can be committed while the database is lost"
+    );
+    assert!(through_proxy.ping().await.is_err());
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(storage.counters().failed_batches.load(Relaxed) > 0);
+    assert_eq!(direct.report(1, now).await.unwrap().questions, 10);
+
+    proxy.restore();
+    assert!(storage.flush(FLUSH).await, "flushed after the reconnect");
+    assert_eq!(direct.report(1, now).await.unwrap().questions, 20);
+    assert_eq!(storage.counters().dropped.load(Relaxed), 0);
+    through_proxy.ping().await.expect("the pool reconnected");
+}

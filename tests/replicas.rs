@@ -286,3 +286,60 @@ async fn an_unreachable_database_at_start_keeps_readyz_not_ready_and_says_why() 
     assert!(logs.contains("database not ready"), "{logs}");
     assert!(!logs.contains("hunter2"), "{logs}");
 }
+
+/// `guidebot store migrate --from FILE` copies an SQLite file into the configured PostgreSQL once
+/// (a second copy needs `--append`), and `guidebot report` then reads PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_migrate_copies_an_sqlite_file_into_postgres_and_report_reads_it() {
+    use guidebot::store::{QuestionRecord, SqliteStore, Store};
+    let Some(database) = support::postgres::fresh_database_for(
+        "store_migrate_copies_an_sqlite_file_into_postgres_and_report_reads_it",
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.sqlite");
+    {
+        let source = SqliteStore::open(&file).unwrap();
+        for (n, refused) in [(0, false), (1, true), (2, false)] {
+            source
+                .record_question(&QuestionRecord {
+                    at_unix: guidebot::util::clock::now_unix(),
+                    user_hash: "u".into(),
+                    guild_hash: None,
+                    command: "ask".into(),
+                    question: format!("question {n}"),
+                    refused,
+                    mode: "extractive".into(),
+                    top_coverage: None,
+                    answer_key: None,
+                    citations: vec![],
+                    fingerprint: "f".into(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let run = |args: &[&str]| {
+        let output = guidebot(&database).args(args).output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, text) = run(&["store", "migrate", "--from", file.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(text.contains("2 migration(s) applied"), "{text}");
+    assert!(text.contains("Copied 3 question(s)"), "{text}");
+    let (ok, text) = run(&["store", "migrate", "--from", file.to_str().unwrap()]);
+    assert!(!ok, "a second copy is refused: {text}");
+    assert!(text.contains("--append"), "{text}");
+    let (ok, text) = run(&["report", "--json"]);
+    assert!(ok, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["questions"], 3, "{report}");
+    assert!((report["refusal_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+}

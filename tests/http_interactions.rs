@@ -939,3 +939,53 @@ async fn the_last_webhook_edit_keeps_only_checked_sentences_and_says_what_was_re
         server.stop().await;
     }
 }
+
+/// Issue 17: with a store, a correctly signed interaction whose id was already handled is a
+/// replay: 401, counted as `replayed`, and not run again (one question in the analytics).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_interaction_id_is_refused_and_not_run_twice() {
+    let store: Arc<dyn Store> = Arc::new(guidebot::store::SqliteStore::in_memory().unwrap());
+    let server = Server::start_with(None, "http://127.0.0.1:9", Some(store.clone())).await;
+    let search = command(
+        "search",
+        json!([fd::opt("query", "system design interview")]),
+    );
+    let first = server.post(&search).await;
+    assert_eq!(first.status(), 200);
+    let replay = server.post(&search).await;
+    assert_eq!(replay.status(), 401);
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["reason"], "replayed", "{body}");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_http_rejections_total{reason=\"replayed\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    // A new id for the same question is a new interaction.
+    let again = command(
+        "search",
+        json!([fd::opt("query", "system design interview")]),
+    );
+    assert_eq!(server.post(&again).await.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let questions = store
+            .report(1, guidebot::util::clock::now_unix())
+            .await
+            .unwrap()
+            .questions;
+        if questions == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{questions} questions stored, not 2"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}

@@ -101,7 +101,8 @@ pub enum Command {
     /// Usage report from the feedback and analytics database (PostgreSQL when bot.store_url is
     /// set, else the SQLite file).
     Report {
-        /// The SQLite database the bot writes [default: bot.store_path, guidebot.sqlite].
+        /// An SQLite database to read, even when bot.store_url is set [default: bot.store_url's
+        /// PostgreSQL, else bot.store_path, guidebot.sqlite].
         #[arg(long, value_name = "FILE")]
         store: Option<PathBuf>,
         /// Only the last DAYS days.
@@ -274,7 +275,17 @@ pub async fn run(
             export_eval,
             ..
         } => {
-            let target = settings.store_target().context(
+            // `--store FILE` names an SQLite file explicitly: it wins over a configured URL.
+            let explicit_file = matches!(
+                settings.source("bot.store_path"),
+                Some(crate::config::Source::Flag { .. })
+            );
+            let target = if explicit_file {
+                settings.store_path().map(crate::store::StoreTarget::Sqlite)
+            } else {
+                settings.store_target()
+            }
+            .context(
                 "storage is disabled (bot.store_path and bot.store_url are empty): set GUIDEBOT_STORE_URL, GUIDEBOT_STORE_PATH or --store",
             )?;
             run_report(&target, since, json, export_eval.as_deref(), out).await

@@ -317,6 +317,7 @@ async fn connection(worker: usize, authority: &str, load: &Load<'_>) {
         latencies,
     } = load;
     static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    static RUN_START_MILLIS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let key = signing_key();
     let mut n = worker;
     let mut local: Vec<u32> = Vec::with_capacity(256);
@@ -342,7 +343,16 @@ async fn connection(worker: usize, authority: &str, load: &Load<'_>) {
                 Some(mix) => {
                     let uses = uses(mix);
                     let (name, option, value) = uses[n % uses.len()];
-                    let id = 1_000_000 + NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    // Ids start at this run's clock: a later run against the same database
+                    // must not repeat them (the server would answer 401, replayed).
+                    let base = RUN_START_MILLIS.get_or_init(|| {
+                        SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis() as u64
+                            * 1_000
+                    });
+                    let id = base + NEXT_ID.fetch_add(1, Ordering::Relaxed);
                     let body = interaction(id, name, option, value)
                         .to_string()
                         .into_bytes();

@@ -13,7 +13,7 @@
 //! - `guidebot_llm_seconds`: deferred LLM answers, from the interaction to the final edit
 //! - `guidebot_verify_seconds`: Ed25519 signature checks (HTTP mode)
 //! - `guidebot_llm_tokens_total{direction="input"|"output"}`
-//! - `guidebot_llm_errors_total{reason="llm_failed"|"ungrounded"}`
+//! - `guidebot_llm_errors_total{reason="llm_failed"|"ungrounded"|"over_budget"|"store_unavailable"}`
 //! - `guidebot_llm_throttled_total`: answers that fell back to extractive because of the cooldown
 //! - `guidebot_refusals_total{command}`
 //! - `guidebot_handler_panics_total{command}`: handlers that panicked (answered with an apology)

@@ -17,7 +17,19 @@
 //! Options: `--connections N` (32), `--seconds S` (20), `--sample-every S` (5: one line of
 //! throughput, latency and RSS per interval), `--workers N` (tokio worker threads, default: cores),
 //! `--corpus DIR` (corpus), `--logs` (JSON info logs of the server on stdout, as in production),
-//! `--mix comp|search|both` (both), `--replay-window-secs S` (server), `--wrk-script FILE` (write the wrk script and exit).
+//! `--mix comp|search|ask|both` (both = /comp and /search), `--replay-window-secs S` (server),
+//! `--wrk-script FILE` (write the wrk script and exit), `--fresh-ids` (every request gets a new
+//! interaction id and is signed when sent: needed against a `guidebot serve` with a store, which
+//! answers a repeated id with 401 as a replay).
+//!
+//! Against `guidebot serve` (signed `/ask`, extractive, with its store):
+//!
+//! ```text
+//! export DISCORD_PUBLIC_KEY=$(target/release/examples/http_load --public-key)
+//! GUIDEBOT_STORE_URL=postgres://... target/release/guidebot serve --http 127.0.0.1:8787 &
+//! cargo run --release --example http_load -- --target http://127.0.0.1:8787 --server-pid $! \
+//!   --mix ask --fresh-ids
+//! ```
 //! The signing key is fixed (seed `[7; 32]`); a server started with `--serve` uses it. Requests are
 //! re-signed every 60 s so long soaks stay inside the 5-minute replay window.
 
@@ -67,6 +79,7 @@ struct Options {
     replay_window_secs: Option<u64>,
     wrk_script: Option<PathBuf>,
     mix: String,
+    fresh_ids: bool,
 }
 
 fn parse_options() -> Options {
@@ -83,6 +96,7 @@ fn parse_options() -> Options {
         replay_window_secs: None,
         wrk_script: None,
         mix: "both".to_string(),
+        fresh_ids: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -101,6 +115,11 @@ fn parse_options() -> Options {
                 options.replay_window_secs = Some(value().parse().expect("a number"))
             }
             "--mix" => options.mix = value(),
+            "--fresh-ids" => options.fresh_ids = true,
+            "--public-key" => {
+                println!("{}", hex::encode(signing_key().verifying_key().to_bytes()));
+                std::process::exit(0);
+            }
             "--wrk-script" => options.wrk_script = Some(PathBuf::from(value())),
             other => panic!("unknown option {other} (see the file's header for usage)"),
         }
@@ -217,8 +236,16 @@ async fn main_async(options: Options) {
         let stop = Arc::clone(&stop);
         let errors = Arc::clone(&errors);
         let interval = Arc::clone(&interval);
+        let fresh = options.fresh_ids.then(|| options.mix.clone());
         workers.push(tokio::spawn(async move {
-            connection(worker, &authority, &requests, &stop, &errors, &interval).await
+            let load = Load {
+                requests: &requests,
+                fresh,
+                stop: &stop,
+                errors: &errors,
+                latencies: &interval,
+            };
+            connection(worker, &authority, &load).await
         }));
     }
 
@@ -271,15 +298,28 @@ async fn main_async(options: Options) {
     );
 }
 
+/// What the connections share: the pre-signed requests (or the mix to sign fresh ones from), the
+/// stop flag, the error count and the latency samples.
+struct Load<'a> {
+    requests: &'a arc_swap::ArcSwap<Vec<(Vec<u8>, String, String)>>,
+    fresh: Option<String>,
+    stop: &'a AtomicBool,
+    errors: &'a AtomicU64,
+    latencies: &'a Mutex<Vec<u32>>,
+}
+
 /// One keep-alive connection sending requests back to back until `stop`; reconnects after errors.
-async fn connection(
-    worker: usize,
-    authority: &str,
-    requests: &arc_swap::ArcSwap<Vec<(Vec<u8>, String, String)>>,
-    stop: &AtomicBool,
-    errors: &AtomicU64,
-    latencies: &Mutex<Vec<u32>>,
-) {
+async fn connection(worker: usize, authority: &str, load: &Load<'_>) {
+    let Load {
+        requests,
+        fresh,
+        stop,
+        errors,
+        latencies,
+    } = load;
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    static RUN_START_MILLIS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let key = signing_key();
     let mut n = worker;
     let mut local: Vec<u32> = Vec::with_capacity(256);
     'reconnect: while !stop.load(Ordering::Relaxed) {
@@ -290,7 +330,37 @@ async fn connection(
         };
         while !stop.load(Ordering::Relaxed) {
             let set = requests.load();
-            let (body, signature, timestamp) = &set[n % set.len()];
+            let fresh_request;
+            let (body, signature, timestamp) = match fresh {
+                // A new interaction id each time, signed now (the client pays for the signature).
+                Some(mix) => {
+                    let uses = uses(mix);
+                    let (name, option, value) = uses[n % uses.len()];
+                    // Ids start at this run's clock: a later run against the same database
+                    // must not repeat them (the server would answer 401, replayed).
+                    let base = RUN_START_MILLIS.get_or_init(|| {
+                        SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis() as u64
+                            * 1_000
+                    });
+                    let id = base + NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    let body = interaction(id, name, option, value)
+                        .to_string()
+                        .into_bytes();
+                    let timestamp = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs()
+                        .to_string();
+                    let message = [timestamp.as_bytes(), &body].concat();
+                    let signature = hex::encode(key.sign(&message).to_bytes());
+                    fresh_request = (body, signature, timestamp);
+                    &fresh_request
+                }
+                None => &set[n % set.len()],
+            };
             n += 1;
             let sent = Instant::now();
             let ok =
@@ -308,7 +378,28 @@ async fn connection(
     latencies.lock().unwrap().append(&mut local);
 }
 
-/// Signed `/comp` and `/search` interactions, timestamped now: (body, signature, timestamp).
+/// The commands of `mix`: (command, option, value) for `/comp`, `/search` and `/ask`.
+fn uses(mix: &str) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut out = Vec::new();
+    for (company, query) in COMPANIES.iter().zip(QUERIES) {
+        for (name, option, value) in [
+            ("comp", "company", *company),
+            ("search", "query", *query),
+            ("ask", "question", *query),
+        ] {
+            let wanted = match mix {
+                "both" => name != "ask",
+                other => other == name,
+            };
+            if wanted {
+                out.push((name, option, value));
+            }
+        }
+    }
+    out
+}
+
+/// Signed interactions of `mix`, timestamped now: (body, signature, timestamp).
 fn signed_requests(mix: &str) -> Vec<(Vec<u8>, String, String)> {
     let key = signing_key();
     let timestamp = SystemTime::now()
@@ -316,21 +407,18 @@ fn signed_requests(mix: &str) -> Vec<(Vec<u8>, String, String)> {
         .unwrap()
         .as_secs()
         .to_string();
-    let mut out = Vec::new();
-    for (i, (company, query)) in COMPANIES.iter().zip(QUERIES).enumerate() {
-        for (name, option, value) in [("comp", "company", company), ("search", "query", query)] {
-            if mix != "both" && mix != name {
-                continue;
-            }
+    uses(mix)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, option, value))| {
             let body = interaction(i as u64, name, option, value)
                 .to_string()
                 .into_bytes();
             let message = [timestamp.as_bytes(), &body].concat();
             let signature = hex::encode(key.sign(&message).to_bytes());
-            out.push((body, signature, timestamp.clone()));
-        }
-    }
-    out
+            (body, signature, timestamp.clone())
+        })
+        .collect()
 }
 
 /// A wrk Lua script cycling through [`signed_requests`] (fixed signatures and timestamps).

@@ -98,9 +98,11 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
-    /// Usage report from the feedback and analytics database.
+    /// Usage report from the feedback and analytics database (PostgreSQL when bot.store_url is
+    /// set, else the SQLite file).
     Report {
-        /// The SQLite database the bot writes [default: bot.store_path, guidebot.sqlite].
+        /// An SQLite database to read, even when bot.store_url is set [default: bot.store_url's
+        /// PostgreSQL, else bot.store_path, guidebot.sqlite].
         #[arg(long, value_name = "FILE")]
         store: Option<PathBuf>,
         /// Only the last DAYS days.
@@ -142,6 +144,27 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Manage the database: move an SQLite file's data into the configured PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+/// `guidebot store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Apply the migrations to the configured database (the bot also does at start-up).
+    Migrate {
+        /// Then copy this SQLite file's questions, feedback, usage and cached answers into the
+        /// PostgreSQL database of bot.store_url / GUIDEBOT_STORE_URL.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// Copy even when the target already holds questions (they would be counted twice if
+        /// this file was copied before).
+        #[arg(long)]
+        append: bool,
     },
 }
 
@@ -252,10 +275,28 @@ pub async fn run(
             export_eval,
             ..
         } => {
-            let store = settings.store_path().context(
-                "storage is disabled (bot.store_path is empty): set it, GUIDEBOT_STORE_PATH or --store",
+            // `--store FILE` names an SQLite file explicitly: it wins over a configured URL.
+            let explicit_file = matches!(
+                settings.source("bot.store_path"),
+                Some(crate::config::Source::Flag { .. })
+            );
+            let target = if explicit_file {
+                settings.store_path().map(crate::store::StoreTarget::Sqlite)
+            } else {
+                settings.store_target()
+            }
+            .context(
+                "storage is disabled (bot.store_path and bot.store_url are empty): set GUIDEBOT_STORE_URL, GUIDEBOT_STORE_PATH or --store",
             )?;
-            run_report(&store, since, json, export_eval.as_deref(), out)
+            run_report(&target, since, json, export_eval.as_deref(), out).await
+        }
+        Command::Store {
+            command: StoreCommand::Migrate { from, append },
+        } => {
+            let target = settings.store_target().context(
+                "storage is disabled: set GUIDEBOT_STORE_URL (PostgreSQL) or GUIDEBOT_STORE_PATH",
+            )?;
+            run_store_migrate(&target, from.as_deref(), append, out).await
         }
         Command::Comp {
             companies,
@@ -560,23 +601,83 @@ pub fn search_json(results: &SearchResults) -> serde_json::Value {
     })
 }
 
-fn run_report(
-    store_path: &std::path::Path,
+/// `guidebot store migrate [--from FILE]`: migrations, then an SQLite file's rows copied in.
+async fn run_store_migrate(
+    target: &crate::store::StoreTarget,
+    from: Option<&std::path::Path>,
+    append: bool,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    use crate::store::{Backend, SqliteStore, Store};
+    let store = target.open()?;
+    let applied = store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate {}", target.describe()))?;
+    writeln!(out, "{}: {applied} migration(s) applied", target.describe())?;
+    let Some(from) = from else {
+        return Ok(());
+    };
+    if target.backend() != Backend::Postgres {
+        anyhow::bail!(
+            "--from copies into PostgreSQL: set bot.store_url or GUIDEBOT_STORE_URL to the target database"
+        );
+    }
+    if !from.is_file() {
+        anyhow::bail!("no SQLite database at {}", from.display());
+    }
+    let source = SqliteStore::open(from)?;
+    let dump = source
+        .dump()
+        .await
+        .with_context(|| format!("cannot read {}", from.display()))?;
+    if !append {
+        let existing = store
+            .report(u32::MAX / 86_400, crate::util::clock::now_unix())
+            .await?;
+        if existing.questions > 0 {
+            anyhow::bail!(
+                "{} already holds {} question(s): pass --append to copy anyway (a file copied twice counts twice)",
+                target.describe(),
+                existing.questions
+            );
+        }
+    }
+    store.import(&dump).await.context("cannot copy the rows")?;
+    writeln!(
+        out,
+        "Copied {} question(s), {} vote(s), {} usage row(s) and {} cached answer(s) from {}",
+        dump.questions.len(),
+        dump.feedback.len(),
+        dump.usage.len(),
+        dump.cache.len(),
+        from.display()
+    )?;
+    Ok(())
+}
+
+async fn run_report(
+    target: &crate::store::StoreTarget,
     since: u32,
     json: bool,
     export_eval: Option<&std::path::Path>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    use crate::store::{SqliteStore, Store};
+    use crate::store::StoreTarget;
     use crate::util::clock::now_unix;
-    if !store_path.exists() {
-        anyhow::bail!(
-            "no database at {}: the bot creates it when it serves (set bot.store_path, GUIDEBOT_STORE_PATH or --store)",
-            store_path.display()
-        );
+    if let StoreTarget::Sqlite(store_path) = target {
+        if !store_path.exists() {
+            anyhow::bail!(
+                "no database at {}: the bot creates it when it serves (set bot.store_path, GUIDEBOT_STORE_PATH or --store)",
+                store_path.display()
+            );
+        }
     }
-    let store = SqliteStore::open(store_path)?;
-    let report = store.report(since, now_unix())?;
+    let store = target.open()?;
+    let report = store
+        .report(since, now_unix())
+        .await
+        .with_context(|| format!("cannot read {}", target.describe()))?;
     if let Some(path) = export_eval {
         std::fs::write(path, export_eval_toml(&report))
             .with_context(|| format!("cannot write {}", path.display()))?;

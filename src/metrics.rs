@@ -13,12 +13,15 @@
 //! - `guidebot_llm_seconds`: deferred LLM answers, from the interaction to the final edit
 //! - `guidebot_verify_seconds`: Ed25519 signature checks (HTTP mode)
 //! - `guidebot_llm_tokens_total{direction="input"|"output"}`
-//! - `guidebot_llm_errors_total{reason="llm_failed"|"ungrounded"}`
+//! - `guidebot_llm_errors_total{reason="llm_failed"|"ungrounded"|"over_budget"|"store_unavailable"}`
 //! - `guidebot_llm_throttled_total`: answers that fell back to extractive because of the cooldown
 //! - `guidebot_refusals_total{command}`
 //! - `guidebot_handler_panics_total{command}`: handlers that panicked (answered with an apology)
 //! - `guidebot_index_info{fingerprint}` = 1 for the index being served
-//! - `guidebot_http_rejections_total{reason="bad_signature"|"stale"|"too_large"|"malformed"|"unknown_type"}`
+//! - `guidebot_http_rejections_total{reason="bad_signature"|"stale"|"replayed"|"too_large"|"malformed"|"unknown_type"}`
+//! - `guidebot_store_writes_total{outcome="written"|"dropped"}`: analytics, feedback, token and
+//!   cache writes committed by the storage writer, or dropped because its queue was full
+//! - `guidebot_store_failed_batches_total`: write batches that failed (kept and retried)
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -65,7 +68,15 @@ pub struct Metrics {
     reload_source: OnceLock<ReloadSource>,
     /// What `reloads` has counted so far, to add only the difference at each encode.
     reloads_counted: Mutex<(u64, u64)>,
+    store_writes: Family<Labels1, Counter>,
+    store_failed_batches: Counter,
+    /// Reads (written, dropped, failed batches) of the storage writer; see [`Metrics::follow_storage`].
+    storage_source: OnceLock<StorageSource>,
+    /// What the storage counters have counted so far.
+    storage_counted: Mutex<(u64, u64, u64)>,
 }
+
+type StorageSource = Box<dyn Fn() -> (u64, u64, u64) + Send + Sync>;
 
 type ReloadSource = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
 
@@ -163,7 +174,23 @@ impl Metrics {
             "Live corpus reloads, by outcome (succeeded: engine swapped; failed: old engine kept)",
             reloads.clone(),
         );
+        let store_writes = Family::<Labels1, Counter>::default();
+        registry.register(
+            "store_writes",
+            "Storage writes (analytics, feedback, tokens, cache), by outcome (written, or dropped because the queue was full)",
+            store_writes.clone(),
+        );
+        let store_failed_batches = Counter::default();
+        registry.register(
+            "store_failed_batches",
+            "Storage write batches that failed (the database was unreachable); each is retried",
+            store_failed_batches.clone(),
+        );
         Metrics {
+            store_writes,
+            store_failed_batches,
+            storage_source: OnceLock::new(),
+            storage_counted: Mutex::new((0, 0, 0)),
             reloads,
             reload_source: OnceLock::new(),
             reloads_counted: Mutex::new((0, 0)),
@@ -199,6 +226,12 @@ impl Metrics {
         let _ = self.reload_source.set(Box::new(source));
     }
 
+    /// Counts the storage writer's work from `source` (written, dropped, failed batches so far),
+    /// read at each [`Metrics::encode`]. Only the first call has an effect.
+    pub fn follow_storage(&self, source: impl Fn() -> (u64, u64, u64) + Send + Sync + 'static) {
+        let _ = self.storage_source.set(Box::new(source));
+    }
+
     /// Sets `guidebot_index_info{fingerprint}` to 1 for `fingerprint` (and drops the previous one).
     pub fn set_index_fingerprint(&self, fingerprint: &str) {
         let Ok(mut current) = self.index_fingerprint.lock() else {
@@ -219,7 +252,7 @@ impl Metrics {
         self.verify_seconds.observe(elapsed.as_secs_f64());
     }
 
-    /// Counts a request rejected before dispatch; `reason` is one of `bad_signature`, `stale`,
+    /// Counts a request rejected before dispatch; `reason` is one of `bad_signature`, `stale`, `replayed`,
     /// `too_large`, `malformed`, `unknown_type`.
     pub fn reject(&self, reason: &'static str) {
         self.http_rejections
@@ -249,6 +282,24 @@ impl Metrics {
                     .get_or_create(&[("outcome", "failed")])
                     .inc_by(failures.saturating_sub(counted.1));
                 *counted = (successes.max(counted.0), failures.max(counted.1));
+            }
+        }
+        if let Some(source) = self.storage_source.get() {
+            let (written, dropped, failed) = source();
+            if let Ok(mut counted) = self.storage_counted.lock() {
+                self.store_writes
+                    .get_or_create(&[("outcome", "written")])
+                    .inc_by(written.saturating_sub(counted.0));
+                self.store_writes
+                    .get_or_create(&[("outcome", "dropped")])
+                    .inc_by(dropped.saturating_sub(counted.1));
+                self.store_failed_batches
+                    .inc_by(failed.saturating_sub(counted.2));
+                *counted = (
+                    written.max(counted.0),
+                    dropped.max(counted.1),
+                    failed.max(counted.2),
+                );
             }
         }
         let mut out = String::with_capacity(8 * 1024);

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::metrics::Metrics;
 use crate::reload::{reload_channel, watch_and_reload, ReloadOptions};
-use crate::store::{SqliteStore, Store};
+use crate::store::{Backend, Storage, StorageOptions, Store};
 use crate::transport::gateway::{self, GatewaySettings};
 use crate::transport::http::{self, HttpSettings};
 use crate::util::clock::now_unix;
@@ -24,6 +24,12 @@ use tokio_util::task::TaskTracker;
 
 /// How long shutdown waits for the services (and their work in flight) to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long shutdown waits for the storage writer to commit what is queued.
+const STORAGE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often old rows (and replay ids, cooldowns) are purged.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Longest wait between two attempts to reach the database at start-up.
+const CONNECT_MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Runs until SIGTERM / ctrl-c. `gateway` asks for the gateway explicitly (it also runs whenever
 /// a token is set). Startup errors name the setting and the fix.
@@ -72,9 +78,17 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
     }
     let observer: Arc<dyn InteractionObserver> = metrics.clone();
     let mut dispatcher = Dispatcher::new(Arc::clone(&engines), (&config).into(), observer);
-    let store: Option<Arc<dyn Store>> = match config.store_path() {
-        Some(path) => match SqliteStore::open(&path) {
-            Ok(store) => Some(Arc::new(store)),
+    let storage: Option<Arc<Storage>> = match config.store_target() {
+        Some(target) => match target.open() {
+            Ok(store) => {
+                tracing::info!(backend = target.backend().as_str(), database = %target.describe(), "storage opened");
+                // SQLite is migrated when opened; PostgreSQL connects (and migrates) below.
+                let ready = target.backend() == Backend::Sqlite;
+                Some(Storage::start(store, StorageOptions::default(), ready))
+            }
+            Err(error) if target.backend() == Backend::Postgres => {
+                bail!("cannot use the PostgreSQL store ({error}); fix bot.store_url / GUIDEBOT_STORE_URL")
+            }
             Err(error) => {
                 // Storage is an extra: without it the bot still answers (no feedback or budgets).
                 tracing::error!(%error, "storage disabled: feedback, budgets and the answer cache are off");
@@ -83,8 +97,17 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
         },
         None => None,
     };
-    if let Some(store) = &store {
-        dispatcher = dispatcher.with_store(Arc::clone(store));
+    if let Some(storage) = &storage {
+        dispatcher = dispatcher.with_storage(Arc::clone(storage));
+        let counters = Arc::clone(storage.counters());
+        metrics.follow_storage(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            (
+                counters.written.load(Relaxed),
+                counters.dropped.load(Relaxed),
+                counters.failed_batches.load(Relaxed),
+            )
+        });
     }
     let dispatcher = Arc::new(dispatcher);
 
@@ -105,7 +128,12 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    if let Some(store) = store {
+    if let Some(storage) = &storage {
+        if storage.readiness().is_err() {
+            let storage = Arc::clone(storage);
+            services.start("store-connect", |stop| connect_store(storage, stop));
+        }
+        let store = Arc::clone(storage.store());
         let days = config.bot.retention_days.min(u64::from(u32::MAX)) as u32;
         services.start("retention", |stop| retention(store, days, stop));
     }
@@ -135,7 +163,53 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
                 .map_err(Into::into)
         });
     }
-    services.run_until(shutdown_signal()).await
+    let result = services.run_until(shutdown_signal()).await;
+    // Every answer has been sent: commit what is still queued (analytics, feedback, tokens).
+    if let Some(storage) = storage {
+        if storage.flush(STORAGE_DRAIN_TIMEOUT).await {
+            tracing::info!("storage writes drained");
+        } else {
+            tracing::warn!(
+                "storage writes not drained within 10 s (the database is unreachable); queued writes are lost"
+            );
+        }
+    }
+    result
+}
+
+/// Connects to the database and applies the migrations, retrying with back-off until it works;
+/// until then `/readyz` says not ready and why. Then waits for shutdown (a service that returns
+/// stops the process).
+async fn connect_store(
+    storage: Arc<Storage>,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(stop);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match storage.store().migrate().await {
+            Ok(applied) => {
+                tracing::info!(
+                    applied,
+                    "database ready (migrations applied by this replica: {applied})"
+                );
+                storage.set_ready(true, None);
+                break;
+            }
+            Err(error) => {
+                let reason = format!("the database is unreachable or failing: {error}");
+                tracing::error!(error = %error, retry_in_ms = backoff.as_millis() as u64, "database not ready; /readyz reports not ready");
+                storage.set_ready(false, Some(reason));
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(CONNECT_MAX_BACKOFF);
+    }
+    stop.await;
+    Ok(())
 }
 
 /// A service that ended: its name and how.
@@ -217,22 +291,16 @@ async fn retention(
 ) -> anyhow::Result<()> {
     tokio::pin!(stop);
     loop {
-        let purge_store = Arc::clone(&store);
-        // SQLite blocks: off the async workers.
-        let purged =
-            tokio::task::spawn_blocking(move || purge_store.purge_older_than(days, now_unix()))
-                .await;
-        match purged {
-            Ok(Ok(deleted)) if deleted > 0 => {
+        match store.purge_older_than(days, now_unix()).await {
+            Ok(deleted) if deleted > 0 => {
                 tracing::info!(deleted, days, "retention: old rows deleted")
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "retention purge failed"),
-            Err(error) => tracing::warn!(%error, "retention purge crashed"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "retention purge failed"),
         }
         tokio::select! {
             _ = &mut stop => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(6 * 3600)) => {}
+            _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
         }
     }
 }

@@ -472,6 +472,24 @@ async fn every_command_honours_the_index_flag() {
     .await;
     result.unwrap_or_else(|error| panic!("report: {error:#}\n{out}"));
     assert!(out.contains("question(s)"), "{out}");
+    // `--store FILE` wins over a configured PostgreSQL URL (here one nothing listens on).
+    let (result, out) = run_in_process(
+        &[
+            "guidebot",
+            "report",
+            "--store",
+            store.to_str().unwrap(),
+            "--corpus",
+            corpus,
+        ],
+        &[(
+            "GUIDEBOT_STORE_URL",
+            "postgres://guidebot@127.0.0.1:9/guidebot",
+        )],
+    )
+    .await;
+    result.unwrap_or_else(|error| panic!("report --store with a URL set: {error:#}\n{out}"));
+    assert!(out.contains("question(s)"), "{out}");
 }
 
 #[test]

@@ -717,3 +717,63 @@ fn credentials_in_a_base_url_are_masked_in_the_report() {
     let all = format!("{:?}", config.report());
     assert!(!all.contains("hunter2"));
 }
+
+/// Issue 17: PostgreSQL is chosen by `bot.store_url` / `GUIDEBOT_STORE_URL`; its password comes
+/// from the environment (`GUIDEBOT_STORE_PASSWORD`, its `_FILE`, or a URL set by the variable),
+/// never from the file, and `config check` masks it.
+#[test]
+fn the_store_url_selects_postgres_and_its_password_stays_out_of_files_and_reports() {
+    use guidebot::store::StoreTarget;
+    let config = from_toml("", &[]).unwrap();
+    assert_eq!(
+        config.store_target(),
+        Some(StoreTarget::Sqlite("guidebot.sqlite".into()))
+    );
+
+    let config = from_toml(
+        "",
+        &[
+            (
+                "GUIDEBOT_STORE_URL",
+                "postgres://guidebot:hunter2@db:5432/guidebot",
+            ),
+            ("GUIDEBOT_STORE_PASSWORD", "s3cret-pw"),
+        ],
+    )
+    .unwrap();
+    let Some(StoreTarget::Postgres { url, password }) = config.store_target() else {
+        panic!("PostgreSQL selected");
+    };
+    assert_eq!(url.expose(), "postgres://guidebot:hunter2@db:5432/guidebot");
+    assert_eq!(password.unwrap().expose(), "s3cret-pw");
+    let report = format!("{:?}", config.report());
+    assert!(!report.contains("hunter2"), "{report}");
+    assert!(!report.contains("s3cret-pw"), "{report}");
+    assert!(
+        report.contains("postgres://***@db:5432/guidebot"),
+        "{report}"
+    );
+    assert!(
+        report.contains("secret GUIDEBOT_STORE_PASSWORD"),
+        "{report}"
+    );
+
+    // A password written in the file is refused, naming the variable to use.
+    let found = problems(
+        "[bot]\nstore_url = \"postgres://guidebot:hunter2@db/guidebot\"\n",
+        &[],
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("GUIDEBOT_STORE_PASSWORD"), "{}", found[0]);
+    assert!(!found[0].contains("hunter2"), "{}", found[0]);
+    // Without a password the file may name the database.
+    let config = from_toml(
+        "[bot]\nstore_url = \"postgres://guidebot@db/guidebot\"\n",
+        &[("GUIDEBOT_STORE_PASSWORD_FILE", "/nonexistent/secret")],
+    );
+    assert!(config.is_err(), "an unreadable password file is a problem");
+    // Not a PostgreSQL URL: the message shows no password.
+    let found = problems("", &[("GUIDEBOT_STORE_URL", "mysql://u:hunter2@db/x")]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(!found[0].contains("hunter2"), "{}", found[0]);
+}

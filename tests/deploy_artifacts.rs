@@ -370,3 +370,95 @@ fn the_systemd_unit_raises_the_file_limit_above_the_connection_cap() {
         "LimitNOFILE={limit}"
     );
 }
+
+/// Issue 17: Compose brings up the bot with a PostgreSQL service (official image, a volume, a
+/// healthcheck the bot waits for), the password only in a secret file; every Kubernetes workload
+/// takes `GUIDEBOT_STORE_URL` from the Secret, so replicas share one store.
+#[test]
+fn compose_and_kubernetes_share_one_postgres_store() {
+    let compose = &load_yaml(&deploy_dir().join("compose.yaml"))[0];
+    let services = &compose["services"];
+    let postgres = &services["postgres"];
+    let image = postgres["image"].as_str().expect("a postgres image");
+    assert!(
+        image.starts_with("postgres:"),
+        "the official image: {image}"
+    );
+    assert!(
+        postgres["volumes"]
+            .as_vec()
+            .is_some_and(|volumes| volumes.iter().any(|v| v
+                .as_str()
+                .is_some_and(|v| v.ends_with(":/var/lib/postgresql/data")))),
+        "the data lives in a volume"
+    );
+    assert!(
+        !postgres["healthcheck"]["test"].is_badvalue(),
+        "postgres has a healthcheck"
+    );
+    assert_eq!(
+        postgres["environment"]["POSTGRES_PASSWORD_FILE"].as_str(),
+        Some("/run/secrets/postgres_password")
+    );
+    let bot = &services["guidebot"];
+    assert_eq!(
+        bot["depends_on"]["postgres"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    let url = bot["environment"]["GUIDEBOT_STORE_URL"]
+        .as_str()
+        .expect("the bot uses the database");
+    let config = Config::load(
+        None,
+        &HashMap::from([("GUIDEBOT_STORE_URL".to_string(), url.to_string())]),
+    )
+    .expect("the URL is valid");
+    assert!(matches!(
+        config.store_target(),
+        Some(guidebot::store::StoreTarget::Postgres { .. })
+    ));
+    assert!(
+        !url.contains(':')
+            || !url["postgres://".len()..]
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .contains(':'),
+        "no password in the URL: {url}"
+    );
+    assert_eq!(
+        bot["environment"]["GUIDEBOT_STORE_PASSWORD_FILE"].as_str(),
+        Some("/run/secrets/postgres_password")
+    );
+
+    for file in ["deployment-http.yaml", "statefulset-gateway.yaml"] {
+        let docs = load_yaml(&deploy_dir().join("k8s").join(file));
+        let workload = docs
+            .iter()
+            .find(|doc| matches!(doc["kind"].as_str(), Some("Deployment" | "StatefulSet")))
+            .unwrap_or_else(|| panic!("{file}: no workload"));
+        let containers = &workload["spec"]["template"]["spec"]["containers"][0];
+        let store_url = containers["env"]
+            .as_vec()
+            .and_then(|env| {
+                env.iter()
+                    .find(|var| var["name"].as_str() == Some("GUIDEBOT_STORE_URL"))
+            })
+            .unwrap_or_else(|| panic!("{file}: no GUIDEBOT_STORE_URL"));
+        let reference = &store_url["valueFrom"]["secretKeyRef"];
+        assert_eq!(
+            reference["name"].as_str(),
+            Some("guidebot-secrets"),
+            "{file}"
+        );
+        assert_eq!(
+            reference["key"].as_str(),
+            Some("GUIDEBOT_STORE_URL"),
+            "{file}"
+        );
+    }
+    let secret = &load_yaml(&deploy_dir().join("k8s/secret.example.yaml"))[0];
+    assert!(secret["stringData"]["GUIDEBOT_STORE_URL"]
+        .as_str()
+        .is_some_and(|url| url.starts_with("postgres://") && url.contains("REPLACE")));
+}

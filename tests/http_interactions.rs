@@ -11,9 +11,7 @@ use guidebot::bot::{BotSettings, Dispatcher};
 use guidebot::engine::EngineHandle;
 use guidebot::llm::LlmSettings;
 use guidebot::metrics::Metrics;
-use guidebot::store::{
-    BudgetScope, FeedbackRecord, QuestionRecord, Report, Store, StoreError, Usage,
-};
+use guidebot::store::{BudgetScope, Report, Store, StoreError, Usage};
 use guidebot::transport::http::{app, run, AppState, HttpSettings};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -772,43 +770,54 @@ async fn many_concurrent_requests_are_all_answered() {
     server.stop().await;
 }
 
-/// A store whose every call panics, as a bug deep in a handler would.
+/// A store whose every call on a request's path panics, as a bug deep in a handler would (the
+/// replay check answers, so the request reaches the dispatcher).
 struct PanickingStore;
 
+#[async_trait::async_trait]
 impl Store for PanickingStore {
-    fn record_question(&self, _: &QuestionRecord) -> Result<(), StoreError> {
-        panic!("injected panic: record_question")
+    fn backend(&self) -> guidebot::store::Backend {
+        guidebot::store::Backend::Sqlite
     }
-    fn record_feedback(&self, _: &FeedbackRecord) -> Result<(), StoreError> {
-        panic!("injected panic: record_feedback")
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        Ok(0)
     }
-    fn add_usage(&self, _: &BudgetScope, _: &str, _: u64) -> Result<(), StoreError> {
-        panic!("injected panic: add_usage")
+    async fn write_batch(&self, _: &[guidebot::store::Write]) -> Result<(), StoreError> {
+        panic!("injected panic: write_batch")
     }
-    fn usage(&self, _: &BudgetScope, _: &str) -> Result<Usage, StoreError> {
+    async fn claim_llm(
+        &self,
+        _: &guidebot::store::LlmClaim,
+    ) -> Result<guidebot::store::ClaimOutcome, StoreError> {
+        panic!("injected panic: claim_llm")
+    }
+    async fn usage(&self, _: &BudgetScope, _: &str) -> Result<Usage, StoreError> {
         panic!("injected panic: usage")
     }
-    fn cached_answer(
+    async fn cached_answer_json(
         &self,
         _: &str,
-        _: Duration,
         _: i64,
-    ) -> Result<Option<guidebot::answer::Answer>, StoreError> {
-        panic!("injected panic: cached_answer")
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        panic!("injected panic: cached_answer_json")
     }
-    fn put_cached_answer(
-        &self,
-        _: &str,
-        _: &guidebot::answer::Answer,
-        _: i64,
-    ) -> Result<(), StoreError> {
-        panic!("injected panic: put_cached_answer")
+    async fn first_sighting(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        Ok(true)
     }
-    fn purge_older_than(&self, _: u32, _: i64) -> Result<usize, StoreError> {
+    async fn purge_older_than(&self, _: u32, _: i64) -> Result<usize, StoreError> {
         panic!("injected panic: purge_older_than")
     }
-    fn report(&self, _: u32, _: i64) -> Result<Report, StoreError> {
+    async fn report(&self, _: u32, _: i64) -> Result<Report, StoreError> {
         panic!("injected panic: report")
+    }
+    async fn dump(&self) -> Result<guidebot::store::Dump, StoreError> {
+        panic!("injected panic: dump")
+    }
+    async fn import(&self, _: &guidebot::store::Dump) -> Result<(), StoreError> {
+        panic!("injected panic: import")
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 
@@ -816,15 +825,18 @@ impl Store for PanickingStore {
 /// the endpoint nor holds up its shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_answered_counted_and_shutdown_stays_prompt() {
-    let server =
-        Server::start_with(None, "http://127.0.0.1:9", Some(Arc::new(PanickingStore))).await;
-    // Feedback is stored before it is acknowledged: the store panics first.
+    // With an LLM, the answer cache is read before anything is sent: the store panics there.
+    let llm = FakeLlm::openai().await;
+    let server = Server::start_with(
+        Some(llm.settings()),
+        "http://127.0.0.1:9",
+        Some(Arc::new(PanickingStore)),
+    )
+    .await;
     let reply = server
-        .interaction(&fd::interaction_component(
-            APP_ID,
-            "feedback:down:0123456789abcdef0123",
-            USER,
-            fd::next_snowflake(),
+        .interaction(&command(
+            "ask",
+            json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
         ))
         .await;
     assert_eq!(reply["type"], 4, "{reply}");
@@ -835,17 +847,14 @@ async fn a_panicking_handler_is_answered_counted_and_shutdown_stays_prompt() {
     );
     let metrics = server.metrics().await;
     assert_eq!(
-        sample(
-            &metrics,
-            "guidebot_handler_panics_total{command=\"feedback\"}"
-        ),
+        sample(&metrics, "guidebot_handler_panics_total{command=\"ask\"}"),
         1.0,
         "{metrics}"
     );
     assert_eq!(
         sample(
             &metrics,
-            "guidebot_requests_total{command=\"feedback\",outcome=\"panicked\"}"
+            "guidebot_requests_total{command=\"ask\",outcome=\"panicked\"}"
         ),
         1.0
     );
@@ -929,4 +938,54 @@ async fn the_last_webhook_edit_keeps_only_checked_sentences_and_says_what_was_re
         fake.assert_all_valid();
         server.stop().await;
     }
+}
+
+/// Issue 17: with a store, a correctly signed interaction whose id was already handled is a
+/// replay: 401, counted as `replayed`, and not run again (one question in the analytics).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_interaction_id_is_refused_and_not_run_twice() {
+    let store: Arc<dyn Store> = Arc::new(guidebot::store::SqliteStore::in_memory().unwrap());
+    let server = Server::start_with(None, "http://127.0.0.1:9", Some(store.clone())).await;
+    let search = command(
+        "search",
+        json!([fd::opt("query", "system design interview")]),
+    );
+    let first = server.post(&search).await;
+    assert_eq!(first.status(), 200);
+    let replay = server.post(&search).await;
+    assert_eq!(replay.status(), 401);
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["reason"], "replayed", "{body}");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_http_rejections_total{reason=\"replayed\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    // A new id for the same question is a new interaction.
+    let again = command(
+        "search",
+        json!([fd::opt("query", "system design interview")]),
+    );
+    assert_eq!(server.post(&again).await.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let questions = store
+            .report(1, guidebot::util::clock::now_unix())
+            .await
+            .unwrap()
+            .questions;
+        if questions == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{questions} questions stored, not 2"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
 }

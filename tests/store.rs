@@ -1,6 +1,11 @@
-//! Feedback, analytics, budgets and the answer cache through the dispatcher, with the SQLite store:
-//! budgets hold across a restart, the cache is keyed by the index fingerprint, retention deletes old
-//! rows, and a broken database never stops an answer.
+//! One behavioural suite, run against both backends: SQLite (a temporary file) and PostgreSQL (a
+//! fresh database on the server named by `GUIDEBOT_TEST_POSTGRES_URL`; skipped with a line without
+//! it). Feedback and analytics reach the report with hashed ids, budgets hold across a restart and
+//! across concurrent claims from two handles (two replicas), cooldowns and replayed ids are shared,
+//! the cache is keyed by the index fingerprint, retention deletes old rows, migrations run once,
+//! the writer batches and drains, and an SQLite file moves into the other backend. Then the
+//! failure cases: a locked or unreachable database never stops an answer and refuses LLM answers
+//! while budgets cannot be checked.
 
 mod support;
 
@@ -11,11 +16,99 @@ use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Outcome, Responder};
 use guidebot::corpus::Corpus;
 use guidebot::engine::{Engine, EngineHandle};
 use guidebot::llm::LlmSettings;
-use guidebot::store::{SqliteStore, Store};
-use guidebot::util::clock::now_unix;
+use guidebot::store::{
+    Backend, BudgetScope, ClaimOutcome, Cooldown, LlmClaim, PostgresStore, QuestionRecord,
+    ScopeLimit, SqliteStore, Storage, StorageOptions, Store, Write,
+};
+use guidebot::util::clock::{day_of, now_unix};
+use guidebot::util::secret::Secret;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::fake_llm::*;
+use support::setup::{bundled_corpus_dir as bundled_dir, corpus_at};
+
+const FLUSH: Duration = Duration::from_secs(10);
+
+/// One database of either backend that tests can open several handles on (a restart, or a
+/// second replica).
+enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        url: String,
+    },
+}
+
+impl TestDb {
+    fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guidebot.sqlite");
+        TestDb::Sqlite { _dir: dir, path }
+    }
+
+    async fn postgres(test: &str) -> Option<TestDb> {
+        let url = support::postgres::fresh_database_for(test).await?;
+        Some(TestDb::Postgres { url })
+    }
+
+    /// A new handle, migrated.
+    async fn open(&self) -> Arc<dyn Store> {
+        let store = self.open_unmigrated();
+        store.migrate().await.expect("migrations");
+        store
+    }
+
+    /// A new handle; PostgreSQL not migrated yet (SQLite migrates on open).
+    fn open_unmigrated(&self) -> Arc<dyn Store> {
+        match self {
+            TestDb::Sqlite { path, .. } => Arc::new(SqliteStore::open(path).unwrap()),
+            TestDb::Postgres { url } => {
+                Arc::new(PostgresStore::connect(&Secret::new(url.as_str()), None).unwrap())
+            }
+        }
+    }
+}
+
+/// Runs each named behaviour once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    feedback_and_questions_are_stored_with_hashed_ids,
+    budgets_hold_across_a_restart,
+    concurrent_claims_from_two_replicas_never_pass_the_daily_limit,
+    cooldowns_and_replayed_ids_are_shared_between_replicas,
+    cached_answers_skip_the_llm_until_the_corpus_changes,
+    retention_deletes_old_rows,
+    migrations_run_once_even_when_two_replicas_start_together,
+    the_writer_commits_in_batches_and_drains_on_flush,
+    an_sqlite_file_moves_into_the_other_database,
+    report_exports_questions_to_label_in_the_eval_format,
+);
 
 /// Records what the dispatcher sends, as JSON.
 #[derive(Default)]
@@ -40,8 +133,6 @@ impl Responder for RecordingResponder {
         Ok(())
     }
 }
-
-use support::setup::{bundled_corpus_dir as bundled_dir, corpus_at};
 
 fn dispatcher(
     corpus: Corpus,
@@ -94,9 +185,40 @@ fn no_cooldown() -> BotSettings {
     }
 }
 
-#[tokio::test]
-async fn feedback_and_questions_are_stored_with_hashed_ids() {
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
+fn question(at_unix: i64, text: &str, refused: bool) -> QuestionRecord {
+    QuestionRecord {
+        at_unix,
+        user_hash: "u".into(),
+        guild_hash: None,
+        command: "ask".into(),
+        question: text.into(),
+        refused,
+        mode: "extractive".into(),
+        top_coverage: Some(1.0),
+        answer_key: None,
+        citations: vec!["guide#section".into()],
+        fingerprint: "f".into(),
+    }
+}
+
+fn claim(user: &str, requests_per_day: u64, cooldown: Option<Duration>) -> LlmClaim {
+    LlmClaim {
+        day: day_of(now_unix()),
+        scopes: vec![ScopeLimit {
+            scope: BudgetScope::User(user.into()),
+            requests_per_day: Some(requests_per_day),
+            tokens_per_day: None,
+        }],
+        cooldown: cooldown.map(|length| Cooldown {
+            user_hash: user.into(),
+            now_millis: guidebot::store::now_millis(),
+            length,
+        }),
+    }
+}
+
+async fn feedback_and_questions_are_stored_with_hashed_ids(db: TestDb) {
+    let store = db.open().await;
     let dispatcher = dispatcher(
         corpus_at(&bundled_dir()),
         None,
@@ -132,7 +254,8 @@ async fn feedback_and_questions_are_stored_with_hashed_ids() {
         .run_interaction(ask(5, Some(42), "how do I bake bread"), &responder)
         .await
         .unwrap();
-    let report = store.report(7, now_unix()).unwrap();
+    assert!(dispatcher.flush_storage(FLUSH).await, "the writer drains");
+    let report = store.report(7, now_unix()).await.unwrap();
     assert_eq!(report.questions, 2);
     assert!((report.refusal_rate - 0.5).abs() < 1e-9);
     assert_eq!(report.feedback_not_helpful, 1);
@@ -150,16 +273,23 @@ async fn feedback_and_questions_are_stored_with_hashed_ids() {
         reasons.contains(&("whats the TC for a google L4 MLE?", "not helpful")),
         "{reasons:?}"
     );
+    // No raw id at rest: the dump holds only hashes.
+    let dump = store.dump().await.unwrap();
+    assert!(dump
+        .questions
+        .iter()
+        .all(|record| !record.user_hash.contains(&user_id.to_string())));
+    assert_eq!(
+        dump.questions[0].user_hash,
+        guidebot::store::hash_id("guidebot", user_id)
+    );
     // The ack for the feedback press is ephemeral (flag 64).
     let sent = responder.sent.lock().unwrap();
     assert_eq!(sent[1]["data"]["flags"], 64);
 }
 
-#[tokio::test]
-async fn budgets_hold_across_a_restart() {
+async fn budgets_hold_across_a_restart(db: TestDb) {
     let fake = fake_openai().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("guidebot.sqlite");
     let settings = BotSettings {
         budgets: Budgets {
             user_requests_per_day: Some(1),
@@ -169,12 +299,11 @@ async fn budgets_hold_across_a_restart() {
         ..no_cooldown()
     };
     {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
         let dispatcher = dispatcher(
             corpus_at(&bundled_dir()),
             Some(fake.settings()),
             settings.clone(),
-            store,
+            db.open().await,
         );
         let report = dispatcher
             .run_interaction(
@@ -185,14 +314,15 @@ async fn budgets_hold_across_a_restart() {
             .unwrap();
         assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
         assert!(report.deferred);
+        assert!(dispatcher.flush_storage(FLUSH).await);
     }
-    // A new process: same database file, budget already spent.
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    // A new process: same database, budget already spent.
+    let store = db.open().await;
     let dispatcher = dispatcher(
         corpus_at(&bundled_dir()),
         Some(fake.settings()),
         settings,
-        store,
+        store.clone(),
     );
     let responder = RecordingResponder::default();
     let report = dispatcher
@@ -214,6 +344,11 @@ async fn budgets_hold_across_a_restart() {
         .unwrap();
     assert!(description.contains("budget"), "{description}");
     assert_eq!(fake.requests().await.len(), 1, "no LLM call over budget");
+    // The first answer's tokens were added to the user's usage.
+    let user = BudgetScope::User(guidebot::store::hash_id("guidebot", 7));
+    let usage = store.usage(&user, &day_of(now_unix())).await.unwrap();
+    assert_eq!(usage.requests, 1);
+    assert_eq!(usage.tokens, 850);
     // Another user still has their budget.
     let report = dispatcher
         .run_interaction(
@@ -225,16 +360,120 @@ async fn budgets_hold_across_a_restart() {
     assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
 }
 
-#[tokio::test]
-async fn cached_answers_skip_the_llm_until_the_corpus_changes() {
+async fn concurrent_claims_from_two_replicas_never_pass_the_daily_limit(db: TestDb) {
+    let replicas = [db.open().await, db.open().await];
+    let limit = 5;
+    let mut claims = Vec::new();
+    for attempt in 0..40 {
+        let store = Arc::clone(&replicas[attempt % 2]);
+        claims.push(tokio::spawn(async move {
+            store.claim_llm(&claim("racer", limit, None)).await
+        }));
+    }
+    let mut allowed = 0;
+    for outcome in futures::future::join_all(claims).await {
+        match outcome.unwrap().expect("a claim") {
+            ClaimOutcome::Allowed => allowed += 1,
+            ClaimOutcome::OverBudget => {}
+            ClaimOutcome::Throttled => panic!("no cooldown was asked"),
+        }
+    }
+    assert_eq!(allowed, limit, "exactly the limit, never more");
+    let usage = replicas[0]
+        .usage(&BudgetScope::User("racer".into()), &day_of(now_unix()))
+        .await
+        .unwrap();
+    assert_eq!(usage.requests, limit);
+    // A guild over its limit refuses the whole claim: the user's count is not charged.
+    let mut both = claim("member", 10, None);
+    both.scopes.push(ScopeLimit {
+        scope: BudgetScope::Guild("server".into()),
+        requests_per_day: Some(1),
+        tokens_per_day: None,
+    });
+    assert_eq!(
+        replicas[0].claim_llm(&both).await.unwrap(),
+        ClaimOutcome::Allowed
+    );
+    assert_eq!(
+        replicas[1].claim_llm(&both).await.unwrap(),
+        ClaimOutcome::OverBudget
+    );
+    let member = replicas[1]
+        .usage(&BudgetScope::User("member".into()), &day_of(now_unix()))
+        .await
+        .unwrap();
+    assert_eq!(member.requests, 1, "the refused claim charged nothing");
+    // Tokens over the limit close the budget for the next claim.
+    let mut tokens = claim("writer", 100, None);
+    tokens.scopes[0].tokens_per_day = Some(1_000);
+    assert_eq!(
+        replicas[0].claim_llm(&tokens).await.unwrap(),
+        ClaimOutcome::Allowed
+    );
+    replicas[0]
+        .write_batch(&[Write::Tokens {
+            scopes: vec![BudgetScope::User("writer".into())],
+            day: day_of(now_unix()),
+            tokens: 1_200,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        replicas[1].claim_llm(&tokens).await.unwrap(),
+        ClaimOutcome::OverBudget
+    );
+}
+
+async fn cooldowns_and_replayed_ids_are_shared_between_replicas(db: TestDb) {
+    let (first, second) = (db.open().await, db.open().await);
+    let cooldown = Some(Duration::from_secs(60));
+    assert_eq!(
+        first
+            .claim_llm(&claim("quick", 100, cooldown))
+            .await
+            .unwrap(),
+        ClaimOutcome::Allowed
+    );
+    assert_eq!(
+        second
+            .claim_llm(&claim("quick", 100, cooldown))
+            .await
+            .unwrap(),
+        ClaimOutcome::Throttled,
+        "the other replica sees the cooldown"
+    );
+    let usage = second
+        .usage(&BudgetScope::User("quick".into()), &day_of(now_unix()))
+        .await
+        .unwrap();
+    assert_eq!(usage.requests, 1, "a throttled claim is not charged");
+    // A cooldown of zero length has passed at once.
+    assert_eq!(
+        second
+            .claim_llm(&claim("quick", 100, Some(Duration::ZERO)))
+            .await
+            .unwrap(),
+        ClaimOutcome::Allowed
+    );
+
+    let now = now_unix();
+    assert!(first.first_sighting("1234567890", now).await.unwrap());
+    assert!(
+        !second.first_sighting("1234567890", now).await.unwrap(),
+        "a replay on another replica is recognised"
+    );
+    assert!(second.first_sighting("1234567891", now).await.unwrap());
+}
+
+async fn cached_answers_skip_the_llm_until_the_corpus_changes(db: TestDb) {
     let fake = fake_openai().await;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let question = "whats the TC for a google L4 MLE?";
     let first = dispatcher(
         corpus_at(&bundled_dir()),
         Some(fake.settings()),
         no_cooldown(),
-        store.clone(),
+        db.open().await,
     );
     let report = first
         .run_interaction(ask(1, None, question), &RecordingResponder::default())
@@ -254,6 +493,21 @@ async fn cached_answers_skip_the_llm_until_the_corpus_changes() {
     );
     assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
     assert_eq!(fake.requests().await.len(), 1);
+    assert!(first.flush_storage(FLUSH).await);
+
+    // Another replica (its own memory cache is empty) finds the answer in the shared store.
+    let other = dispatcher(
+        corpus_at(&bundled_dir()),
+        Some(fake.settings()),
+        no_cooldown(),
+        db.open().await,
+    );
+    let report = other
+        .run_interaction(ask(4, None, question), &RecordingResponder::default())
+        .await
+        .unwrap();
+    assert!(report.cached, "the cache is shared between replicas");
+    assert_eq!(fake.requests().await.len(), 1);
 
     // Change the corpus: new fingerprint, the cached answer no longer applies.
     let dir = tempfile::tempdir().unwrap();
@@ -268,7 +522,7 @@ async fn cached_answers_skip_the_llm_until_the_corpus_changes() {
         corpus_at(dir.path()),
         Some(fake.settings()),
         no_cooldown(),
-        store,
+        db.open().await,
     );
     let report = second
         .run_interaction(ask(3, None, question), &RecordingResponder::default())
@@ -276,41 +530,164 @@ async fn cached_answers_skip_the_llm_until_the_corpus_changes() {
         .unwrap();
     assert!(!report.cached);
     assert_eq!(fake.requests().await.len(), 2);
+
+    // The TTL holds in the store itself.
+    let store = db.open().await;
+    let key = report.answer_key.unwrap();
+    assert!(second.flush_storage(FLUSH).await);
+    assert!(store
+        .cached_answer(&key, Duration::from_secs(60), now_unix())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .cached_answer(&key, Duration::from_secs(60), now_unix() + 120)
+        .await
+        .unwrap()
+        .is_none());
 }
 
-#[tokio::test]
-async fn retention_deletes_old_rows() {
-    let store = SqliteStore::in_memory().unwrap();
+async fn retention_deletes_old_rows(db: TestDb) {
+    let store = db.open().await;
     let now = now_unix();
-    for (age_days, question) in [(40, "old question"), (1, "new question")] {
+    for (age_days, text) in [(40, "old question"), (1, "new question")] {
         store
-            .record_question(&guidebot::store::QuestionRecord {
-                at_unix: now - age_days * 86_400,
-                user_hash: "u".into(),
-                guild_hash: None,
-                command: "ask".into(),
-                question: question.into(),
-                refused: false,
-                mode: "extractive".into(),
-                top_coverage: Some(1.0),
-                answer_key: None,
-                citations: vec![],
-                fingerprint: "f".into(),
-            })
+            .record_question(&question(now - age_days * 86_400, text, false))
+            .await
             .unwrap();
     }
-    assert_eq!(store.purge_older_than(30, now).unwrap(), 1);
-    let report = store.report(365, now).unwrap();
+    assert!(store
+        .first_sighting("old-interaction", now - 2 * 86_400)
+        .await
+        .unwrap());
+    assert_eq!(store.purge_older_than(30, now).await.unwrap(), 2);
+    let report = store.report(365, now).await.unwrap();
     assert_eq!(report.questions, 1);
     assert_eq!(report.most_asked[0].0, "new question");
+    assert!(
+        store.first_sighting("old-interaction", now).await.unwrap(),
+        "replay ids are forgotten after a day"
+    );
 }
 
-#[tokio::test]
-async fn a_locked_or_unwritable_database_never_stops_an_answer() {
+async fn migrations_run_once_even_when_two_replicas_start_together(db: TestDb) {
+    let (first, second) = (db.open_unmigrated(), db.open_unmigrated());
+    let (a, b) = tokio::join!(first.migrate(), second.migrate());
+    let applied = a.expect("migrate") + b.expect("migrate");
+    let expected = match first.backend() {
+        Backend::Postgres => guidebot::store::POSTGRES_MIGRATIONS.len(),
+        // SQLite migrates when a file is opened: the first open did it.
+        Backend::Sqlite => 0,
+    };
+    assert_eq!(applied, expected);
+    assert_eq!(first.migrate().await.unwrap(), 0, "nothing left to apply");
+    first
+        .record_question(&question(now_unix(), "after migrations", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.report(1, now_unix()).await.unwrap().questions,
+        1,
+        "both handles use one schema"
+    );
+}
+
+async fn the_writer_commits_in_batches_and_drains_on_flush(db: TestDb) {
+    let store = db.open().await;
+    let storage = Storage::start(store.clone(), StorageOptions::default(), true);
+    let now = now_unix();
+    for n in 0..1_200 {
+        storage.enqueue(Write::Question(question(
+            now,
+            &format!("question {n}"),
+            n % 4 == 0,
+        )));
+    }
+    assert!(storage.flush(FLUSH).await);
+    let report = store.report(1, now).await.unwrap();
+    assert_eq!(report.questions, 1_200);
+    assert!((report.refusal_rate - 0.25).abs() < 1e-9);
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(storage.counters().written.load(Relaxed), 1_200);
+    assert_eq!(storage.counters().dropped.load(Relaxed), 0);
+
+    // A full queue drops (and counts) rather than waiting.
+    let tiny = Storage::start(
+        store.clone(),
+        StorageOptions {
+            queue_capacity: 1,
+            batch_interval: Duration::from_millis(200),
+            ..StorageOptions::default()
+        },
+        true,
+    );
+    for n in 0..50 {
+        tiny.enqueue(Write::Question(question(now, &format!("burst {n}"), false)));
+    }
+    assert!(tiny.flush(FLUSH).await);
+    let (written, dropped) = (
+        tiny.counters().written.load(Relaxed),
+        tiny.counters().dropped.load(Relaxed),
+    );
+    assert_eq!(written + dropped, 50, "every write is stored or counted");
+    assert!(dropped > 0, "a one-slot queue overflows");
+}
+
+async fn an_sqlite_file_moves_into_the_other_database(db: TestDb) {
+    let source = SqliteStore::in_memory().unwrap();
+    let now = now_unix();
+    source
+        .record_question(&question(now, "what do juniors earn", true))
+        .await
+        .unwrap();
+    source
+        .record_feedback(&guidebot::store::FeedbackRecord {
+            at_unix: now,
+            user_hash: "u".into(),
+            answer_key: "k".into(),
+            helpful: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        source.claim_llm(&claim("mover", 3, None)).await.unwrap(),
+        ClaimOutcome::Allowed
+    );
+    let dump = source.dump().await.unwrap();
+    let target = db.open().await;
+    target.import(&dump).await.unwrap();
+    let copied = target.dump().await.unwrap();
+    assert_eq!(copied.questions, dump.questions);
+    assert_eq!(copied.feedback, dump.feedback);
+    assert_eq!(copied.usage, dump.usage);
+    let report = target.report(1, now).await.unwrap();
+    assert_eq!(report.questions, 1);
+    assert_eq!(report.feedback_helpful, 1);
+}
+
+async fn report_exports_questions_to_label_in_the_eval_format(db: TestDb) {
+    let store = db.open().await;
+    let now = now_unix();
+    store
+        .record_question(&question(now, "is a \"PhD\" required?", true))
+        .await
+        .unwrap();
+    let report = store.report(7, now).await.unwrap();
+    let exported = guidebot::cli::export_eval_toml(&report);
+    let set = guidebot::eval::EvalSet::parse("export", &exported).unwrap();
+    assert_eq!(set.questions.len(), 1);
+    assert_eq!(set.questions[0].text, "is a \"PhD\" required?");
+    assert!(set.questions[0].tags.contains(&"refused".to_string()));
+}
+
+/// SQLite only: another connection holds the write lock (as a stuck writer would). The answer
+/// still arrives, extractive, and the note says written answers are paused: budgets that cannot
+/// be checked are not spent blindly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_never_stops_an_answer_and_refuses_unchecked_llm_answers() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("guidebot.sqlite");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
-    // Another connection holds the write lock for the whole test (as a stuck writer would).
     let locker = rusqlite::Connection::open(&db).unwrap();
     locker
         .execute_batch("BEGIN IMMEDIATE; INSERT INTO usage (scope, day, requests, tokens) VALUES ('x', 'y', 1, 1);")
@@ -337,43 +714,173 @@ async fn a_locked_or_unwritable_database_never_stops_an_answer() {
         )
         .await
         .unwrap();
-    assert_eq!(report.outcome, Outcome::Answered);
-    let sent = responder.sent.lock().unwrap();
-    let last = sent.last().unwrap();
-    assert!(last["embeds"][0]["description"]
-        .as_str()
+    assert_eq!(report.outcome, Outcome::Fallback);
+    assert_eq!(
+        report.fallback.as_ref().map(|f| f.label()),
+        Some("store_unavailable")
+    );
+    let text = responder.sent.lock().unwrap()[0].to_string();
+    assert!(text.contains("database is unreachable"), "{text}");
+    assert!(fake.requests().await.is_empty(), "no unbudgeted LLM call");
+}
+
+/// PostgreSQL unreachable (nothing listens on the port): extractive answers continue, LLM answers
+/// are refused with the note, and the writes wait in the queue instead of failing the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgres_keeps_extractive_answers_and_fails_closed() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
-        .contains("$300k–$430k"));
-    let scope = guidebot::store::BudgetScope::User("someone".into());
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://guidebot@127.0.0.1:{closed_port}/guidebot");
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&Secret::new(url), None).unwrap());
+    assert!(store.migrate().await.is_err());
+    let fake = fake_openai().await;
+    let settings = BotSettings {
+        budgets: Budgets {
+            user_requests_per_day: Some(5),
+            ..Budgets::default()
+        },
+        ..no_cooldown()
+    };
+    let dispatcher = dispatcher(
+        corpus_at(&bundled_dir()),
+        Some(fake.settings()),
+        settings,
+        store,
+    );
+    let responder = RecordingResponder::default();
+    let report = dispatcher
+        .run_interaction(
+            ask(1, None, "whats the TC for a google L4 MLE?"),
+            &responder,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.fallback.as_ref().map(|f| f.label()),
+        Some("store_unavailable")
+    );
+    assert!(!report.deferred, "answered at once, extractively");
+    assert!(fake.requests().await.is_empty());
     assert!(
-        store.add_usage(&scope, "2026-11-28", 1).is_err(),
-        "the lock is real"
+        !dispatcher.flush_storage(Duration::from_millis(300)).await,
+        "the question waits in the queue while the database is down"
     );
 }
 
-#[tokio::test]
-async fn report_exports_questions_to_label_in_the_eval_format() {
-    let store = SqliteStore::in_memory().unwrap();
+/// A TCP proxy in front of the test server that can be cut (a lost database, as a network
+/// partition would look) and restored.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (generation, watcher) = tokio::sync::watch::channel(0u64);
+        let accepting = Arc::clone(&up);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: connection refused in effect
+                }
+                let mut cut = watcher.clone();
+                cut.borrow_and_update(); // only later cuts end this connection
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            up,
+            generation,
+        }
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|generation| *generation += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// PostgreSQL lost while serving, then back: writes wait in the bounded queue (failed batches
+/// are counted and retried with back-off) and are all committed after the reconnect; the pool
+/// reconnects by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_while_postgres_is_lost_are_committed_after_it_returns() {
+    let Some(TestDb::Postgres { url }) =
+        TestDb::postgres("writes_queued_while_postgres_is_lost_are_committed_after_it_returns")
+            .await
+    else {
+        return;
+    };
+    let mut parsed = reqwest::Url::parse(&url).unwrap();
+    let upstream = std::net::SocketAddr::new(
+        parsed.host_str().unwrap().parse().unwrap(),
+        parsed.port().unwrap(),
+    );
+    let proxy = Proxy::start(upstream).await;
+    parsed.set_port(Some(proxy.port)).unwrap();
+    let through_proxy: Arc<dyn Store> =
+        Arc::new(PostgresStore::connect(&Secret::new(parsed.to_string()), None).unwrap());
+    through_proxy.migrate().await.unwrap();
+    let direct = TestDb::Postgres { url }.open().await;
+    let storage = Storage::start(
+        through_proxy.clone(),
+        StorageOptions {
+            max_backoff: Duration::from_millis(200),
+            ..StorageOptions::default()
+        },
+        true,
+    );
     let now = now_unix();
-    store
-        .record_question(&guidebot::store::QuestionRecord {
-            at_unix: now,
-            user_hash: "u".into(),
-            guild_hash: None,
-            command: "ask".into(),
-            question: "is a \"PhD\" required?".into(),
-            refused: true,
-            mode: "extractive".into(),
-            top_coverage: Some(0.1),
-            answer_key: None,
-            citations: vec![],
-            fingerprint: "f".into(),
-        })
-        .unwrap();
-    let report = store.report(7, now).unwrap();
-    let exported = guidebot::cli::export_eval_toml(&report);
-    let set = guidebot::eval::EvalSet::parse("export", &exported).unwrap();
-    assert_eq!(set.questions.len(), 1);
-    assert_eq!(set.questions[0].text, "is a \"PhD\" required?");
-    assert!(set.questions[0].tags.contains(&"refused".to_string()));
+    for n in 0..10 {
+        storage.enqueue(Write::Question(question(
+            now,
+            &format!("before {n}"),
+            false,
+        )));
+    }
+    assert!(storage.flush(FLUSH).await);
+
+    proxy.cut();
+    for n in 0..10 {
+        storage.enqueue(Write::Question(question(
+            now,
+            &format!("during {n}"),
+            false,
+        )));
+    }
+    assert!(
+        !storage.flush(Duration::from_millis(500)).await,
+        "nothing can be committed while the database is lost"
+    );
+    assert!(through_proxy.ping().await.is_err());
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(storage.counters().failed_batches.load(Relaxed) > 0);
+    assert_eq!(direct.report(1, now).await.unwrap().questions, 10);
+
+    proxy.restore();
+    assert!(storage.flush(FLUSH).await, "flushed after the reconnect");
+    assert_eq!(direct.report(1, now).await.unwrap().questions, 20);
+    assert_eq!(storage.counters().dropped.load(Relaxed), 0);
+    through_proxy.ping().await.expect("the pool reconnected");
 }

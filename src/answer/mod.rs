@@ -112,6 +112,8 @@ pub enum FallbackReason {
     Throttled,
     #[error("today's LLM budget for this user or server is spent")]
     OverBudget,
+    #[error("LLM budgets cannot be checked: the database is unreachable")]
+    StoreUnavailable,
 }
 
 impl FallbackReason {
@@ -130,6 +132,9 @@ impl FallbackReason {
             FallbackReason::OverBudget => {
                 "Today's budget for written answers is used up, so this one is quoted straight from the guide."
             }
+            FallbackReason::StoreUnavailable => {
+                "Written answers are paused while the bot's database is unreachable, so this one is quoted straight from the guide."
+            }
         }
     }
 
@@ -140,6 +145,7 @@ impl FallbackReason {
             FallbackReason::Ungrounded => "ungrounded",
             FallbackReason::Throttled => "throttled",
             FallbackReason::OverBudget => "over_budget",
+            FallbackReason::StoreUnavailable => "store_unavailable",
         }
     }
 }

@@ -5,8 +5,10 @@
 //! Every request, mentions included, goes through [`Dispatcher::run_interaction`]: one engine
 //! snapshot per request, cooldowns, daily budgets, the answer cache and analytics apply alike,
 //! and a panicking handler is caught, counted and reported as [`DispatchError::Panicked`] so the
-//! transport can tell the user. Storage calls run on tokio's blocking pool, never on the async
-//! workers.
+//! transport can tell the user. Storage goes through [`Storage`]: writes are queued for its
+//! batching writer (never on the request's path); only an LLM claim (budgets and cooldown, charged
+//! atomically in the shared store) and a cache lookup are awaited, and a claim that cannot reach
+//! the database refuses the LLM answer (fail closed) rather than overspend.
 
 use super::render::{self, AnswerFrame, Rendered, Reply};
 use super::report::{Command, InteractionObserver, InteractionReport, Outcome};
@@ -16,7 +18,8 @@ use crate::comp::CompQuery;
 use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission};
 use crate::search::{SearchError, SearchOptions};
 use crate::store::{
-    hash_id, normalize_question, BudgetScope, FeedbackRecord, QuestionRecord, Store, StoreError,
+    hash_id, normalize_question, now_millis, BudgetScope, ClaimOutcome, Cooldown, FeedbackRecord,
+    LlmClaim, QuestionRecord, ScopeLimit, Storage, StorageOptions, Store, Write,
 };
 use crate::util::clock::{day_of, now_unix};
 use futures::{FutureExt, StreamExt};
@@ -104,7 +107,7 @@ pub struct Dispatcher {
     settings: BotSettings,
     last_llm_answer: Mutex<HashMap<u64, Instant>>,
     observer: Arc<dyn InteractionObserver>,
-    store: Option<Arc<dyn Store>>,
+    store: Option<Arc<Storage>>,
 }
 
 /// Who asked: the ids used for cooldowns, budgets and (hashed) analytics.
@@ -130,10 +133,51 @@ impl Dispatcher {
         }
     }
 
-    /// Adds storage: feedback, question analytics, budgets and the answer cache.
-    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = Some(store);
+    /// Adds storage: feedback, question analytics, budgets, cooldowns, replay ids and the answer
+    /// cache, through a new [`Storage`] (its writer starts on the current runtime) over a store
+    /// that is ready to use.
+    pub fn with_store(self, store: Arc<dyn Store>) -> Self {
+        self.with_storage(Storage::start(store, StorageOptions::default(), true))
+    }
+
+    /// Adds storage that the caller also holds (to flush it at shutdown, or follow its health).
+    pub fn with_storage(mut self, storage: Arc<Storage>) -> Self {
+        self.store = Some(storage);
         self
+    }
+
+    /// The storage in use, if any.
+    pub fn storage(&self) -> Option<&Arc<Storage>> {
+        self.store.as_ref()
+    }
+
+    /// Waits (up to `timeout`) until every write queued so far is in the store; `true` without a
+    /// store. For tests and shutdown.
+    pub async fn flush_storage(&self, timeout: Duration) -> bool {
+        match &self.store {
+            Some(storage) => storage.flush(timeout).await,
+            None => true,
+        }
+    }
+
+    /// Whether an interaction id is new; `false` for a replay seen before by any replica sharing
+    /// the store. Without a store, or when the store cannot be read, every id is new (the
+    /// signature and the timestamp window still apply).
+    pub async fn first_sighting(&self, interaction_id: &str) -> bool {
+        let Some(storage) = &self.store else {
+            return true;
+        };
+        match storage
+            .store()
+            .first_sighting(interaction_id, now_unix())
+            .await
+        {
+            Ok(first) => first,
+            Err(error) => {
+                tracing::warn!(%error, "could not check the interaction id against replays");
+                true
+            }
+        }
     }
 
     /// The swappable engine handle (for reloads and readiness checks).
@@ -219,18 +263,14 @@ impl Dispatcher {
                 helpful,
                 answer_key,
             } => {
-                // Stored before the acknowledgement, so a reader who sees the ack sees the vote.
-                let record = FeedbackRecord {
-                    at_unix: now_unix(),
-                    user_hash: hash_id(&self.settings.id_salt, asker.user_id),
-                    answer_key: answer_key.clone(),
-                    helpful,
-                };
-                if let Some(Err(error)) = self
-                    .store(move |store| store.record_feedback(&record))
-                    .await
-                {
-                    tracing::warn!(%error, "could not store feedback");
+                // Queued for the writer: the acknowledgement never waits for the database.
+                if let Some(storage) = &self.store {
+                    storage.enqueue(Write::Feedback(FeedbackRecord {
+                        at_unix: now_unix(),
+                        user_hash: hash_id(&self.settings.id_salt, asker.user_id),
+                        answer_key: answer_key.clone(),
+                        helpful,
+                    }));
                 }
                 let text = if helpful {
                     "Thanks! Glad it helped."
@@ -259,28 +299,14 @@ impl Dispatcher {
             report.command,
             Command::Ask | Command::Mention | Command::Search
         ) {
-            self.record_question(engine, &asker, &report).await;
+            self.record_question(engine, &asker, &report);
         }
         Ok(report)
     }
 
-    /// Runs `work` on the store on tokio's blocking pool (SQLite blocks); `None` without a store.
-    /// A panic in `work` is a panic of the handler.
-    async fn store<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Option<Result<T, StoreError>> {
-        let store = Arc::clone(self.store.as_ref()?);
-        match tokio::task::spawn_blocking(move || work(&*store)).await {
-            Ok(result) => Some(result),
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => Some(Err(StoreError::Stopped(error.to_string()))),
-        }
-    }
-
     /// Stores a question for analytics (hashed ids only); failures are logged, never raised.
-    async fn record_question(&self, engine: &Engine, asker: &Asker, report: &InteractionReport) {
-        let Some(question) = &report.question else {
+    fn record_question(&self, engine: &Engine, asker: &Asker, report: &InteractionReport) {
+        let (Some(question), Some(storage)) = (&report.question, &self.store) else {
             return;
         };
         let salt = &self.settings.id_salt;
@@ -297,23 +323,51 @@ impl Dispatcher {
             citations: report.citations.clone(),
             fingerprint: engine.fingerprint().to_string(),
         };
-        if let Some(Err(error)) = self
-            .store(move |store| store.record_question(&record))
-            .await
-        {
-            tracing::warn!(%error, "could not store question analytics");
-        }
+        storage.enqueue(Write::Question(record));
     }
 
-    /// Whether this user may get an LLM answer now (daily budgets, then cooldown); records the
-    /// use when allowed.
+    /// Whether this user may get an LLM answer now (daily budgets, then cooldown); charges the
+    /// request and starts the cooldown when allowed. With a store both live in the database, so
+    /// they hold across replicas; a store that cannot be reached refuses the LLM answer while
+    /// budgets are configured (fail closed) and falls back to this process's cooldown otherwise.
     async fn llm_permission(&self, engine: &Engine, asker: &Asker) -> LlmPermission {
         if !engine.has_llm() {
             return LlmPermission::Allowed;
         }
-        if self.over_budget(asker).await {
-            return LlmPermission::Denied(FallbackReason::OverBudget);
+        let Some(storage) = &self.store else {
+            return self.local_cooldown(asker);
+        };
+        let scopes = self.budget_scopes(asker);
+        let cooldown = &self.settings.llm_cooldown;
+        if scopes.is_empty() && cooldown.is_zero() {
+            return LlmPermission::Allowed;
         }
+        let claim = LlmClaim {
+            day: day_of(now_unix()),
+            cooldown: (!cooldown.is_zero()).then(|| Cooldown {
+                user_hash: hash_id(&self.settings.id_salt, asker.user_id),
+                now_millis: now_millis(),
+                length: *cooldown,
+            }),
+            scopes,
+        };
+        match storage.claim_llm(&claim).await {
+            Ok(ClaimOutcome::Allowed) => LlmPermission::Allowed,
+            Ok(ClaimOutcome::OverBudget) => LlmPermission::Denied(FallbackReason::OverBudget),
+            Ok(ClaimOutcome::Throttled) => LlmPermission::Denied(FallbackReason::Throttled),
+            Err(error) if claim.scopes.is_empty() => {
+                tracing::warn!(%error, "could not reach the store for the cooldown; using this process's");
+                self.local_cooldown(asker)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "budgets cannot be checked: LLM answers refused until the store answers");
+                LlmPermission::Denied(FallbackReason::StoreUnavailable)
+            }
+        }
+    }
+
+    /// The cooldown kept in this process (no store, or the store unreachable without budgets).
+    fn local_cooldown(&self, asker: &Asker) -> LlmPermission {
         let now = Instant::now();
         let Ok(mut last) = self.last_llm_answer.lock() else {
             return LlmPermission::Allowed;
@@ -331,83 +385,53 @@ impl Dispatcher {
         LlmPermission::Allowed
     }
 
-    fn budget_scopes(&self, asker: &Asker) -> Vec<(BudgetScope, Option<u64>, Option<u64>)> {
+    /// The scopes with a limit: the user's, then the guild's (always in this order, so
+    /// concurrent claims lock rows in one order).
+    fn budget_scopes(&self, asker: &Asker) -> Vec<ScopeLimit> {
         let (budgets, salt) = (&self.settings.budgets, &self.settings.id_salt);
-        let mut scopes = vec![(
-            BudgetScope::User(hash_id(salt, asker.user_id)),
-            budgets.user_requests_per_day,
-            budgets.user_tokens_per_day,
-        )];
+        let mut scopes = vec![ScopeLimit {
+            scope: BudgetScope::User(hash_id(salt, asker.user_id)),
+            requests_per_day: budgets.user_requests_per_day,
+            tokens_per_day: budgets.user_tokens_per_day,
+        }];
         if let Some(guild) = asker.guild_id {
-            scopes.push((
-                BudgetScope::Guild(hash_id(salt, guild)),
-                budgets.guild_requests_per_day,
-                budgets.guild_tokens_per_day,
-            ));
+            scopes.push(ScopeLimit {
+                scope: BudgetScope::Guild(hash_id(salt, guild)),
+                requests_per_day: budgets.guild_requests_per_day,
+                tokens_per_day: budgets.guild_tokens_per_day,
+            });
         }
-        scopes.retain(|(_, requests, tokens)| requests.is_some() || tokens.is_some());
+        scopes.retain(|limit| limit.requests_per_day.is_some() || limit.tokens_per_day.is_some());
         scopes
     }
 
-    async fn over_budget(&self, asker: &Asker) -> bool {
-        let scopes = self.budget_scopes(asker);
-        if scopes.is_empty() {
-            return false;
-        }
-        let today = day_of(now_unix());
-        let used = self
-            .store(move |store| {
-                scopes
-                    .into_iter()
-                    .map(|(scope, requests, tokens)| {
-                        Ok((store.usage(&scope, &today)?, requests, tokens))
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()
-            })
-            .await;
-        match used {
-            Some(Ok(used)) => used.iter().any(|(usage, requests, tokens)| {
-                requests.is_some_and(|max| usage.requests >= max)
-                    || tokens.is_some_and(|max| usage.tokens >= max)
-            }),
-            // Fail open: a broken database must not silence the bot; the error is logged.
-            Some(Err(error)) => {
-                tracing::warn!(%error, "could not read LLM usage");
-                false
-            }
-            None => false,
-        }
-    }
-
-    async fn charge_usage(&self, asker: &Asker, answer: &Answer) {
-        let Some(usage) = answer.usage else {
+    /// Adds an answer's tokens to the budgets (queued; the request was counted by the claim).
+    fn charge_tokens(&self, asker: &Asker, answer: &Answer) {
+        let (Some(usage), Some(storage)) = (answer.usage, &self.store) else {
             return;
         };
-        let scopes = self.budget_scopes(asker);
-        let today = day_of(now_unix());
-        let tokens = usage.input_tokens + usage.output_tokens;
-        let charged = self
-            .store(move |store| {
-                scopes
-                    .iter()
-                    .try_for_each(|(scope, _, _)| store.add_usage(scope, &today, tokens))
-            })
-            .await;
-        if let Some(Err(error)) = charged {
-            tracing::warn!(%error, "could not record LLM usage");
+        let scopes: Vec<BudgetScope> = self
+            .budget_scopes(asker)
+            .into_iter()
+            .map(|limit| limit.scope)
+            .collect();
+        if scopes.is_empty() {
+            return;
         }
+        storage.enqueue(Write::Tokens {
+            scopes,
+            day: day_of(now_unix()),
+            tokens: usage.input_tokens + usage.output_tokens,
+        });
     }
 
     async fn cached(&self, engine: &Engine, key: &str) -> Option<Answer> {
         let ttl = self.settings.answer_cache_ttl;
+        let storage = self.store.as_ref()?;
         if ttl.is_zero() || !engine.has_llm() {
             return None;
         }
-        let key = key.to_string();
-        match self
-            .store(move |store| store.cached_answer(&key, ttl, now_unix()))
-            .await?
-        {
+        match storage.cached_answer(key, ttl, now_unix()).await {
             Ok(answer) => answer,
             Err(error) => {
                 tracing::warn!(%error, "answer cache unreadable");
@@ -510,14 +534,10 @@ impl Dispatcher {
                     let rendered =
                         render::render_answer(&answer, &answer_frame(engine, &answer, private));
                     let sent = responder.edit(rendered).await;
-                    self.charge_usage(asker, &answer).await;
+                    self.charge_tokens(asker, &answer);
                     if answer.fallback.is_none() && !answer.refused && answer.usage.is_some() {
-                        let (key, answer) = (key.clone(), answer.clone());
-                        let stored = self
-                            .store(move |store| store.put_cached_answer(&key, &answer, now_unix()))
-                            .await;
-                        if let Some(Err(error)) = stored {
-                            tracing::warn!(%error, "could not cache the answer");
+                        if let Some(storage) = &self.store {
+                            storage.put_cached_answer(&key, &answer, now_unix());
                         }
                     }
                     sent?;

@@ -206,8 +206,13 @@ impl<'a> Layers<'a> {
             self.sources.insert(key, Source::Default);
             return default;
         };
-        let read =
-            |text: String| read(text.trim()).map_err(|fix| format!("{text:?} is invalid: {fix}"));
+        let read = |text: String| {
+            read(text.trim()).map_err(|fix| {
+                // A URL's password must not reach the message.
+                let shown = crate::util::secret::mask_url_credentials(&text);
+                format!("{shown:?} is invalid: {fix}")
+            })
+        };
         match text.and_then(read) {
             Ok(value) => {
                 self.sources.insert(key, source);
@@ -334,6 +339,22 @@ pub(super) fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.query().is_none() && url.fragment().is_none() => Ok(base.to_string()),
             _ => Err("use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434".into()),
         }
+    }
+}
+
+/// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host).
+pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Ok(String::new());
+    }
+    match reqwest::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some() => {
+            Ok(raw.to_string())
+        }
+        _ => Err(
+            "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot"
+                .into(),
+        ),
     }
 }
 

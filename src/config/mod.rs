@@ -20,7 +20,7 @@ use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
 use crate::util::secret::Secret;
-use layers::{addr, flag, folder, guild, seconds, text, url, whole, Layers};
+use layers::{addr, flag, folder, guild, postgres_url, seconds, text, url, whole, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -151,7 +151,9 @@ settings! {
         answer_cache_secs: u64 = 21_600, "GUIDEBOT_BOT_ANSWER_CACHE_SECS", whole(0, 2_592_000),
             "Seconds an LLM answer is served from the answer cache (0 disables).";
         store_path: String = "guidebot.sqlite".into(), "GUIDEBOT_STORE_PATH", text,
-            "SQLite file for feedback, analytics, budgets and the answer cache (\"\" disables).";
+            "SQLite file for feedback, analytics, budgets and the answer cache (\"\" disables); unused when bot.store_url is set.";
+        store_url: String = String::new(), "GUIDEBOT_STORE_URL", postgres_url,
+            "\"\" = the SQLite file above; \"postgres://user@host:5432/db\" = PostgreSQL shared by every replica. The password comes from GUIDEBOT_STORE_PASSWORD (or _FILE), or from the URL only when GUIDEBOT_STORE_URL sets it.";
         retention_days: u64 = 90, "GUIDEBOT_BOT_RETENTION_DAYS", whole(1, 3650),
             "Days questions and feedback are kept.";
         user_requests_per_day: u64 = 0, "GUIDEBOT_BOT_USER_REQUESTS_PER_DAY", whole(0, 1_000_000),
@@ -212,6 +214,8 @@ pub struct Secrets {
     pub llm_api_key: Option<Secret>,
     /// `GUIDEBOT_ID_SALT`: salt for hashing Discord ids before storage.
     pub id_salt: Option<Secret>,
+    /// `GUIDEBOT_STORE_PASSWORD`: the PostgreSQL password for `bot.store_url`.
+    pub store_password: Option<Secret>,
 }
 
 /// The secret variables, with the file key that is refused in their place.
@@ -220,27 +224,10 @@ pub const SECRET_VARS: &[(&str, Option<&str>)] = &[
     ("DISCORD_PUBLIC_KEY", Some("discord.public_key")),
     ("GUIDEBOT_LLM_API_KEY", Some("llm.api_key")),
     ("GUIDEBOT_ID_SALT", Some("bot.id_salt")),
+    ("GUIDEBOT_STORE_PASSWORD", Some("bot.store_password")),
 ];
 
-/// A URL's `user:password@` replaced by `***@`, so `config check` never prints credentials put in
-/// a base URL ("https://user:pass@proxy:8080" → "https://***@proxy:8080"); other text unchanged.
-pub fn mask_url_credentials(value: &str) -> String {
-    let Some(scheme_end) = value.find("://") else {
-        return value.to_string();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = value[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(value.len(), |end| authority_start + end);
-    match value[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}***{}",
-            &value[..authority_start],
-            &value[authority_start + at..]
-        ),
-        None => value.to_string(),
-    }
-}
+pub use crate::util::secret::mask_url_credentials;
 
 /// One line of `guidebot config check`: a key, its variable, its value (masked for secrets) and
 /// its source.
@@ -308,6 +295,7 @@ impl Config {
             discord_public_key: layers.secret("DISCORD_PUBLIC_KEY", |_| Ok(())),
             llm_api_key: layers.secret("GUIDEBOT_LLM_API_KEY", |_| Ok(())),
             id_salt: layers.secret("GUIDEBOT_ID_SALT", |_| Ok(())),
+            store_password: layers.secret("GUIDEBOT_STORE_PASSWORD", |_| Ok(())),
         };
         let mut config = Config::assemble(sections, Secrets::default());
         if let (None, Some(kind)) = (&secrets.llm_api_key, config.llm.provider) {
@@ -319,6 +307,9 @@ impl Config {
         config.unknown_vars = unknown_env_vars(env);
         let (sources, mut problems) = layers.finish();
         config.sources = sources;
+        if let Some(problem) = config.password_in_file_url() {
+            problems.push(problem);
+        }
         if problems.is_empty() {
             match config.build_llm_settings() {
                 Ok(settings) => config.llm_settings = settings,
@@ -384,6 +375,30 @@ impl Config {
         (!path.is_empty()).then(|| PathBuf::from(path))
     }
 
+    /// The database: PostgreSQL when `bot.store_url` is set, else the SQLite file; `None` when
+    /// storage is disabled.
+    pub fn store_target(&self) -> Option<crate::store::StoreTarget> {
+        let url = self.bot.store_url.trim();
+        if !url.is_empty() {
+            return Some(crate::store::StoreTarget::Postgres {
+                url: Secret::new(url),
+                password: self.secrets.store_password.clone(),
+            });
+        }
+        self.store_path().map(crate::store::StoreTarget::Sqlite)
+    }
+
+    /// A password written into `bot.store_url` in the file: refused (secrets never live in the
+    /// file; set GUIDEBOT_STORE_PASSWORD or put the whole URL in GUIDEBOT_STORE_URL).
+    fn password_in_file_url(&self) -> Option<Problem> {
+        let url = reqwest::Url::parse(self.bot.store_url.trim()).ok()?;
+        let from_file = matches!(self.sources.get("bot.store_url"), Some(Source::File { .. }));
+        (from_file && url.password().is_some()).then(|| Problem {
+            location: self.location("bot.store_url"),
+            message: "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL".to_string(),
+        })
+    }
+
     /// Where the value of `key` (a [`KEYS`] key, or a secret variable like `DISCORD_TOKEN`) came
     /// from; `None` for a secret that is not set.
     pub fn source(&self, key: &str) -> Option<&Source> {
@@ -425,6 +440,7 @@ impl Config {
             &secrets.discord_public_key,
             &secrets.llm_api_key,
             &secrets.id_salt,
+            &secrets.store_password,
         ];
         for ((var, _), secret) in SECRET_VARS.iter().zip(values) {
             lines.push(ReportLine {

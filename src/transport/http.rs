@@ -9,8 +9,12 @@
 //! `PATCH {api_base}/api/v10/webhooks/{application_id}/{token}/messages/@original`, addressed by
 //! the application id and token of the payload, so no bot token is needed.
 //!
-//! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded
-//! and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
+//! A correctly signed interaction whose id was seen before (by any replica sharing the store) is
+//! a replay: it gets 401 and is not run again. Discord sends each interaction once and never
+//! retries it, so a repeated id is never a legitimate second delivery.
+//!
+//! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded,
+//! the database is usable and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
 //!
 //! Handler tasks are tracked with [`InFlight`]: shutdown waits for deferred answers still being
 //! edited, and a handler that fails or panics is answered with a short notice.
@@ -406,6 +410,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"status": "not_ready", "reason": "the index has no passages"}),
         )
+    } else if let Some(Err(reason)) = inner
+        .dispatcher
+        .storage()
+        .map(|storage| storage.readiness())
+    {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "not_ready", "reason": reason}),
+        )
     } else {
         (
             StatusCode::OK,
@@ -450,6 +463,9 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 struct Peek {
     #[serde(rename = "type")]
     kind: u64,
+    /// The interaction's snowflake, remembered to drop replays.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 async fn interactions(
@@ -516,8 +532,8 @@ async fn interactions(
     }
 
     // 3. What kind of interaction it is.
-    let kind = match serde_json::from_slice::<Peek>(&body) {
-        Ok(peek) => peek.kind,
+    let (kind, id) = match serde_json::from_slice::<Peek>(&body) {
+        Ok(peek) => (peek.kind, peek.id),
         Err(error) => {
             return reject(
                 inner,
@@ -532,7 +548,20 @@ async fn interactions(
             inner.metrics.count_request("ping", "pong");
             json_response(StatusCode::OK, br#"{"type":1}"#.to_vec())
         }
-        2..=4 => dispatch(&state, &body).await,
+        2..=4 => {
+            // 4. A replay of an interaction already handled here or on another replica.
+            if let Some(id) = id.as_deref() {
+                if !inner.dispatcher.first_sighting(id).await {
+                    return reject(
+                        inner,
+                        "replayed",
+                        StatusCode::UNAUTHORIZED,
+                        "interaction already handled (replayed request)",
+                    );
+                }
+            }
+            dispatch(&state, &body).await
+        }
         5 => reject(
             inner,
             "unknown_type",

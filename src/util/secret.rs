@@ -40,6 +40,26 @@ impl Serialize for Secret {
     }
 }
 
+/// A URL's `user:password@` replaced by `***@`, so `config check` never prints credentials put in
+/// a base URL ("https://user:pass@proxy:8080" → "https://***@proxy:8080"); other text unchanged.
+pub fn mask_url_credentials(value: &str) -> String {
+    let Some(scheme_end) = value.find("://") else {
+        return value.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = value[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(value.len(), |end| authority_start + end);
+    match value[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &value[..authority_start],
+            &value[authority_start + at..]
+        ),
+        None => value.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Secret;

@@ -8,4 +8,5 @@ pub mod discord_spec;
 pub mod fake_discord;
 pub mod fake_llm;
 pub mod openai_spec;
+pub mod postgres;
 pub mod setup;

@@ -1,0 +1,422 @@
+//! Storage for feedback, analytics, LLM budgets and cooldowns, replayed interaction ids and the
+//! answer cache, behind one async [`Store`] trait with two backends: SQLite ([`SqliteStore`], one
+//! embedded file, the default) and PostgreSQL ([`PostgresStore`], shared by any number of
+//! replicas). [`Storage`] sits in front of either: a bounded queue to one batching writer task (no
+//! write is on a request's path), an in-memory LRU in front of the answer cache, and the health
+//! that `/readyz` reads.
+//!
+//! Privacy: no raw Discord ids or names at rest. Users and guilds are stored as salted SHA-256 hashes
+//! ([`hash_id`]); a retention setting deletes old rows. Every method returns a `Result`: callers log a
+//! failure and keep answering (a locked or unreachable database never takes the bot down).
+
+mod migrations;
+mod postgres;
+mod sqlite;
+mod writer;
+
+pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use writer::{Storage, StorageCounters, StorageOptions};
+
+use crate::answer::Answer;
+use crate::util::secret::{mask_url_credentials, Secret};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A storage failure; the message names what failed, never user data or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
+    #[error("cannot open the database {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the storage worker stopped: {0}")]
+    Stopped(String),
+}
+
+/// Which database a process uses; chosen by `bot.store_url` / `GUIDEBOT_STORE_URL` (PostgreSQL)
+/// or else `bot.store_path` (SQLite).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreTarget {
+    /// One SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`); the password may be in it (when it came
+    /// from the environment) or given apart (`GUIDEBOT_STORE_PASSWORD`).
+    Postgres {
+        url: Secret,
+        password: Option<Secret>,
+    },
+}
+
+impl StoreTarget {
+    /// The backend this target uses.
+    pub fn backend(&self) -> Backend {
+        match self {
+            StoreTarget::Sqlite(_) => Backend::Sqlite,
+            StoreTarget::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Where it points, safe to log: the file, or the URL without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreTarget::Sqlite(path) => path.display().to_string(),
+            StoreTarget::Postgres { url, .. } => mask_url_credentials(url.expose()),
+        }
+    }
+
+    /// Opens the store. SQLite opens and migrates at once; PostgreSQL builds its pool without
+    /// connecting (call [`Store::migrate`], which connects, retrying while it fails).
+    pub fn open(&self) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreTarget::Sqlite(path) => std::sync::Arc::new(SqliteStore::open(path)?),
+            StoreTarget::Postgres { url, password } => {
+                std::sync::Arc::new(PostgresStore::connect(url, password.as_ref())?)
+            }
+        })
+    }
+}
+
+/// The two backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// One answered (or refused) question, for analytics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionRecord {
+    pub at_unix: i64,
+    pub user_hash: String,
+    pub guild_hash: Option<String>,
+    pub command: String,
+    pub question: String,
+    pub refused: bool,
+    pub mode: String,
+    pub top_coverage: Option<f32>,
+    pub answer_key: Option<String>,
+    pub citations: Vec<String>,
+    pub fingerprint: String,
+}
+
+/// A 👍/👎 on an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackRecord {
+    pub at_unix: i64,
+    pub user_hash: String,
+    pub answer_key: String,
+    pub helpful: bool,
+}
+
+/// Whose budget a usage counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetScope {
+    User(String),
+    Guild(String),
+}
+
+impl BudgetScope {
+    /// The key stored in the `usage` table.
+    pub fn key(&self) -> String {
+        match self {
+            BudgetScope::User(hash) => format!("user:{hash}"),
+            BudgetScope::Guild(hash) => format!("guild:{hash}"),
+        }
+    }
+}
+
+/// LLM use within one day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub requests: u64,
+    pub tokens: u64,
+}
+
+/// One write that goes through the batching writer (never on a request's path).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Question(QuestionRecord),
+    Feedback(FeedbackRecord),
+    /// Tokens of one LLM answer, added to each scope's usage of `day` (the request itself was
+    /// counted when the answer was claimed, see [`Store::claim_llm`]).
+    Tokens {
+        scopes: Vec<BudgetScope>,
+        day: String,
+        tokens: u64,
+    },
+    /// A written answer for the shared cache, as JSON.
+    CachedAnswer {
+        key: String,
+        at_unix: i64,
+        answer_json: String,
+    },
+}
+
+/// One scope's daily limits for a claim; `None` = unlimited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeLimit {
+    pub scope: BudgetScope,
+    pub requests_per_day: Option<u64>,
+    pub tokens_per_day: Option<u64>,
+}
+
+/// A request for one LLM answer: budgets to charge and a cooldown to take, all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmClaim {
+    pub day: String,
+    pub scopes: Vec<ScopeLimit>,
+    /// The user whose cooldown is taken; `None` when there is no cooldown.
+    pub cooldown: Option<Cooldown>,
+}
+
+/// A per-user cooldown to take with a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cooldown {
+    pub user_hash: String,
+    pub now_millis: i64,
+    pub length: Duration,
+}
+
+/// What a claim decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Charged: one request counted against every scope, and the cooldown started.
+    Allowed,
+    /// A scope's daily requests or tokens are spent; nothing was charged.
+    OverBudget,
+    /// The user's cooldown is running; nothing was charged.
+    Throttled,
+}
+
+impl ScopeLimit {
+    /// A limit of zero: no request can ever pass.
+    fn is_closed(&self) -> bool {
+        self.requests_per_day == Some(0) || self.tokens_per_day == Some(0)
+    }
+
+    /// The limits as the SQL's bounds (`i64::MAX` for unlimited).
+    fn bounds(&self) -> (i64, i64) {
+        let bound =
+            |limit: Option<u64>| limit.map_or(i64::MAX, |max| max.min(i64::MAX as u64) as i64);
+        (bound(self.requests_per_day), bound(self.tokens_per_day))
+    }
+}
+
+impl LlmClaim {
+    /// Whether a scope's limit is zero (decided without the database).
+    pub fn is_closed(&self) -> bool {
+        self.scopes.iter().any(ScopeLimit::is_closed)
+    }
+}
+
+/// Every row of a store, for `guidebot store migrate` (SQLite → PostgreSQL).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dump {
+    pub questions: Vec<QuestionRecord>,
+    pub feedback: Vec<FeedbackRecord>,
+    /// `(scope key, day, usage)`.
+    pub usage: Vec<(String, String, Usage)>,
+    /// `(key, at_unix, answer JSON)`.
+    pub cache: Vec<(String, i64, String)>,
+}
+
+/// What `guidebot report` prints.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub since_days: u32,
+    pub questions: u64,
+    pub questions_per_day: Vec<(String, u64)>,
+    pub refusal_rate: f64,
+    pub feedback_helpful: u64,
+    pub feedback_not_helpful: u64,
+    /// helpful / (helpful + not helpful), `None` without feedback.
+    pub feedback_ratio: Option<f64>,
+    pub most_asked: Vec<(String, u64)>,
+    /// Refused or 👎 questions: the raw material for new eval cases and guide sections.
+    pub needs_attention: Vec<AttentionItem>,
+}
+
+/// The counts a backend reads for a [`Report`]; the ratios are computed once, here.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReportCounts {
+    pub since_days: u32,
+    pub questions: i64,
+    pub refused: i64,
+    pub helpful: i64,
+    pub not_helpful: i64,
+    pub questions_per_day: Vec<(String, u64)>,
+    pub most_asked: Vec<(String, u64)>,
+    pub needs_attention: Vec<AttentionItem>,
+}
+
+impl From<ReportCounts> for Report {
+    fn from(counts: ReportCounts) -> Report {
+        let votes = counts.helpful + counts.not_helpful;
+        let questions = counts.questions.max(0);
+        Report {
+            since_days: counts.since_days,
+            questions: questions as u64,
+            questions_per_day: counts.questions_per_day,
+            refusal_rate: if questions == 0 {
+                0.0
+            } else {
+                counts.refused as f64 / questions as f64
+            },
+            feedback_helpful: counts.helpful.max(0) as u64,
+            feedback_not_helpful: counts.not_helpful.max(0) as u64,
+            feedback_ratio: (votes > 0).then(|| counts.helpful as f64 / votes as f64),
+            most_asked: counts.most_asked,
+            needs_attention: counts.needs_attention,
+        }
+    }
+}
+
+/// A question worth a maintainer's look.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttentionItem {
+    pub question: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// How long replayed interaction ids and cooldowns are kept: longer than any replay window
+/// (at most an hour) and any cooldown (at most a day).
+pub const SHORT_LIVED_KEEP: Duration = Duration::from_secs(86_400);
+
+/// Storage used by the bot: async, `Send + Sync`, failing softly. Both backends pass one
+/// behavioural suite (`tests/store.rs`).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+    /// Applies the versioned migrations not applied yet; returns how many this call applied
+    /// (0 when another replica already did). Safe to run from several processes at once.
+    async fn migrate(&self) -> Result<usize, StoreError>;
+    /// Writes a batch in one transaction.
+    async fn write_batch(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Atomically charges one LLM request against every scope (none over its limit) and takes
+    /// the cooldown; all or nothing, across every process sharing the database.
+    async fn claim_llm(&self, claim: &LlmClaim) -> Result<ClaimOutcome, StoreError>;
+    /// Today's usage of `scope`.
+    async fn usage(&self, scope: &BudgetScope, day: &str) -> Result<Usage, StoreError>;
+    /// The cached answer JSON for `key` stored at or after `oldest_unix`.
+    async fn cached_answer_json(
+        &self,
+        key: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<(i64, String)>, StoreError>;
+    /// Remembers an interaction id; `true` the first time it is seen, `false` for a replay.
+    async fn first_sighting(&self, interaction_id: &str, now_unix: i64)
+        -> Result<bool, StoreError>;
+    /// Deletes questions, feedback, usage and cache rows older than `days` (and replay ids and
+    /// cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows deleted.
+    async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError>;
+    async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError>;
+    /// Every row, for moving a database to another backend.
+    async fn dump(&self) -> Result<Dump, StoreError>;
+    /// Adds every row of `dump` in one transaction (usage is added to what is there).
+    async fn import(&self, dump: &Dump) -> Result<(), StoreError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Writes one question now (tests and tools; the bot goes through [`Storage`]).
+    async fn record_question(&self, record: &QuestionRecord) -> Result<(), StoreError> {
+        self.write_batch(&[Write::Question(record.clone())]).await
+    }
+    /// Writes one vote now.
+    async fn record_feedback(&self, record: &FeedbackRecord) -> Result<(), StoreError> {
+        self.write_batch(&[Write::Feedback(record.clone())]).await
+    }
+    /// Caches an answer now.
+    async fn put_cached_answer(
+        &self,
+        key: &str,
+        answer: &Answer,
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        let answer_json = serde_json::to_string(answer)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        self.write_batch(&[Write::CachedAnswer {
+            key: key.to_string(),
+            at_unix: now_unix,
+            answer_json,
+        }])
+        .await
+    }
+    /// A cached answer for `key` stored less than `ttl` ago.
+    async fn cached_answer(
+        &self,
+        key: &str,
+        ttl: Duration,
+        now_unix: i64,
+    ) -> Result<Option<Answer>, StoreError> {
+        let oldest = now_unix - ttl.as_secs() as i64;
+        match self.cached_answer_json(key, oldest).await? {
+            Some((_, json)) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|error| StoreError::Corrupt(error.to_string())),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A salted SHA-256 of a Discord id: stable for counting and budgets, useless for identifying.
+pub fn hash_id(salt: &str, id: u64) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(id.to_le_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Lowercase, collapsed whitespace, no trailing punctuation: "What's the TC?? " and "what's the tc" match.
+pub fn normalize_question(question: &str) -> String {
+    crate::corpus::collapse_whitespace(&question.to_lowercase())
+        .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
+        .to_string()
+}
+
+/// Milliseconds since the Unix epoch, for cooldowns shared across processes.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_hashed_with_the_salt() {
+        assert_ne!(hash_id("a", 1), hash_id("b", 1));
+        assert_eq!(hash_id("a", 1), hash_id("a", 1));
+        assert!(!hash_id("a", 123456789).contains("123456789"));
+    }
+
+    #[test]
+    fn questions_normalize() {
+        assert_eq!(normalize_question("  What's the TC?? "), "what's the tc");
+    }
+}

@@ -1,0 +1,516 @@
+//! The embedded backend: one SQLite file (WAL mode, a busy timeout so brief locks are waited out),
+//! owned by one dedicated thread. Async callers send it closures and await the answer, so SQLite's
+//! blocking calls never run on tokio's workers and never need a thread per request.
+
+use super::migrations::SQLITE_MIGRATIONS;
+use super::{
+    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, LlmClaim,
+    QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write, SHORT_LIVED_KEEP,
+};
+use crate::util::clock::day_of;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The embedded default. Cheap to share: every call goes to the connection's own thread.
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies the migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|error| open_error(error.to_string()))?;
+        }
+        let connection = Connection::open(path).map_err(|error| open_error(error.to_string()))?;
+        SqliteStore::with_connection(connection)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(mut connection: Connection) -> Result<SqliteStore, StoreError> {
+        connection.busy_timeout(Duration::from_millis(250))?;
+        // WAL lets readers (reports) run while the bot writes; ignore failure on read-only media.
+        // With WAL, NORMAL syncs at checkpoints rather than at every commit: a power cut may lose
+        // the last moments of analytics, never corrupt the file.
+        let _ = connection.pragma_update(None, "journal_mode", "WAL");
+        let _ = connection.pragma_update(None, "synchronous", "NORMAL");
+        migrate(&mut connection)?;
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("guidebot-sqlite".to_string())
+            .spawn(move || {
+                // Ends when the last handle is dropped; a panicking job only fails its caller.
+                while let Ok(job) = receiver.recv() {
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+                }
+            })
+            .map_err(|error| StoreError::Stopped(error.to_string()))?;
+        Ok(SqliteStore { jobs })
+    }
+
+    /// Runs `work` on the connection's thread.
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |connection| {
+                let _ = reply.send(work(connection));
+            }))
+            .map_err(|_| StoreError::Stopped("the SQLite thread stopped".to_string()))?;
+        answer.await.map_err(|_| {
+            StoreError::Stopped("a database call panicked or the SQLite thread stopped".to_string())
+        })?
+    }
+}
+
+/// Applies the migrations newer than `PRAGMA user_version`, each in its own transaction.
+fn migrate(connection: &mut Connection) -> Result<usize, StoreError> {
+    let current: i32 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let mut applied = 0;
+    for migration in SQLITE_MIGRATIONS
+        .iter()
+        .filter(|migration| migration.version > current)
+    {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction.execute_batch(migration.sql)?;
+        transaction.pragma_update(None, "user_version", migration.version)?;
+        transaction.commit()?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Question(record) => insert_question(connection, record),
+        Write::Feedback(record) => {
+            connection.execute(
+                "INSERT INTO feedback (at_unix, user_hash, answer_key, helpful) VALUES (?1, ?2, ?3, ?4)",
+                params![record.at_unix, record.user_hash, record.answer_key, record.helpful],
+            )?;
+            Ok(())
+        }
+        Write::Tokens {
+            scopes,
+            day,
+            tokens,
+        } => {
+            for scope in scopes {
+                add_usage(connection, &scope.key(), day, 0, *tokens as i64)?;
+            }
+            Ok(())
+        }
+        Write::CachedAnswer {
+            key,
+            at_unix,
+            answer_json,
+        } => {
+            connection.execute(
+                "INSERT INTO answer_cache (key, at_unix, answer) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET at_unix = excluded.at_unix, answer = excluded.answer
+                 WHERE excluded.at_unix >= answer_cache.at_unix",
+                params![key, at_unix, answer_json],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+fn insert_question(connection: &Connection, record: &QuestionRecord) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO questions (at_unix, day, user_hash, guild_hash, command, question, normalized, refused, mode, top_coverage, answer_key, citations, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            record.at_unix,
+            day_of(record.at_unix),
+            record.user_hash,
+            record.guild_hash,
+            record.command,
+            record.question,
+            super::normalize_question(&record.question),
+            record.refused,
+            record.mode,
+            record.top_coverage.map(f64::from),
+            record.answer_key,
+            record.citations.join("\n"),
+            record.fingerprint,
+        ],
+    )?;
+    Ok(())
+}
+
+fn add_usage(
+    connection: &Connection,
+    scope: &str,
+    day: &str,
+    requests: i64,
+    tokens: i64,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO usage (scope, day, requests, tokens) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(scope, day) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens",
+        params![scope, day, requests, tokens],
+    )?;
+    Ok(())
+}
+
+fn claim(connection: &mut Connection, claim: &LlmClaim) -> Result<ClaimOutcome, StoreError> {
+    // IMMEDIATE: the write lock is taken up front, so two processes sharing the file serialize.
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for limit in &claim.scopes {
+        let (max_requests, max_tokens) = limit.bounds();
+        let charged: Option<i64> = transaction
+            .query_row(
+                "INSERT INTO usage (scope, day, requests, tokens) VALUES (?1, ?2, 1, 0)
+                 ON CONFLICT(scope, day) DO UPDATE SET requests = usage.requests + 1
+                 WHERE usage.requests < ?3 AND usage.tokens < ?4
+                 RETURNING requests",
+                params![limit.scope.key(), claim.day, max_requests, max_tokens],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if charged.is_none() {
+            return Ok(ClaimOutcome::OverBudget); // dropping the transaction rolls back
+        }
+    }
+    if let Some(cooldown) = &claim.cooldown {
+        let length = cooldown.length.as_millis().min(i64::MAX as u128) as i64;
+        let taken: Option<i64> = transaction
+            .query_row(
+                "INSERT INTO llm_cooldowns (user_hash, at_millis) VALUES (?1, ?2)
+                 ON CONFLICT(user_hash) DO UPDATE SET at_millis = excluded.at_millis
+                 WHERE llm_cooldowns.at_millis <= ?3
+                 RETURNING at_millis",
+                params![
+                    cooldown.user_hash,
+                    cooldown.now_millis,
+                    cooldown.now_millis.saturating_sub(length)
+                ],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if taken.is_none() {
+            return Ok(ClaimOutcome::Throttled);
+        }
+    }
+    transaction.commit()?;
+    Ok(ClaimOutcome::Allowed)
+}
+
+fn report(connection: &Connection, since_days: u32, now_unix: i64) -> Result<Report, StoreError> {
+    let since = now_unix - i64::from(since_days) * 86_400;
+    let (questions, refused): (i64, i64) = connection.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at_unix >= ?1",
+        params![since],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let pairs = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
+        let mut statement = connection.prepare(sql)?;
+        let rows = statement
+            .query_map(params![since], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?.max(0) as u64,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    let questions_per_day =
+        pairs("SELECT day, COUNT(*) FROM questions WHERE at_unix >= ?1 GROUP BY day ORDER BY day")?;
+    let (helpful, not_helpful): (i64, i64) = connection.query_row(
+        "SELECT COALESCE(SUM(helpful), 0), COALESCE(SUM(1 - helpful), 0) FROM feedback WHERE at_unix >= ?1",
+        params![since],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let most_asked = pairs(
+        "SELECT MIN(question), COUNT(*) AS asked FROM questions WHERE at_unix >= ?1
+         GROUP BY normalized ORDER BY asked DESC, MIN(at_unix) LIMIT 10",
+    )?;
+    let attention = |sql: &str, reason: &str| -> Result<Vec<AttentionItem>, StoreError> {
+        Ok(pairs(sql)?
+            .into_iter()
+            .map(|(question, count)| AttentionItem {
+                question,
+                reason: reason.to_string(),
+                count,
+            })
+            .collect())
+    };
+    let mut needs_attention = attention(
+        "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= ?1 AND refused = 1
+         GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 50",
+        "refused",
+    )?;
+    needs_attention.extend(attention(
+        "SELECT MIN(q.question), COUNT(*) FROM feedback f JOIN questions q ON q.answer_key = f.answer_key
+         WHERE f.at_unix >= ?1 AND f.helpful = 0 GROUP BY q.normalized ORDER BY COUNT(*) DESC, MIN(q.at_unix) LIMIT 50",
+        "not helpful",
+    )?);
+    Ok(ReportCounts {
+        since_days,
+        questions,
+        refused,
+        helpful,
+        not_helpful,
+        questions_per_day,
+        most_asked,
+        needs_attention,
+    }
+    .into())
+}
+
+fn dump(connection: &Connection) -> Result<Dump, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT at_unix, user_hash, guild_hash, command, question, refused, mode, top_coverage, answer_key, citations, fingerprint
+         FROM questions ORDER BY id",
+    )?;
+    let questions = statement
+        .query_map([], |row| {
+            let citations: String = row.get(9)?;
+            Ok(QuestionRecord {
+                at_unix: row.get(0)?,
+                user_hash: row.get(1)?,
+                guild_hash: row.get(2)?,
+                command: row.get(3)?,
+                question: row.get(4)?,
+                refused: row.get(5)?,
+                mode: row.get(6)?,
+                top_coverage: row.get::<_, Option<f64>>(7)?.map(|value| value as f32),
+                answer_key: row.get(8)?,
+                citations: citations
+                    .lines()
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                fingerprint: row.get(10)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut statement = connection
+        .prepare("SELECT at_unix, user_hash, answer_key, helpful FROM feedback ORDER BY id")?;
+    let feedback = statement
+        .query_map([], |row| {
+            Ok(FeedbackRecord {
+                at_unix: row.get(0)?,
+                user_hash: row.get(1)?,
+                answer_key: row.get(2)?,
+                helpful: row.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut statement =
+        connection.prepare("SELECT scope, day, requests, tokens FROM usage ORDER BY scope, day")?;
+    let usage = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                Usage {
+                    requests: row.get::<_, i64>(2)?.max(0) as u64,
+                    tokens: row.get::<_, i64>(3)?.max(0) as u64,
+                },
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut statement =
+        connection.prepare("SELECT key, at_unix, answer FROM answer_cache ORDER BY key")?;
+    let cache = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Dump {
+        questions,
+        feedback,
+        usage,
+        cache,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        self.call(migrate).await
+    }
+
+    async fn write_batch(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let writes = writes.to_vec();
+        self.call(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for write in &writes {
+                write_one(&transaction, write)?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_llm(&self, llm_claim: &LlmClaim) -> Result<ClaimOutcome, StoreError> {
+        if llm_claim.is_closed() {
+            return Ok(ClaimOutcome::OverBudget);
+        }
+        let llm_claim = llm_claim.clone();
+        self.call(move |connection| claim(connection, &llm_claim))
+            .await
+    }
+
+    async fn usage(&self, scope: &BudgetScope, day: &str) -> Result<Usage, StoreError> {
+        let (scope, day) = (scope.key(), day.to_string());
+        self.call(move |connection| {
+            let usage = connection
+                .query_row(
+                    "SELECT requests, tokens FROM usage WHERE scope = ?1 AND day = ?2",
+                    params![scope, day],
+                    |row| {
+                        Ok(Usage {
+                            requests: row.get::<_, i64>(0)?.max(0) as u64,
+                            tokens: row.get::<_, i64>(1)?.max(0) as u64,
+                        })
+                    },
+                )
+                .optional()?;
+            Ok(usage.unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn cached_answer_json(
+        &self,
+        key: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let key = key.to_string();
+        self.call(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT at_unix, answer FROM answer_cache WHERE key = ?1 AND at_unix >= ?2",
+                    params![key, oldest_unix],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn first_sighting(
+        &self,
+        interaction_id: &str,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let id = interaction_id.to_string();
+        self.call(move |connection| {
+            let inserted = connection.execute(
+                "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+                params![id, now_unix],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {
+        let cutoff = now_unix - i64::from(days) * 86_400;
+        let cutoff_day = day_of(cutoff);
+        let short_cutoff = now_unix - SHORT_LIVED_KEEP.as_secs() as i64;
+        self.call(move |connection| {
+            let mut deleted = 0;
+            deleted +=
+                connection.execute("DELETE FROM questions WHERE at_unix < ?1", params![cutoff])?;
+            deleted +=
+                connection.execute("DELETE FROM feedback WHERE at_unix < ?1", params![cutoff])?;
+            deleted +=
+                connection.execute("DELETE FROM usage WHERE day < ?1", params![cutoff_day])?;
+            deleted += connection.execute(
+                "DELETE FROM answer_cache WHERE at_unix < ?1",
+                params![cutoff],
+            )?;
+            deleted += connection.execute(
+                "DELETE FROM seen_interactions WHERE at_unix < ?1",
+                params![short_cutoff],
+            )?;
+            deleted += connection.execute(
+                "DELETE FROM llm_cooldowns WHERE at_millis < ?1",
+                params![short_cutoff.saturating_mul(1000)],
+            )?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError> {
+        self.call(move |connection| report(connection, since_days, now_unix))
+            .await
+    }
+
+    async fn dump(&self) -> Result<Dump, StoreError> {
+        self.call(|connection| dump(connection)).await
+    }
+
+    async fn import(&self, dump: &Dump) -> Result<(), StoreError> {
+        let dump = dump.clone();
+        self.call(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for record in &dump.questions {
+                insert_question(&transaction, record)?;
+            }
+            for record in &dump.feedback {
+                write_one(&transaction, &Write::Feedback(record.clone()))?;
+            }
+            for (scope, day, usage) in &dump.usage {
+                add_usage(
+                    &transaction,
+                    scope,
+                    day,
+                    usage.requests as i64,
+                    usage.tokens as i64,
+                )?;
+            }
+            for (key, at_unix, answer_json) in &dump.cache {
+                write_one(
+                    &transaction,
+                    &Write::CachedAnswer {
+                        key: key.clone(),
+                        at_unix: *at_unix,
+                        answer_json: answer_json.clone(),
+                    },
+                )?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|connection| {
+            connection.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,291 @@
+//! [`Storage`]: what the bot holds in front of a [`Store`]. Analytics, feedback, token counts and
+//! cached answers go through a bounded queue to one writer task that commits them in batches (every
+//! 50 ms or 500 rows); a full queue drops the write and counts it, and never delays an answer. A
+//! batch that fails (database lost) is kept and retried with back-off while new writes wait in the
+//! queue, so a short outage loses nothing. An in-memory LRU sits in front of the shared answer
+//! cache. [`Storage::flush`] waits until everything queued so far is committed (clean shutdown,
+//! tests).
+
+use super::{ClaimOutcome, LlmClaim, Store, StoreError, Write};
+use crate::answer::Answer;
+use futures::FutureExt;
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// How the writer batches and how much it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageOptions {
+    /// Writes waiting at most; more are dropped and counted.
+    pub queue_capacity: usize,
+    /// Rows per batch at most.
+    pub batch_rows: usize,
+    /// How long a batch collects rows after its first one.
+    pub batch_interval: Duration,
+    /// Answers kept in the in-memory cache.
+    pub memory_cache_entries: usize,
+    /// Longest wait between two retries of a failed batch.
+    pub max_backoff: Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions {
+            queue_capacity: 10_000,
+            batch_rows: 500,
+            batch_interval: Duration::from_millis(50),
+            memory_cache_entries: 1_000,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the writer has done so far, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StorageCounters {
+    /// Writes committed.
+    pub written: AtomicU64,
+    /// Writes dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Batches that failed (each is retried).
+    pub failed_batches: AtomicU64,
+}
+
+/// A write is boxed: the queue holds pointers, not 200-byte records.
+enum Queued {
+    Write(Box<Write>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A store with its writer queue, answer LRU and health. Share it in an `Arc`.
+pub struct Storage {
+    store: Arc<dyn Store>,
+    queue: mpsc::Sender<Queued>,
+    counters: Arc<StorageCounters>,
+    memory_cache: Mutex<LruCache<String, (i64, Answer)>>,
+    /// The migrations have run: the database is usable (`/readyz`).
+    ready: AtomicBool,
+    /// Why the database is not ready, for `/readyz` and logs (no credentials).
+    not_ready_reason: Mutex<Option<String>>,
+}
+
+impl Storage {
+    /// Starts the writer task on the current tokio runtime. `ready` says whether `store` is
+    /// usable already (SQLite: migrated when opened); otherwise call [`Storage::set_ready`].
+    pub fn start(store: Arc<dyn Store>, options: StorageOptions, ready: bool) -> Arc<Storage> {
+        let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        let counters = Arc::new(StorageCounters::default());
+        tokio::spawn(run_writer(
+            Arc::clone(&store),
+            receiver,
+            Arc::clone(&counters),
+            options,
+        ));
+        let entries = NonZeroUsize::new(options.memory_cache_entries).unwrap_or(NonZeroUsize::MIN);
+        Arc::new(Storage {
+            store,
+            queue,
+            counters,
+            memory_cache: Mutex::new(LruCache::new(entries)),
+            ready: AtomicBool::new(ready),
+            not_ready_reason: Mutex::new(
+                (!ready).then(|| "connecting to the database".to_string()),
+            ),
+        })
+    }
+
+    /// The store behind the queue (reads, claims, reports).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The writer's counters.
+    pub fn counters(&self) -> &Arc<StorageCounters> {
+        &self.counters
+    }
+
+    /// Queues a write; never waits. A full queue drops it (counted).
+    pub fn enqueue(&self, write: Write) {
+        if self.queue.try_send(Queued::Write(Box::new(write))).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every write queued before this call is committed, or `timeout` passes;
+    /// `true` when everything was written.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let (done, written) = oneshot::channel();
+        let flushed =
+            async { self.queue.send(Queued::Flush(done)).await.is_ok() && written.await.is_ok() };
+        tokio::time::timeout(timeout, flushed)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Marks the database usable or not; `reason` says why not (shown by `/readyz`).
+    pub fn set_ready(&self, ready: bool, reason: Option<String>) {
+        self.ready.store(ready, Ordering::Release);
+        if let Ok(mut slot) = self.not_ready_reason.lock() {
+            *slot = if ready { None } else { reason };
+        }
+    }
+
+    /// `Ok` when the database is usable, else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let reason = self
+            .not_ready_reason
+            .lock()
+            .ok()
+            .and_then(|reason| reason.clone());
+        Err(reason.unwrap_or_else(|| "the database is not ready".to_string()))
+    }
+
+    /// Charges an LLM answer (see [`Store::claim_llm`]).
+    pub async fn claim_llm(&self, claim: &LlmClaim) -> Result<ClaimOutcome, StoreError> {
+        self.store.claim_llm(claim).await
+    }
+
+    /// A cached answer younger than `ttl`: from memory, else from the shared store (then kept in
+    /// memory).
+    pub async fn cached_answer(
+        &self,
+        key: &str,
+        ttl: Duration,
+        now_unix: i64,
+    ) -> Result<Option<Answer>, StoreError> {
+        let oldest = now_unix - ttl.as_secs() as i64;
+        if let Ok(mut memory) = self.memory_cache.lock() {
+            match memory.get(key) {
+                Some((at, answer)) if *at >= oldest => return Ok(Some(answer.clone())),
+                Some(_) => {
+                    memory.pop(key);
+                }
+                None => {}
+            }
+        }
+        let Some((at, json)) = self.store.cached_answer_json(key, oldest).await? else {
+            return Ok(None);
+        };
+        let answer: Answer =
+            serde_json::from_str(&json).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        if let Ok(mut memory) = self.memory_cache.lock() {
+            memory.put(key.to_string(), (at, answer.clone()));
+        }
+        Ok(Some(answer))
+    }
+
+    /// Caches an answer in memory now and in the shared store through the queue.
+    pub fn put_cached_answer(&self, key: &str, answer: &Answer, now_unix: i64) {
+        let answer_json = match serde_json::to_string(answer) {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::warn!(%error, "an answer could not be serialized for the cache");
+                return;
+            }
+        };
+        if let Ok(mut memory) = self.memory_cache.lock() {
+            memory.put(key.to_string(), (now_unix, answer.clone()));
+        }
+        self.enqueue(Write::CachedAnswer {
+            key: key.to_string(),
+            at_unix: now_unix,
+            answer_json,
+        });
+    }
+}
+
+/// The one writer: collects a batch, commits it in one transaction, retries it with back-off
+/// while the database is down, and answers flushes once what came before them is committed.
+async fn run_writer(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<Queued>,
+    counters: Arc<StorageCounters>,
+    options: StorageOptions,
+) {
+    let mut batch: Vec<Write> = Vec::new();
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut closed = false;
+    let mut backoff = options.batch_interval.max(Duration::from_millis(10));
+    let mut failing = false;
+    loop {
+        if batch.is_empty() && flushes.is_empty() {
+            match receiver.recv().await {
+                Some(Queued::Write(write)) => batch.push(*write),
+                Some(Queued::Flush(done)) => flushes.push(done),
+                None => return,
+            }
+        }
+        // Collect until the batch is full, the interval is over or someone waits for a flush.
+        let deadline = Instant::now() + options.batch_interval;
+        while !closed && flushes.is_empty() && batch.len() < options.batch_rows {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(Queued::Write(write))) => batch.push(*write),
+                Ok(Some(Queued::Flush(done))) => flushes.push(done),
+                Ok(None) => closed = true,
+                Err(_) => break,
+            }
+        }
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            // A panicking store loses this batch (counted as dropped); the writer lives on.
+            match AssertUnwindSafe(store.write_batch(&batch))
+                .catch_unwind()
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::error!(
+                        rows = batch.len(),
+                        "a storage batch write panicked; its rows are dropped"
+                    );
+                    counters
+                        .dropped
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                    Ok(())
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+                for done in flushes.drain(..) {
+                    let _ = done.send(());
+                }
+                if failing {
+                    tracing::info!("storage writes succeed again; the queued writes are stored");
+                    failing = false;
+                }
+                backoff = options.batch_interval.max(Duration::from_millis(10));
+            }
+            Err(error) => {
+                counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+                if !failing {
+                    tracing::warn!(%error, rows = batch.len(), "storage writes failing; kept in the queue and retried");
+                    failing = true;
+                }
+                if closed {
+                    tracing::warn!(rows = batch.len(), "the storage queue closed while the database was failing; these writes are lost");
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(options.max_backoff);
+            }
+        }
+        if closed && batch.is_empty() {
+            return;
+        }
+    }
+}

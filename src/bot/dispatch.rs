@@ -405,8 +405,10 @@ impl Dispatcher {
         scopes
     }
 
-    /// Adds an answer's tokens to the budgets (queued; the request was counted by the claim).
-    fn charge_tokens(&self, asker: &Asker, answer: &Answer) {
+    /// Adds an answer's tokens to the budgets (the request was counted by the claim). Written
+    /// before the next question from this user can be claimed, not queued: the answer is already
+    /// shown, and a token budget must see it. A failed write is queued, so it is retried.
+    async fn charge_tokens(&self, asker: &Asker, answer: &Answer) {
         let (Some(usage), Some(storage)) = (answer.usage, &self.store) else {
             return;
         };
@@ -418,11 +420,19 @@ impl Dispatcher {
         if scopes.is_empty() {
             return;
         }
-        storage.enqueue(Write::Tokens {
+        let write = Write::Tokens {
             scopes,
             day: day_of(now_unix()),
             tokens: usage.input_tokens + usage.output_tokens,
-        });
+        };
+        if let Err(error) = storage
+            .store()
+            .write_batch(std::slice::from_ref(&write))
+            .await
+        {
+            tracing::warn!(%error, "could not record LLM tokens now; queued for a retry");
+            storage.enqueue(write);
+        }
     }
 
     async fn cached(&self, engine: &Engine, key: &str) -> Option<Answer> {
@@ -534,7 +544,7 @@ impl Dispatcher {
                     let rendered =
                         render::render_answer(&answer, &answer_frame(engine, &answer, private));
                     let sent = responder.edit(rendered).await;
-                    self.charge_tokens(asker, &answer);
+                    self.charge_tokens(asker, &answer).await;
                     if answer.fallback.is_none() && !answer.refused && answer.usage.is_some() {
                         if let Some(storage) = &self.store {
                             storage.put_cached_answer(&key, &answer, now_unix());

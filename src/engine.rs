@@ -12,9 +12,13 @@ use crate::answer::{
 use crate::comp::{CompChoice, CompData, CompLookup, CompQuery};
 use crate::corpus::{Corpus, Passage};
 use crate::llm::{
-    LlmClient, LlmCompletion, LlmError, LlmEvent, LlmRequest, LlmSettings, ProviderKind,
+    HistoryTurn, LlmClient, LlmCompletion, LlmError, LlmEvent, LlmRequest, LlmSettings,
+    ProviderKind,
 };
-use crate::search::{OpenOutcome, SearchError, SearchIndex, SearchOptions, SearchResults};
+use crate::search::follow_up::{self, FollowUpKind};
+use crate::search::{
+    BorrowedTerms, OpenOutcome, SearchError, SearchIndex, SearchOptions, SearchResults,
+};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::Serialize;
@@ -72,6 +76,22 @@ pub enum LlmPermission {
 #[derive(Debug, Clone, Default)]
 pub struct AnswerOptions {
     pub llm: LlmPermission,
+    /// The conversation so far, oldest first (empty for a first question): a follow-up borrows
+    /// the last turn's ideas for retrieval, and the LLM reads the turns.
+    pub history: Vec<PriorTurn>,
+}
+
+/// One earlier exchange of a conversation, as the engine needs it to read a follow-up. Plain
+/// data: whoever keeps conversations (the bot's history, a store) hands it back in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PriorTurn {
+    /// What the user asked.
+    pub question: String,
+    /// What retrieval searched for it (the question and what it borrowed), so a chain of
+    /// follow-ups keeps its topic: see [`Engine::standalone_query`].
+    pub standalone: String,
+    /// The answer as shown (sent to the LLM as the assistant's turn; never cited).
+    pub answer: String,
 }
 
 /// What an answer stream yields: the text so far while an LLM writes, then the checked answer.
@@ -243,7 +263,7 @@ impl Engine {
     /// The extractive answer: fast, no network. An empty question is the only error.
     pub fn answer_extractive(&self, question: &str) -> Result<Answer, SearchError> {
         let started = Instant::now();
-        let results = self.search_for_answer(question)?;
+        let results = self.search_for_answer(question, &[])?;
         let mut answer = extractive_answer(question, &results, &self.corpus);
         answer.latency_ms = elapsed_ms(started);
         Ok(answer)
@@ -305,7 +325,7 @@ impl Engine {
     /// request for the question: its hits merged into citable passages.
     fn plan(&self, question: &str, options: &AnswerOptions) -> Result<Plan, SearchError> {
         let started = Instant::now();
-        let results = self.search_for_answer(question)?;
+        let results = self.search_for_answer(question, &options.history)?;
         let mut extractive = extractive_answer(question, &results, &self.corpus);
         let client = match (&self.llm, &options.llm) {
             (Some(client), LlmPermission::Allowed) if !extractive.refused => client.clone(),
@@ -330,6 +350,14 @@ impl Engine {
             system_prompt: system_prompt(client.kind()),
             question: question.to_string(),
             passages: sent.iter().map(SentPassage::prompt).collect(),
+            history: options
+                .history
+                .iter()
+                .map(|turn| HistoryTurn {
+                    question: turn.question.clone(),
+                    answer: turn.answer.clone(),
+                })
+                .collect(),
         };
         Ok(Plan::Llm {
             client,
@@ -347,13 +375,77 @@ impl Engine {
         })
     }
 
-    fn search_for_answer(&self, question: &str) -> Result<SearchResults, SearchError> {
-        let mut results = self.index.search_passages(
-            question,
-            &SearchOptions {
-                limit: ANSWER_PASSAGES,
-            },
-        )?;
+    /// What a follow-up borrows from the conversation for retrieval, if anything: the last
+    /// turn's standalone query, less the companies or levels the follow-up replaces, when the
+    /// follow-up continues it ("and at Meta?") — or, for a very short one ("L5?"), when it finds
+    /// nothing relevant alone. A question that stands alone borrows nothing.
+    pub fn borrowed_terms(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+    ) -> Result<Option<BorrowedTerms>, SearchError> {
+        let Some(last) = history.last() else {
+            return Ok(None);
+        };
+        let borrow = match follow_up::classify(question) {
+            FollowUpKind::Continues => true,
+            FollowUpKind::Short => {
+                question.trim().is_empty()
+                    || !self
+                        .index
+                        .search_passages(question, &SearchOptions { limit: 3 })?
+                        .relevant
+            }
+            FollowUpKind::StandsAlone => false,
+        };
+        if !borrow {
+            return Ok(None);
+        }
+        let text = self.comp.carry_over(&last.standalone, question);
+        Ok((!text.trim().is_empty()).then_some(BorrowedTerms {
+            text,
+            weight: follow_up::BORROWED_WEIGHT,
+        }))
+    }
+
+    /// The question as retrieval read it, for the next follow-up to borrow from: the question,
+    /// then the words it borrowed.
+    pub fn standalone_query(&self, question: &str, history: &[PriorTurn]) -> String {
+        match self.borrowed_terms(question, history) {
+            Ok(Some(borrowed)) => format!("{} {}", question.trim(), borrowed.text),
+            _ => question.trim().to_string(),
+        }
+    }
+
+    /// Searches for a question of a conversation (see [`Engine::borrowed_terms`]); without
+    /// history it is [`Engine::search`] without snippets.
+    pub fn search_in_conversation(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
+        match self.borrowed_terms(question, history)? {
+            Some(borrowed) => self.index.search_follow_up(question, &borrowed, options),
+            None => self.index.search(question, options),
+        }
+    }
+
+    fn search_for_answer(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+    ) -> Result<SearchResults, SearchError> {
+        if question.trim().is_empty() {
+            return Err(SearchError::EmptyQuery);
+        }
+        let options = SearchOptions {
+            limit: ANSWER_PASSAGES,
+        };
+        let mut results = match self.borrowed_terms(question, history)? {
+            Some(borrowed) => self.index.search_follow_up(question, &borrowed, &options)?,
+            None => self.index.search_passages(question, &options)?,
+        };
         // A pay question for a level the tables do not list ("senior", "L5 at Google") would be
         // answered with the rows of other levels: refuse, and say which levels there are.
         let pay_row_first = results.hits.first().is_some_and(|hit| {

@@ -45,6 +45,8 @@ fn latency_histogram() -> Histogram {
 
 /// Every metric guidebot exports, in one registry. Cheap to update from any thread.
 pub struct Metrics {
+    follow_ups: Family<Labels1, Counter>,
+    escalations: Counter,
     registry: Registry,
     requests: Family<Labels2, Counter>,
     request_seconds: HistogramFamily,
@@ -163,7 +165,21 @@ impl Metrics {
             "Live corpus reloads, by outcome (succeeded: engine swapped; failed: old engine kept)",
             reloads.clone(),
         );
+        let follow_ups = Family::<Labels1, Counter>::default();
+        registry.register(
+            "follow_ups",
+            "Questions read with earlier turns of their thread or reply chain, by command",
+            follow_ups.clone(),
+        );
+        let escalations = Counter::default();
+        registry.register(
+            "escalations",
+            "\"Still need help?\" presses that pinged the helper role",
+            escalations.clone(),
+        );
         Metrics {
+            follow_ups,
+            escalations,
             reloads,
             reload_source: OnceLock::new(),
             reloads_counted: Mutex::new((0, 0)),
@@ -305,6 +321,16 @@ impl Metrics {
     /// Counts a handler that panicked.
     pub fn count_panic(&self, command: &'static str) {
         self.panics.get_or_create(&[("command", command)]).inc();
+    }
+
+    /// Counts a question answered as a follow-up (with its conversation's earlier turns).
+    pub fn count_follow_up(&self, command: &'static str) {
+        self.follow_ups.get_or_create(&[("command", command)]).inc();
+    }
+
+    /// Counts a hand-off to the helper role.
+    pub fn count_escalation(&self) {
+        self.escalations.inc();
     }
 }
 

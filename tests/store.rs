@@ -67,6 +67,7 @@ fn ask(user_id: u64, guild_id: Option<u64>, question: &str) -> Invocation {
             question: question.to_string(),
             private: false,
         },
+        conversation: None,
     }
 }
 
@@ -123,6 +124,7 @@ async fn feedback_and_questions_are_stored_with_hashed_ids() {
                     helpful: false,
                     answer_key: key,
                 },
+                conversation: None,
             },
             &responder,
         )

@@ -8,12 +8,13 @@
 //! transport can tell the user. Storage calls run on tokio's blocking pool, never on the async
 //! workers.
 
+use super::conversation::{ConversationHistory, ConversationKey, HistoryLimits, MemoryHistory};
 use super::render::{self, AnswerFrame, Rendered, Reply};
 use super::report::{Command, InteractionObserver, InteractionReport, Outcome};
 use super::request::{BotRequest, Invocation};
 use crate::answer::{Answer, FallbackReason};
 use crate::comp::CompQuery;
-use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission};
+use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission, PriorTurn};
 use crate::search::{SearchError, SearchOptions};
 use crate::store::{
     hash_id, normalize_question, BudgetScope, FeedbackRecord, QuestionRecord, Store, StoreError,
@@ -40,6 +41,8 @@ pub struct BotSettings {
     pub answer_cache_ttl: Duration,
     /// Salt for hashing Discord ids before storage.
     pub id_salt: String,
+    /// How much of a conversation a follow-up sees (turns and age).
+    pub history: HistoryLimits,
 }
 
 /// Daily LLM allowances; they hold across restarts because usage is stored.
@@ -63,6 +66,7 @@ impl Default for BotSettings {
             budgets: Budgets::default(),
             answer_cache_ttl: Duration::from_secs(6 * 3600),
             id_salt: "guidebot".to_string(),
+            history: HistoryLimits::default(),
         }
     }
 }
@@ -105,6 +109,7 @@ pub struct Dispatcher {
     last_llm_answer: Mutex<HashMap<u64, Instant>>,
     observer: Arc<dyn InteractionObserver>,
     store: Option<Arc<dyn Store>>,
+    history: Arc<dyn ConversationHistory>,
 }
 
 /// Who asked: the ids used for cooldowns, budgets and (hashed) analytics.
@@ -121,13 +126,26 @@ impl Dispatcher {
         settings: BotSettings,
         observer: Arc<dyn InteractionObserver>,
     ) -> Self {
+        let history = Arc::new(MemoryHistory::new(settings.history));
         Dispatcher {
             engines,
             settings,
             last_llm_answer: Mutex::new(HashMap::new()),
             observer,
             store: None,
+            history,
         }
+    }
+
+    /// Keeps conversations somewhere else than this process's memory (the default).
+    pub fn with_history(mut self, history: Arc<dyn ConversationHistory>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The conversations: transports link their posted answers and look up threads here.
+    pub fn conversations(&self) -> &Arc<dyn ConversationHistory> {
+        &self.history
     }
 
     /// Adds storage: feedback, question analytics, budgets and the answer cache.
@@ -190,21 +208,25 @@ impl Dispatcher {
             user_id: invocation.user_id,
             guild_id: invocation.guild_id,
         };
+        let conversation = invocation.conversation;
         let report = match invocation.request {
             BotRequest::Ask { question, private } => {
-                self.run_ask(engine, &asker, &question, private, Command::Ask, responder)
-                    .await?
+                let ask = Ask {
+                    question: &question,
+                    private,
+                    command: Command::Ask,
+                    conversation,
+                };
+                self.run_ask(engine, &asker, ask, responder).await?
             }
             BotRequest::Mention { question } => {
-                self.run_ask(
-                    engine,
-                    &asker,
-                    &question,
-                    false,
-                    Command::Mention,
-                    responder,
-                )
-                .await?
+                let ask = Ask {
+                    question: &question,
+                    private: false,
+                    command: Command::Mention,
+                    conversation,
+                };
+                self.run_ask(engine, &asker, ask, responder).await?
             }
             BotRequest::Autocomplete {
                 command,
@@ -416,23 +438,72 @@ impl Dispatcher {
         }
     }
 
+    /// The conversation so far (empty without one, or when history is unavailable: the
+    /// question is then answered on its own).
+    async fn history_of(&self, conversation: Option<ConversationKey>) -> Vec<PriorTurn> {
+        let Some(key) = conversation else {
+            return Vec::new();
+        };
+        match self.history.recent(key, now_unix()).await {
+            Ok(turns) => turns,
+            Err(error) => {
+                tracing::warn!(%error, "answering without the conversation's history");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Adds the answered question to its conversation (refusals too: a follow-up may rephrase).
+    async fn remember(
+        &self,
+        engine: &Engine,
+        conversation: Option<ConversationKey>,
+        history: &[PriorTurn],
+        answer: &Answer,
+    ) {
+        let Some(key) = conversation else {
+            return;
+        };
+        let turn = PriorTurn {
+            question: answer.question.clone(),
+            standalone: engine.standalone_query(&answer.question, history),
+            answer: answer.answer.clone(),
+        };
+        if let Err(error) = self.history.record(key, turn, now_unix()).await {
+            tracing::warn!(%error, "could not record the conversation turn");
+        }
+    }
+
     async fn run_ask<R: Responder>(
         &self,
         engine: &Engine,
         asker: &Asker,
-        question: &str,
-        private: bool,
-        command: Command,
+        ask: Ask<'_>,
         responder: &R,
     ) -> Result<InteractionReport, ResponderError> {
+        let Ask {
+            question,
+            private,
+            command,
+            conversation,
+        } = ask;
+        let history = self.history_of(conversation).await;
+        let follow_up = !history.is_empty();
         let key = answer_key(question, engine.fingerprint());
-        if let Some(answer) = self.cached(engine, &key).await {
+        // A follow-up's answer depends on what came before: never served from or put in the cache.
+        let cached = if follow_up {
+            None
+        } else {
+            self.cached(engine, &key).await
+        };
+        if let Some(answer) = cached {
             tracing::info!(
                 cached = true,
                 "answer served from the cache without an LLM call"
             );
             let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
             responder.respond(Reply::Message(rendered)).await?;
+            self.remember(engine, conversation, &history, &answer).await;
             let mut report = answer_report(command, &answer, false);
             report.cached = true;
             report.answer_key = Some(key);
@@ -440,7 +511,10 @@ impl Dispatcher {
         }
         let permission = self.llm_permission(engine, asker).await;
         let llm_allowed = engine.has_llm() && permission == LlmPermission::Allowed;
-        let options = AnswerOptions { llm: permission };
+        let options = AnswerOptions {
+            llm: permission,
+            history: history.clone(),
+        };
         if !llm_allowed {
             // Extractive (or throttled) answers take milliseconds: answer in the response itself.
             let answer = match engine.answer_events(question, &options) {
@@ -466,8 +540,10 @@ impl Dispatcher {
             };
             let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
             responder.respond(Reply::Message(rendered)).await?;
+            self.remember(engine, conversation, &history, &answer).await;
             let mut report = answer_report(command, &answer, false);
             report.answer_key = Some(key);
+            report.follow_up = follow_up;
             return Ok(report);
         }
 
@@ -477,6 +553,7 @@ impl Dispatcher {
             .await?;
         let mut report = InteractionReport::new(command, Outcome::Answered);
         report.deferred = true;
+        report.follow_up = follow_up;
         let mut events = match engine.answer_events(question, &options) {
             Ok(events) => events,
             Err(error) => {
@@ -511,7 +588,11 @@ impl Dispatcher {
                         render::render_answer(&answer, &answer_frame(engine, &answer, private));
                     let sent = responder.edit(rendered).await;
                     self.charge_usage(asker, &answer).await;
-                    if answer.fallback.is_none() && !answer.refused && answer.usage.is_some() {
+                    let cacheable = !follow_up
+                        && answer.fallback.is_none()
+                        && !answer.refused
+                        && answer.usage.is_some();
+                    if cacheable {
                         let (key, answer) = (key.clone(), answer.clone());
                         let stored = self
                             .store(move |store| store.put_cached_answer(&key, &answer, now_unix()))
@@ -521,9 +602,11 @@ impl Dispatcher {
                         }
                     }
                     sent?;
+                    self.remember(engine, conversation, &history, &answer).await;
                     let mut final_report = answer_report(command, &answer, true);
                     final_report.edits = edits + 1;
                     final_report.answer_key = Some(key);
+                    final_report.follow_up = follow_up;
                     return Ok(final_report);
                 }
             }
@@ -535,6 +618,14 @@ impl Dispatcher {
         fallback_report.edits = edits + 1;
         Ok(fallback_report)
     }
+}
+
+/// One question to answer and where it was asked.
+struct Ask<'a> {
+    question: &'a str,
+    private: bool,
+    command: Command,
+    conversation: Option<ConversationKey>,
 }
 
 /// The command a request runs, known before it runs (for the report of a failure).

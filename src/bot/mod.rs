@@ -7,6 +7,7 @@
 //! command logic of its own.
 
 pub mod commands;
+pub mod conversation;
 pub mod dispatch;
 pub mod render;
 pub mod report;

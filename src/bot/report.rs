@@ -130,6 +130,8 @@ pub struct InteractionReport {
     pub cached: bool,
     /// "guide#section" of each citation, for analytics.
     pub citations: Vec<String>,
+    /// The question continued a conversation (it was read with earlier turns).
+    pub follow_up: bool,
 }
 
 impl InteractionReport {
@@ -149,6 +151,7 @@ impl InteractionReport {
             edits: 0,
             cached: false,
             citations: Vec::new(),
+            follow_up: false,
         }
     }
 }
@@ -182,6 +185,9 @@ impl InteractionObserver for Metrics {
             self.observe_retrieval(elapsed);
         }
         self.add_llm_tokens(report.input_tokens, report.output_tokens);
+        if report.follow_up {
+            self.count_follow_up(command);
+        }
         match &report.fallback {
             Some(FallbackReason::Throttled) => self.count_llm_throttled(),
             Some(reason) => self.count_llm_error(reason.label()),

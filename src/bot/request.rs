@@ -1,6 +1,10 @@
 //! Discord interactions and messages → plain requests the dispatcher understands.
 
-use serenity::all::{CommandInteraction, ComponentInteraction, Message, ResolvedValue, UserId};
+use super::conversation::ConversationKey;
+use serenity::all::{
+    ChannelType, CommandInteraction, ComponentInteraction, Message, PartialChannel, ResolvedValue,
+    UserId,
+};
 
 /// Who asked and where: ids as plain numbers (hashed before anything is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +13,9 @@ pub struct Invocation {
     pub guild_id: Option<u64>,
     pub channel_id: Option<u64>,
     pub request: BotRequest,
+    /// The conversation a question continues or starts (a thread, a reply chain); `None` for a
+    /// one-off question, which neither reads nor writes history.
+    pub conversation: Option<ConversationKey>,
 }
 
 /// What a user asked for, independent of how Discord delivered it.
@@ -111,12 +118,28 @@ pub fn from_command(interaction: &CommandInteraction) -> Invocation {
             },
         }
     };
+    // `/ask` in a thread continues the thread's conversation (in both transports: the
+    // interaction says what kind of channel it came from).
+    let conversation = interaction
+        .channel
+        .as_ref()
+        .filter(|channel| is_thread(channel))
+        .map(|channel| ConversationKey::Thread(channel.id.get()));
     Invocation {
         user_id: interaction.user.id.get(),
         guild_id: interaction.guild_id.map(|id| id.get()),
         channel_id: Some(interaction.channel_id.get()),
         request,
+        conversation,
     }
+}
+
+/// Whether an interaction's channel is a thread (public, private or announcement).
+fn is_thread(channel: &PartialChannel) -> bool {
+    matches!(
+        channel.kind,
+        ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
+    )
 }
 
 /// Prefix of the feedback buttons' custom ids.
@@ -150,27 +173,69 @@ pub fn from_component(interaction: &ComponentInteraction) -> Invocation {
         guild_id: interaction.guild_id.map(|id| id.get()),
         channel_id: Some(interaction.channel_id.get()),
         request,
+        conversation: None,
     }
 }
 
-/// Reads a message that mentions the bot: `None` when it should be ignored (from a bot, from
-/// itself, not mentioning it, or nothing left to ask).
-pub fn from_mention(message: &Message, bot_user_id: UserId) -> Option<Invocation> {
+/// Where a message stands in the bot's conversations, as the transport found out before reading
+/// it (the history knows threads and answers; the message says what it replies to).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageContext {
+    /// The message's channel is a thread the bot started or answered in.
+    pub in_bot_thread: bool,
+    /// The conversation of the message it replies to, when that is a linked answer of the bot.
+    pub replied_conversation: Option<ConversationKey>,
+    /// It replies to a message of the bot (linked or not: after a restart the link is gone).
+    pub replies_to_bot: Option<u64>,
+    /// The privileged Message Content intent is on, so messages that do not mention the bot
+    /// carry their text.
+    pub message_content: bool,
+}
+
+/// What to do with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageRoute {
+    /// Not for the bot (another conversation, a bot, the bot itself, nothing to ask).
+    Ignore,
+    /// A question: a mention, or a follow-up in one of the bot's conversations.
+    Ask(Invocation),
+    /// A follow-up in one of the bot's conversations that does not mention it, whose text
+    /// Discord withholds without the Message Content intent.
+    NeedsMessageContent,
+}
+
+/// Routes a message: mentions are questions (continuing the conversation they are in, if any);
+/// in a thread the bot answered in, or replying to one of its answers, a message without a
+/// mention is a follow-up too — when its text is readable.
+pub fn route_message(message: &Message, bot_user_id: UserId, context: MessageContext) -> MessageRoute {
     if message.author.bot || message.author.id == bot_user_id {
-        return None;
+        return MessageRoute::Ignore;
     }
-    if !message.mentions.iter().any(|user| user.id == bot_user_id) {
-        return None;
+    let conversation = if context.in_bot_thread {
+        Some(ConversationKey::Thread(message.channel_id.get()))
+    } else {
+        context
+            .replied_conversation
+            .or(context.replies_to_bot.map(ConversationKey::Chain))
+    };
+    let mentioned = message.mentions.iter().any(|user| user.id == bot_user_id);
+    if !mentioned && conversation.is_none() {
+        return MessageRoute::Ignore;
     }
     let question = strip_mentions(&message.content, bot_user_id.get());
     if question.is_empty() {
-        return None;
+        return if !mentioned && !context.message_content {
+            MessageRoute::NeedsMessageContent
+        } else {
+            MessageRoute::Ignore
+        };
     }
-    Some(Invocation {
+    MessageRoute::Ask(Invocation {
         user_id: message.author.id.get(),
         guild_id: message.guild_id.map(|id| id.get()),
         channel_id: Some(message.channel_id.get()),
         request: BotRequest::Mention { question },
+        conversation,
     })
 }
 

@@ -148,6 +148,10 @@ settings! {
             "Minimum milliseconds between two edits of a streaming answer (Discord rate-limits edits).";
         mention_replies_in_thread: bool = false, "GUIDEBOT_MENTION_THREADS", flag,
             "Answer @mentions in a new thread instead of a reply.";
+        history_turns: u64 = 3, "GUIDEBOT_BOT_HISTORY_TURNS", whole(1, 20),
+            "Earlier turns of a thread or reply chain a follow-up is read with (1-20).";
+        history_minutes: u64 = 30, "GUIDEBOT_BOT_HISTORY_MINUTES", whole(1, 1440),
+            "Turns older than this many minutes no longer count for follow-ups (1-1440).";
         answer_cache_secs: u64 = 21_600, "GUIDEBOT_BOT_ANSWER_CACHE_SECS", whole(0, 2_592_000),
             "Seconds an LLM answer is served from the answer cache (0 disables).";
         store_path: String = "guidebot.sqlite".into(), "GUIDEBOT_STORE_PATH", text,
@@ -170,6 +174,8 @@ settings! {
             "Discord REST base URL without /api/v10 (a proxy, or a fake Discord in tests).";
         shards: ShardPlan = ShardPlan::Auto, "GUIDEBOT_SHARDS", ShardPlan::parse,
             "Gateway shards of this process: \"auto\", \"2/4\" (shard 2 of 4) or \"0-1/4\" (shards 0-1 of 4).";
+        message_content_intent: bool = false, "GUIDEBOT_MESSAGE_CONTENT_INTENT", flag,
+            "Ask for the privileged Message Content intent (enable it first: Developer Portal, Bot, Privileged Gateway Intents) so follow-ups in the bot's threads need no mention.";
     }
     http: HttpConfig "`[http]`: the signed interactions endpoint." {
         addr: Option<SocketAddr> = None, "GUIDEBOT_HTTP_ADDR", addr,

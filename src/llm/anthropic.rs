@@ -37,10 +37,12 @@ pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream:
         .collect();
     content.push(json!({"type": "text", "text": request.question}));
 
+    let mut messages = super::HistoryTurn::messages(&request.history);
+    messages.push(json!({"role": "user", "content": content}));
     let mut body = json!({
         "model": settings.model,
         "max_tokens": settings.max_tokens,
-        "messages": [{"role": "user", "content": content}],
+        "messages": messages,
     });
     if let Some(t) = settings.temperature {
         body["temperature"] = temperature_json(t);
@@ -470,6 +472,7 @@ mod tests {
         let request = LlmRequest {
             system_prompt: String::new(),
             question: "q".into(),
+            history: Vec::new(),
             passages: vec![passage],
         };
         let settings = LlmSettings::new(crate::llm::ProviderKind::Anthropic, "m");

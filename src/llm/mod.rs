@@ -69,6 +69,33 @@ pub struct LlmRequest {
     pub question: String,
     /// Passages in the order they are numbered.
     pub passages: Vec<PromptPassage>,
+    /// Earlier turns of the conversation, oldest first, sent before the question so a follow-up
+    /// ("and at Meta?") reads in context. Never cited: only `passages` can be.
+    pub history: Vec<HistoryTurn>,
+}
+
+/// One earlier exchange: what the user asked and the answer they were shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryTurn {
+    /// The user's message.
+    pub question: String,
+    /// The answer's text as shown.
+    pub answer: String,
+}
+
+impl HistoryTurn {
+    /// The turn as chat messages (user, then assistant) in the shape both providers take.
+    pub(crate) fn messages(turns: &[HistoryTurn]) -> Vec<serde_json::Value> {
+        turns
+            .iter()
+            .flat_map(|turn| {
+                [
+                    serde_json::json!({"role": "user", "content": turn.question}),
+                    serde_json::json!({"role": "assistant", "content": turn.answer}),
+                ]
+            })
+            .collect()
+    }
 }
 
 /// One citation in an answer, mapped back to the passage number of the request. What it claims

@@ -44,6 +44,7 @@ pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream:
     if !request.system_prompt.is_empty() {
         messages.push(json!({"role": "system", "content": request.system_prompt}));
     }
+    messages.extend(super::HistoryTurn::messages(&request.history));
     messages.push(json!({"role": "user", "content": user_message(request)}));
     let mut body = json!({
         "model": settings.model,
@@ -380,6 +381,7 @@ mod tests {
                 text: "alpha".into(),
                 blocks: vec!["alpha".into()],
             }],
+            history: Vec::new(),
         };
         assert_eq!(
             user_message(&request),

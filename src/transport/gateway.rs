@@ -9,17 +9,19 @@
 
 use super::InFlight;
 use crate::bot::commands;
+use crate::bot::conversation::ConversationKey;
 use crate::bot::dispatch::{Dispatcher, Responder, ResponderError};
 use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::report::InteractionReport;
-use crate::bot::request::{self, Invocation};
+use crate::bot::request::{self, Invocation, MessageContext, MessageRoute};
+use crate::util::clock::now_unix;
 use crate::util::secret::Secret;
 use anyhow::Context as _;
 use serde::Serialize;
 use serenity::all::{
     AutoArchiveDuration, ChannelId, ClientBuilder, Command, Context, CreateThread, EventHandler,
     GatewayIntents, GuildId, Http, HttpBuilder, Interaction, InteractionId, Message,
-    MessageReference, Ready,
+    MessageReference, Ready, UserId,
 };
 use serenity::builder::Builder as _;
 use std::fmt;
@@ -42,11 +44,12 @@ const FAILURE_NOTICE: &str =
 /// - `GUILD_MESSAGES`: `MESSAGE_CREATE` in servers, to see messages that mention the bot.
 /// - `DIRECT_MESSAGES`: the same in DMs.
 ///
-/// `MESSAGE_CONTENT` (privileged) is deliberately left out: Discord fills in `content` without it
-/// for messages that mention the app and for DMs, which is all guidebot reads. Asking for a
+/// `MESSAGE_CONTENT` (privileged) is left out by default: Discord fills in `content` without it
+/// for messages that mention the app and for DMs, which is all guidebot needs unless follow-ups
+/// without a mention should be read ([`GatewaySettings::message_content_intent`]). Asking for a
 /// privileged intent that is not switched on in the Developer Portal makes Discord close the
-/// connection (close code 4014), so it would only add a way to fail. Slash commands need no
-/// intent at all: interactions are always delivered.
+/// connection (close code 4014), so it is opt-in. Slash commands need no intent at all:
+/// interactions are always delivered.
 pub fn default_intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES
 }
@@ -128,6 +131,10 @@ pub struct GatewaySettings {
     pub intents: GatewayIntents,
     /// Answer mentions in a new thread started from the question instead of a reply.
     pub mention_replies_in_thread: bool,
+    /// Ask for the privileged Message Content intent (it must be switched on in the Developer
+    /// Portal first, or Discord closes the connection with 4014): follow-ups in the bot's
+    /// threads and replies to its answers then need no mention.
+    pub message_content_intent: bool,
 }
 
 impl GatewaySettings {
@@ -152,6 +159,16 @@ impl GatewaySettings {
             shards: ShardPlan::Auto,
             intents: default_intents(),
             mention_replies_in_thread: false,
+            message_content_intent: false,
+        }
+    }
+
+    /// The intents asked for: [`GatewaySettings::intents`], plus Message Content when enabled.
+    pub fn effective_intents(&self) -> GatewayIntents {
+        if self.message_content_intent {
+            self.intents | GatewayIntents::MESSAGE_CONTENT
+        } else {
+            self.intents
         }
     }
 
@@ -199,17 +216,19 @@ pub async fn run(
         dispatcher,
         guild_id: settings.guild_id.map(GuildId::new),
         mention_replies_in_thread: settings.mention_replies_in_thread,
+        message_content: settings.message_content_intent,
         registered: AtomicBool::new(false),
         in_flight: in_flight.clone(),
     };
+    let intents = settings.effective_intents();
     tracing::info!(
         api_base = %settings.api_base,
         shards = ?settings.shards,
-        intents = ?settings.intents,
+        intents = ?intents,
         guild_commands = settings.guild_id.is_some(),
         "starting the Discord gateway client"
     );
-    let mut client = ClientBuilder::new_with_http(settings.http(), settings.intents)
+    let mut client = ClientBuilder::new_with_http(settings.http(), intents)
         .event_handler(handler)
         .await
         .context("cannot build the Discord client")?;
@@ -321,6 +340,8 @@ struct Handler {
     dispatcher: Arc<Dispatcher>,
     guild_id: Option<GuildId>,
     mention_replies_in_thread: bool,
+    /// The Message Content intent is on: follow-ups without a mention carry their text.
+    message_content: bool,
     /// Commands are registered on the first READY of this process only (READY comes again after
     /// every re-identify and once per shard).
     registered: AtomicBool,
@@ -393,8 +414,20 @@ impl EventHandler for Handler {
 
     async fn message(&self, ctx: Context, message: Message) {
         let bot_id = ctx.cache.current_user().id;
-        let Some(invocation) = request::from_mention(&message, bot_id) else {
+        if message.author.bot || message.author.id == bot_id {
             return;
+        }
+        let context = self.message_context(&message, bot_id).await;
+        let invocation = match request::route_message(&message, bot_id, context) {
+            MessageRoute::Ask(invocation) => invocation,
+            MessageRoute::Ignore => return,
+            MessageRoute::NeedsMessageContent => {
+                tracing::info!(
+                    channel = message.channel_id.get(),
+                    "ignoring a follow-up that does not mention the bot: without the Message Content intent Discord sends no text; mention the bot, or enable the intent in the Developer Portal and set discord.message_content_intent"
+                );
+                return;
+            }
         };
         let dispatcher = Arc::clone(&self.dispatcher);
         let in_thread = self.mention_replies_in_thread;
@@ -406,6 +439,45 @@ impl EventHandler for Handler {
 }
 
 impl Handler {
+    /// Where a message stands in the bot's conversations: in one of its threads, or replying to
+    /// one of its answers. History errors count as "not in a conversation" (logged).
+    async fn message_context(&self, message: &Message, bot_id: UserId) -> MessageContext {
+        let history = self.dispatcher.conversations();
+        let now = now_unix();
+        let in_bot_thread = history
+            .is_bot_thread(message.channel_id.get(), now)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot tell whether the channel is a bot thread");
+                false
+            });
+        let replied = message
+            .message_reference
+            .as_ref()
+            .and_then(|reference| reference.message_id);
+        let replied_conversation = match replied {
+            Some(id) => history
+                .conversation_of(id.get(), now)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read which conversation a reply continues");
+                    None
+                }),
+            None => None,
+        };
+        let replies_to_bot = message
+            .referenced_message
+            .as_ref()
+            .filter(|referenced| referenced.author.id == bot_id)
+            .map(|referenced| referenced.id.get());
+        MessageContext {
+            in_bot_thread,
+            replied_conversation,
+            replies_to_bot,
+            message_content: self.message_content,
+        }
+    }
+
     /// Runs the dispatcher in its own tracked task (the shard keeps reading events): a failure
     /// or a panic is logged and, where Discord still allows it, answered with a notice.
     fn spawn_interaction(
@@ -466,18 +538,21 @@ async fn tell_user_it_failed(responder: &GatewayResponder, autocomplete: bool) {
     }
 }
 
-/// Answers a message that mentioned the bot through the dispatcher: in a new thread when
-/// configured (and possible), else as a reply in the channel; typing shows while it is written.
+/// Answers a message that mentioned the bot (or a follow-up in one of its conversations) through
+/// the dispatcher: a new question opens a thread when configured (and possible), else it is
+/// answered as a reply in the channel; typing shows while it is written. The posted answer is
+/// linked to its conversation, so a reply to it is a follow-up.
 async fn answer_mention(
     http: Arc<Http>,
     dispatcher: Arc<Dispatcher>,
     message: Message,
-    invocation: Invocation,
+    mut invocation: Invocation,
     in_thread: bool,
 ) {
     let started = Instant::now();
     let mut target = message.channel_id;
-    if in_thread && message.guild_id.is_some() {
+    let mut conversation = invocation.conversation;
+    if conversation.is_none() && in_thread && message.guild_id.is_some() {
         let question = match &invocation.request {
             request::BotRequest::Mention { question } => question.as_str(),
             _ => "",
@@ -489,13 +564,18 @@ async fn answer_mention(
             .create_thread_from_message(&*http, message.id, thread)
             .await
         {
-            Ok(thread) => target = thread.id,
+            Ok(thread) => {
+                target = thread.id;
+                conversation = Some(ConversationKey::Thread(thread.id.get()));
+            }
             // E.g. the question was asked inside a thread already, or permissions are missing.
             Err(error) => {
                 tracing::warn!(%error, "could not open a thread; replying in the channel")
             }
         }
     }
+    let conversation = conversation.unwrap_or(ConversationKey::Chain(message.id.get()));
+    invocation.conversation = Some(conversation);
     let typing = target.start_typing(&http);
     let reference = (target == message.channel_id).then(|| {
         let mut reference = MessageReference::from(&message);
@@ -507,14 +587,30 @@ async fn answer_mention(
         http: Arc::clone(&http),
         target,
         reference,
+        posted: std::sync::Mutex::new(Vec::new()),
     };
     let result = dispatcher.run_interaction(invocation, &responder).await;
     typing.stop();
+    let posted = responder
+        .posted
+        .lock()
+        .map(|posted| posted.clone())
+        .unwrap_or_default();
+    for id in posted {
+        if let Err(error) = dispatcher
+            .conversations()
+            .link(id, conversation, now_unix())
+            .await
+        {
+            tracing::warn!(%error, "could not link the answer to its conversation");
+        }
+    }
     match result {
         Ok(report) => tracing::info!(
             command = report.command.as_str(),
             outcome = report.outcome.as_str(),
             mode = report.mode.map_or("-", |mode| mode.as_str()),
+            follow_up = report.follow_up,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "mention answered"
         ),
@@ -534,6 +630,8 @@ struct MentionResponder {
     http: Arc<Http>,
     target: ChannelId,
     reference: Option<MessageReference>,
+    /// Ids of the messages posted, to link them to the conversation.
+    posted: std::sync::Mutex<Vec<u64>>,
 }
 
 impl MentionResponder {
@@ -542,11 +640,15 @@ impl MentionResponder {
         if let Some(reference) = &self.reference {
             message = message.reference_message(reference.clone());
         }
-        self.target
+        let sent = self
+            .target
             .send_message(&*self.http, message)
             .await
-            .map(|_| ())
-            .map_err(|error| ResponderError(format!("posting the mention answer: {error}")))
+            .map_err(|error| ResponderError(format!("posting the mention answer: {error}")))?;
+        if let Ok(mut posted) = self.posted.lock() {
+            posted.push(sent.id.get());
+        }
+        Ok(())
     }
 }
 

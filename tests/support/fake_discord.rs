@@ -99,6 +99,8 @@ pub struct RecordedRequest {
     pub spec_checked: bool,
     /// Spec violations of the body (empty when valid or not checked).
     pub spec_errors: Vec<String>,
+    /// The JSON the fake answered with, if any (e.g. the posted message with its id).
+    pub response: Option<Value>,
 }
 
 impl RecordedRequest {

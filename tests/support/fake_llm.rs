@@ -285,6 +285,7 @@ pub fn sample_request() -> LlmRequest {
                 blocks: vec!["Always negotiate the first offer.".to_string()],
             },
         ],
+        history: Vec::new(),
     }
 }
 

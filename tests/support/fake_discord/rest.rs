@@ -191,7 +191,16 @@ pub(super) async fn rest(
         (None, None) => json_response(404, json!({"message": "404: Not Found", "code": 0})),
     };
 
+    // Keep the response's JSON too (tests read ids the fake gave, e.g. of a posted message).
+    let (parts, response_body) = response.into_parts();
+    let response_bytes = axum::body::to_bytes(response_body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let response_json: Option<Value> = serde_json::from_slice(&response_bytes).ok();
+    let response = Response::from_parts(parts, axum::body::Body::from(response_bytes));
+
     let record = RecordedRequest {
+        response: response_json,
         index: 0,
         method: method.as_str().to_string(),
         path,

@@ -399,9 +399,9 @@ pub async fn run_conversations(
                 refused: true,
                 ..Produced::default()
             });
-        let alone_ok = alone
-            .as_ref()
-            .is_some_and(|alone| !alone.refused && contains_all(&alone.answer, &conversation.facts));
+        let alone_ok = alone.as_ref().is_some_and(|alone| {
+            !alone.refused && contains_all(&alone.answer, &conversation.facts)
+        });
         let answer_ok = !produced.refused && contains_all(&produced.text, &conversation.facts);
         for (guide, quote) in &produced.quotes {
             citations += 1;

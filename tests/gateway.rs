@@ -851,3 +851,234 @@ async fn the_final_edit_keeps_only_checked_sentences_and_says_what_was_removed()
         bot.stop().await;
     }
 }
+
+/// The nth (1-based) answer the bot posted as a channel message.
+async fn nth_channel_post(bot: &Bot, n: usize) -> RecordedRequest {
+    bot.fake
+        .wait_for_requests(|r| r.is("POST", CHANNEL_MESSAGES), n, TIMEOUT)
+        .await
+        .remove(n - 1)
+}
+
+/// Everything a message body shows (embeds and content), as one string.
+fn shown(body: &Value) -> String {
+    format!("{} {}", body["content"], body["embeds"])
+}
+
+/// A human's message in `channel_id` (a thread's id for a message in the thread).
+fn human_message(content: &str, user: u64, channel_id: u64, mentions: &[Value]) -> Value {
+    let mut message = fd::message_create(content, fd::user_json(user, "human", false), mentions);
+    message["channel_id"] = json!(channel_id.to_string());
+    message
+}
+
+/// `message` made a reply to the bot's answer `answer` (a recorded POST), as Discord sends it:
+/// the answer in full under `referenced_message`, with its own reference to the question.
+fn as_reply_to_bot(mut message: Value, answer: &RecordedRequest, channel_id: u64) -> Value {
+    let posted = answer.response.clone().expect("the posted message");
+    message["message_reference"] = json!({
+        "message_id": posted["id"],
+        "channel_id": channel_id.to_string(),
+        "guild_id": fd::GUILD_ID.to_string()
+    });
+    let mut referenced = posted;
+    if let Some(question) = answer.json()["message_reference"]["message_id"].as_str() {
+        referenced["message_reference"] = json!({
+            "message_id": question,
+            "channel_id": channel_id.to_string(),
+            "guild_id": fd::GUILD_ID.to_string()
+        });
+        referenced["type"] = json!(19);
+    }
+    message["referenced_message"] = referenced;
+    message["type"] = json!(19);
+    message
+}
+
+/// The intents bit of the privileged Message Content intent.
+const MESSAGE_CONTENT_BIT: u64 = 1 << 15;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_an_answer_is_a_follow_up_and_unpinged_ones_need_the_intent() {
+    let bot = Bot::start(Setup::default()).await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, 0, "off by default");
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let ping = format!("<@{}>", bot.fake.bot_user_id());
+
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message(
+                &format!("{ping} how much does a databricks L4 MLE make"),
+                61,
+                fd::CHANNEL_ID,
+                std::slice::from_ref(&me),
+            ),
+        )
+        .await;
+    let first = nth_channel_post(&bot, 1).await;
+    assert!(
+        shown(first.json()).contains("$310k–$480k"),
+        "{}",
+        shown(first.json())
+    );
+
+    // Without the intent, a reply that does not ping the bot arrives without its text: ignored.
+    let unpinged = as_reply_to_bot(
+        human_message("", 61, fd::CHANNEL_ID, &[]),
+        &first,
+        fd::CHANNEL_ID,
+    );
+    bot.fake.dispatch("MESSAGE_CREATE", unpinged).await;
+
+    // A reply that pings the bot continues the conversation: "and the base?" is Databricks'.
+    let reply = as_reply_to_bot(
+        human_message(
+            &format!("{ping} and the base?"),
+            61,
+            fd::CHANNEL_ID,
+            std::slice::from_ref(&me),
+        ),
+        &first,
+        fd::CHANNEL_ID,
+    );
+    let reply_id = reply["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", reply).await;
+    let second = nth_channel_post(&bot, 2).await;
+    let body = second.json();
+    assert!(shown(body).contains("$190k–$250k"), "{}", shown(body));
+    assert_eq!(body["message_reference"]["message_id"], reply_id);
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    let sources = body["embeds"].as_array().unwrap().last().unwrap()["fields"]
+        .as_array()
+        .expect("cited");
+    assert!(!sources.is_empty());
+    // A reply to that second answer still continues the chain (Scale AI now, base still asked).
+    let third = as_reply_to_bot(
+        human_message(
+            &format!("{ping} and at scale ai?"),
+            61,
+            fd::CHANNEL_ID,
+            std::slice::from_ref(&me),
+        ),
+        &second,
+        fd::CHANNEL_ID,
+    );
+    bot.fake.dispatch("MESSAGE_CREATE", third).await;
+    let third = nth_channel_post(&bot, 3).await;
+    assert!(
+        shown(third.json()).contains("$210k–$280k"),
+        "{}",
+        shown(third.json())
+    );
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(posts, 3, "the unpinged reply got no answer");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_bots_thread_messages_and_ask_are_follow_ups() {
+    let bot = Bot::start(Setup {
+        env: vec![
+            ("GUIDEBOT_MENTION_THREADS", "true".to_string()),
+            ("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string()),
+        ],
+        ..Setup::default()
+    })
+    .await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, MESSAGE_CONTENT_BIT);
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let question = human_message(
+        &format!("<@{}> netflix L5 MLE total comp", bot.fake.bot_user_id()),
+        62,
+        fd::CHANNEL_ID,
+        &[me],
+    );
+    let thread_id: u64 = question["id"].as_str().unwrap().parse().unwrap();
+    bot.fake.dispatch("MESSAGE_CREATE", question).await;
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread_id.to_string());
+    assert!(shown(first.json()).contains("$380k–$580k"));
+
+    // In the bot's thread, a message without a mention is a follow-up.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("and at databricks?", 62, thread_id, &[]),
+        )
+        .await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), thread_id.to_string());
+    assert!(
+        shown(second.json()).contains("$310k–$480k"),
+        "{}",
+        shown(second.json())
+    );
+    assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
+
+    // /ask inside the thread reads the same history: "the base there" is Databricks'.
+    let mut ask = fd::interaction_command(
+        bot.app(),
+        "ask",
+        json!([fd::opt("question", "what's the base there?")]),
+        62,
+    );
+    ask["channel_id"] = json!(thread_id.to_string());
+    ask["channel"] = json!({
+        "id": thread_id.to_string(),
+        "type": 11,
+        "name": "netflix L5 MLE total comp",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    });
+    let token = bot.send(ask).await;
+    let callback = bot.callback(&token).await;
+    let data = &callback.json()["data"];
+    assert!(shown(data).contains("$190k–$250k"), "{}", shown(data));
+    assert!(
+        !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A message in some other thread is not the bot's business.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("and at databricks?", 62, thread_id + 1, &[]),
+        )
+        .await;
+    // ... nor is a bot's message in its own thread.
+    let mut from_bot = human_message("and at meta?", 63, thread_id, &[]);
+    from_bot["author"]["bot"] = json!(true);
+    bot.fake.dispatch("MESSAGE_CREATE", from_bot).await;
+    // A last follow-up proves the bot kept reading; only it is answered.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("and at scale ai?", 62, thread_id, &[]),
+        )
+        .await;
+    let last = nth_channel_post(&bot, 3).await;
+    assert!(
+        shown(last.json()).contains("$210k–$280k"),
+        "{}",
+        shown(last.json())
+    );
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(posts, 3);
+    bot.stop().await;
+}

@@ -930,3 +930,68 @@ async fn the_last_webhook_edit_keeps_only_checked_sentences_and_says_what_was_re
         server.stop().await;
     }
 }
+
+/// `/ask` with `question` from inside thread `thread_id` (the interaction names the channel's type).
+fn ask_in_thread(question: &str, thread_id: u64) -> Value {
+    let mut ask = command("ask", json!([fd::opt("question", question)]));
+    ask["channel_id"] = json!(thread_id.to_string());
+    ask["channel"] = json!({
+        "id": thread_id.to_string(),
+        "type": 11,
+        "name": "a thread",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    });
+    ask
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let thread = fd::next_snowflake();
+    let first = server
+        .interaction(&ask_in_thread(
+            "what's anthropic's mid level total comp",
+            thread,
+        ))
+        .await;
+    assert!(
+        first["data"].to_string().contains("$450k–$700k+"),
+        "{first}"
+    );
+
+    // The endpoint sees no messages: it kept its own /ask turns for this thread.
+    let follow_up = server
+        .interaction(&ask_in_thread("how about openai?", thread))
+        .await;
+    let data = &follow_up["data"];
+    assert_no_pings(data);
+    assert!(data.to_string().contains("$500k–$900k+"), "{data}");
+    assert!(
+        !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Another thread has no history: the same words alone do not find OpenAI's pay.
+    let elsewhere = server
+        .interaction(&ask_in_thread("how about openai?", fd::next_snowflake()))
+        .await;
+    assert!(!elsewhere["data"].to_string().contains("$500k–$900k+"));
+    // Outside threads /ask is a one-off question too.
+    let plain = server
+        .interaction(&command(
+            "ask",
+            json!([fd::opt("question", "how about openai?")]),
+        ))
+        .await;
+    assert!(!plain["data"].to_string().contains("$500k–$900k+"));
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(&metrics, "guidebot_follow_ups_total{command=\"ask\"}"),
+        1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}

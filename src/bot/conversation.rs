@@ -281,13 +281,20 @@ mod tests {
         assert!(history.recent(key, 10_000).await.unwrap().is_empty());
         assert!(history.is_bot_thread(7, 10_000).await.unwrap());
         assert!(!history.is_bot_thread(8, 10_000).await.unwrap());
-        assert!(history.recent(ConversationKey::Chain(7), 300).await.unwrap().is_empty());
+        assert!(history
+            .recent(ConversationKey::Chain(7), 300)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]
     async fn linked_answers_lead_back_to_their_conversation() {
         let history = MemoryHistory::new(HistoryLimits::default());
-        history.link(55, ConversationKey::Chain(50), 0).await.unwrap();
+        history
+            .link(55, ConversationKey::Chain(50), 0)
+            .await
+            .unwrap();
         assert_eq!(
             history.conversation_of(55, 10).await.unwrap(),
             Some(ConversationKey::Chain(50))

@@ -501,9 +501,10 @@ impl Dispatcher {
                 cached = true,
                 "answer served from the cache without an LLM call"
             );
+            // Remembered before it is shown, so a quick follow-up already finds it.
+            self.remember(engine, conversation, &history, &answer).await;
             let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
             responder.respond(Reply::Message(rendered)).await?;
-            self.remember(engine, conversation, &history, &answer).await;
             let mut report = answer_report(command, &answer, false);
             report.cached = true;
             report.answer_key = Some(key);
@@ -538,9 +539,9 @@ impl Dispatcher {
                 responder.respond(Reply::Message(notice)).await?;
                 return Ok(InteractionReport::new(command, Outcome::Invalid));
             };
+            self.remember(engine, conversation, &history, &answer).await;
             let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
             responder.respond(Reply::Message(rendered)).await?;
-            self.remember(engine, conversation, &history, &answer).await;
             let mut report = answer_report(command, &answer, false);
             report.answer_key = Some(key);
             report.follow_up = follow_up;
@@ -584,6 +585,7 @@ impl Dispatcher {
                     }
                 }
                 AnswerEvent::Final(answer) => {
+                    self.remember(engine, conversation, &history, &answer).await;
                     let rendered =
                         render::render_answer(&answer, &answer_frame(engine, &answer, private));
                     let sent = responder.edit(rendered).await;
@@ -602,7 +604,6 @@ impl Dispatcher {
                         }
                     }
                     sent?;
-                    self.remember(engine, conversation, &history, &answer).await;
                     let mut final_report = answer_report(command, &answer, true);
                     final_report.edits = edits + 1;
                     final_report.answer_key = Some(key);

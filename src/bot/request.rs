@@ -183,10 +183,8 @@ pub fn from_component(interaction: &ComponentInteraction) -> Invocation {
 pub struct MessageContext {
     /// The message's channel is a thread the bot started or answered in.
     pub in_bot_thread: bool,
-    /// The conversation of the message it replies to, when that is a linked answer of the bot.
+    /// The conversation of the message it replies to, when that is one of the bot's answers.
     pub replied_conversation: Option<ConversationKey>,
-    /// It replies to a message of the bot (linked or not: after a restart the link is gone).
-    pub replies_to_bot: Option<u64>,
     /// The privileged Message Content intent is on, so messages that do not mention the bot
     /// carry their text.
     pub message_content: bool,
@@ -207,16 +205,18 @@ pub enum MessageRoute {
 /// Routes a message: mentions are questions (continuing the conversation they are in, if any);
 /// in a thread the bot answered in, or replying to one of its answers, a message without a
 /// mention is a follow-up too — when its text is readable.
-pub fn route_message(message: &Message, bot_user_id: UserId, context: MessageContext) -> MessageRoute {
+pub fn route_message(
+    message: &Message,
+    bot_user_id: UserId,
+    context: MessageContext,
+) -> MessageRoute {
     if message.author.bot || message.author.id == bot_user_id {
         return MessageRoute::Ignore;
     }
     let conversation = if context.in_bot_thread {
         Some(ConversationKey::Thread(message.channel_id.get()))
     } else {
-        context
-            .replied_conversation
-            .or(context.replies_to_bot.map(ConversationKey::Chain))
+        context.replied_conversation
     };
     let mentioned = message.mentions.iter().any(|user| user.id == bot_user_id);
     if !mentioned && conversation.is_none() {

@@ -372,9 +372,7 @@ impl CompData {
         let names_company = follow_words
             .iter()
             .any(|word| self.exact_company(word).is_some());
-        let names_level = follow_words
-            .iter()
-            .any(|word| is_level_code(word));
+        let names_level = follow_words.iter().any(|word| is_level_code(word));
         words_of(earlier)
             .into_iter()
             .filter(|word| !(names_company && self.exact_company(word).is_some()))

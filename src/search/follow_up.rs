@@ -29,10 +29,10 @@ const ANAPHORA: &[&str] = &[
 
 /// Words that carry no topic of their own (for counting a follow-up's own words).
 const FILLER: &[&str] = &[
-    "a", "an", "the", "is", "are", "was", "were", "be", "do", "does", "did", "i", "me", "my", "you",
-    "your", "we", "at", "in", "on", "for", "of", "to", "with", "about", "what", "whats", "what's",
-    "how", "which", "who", "when", "where", "can", "could", "should", "would", "will", "please",
-    "pls", "thanks", "thx", "hey", "hi", "like", "then",
+    "a", "an", "the", "is", "are", "was", "were", "be", "do", "does", "did", "i", "me", "my",
+    "you", "your", "we", "at", "in", "on", "for", "of", "to", "with", "about", "what", "whats",
+    "what's", "how", "which", "who", "when", "where", "can", "could", "should", "would", "will",
+    "please", "pls", "thanks", "thx", "hey", "hi", "like", "then",
 ];
 
 /// A follow-up with at most this many words of its own is short enough to lean on context when
@@ -89,7 +89,13 @@ mod tests {
 
     #[test]
     fn follow_ups_read_as_expected() {
-        for text in ["and at Meta?", "what about L5?", "why?", "why is that", "is it worth it"] {
+        for text in [
+            "and at Meta?",
+            "what about L5?",
+            "why?",
+            "why is that",
+            "is it worth it",
+        ] {
             assert_eq!(classify(text), FollowUpKind::Continues, "{text}");
         }
         for text in ["L5?", "base salary?", "Netflix"] {

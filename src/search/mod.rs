@@ -419,8 +419,12 @@ impl SearchIndex {
         if self.probe_question.trim().is_empty() {
             return Ok(());
         }
-        let results =
-            self.search_contained(&self.probe_question, None, &SearchOptions { limit: 1 }, false)?;
+        let results = self.search_contained(
+            &self.probe_question,
+            None,
+            &SearchOptions { limit: 1 },
+            false,
+        )?;
         if results.hits.is_empty() {
             return Err(SearchError::Probe);
         }

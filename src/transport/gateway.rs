@@ -9,7 +9,7 @@
 
 use super::InFlight;
 use crate::bot::commands;
-use crate::bot::conversation::ConversationKey;
+use crate::bot::conversation::{ConversationHistory, ConversationKey};
 use crate::bot::dispatch::{Dispatcher, Responder, ResponderError};
 use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::report::InteractionReport;
@@ -451,29 +451,42 @@ impl Handler {
                 tracing::warn!(%error, "cannot tell whether the channel is a bot thread");
                 false
             });
-        let replied = message
-            .message_reference
-            .as_ref()
-            .and_then(|reference| reference.message_id);
-        let replied_conversation = match replied {
-            Some(id) => history
-                .conversation_of(id.get(), now)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "cannot read which conversation a reply continues");
-                    None
-                }),
-            None => None,
-        };
-        let replies_to_bot = message
+        // A reply to one of the bot's answers: the answer's conversation, as linked when it was
+        // posted; failing that (a restart, or a reply faster than the link), the conversation of
+        // the message the answer itself replied to, or a chain started at it.
+        let replied_conversation = match message
             .referenced_message
             .as_ref()
             .filter(|referenced| referenced.author.id == bot_id)
-            .map(|referenced| referenced.id.get());
+        {
+            Some(answer) => {
+                let answered = answer
+                    .message_reference
+                    .as_ref()
+                    .and_then(|reference| reference.message_id)
+                    .map(|id| id.get());
+                let mut found = None;
+                for id in std::iter::once(answer.id.get()).chain(answered) {
+                    match history.conversation_of(id, now).await {
+                        Ok(Some(key)) => {
+                            found = Some(key);
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot read which conversation a reply continues")
+                        }
+                    }
+                }
+                found.or(Some(ConversationKey::Chain(
+                    answered.unwrap_or(answer.id.get()),
+                )))
+            }
+            None => None,
+        };
         MessageContext {
             in_bot_thread,
             replied_conversation,
-            replies_to_bot,
             message_content: self.message_content,
         }
     }
@@ -576,6 +589,15 @@ async fn answer_mention(
     }
     let conversation = conversation.unwrap_or(ConversationKey::Chain(message.id.get()));
     invocation.conversation = Some(conversation);
+    // The question belongs to its conversation too: a reply to an answer of it finds the
+    // conversation through the message that answer replied to.
+    if let Err(error) = dispatcher
+        .conversations()
+        .link(message.id.get(), conversation, now_unix())
+        .await
+    {
+        tracing::warn!(%error, "could not link the question to its conversation");
+    }
     let typing = target.start_typing(&http);
     let reference = (target == message.channel_id).then(|| {
         let mut reference = MessageReference::from(&message);
@@ -587,24 +609,11 @@ async fn answer_mention(
         http: Arc::clone(&http),
         target,
         reference,
-        posted: std::sync::Mutex::new(Vec::new()),
+        conversation,
+        history: Arc::clone(dispatcher.conversations()),
     };
     let result = dispatcher.run_interaction(invocation, &responder).await;
     typing.stop();
-    let posted = responder
-        .posted
-        .lock()
-        .map(|posted| posted.clone())
-        .unwrap_or_default();
-    for id in posted {
-        if let Err(error) = dispatcher
-            .conversations()
-            .link(id, conversation, now_unix())
-            .await
-        {
-            tracing::warn!(%error, "could not link the answer to its conversation");
-        }
-    }
     match result {
         Ok(report) => tracing::info!(
             command = report.command.as_str(),
@@ -630,8 +639,9 @@ struct MentionResponder {
     http: Arc<Http>,
     target: ChannelId,
     reference: Option<MessageReference>,
-    /// Ids of the messages posted, to link them to the conversation.
-    posted: std::sync::Mutex<Vec<u64>>,
+    /// The conversation each posted answer is linked to, so a reply to it is a follow-up.
+    conversation: ConversationKey,
+    history: Arc<dyn ConversationHistory>,
 }
 
 impl MentionResponder {
@@ -645,8 +655,12 @@ impl MentionResponder {
             .send_message(&*self.http, message)
             .await
             .map_err(|error| ResponderError(format!("posting the mention answer: {error}")))?;
-        if let Ok(mut posted) = self.posted.lock() {
-            posted.push(sent.id.get());
+        let linked = self
+            .history
+            .link(sent.id.get(), self.conversation, now_unix())
+            .await;
+        if let Err(error) = linked {
+            tracing::warn!(%error, "could not link the answer to its conversation");
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ struct Setup {
     env: Vec<(&'static str, String)>,
     /// Storage for feedback and analytics.
     store: Option<Arc<dyn guidebot::store::Store>>,
+    /// Run the live reloader, so `/guidebot reload` can use it.
+    reload: bool,
 }
 
 /// A running bot: the fake Discord, the `gateway::run` task and the trigger of its shutdown.
@@ -62,17 +64,31 @@ impl Bot {
         let index = tempfile::tempdir().expect("temp index dir");
         let mut config = EngineConfig::new(&corpus_dir(), index.path());
         config.llm = setup.llm;
+        let engine_config = config.clone();
         let engine = tokio::task::spawn_blocking(move || Engine::open(&config))
             .await
             .expect("engine task")
             .expect("engine over the bundled corpus");
-        let mut dispatcher = Dispatcher::new(
-            Arc::new(EngineHandle::new(engine)),
-            setup.bot,
-            Arc::new(NoObserver),
-        );
+        let engines = Arc::new(EngineHandle::new(engine));
+        let mut dispatcher = Dispatcher::new(Arc::clone(&engines), setup.bot, Arc::new(NoObserver));
         if let Some(store) = setup.store {
             dispatcher = dispatcher.with_store(store);
+        }
+        if setup.reload {
+            let (trigger, requests) = guidebot::reload::reload_channel(&engines);
+            dispatcher = dispatcher.with_reload(trigger);
+            let options = guidebot::reload::ReloadOptions {
+                watch_debounce: None,
+                sighup: false,
+            };
+            // Stops with the test's runtime.
+            tokio::spawn(guidebot::reload::watch_and_reload(
+                engines,
+                engine_config,
+                options,
+                requests,
+                std::future::pending::<()>(),
+            ));
         }
         let dispatcher = Arc::new(dispatcher);
         let mut env: HashMap<String, String> = HashMap::from([
@@ -228,7 +244,10 @@ async fn registers_commands_globally_with_plain_intents() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ask", "search", "comp", "source", "about"]);
+    assert_eq!(
+        names,
+        ["ask", "search", "comp", "source", "about", "guidebot"]
+    );
     for command in commands {
         assert!(valid_name(command["name"].as_str().unwrap()), "{command}");
         assert!(valid_description(&command["description"]), "{command}");
@@ -281,7 +300,7 @@ async fn registers_commands_to_one_guild_and_runs_only_its_shard_range() {
         .wait_for_route("PUT", GUILD_COMMANDS, TIMEOUT)
         .await;
     assert_eq!(put.param("guild_id"), guild.to_string());
-    assert_eq!(put.json().as_array().unwrap().len(), 5);
+    assert_eq!(put.json().as_array().unwrap().len(), 6);
     let requests = bot.fake.requests();
     assert!(!requests.iter().any(|r| r.is("PUT", GLOBAL_COMMANDS)));
     // A fixed range never asks Discord for the recommended shard count.
@@ -1080,5 +1099,166 @@ async fn in_the_bots_thread_messages_and_ask_are_follow_ups() {
         .filter(|r| r.is("POST", CHANNEL_MESSAGES))
         .count();
     assert_eq!(posts, 3);
+    bot.stop().await;
+}
+
+/// `/guidebot <sub>` with `options` from user 71, with or without Manage Server; its callback.
+async fn admin(bot: &Bot, sub: &str, options: Value, manage_server: bool) -> RecordedRequest {
+    let mut interaction = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": sub, "type": 1, "options": options}]),
+        71,
+    );
+    interaction["member"]["permissions"] = json!(if manage_server { "32" } else { "0" });
+    let token = bot.send(interaction).await;
+    bot.callback(&token).await
+}
+
+/// The text of an ephemeral notice (a callback's embed description).
+fn notice_text(callback: &RecordedRequest) -> String {
+    let body = callback.json();
+    assert_eq!(
+        flags(&body["data"]) & 64,
+        64,
+        "admin replies are ephemeral: {body}"
+    );
+    body["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload() {
+    let bot = Bot::start(Setup {
+        reload: true,
+        ..Setup::default()
+    })
+    .await;
+    // Registered for Manage Server only, in servers only.
+    let registered = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "PUT" && r.route.is_some_and(|route| route.ends_with("/commands")),
+            TIMEOUT,
+        )
+        .await;
+    let commands = registered.json().as_array().expect("commands").clone();
+    let admin_command = commands
+        .iter()
+        .find(|command| command["name"] == "guidebot")
+        .expect("/guidebot registered");
+    assert_eq!(admin_command["default_member_permissions"], 32);
+    assert_eq!(admin_command["contexts"], json!([0]));
+
+    // Without Manage Server: refused, whatever the subcommand.
+    for (sub, options) in [
+        ("stats", json!([])),
+        ("reload", json!([])),
+        ("channel", json!([fd::opt("mode", "off")])),
+    ] {
+        let refused = admin(&bot, sub, options, false).await;
+        assert_eq!(refused.json()["type"], 4);
+        assert!(notice_text(&refused).contains("Manage Server"), "{sub}");
+    }
+
+    // With it: a thread-per-answer channel answers mentions in a new thread ...
+    let threaded = admin(
+        &bot,
+        "channel",
+        json!([fd::opt("mode", "thread-per-answer")]),
+        true,
+    )
+    .await;
+    assert!(notice_text(&threaded).contains("**thread-per-answer**"));
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let ping = format!("<@{}>", bot.fake.bot_user_id());
+    let question = human_message(
+        &format!("{ping} what's the visa sponsorship policy for pets?"),
+        72,
+        fd::CHANNEL_ID,
+        std::slice::from_ref(&me),
+    );
+    let question_id = question["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", question).await;
+    let thread = bot
+        .fake
+        .wait_for_route("POST", THREAD_FROM_MESSAGE, TIMEOUT)
+        .await;
+    assert_eq!(thread.param("message_id"), question_id);
+    let answered = nth_channel_post(&bot, 1).await;
+    assert_eq!(answered.param("channel_id"), question_id);
+
+    // ... and a channel switched off answers no mention at all (the mode stays off, so however
+    // late the event is handled it is ignored; a mention elsewhere proves the bot still reads).
+    let off = admin(&bot, "channel", json!([fd::opt("mode", "off")]), true).await;
+    assert!(
+        notice_text(&off).contains("**off**"),
+        "{}",
+        notice_text(&off)
+    );
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message(
+                &format!("{ping} meta E4 DS total comp?"),
+                72,
+                fd::CHANNEL_ID,
+                std::slice::from_ref(&me),
+            ),
+        )
+        .await;
+    let elsewhere = fd::CHANNEL_ID + 7;
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message(
+                &format!("{ping} netflix L5 MLE total comp"),
+                72,
+                elsewhere,
+                std::slice::from_ref(&me),
+            ),
+        )
+        .await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), elsewhere.to_string());
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(
+        posts, 2,
+        "the mention in the switched-off channel was ignored"
+    );
+
+    // Stats for this server: the one question, refused, listed as unanswered.
+    let stats = admin(&bot, "stats", json!([]), true).await;
+    let text = notice_text(&stats);
+    assert!(text.contains("Questions: 2"), "{text}");
+    assert!(text.contains("Refused: 1 (50%)"), "{text}");
+    assert!(text.contains("visa sponsorship policy for pets"), "{text}");
+
+    // Reload: deferred (a rebuild may take seconds), then the result as an edit.
+    let reload = admin(&bot, "reload", json!([]), true).await;
+    assert_eq!(reload.json()["type"], 5);
+    assert_eq!(flags(&reload.json()["data"]) & 64, 64);
+    let token = reload.param("interaction_token").to_string();
+    let edit = bot
+        .fake
+        .wait_for_request(
+            |r| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token,
+            TIMEOUT,
+        )
+        .await;
+    let text = edit.json()["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.starts_with("Reloaded in"), "{text}");
+    assert!(text.contains("no change"), "{text}");
+    assert_eq!(edit.json()["allowed_mentions"]["parse"], json!([]));
     bot.stop().await;
 }

@@ -8,10 +8,11 @@
 //! transport can tell the user. Storage calls run on tokio's blocking pool, never on the async
 //! workers.
 
+use super::admin::{ChannelSettings, FileChannelSettings, StatsBook, StatsEvent};
 use super::conversation::{ConversationHistory, ConversationKey, HistoryLimits, MemoryHistory};
 use super::render::{self, AnswerFrame, Rendered, Reply};
 use super::report::{Command, InteractionObserver, InteractionReport, Outcome};
-use super::request::{BotRequest, Invocation};
+use super::request::{AdminAction, BotRequest, Invocation};
 use crate::answer::{Answer, FallbackReason};
 use crate::comp::CompQuery;
 use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission, PriorTurn};
@@ -110,6 +111,9 @@ pub struct Dispatcher {
     observer: Arc<dyn InteractionObserver>,
     store: Option<Arc<dyn Store>>,
     history: Arc<dyn ConversationHistory>,
+    channels: Arc<dyn ChannelSettings>,
+    stats: StatsBook,
+    reload: Option<crate::reload::ReloadTrigger>,
 }
 
 /// Who asked: the ids used for cooldowns, budgets and (hashed) analytics.
@@ -134,7 +138,32 @@ impl Dispatcher {
             observer,
             store: None,
             history,
+            channels: Arc::new(FileChannelSettings::in_memory()),
+            stats: StatsBook::default(),
+            reload: None,
         }
+    }
+
+    /// Keeps channel modes somewhere else than memory (a file, the store).
+    pub fn with_channel_settings(mut self, channels: Arc<dyn ChannelSettings>) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    /// Lets `/guidebot reload` rebuild the index through the live reloader.
+    pub fn with_reload(mut self, trigger: crate::reload::ReloadTrigger) -> Self {
+        self.reload = Some(trigger);
+        self
+    }
+
+    /// The channel modes: the gateway reads them before answering a message.
+    pub fn channel_settings(&self) -> &Arc<dyn ChannelSettings> {
+        &self.channels
+    }
+
+    /// This process's per-server counters (`/guidebot stats`).
+    pub fn stats(&self) -> &StatsBook {
+        &self.stats
     }
 
     /// Keeps conversations somewhere else than this process's memory (the default).
@@ -267,9 +296,21 @@ impl Dispatcher {
                 } else {
                     Outcome::NotHelpful
                 };
+                if let Some(guild) = asker.guild_id {
+                    self.stats.record(guild, StatsEvent::Feedback { helpful });
+                }
                 let mut report = InteractionReport::new(Command::Feedback, outcome);
                 report.answer_key = Some(answer_key);
                 return Ok(report);
+            }
+            BotRequest::Admin {
+                action,
+                manage_server,
+            } => {
+                let place = (asker.guild_id, invocation.channel_id);
+                return self
+                    .run_admin(action, manage_server, place, responder)
+                    .await;
             }
             other => {
                 let (rendered, report) = quick_reply(engine, other);
@@ -282,8 +323,150 @@ impl Dispatcher {
             Command::Ask | Command::Mention | Command::Search
         ) {
             self.record_question(engine, &asker, &report).await;
+            if let Some(guild) = asker.guild_id {
+                let refused_question = (report.outcome == Outcome::Refused)
+                    .then(|| report.question.clone())
+                    .flatten();
+                self.stats
+                    .record(guild, StatsEvent::Question { refused_question });
+            }
         }
         Ok(report)
+    }
+
+    /// `/guidebot`: refused without Manage Server (checked again here: Discord only hides the
+    /// command), then reload, stats or the channel's mode. Every reply is ephemeral.
+    async fn run_admin<R: Responder>(
+        &self,
+        action: AdminAction,
+        manage_server: bool,
+        (guild, channel): (Option<u64>, Option<u64>),
+        responder: &R,
+    ) -> Result<InteractionReport, ResponderError> {
+        let notice = |text: &str| Reply::Message(render::render_notice(text, true));
+        let (Some(guild), Some(channel)) = (guild, channel) else {
+            responder
+                .respond(notice("`/guidebot` works in a server only."))
+                .await?;
+            return Ok(InteractionReport::new(Command::Admin, Outcome::Invalid));
+        };
+        if !manage_server {
+            responder
+                .respond(notice(
+                    "Only members with the Manage Server permission can use `/guidebot`.",
+                ))
+                .await?;
+            return Ok(InteractionReport::new(Command::Admin, Outcome::Forbidden));
+        }
+        let (text, outcome) = match action {
+            AdminAction::Reload => {
+                let Some(trigger) = &self.reload else {
+                    responder
+                        .respond(notice("Live reload is not running in this process."))
+                        .await?;
+                    return Ok(InteractionReport::new(Command::Admin, Outcome::Invalid));
+                };
+                // A rebuild can take longer than Discord's 3 seconds: acknowledge first.
+                responder
+                    .respond(Reply::Deferred { ephemeral: true })
+                    .await?;
+                let text = match trigger.request().await {
+                    Ok(report) => format!(
+                        "Reloaded in {:.0} ms: {} guide(s), {} passages, index {} ({}).",
+                        report.elapsed_ms,
+                        report.guides,
+                        report.passages,
+                        report.fingerprint.chars().take(12).collect::<String>(),
+                        if report.changed {
+                            "the guides changed"
+                        } else {
+                            "no change"
+                        }
+                    ),
+                    Err(error) => {
+                        format!("Reload failed; the previous index keeps serving. {error}")
+                    }
+                };
+                responder.edit(render::render_notice(&text, true)).await?;
+                let mut report = InteractionReport::new(Command::Admin, Outcome::Answered);
+                report.deferred = true;
+                return Ok(report);
+            }
+            AdminAction::Stats => (self.stats_text(guild).await, Outcome::Answered),
+            AdminAction::Channel { mode: None } => (
+                format!(
+                    "Unknown mode. Choose one of: {}.",
+                    super::admin::ChannelMode::ALL
+                        .iter()
+                        .map(|mode| mode.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Outcome::Invalid,
+            ),
+            AdminAction::Channel { mode: Some(mode) } => {
+                match self.channels.set_mode(guild, channel, mode).await {
+                    Ok(()) => (
+                        format!(
+                            "This channel is now **{}**: {}.",
+                            mode.as_str(),
+                            mode.describe()
+                        ),
+                        Outcome::Answered,
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not save the channel mode");
+                        (
+                            format!("The mode could not be saved: {error}"),
+                            Outcome::Invalid,
+                        )
+                    }
+                }
+            }
+        };
+        responder.respond(notice(&text)).await?;
+        Ok(InteractionReport::new(Command::Admin, outcome))
+    }
+
+    /// `/guidebot stats` for one server: this process's counters, and today's LLM use against
+    /// the server's budget when a store keeps it.
+    async fn stats_text(&self, guild: u64) -> String {
+        let stats = self.stats.of(guild, 5);
+        let refusal_rate = if stats.questions == 0 {
+            0.0
+        } else {
+            100.0 * stats.refused as f64 / stats.questions as f64
+        };
+        let mut text = format!(
+            "**This server since the bot started**\nQuestions: {}\nRefused: {} ({refusal_rate:.0}%)\nFeedback: {} 👍 / {} 👎\nHand-offs to helpers: {}",
+            stats.questions, stats.refused, stats.helpful, stats.not_helpful, stats.escalations
+        );
+        let scope = BudgetScope::Guild(hash_id(&self.settings.id_salt, guild));
+        let today = day_of(now_unix());
+        if let Some(Ok(usage)) = self.store(move |store| store.usage(&scope, &today)).await {
+            let budget = &self.settings.budgets;
+            let limit =
+                |value: Option<u64>| value.map_or("no limit".to_string(), |v| v.to_string());
+            text.push_str(&format!(
+                "\nLLM today: {} answers (budget {}), {} tokens (budget {})",
+                usage.requests,
+                limit(budget.guild_requests_per_day),
+                usage.tokens,
+                limit(budget.guild_tokens_per_day)
+            ));
+        }
+        if stats.top_unanswered.is_empty() {
+            text.push_str("\nNo unanswered questions.");
+        } else {
+            text.push_str("\n**Top unanswered**");
+            for (question, count) in &stats.top_unanswered {
+                text.push_str(&format!(
+                    "\n{count}× {}",
+                    crate::util::text::truncate(question, 120)
+                ));
+            }
+        }
+        text
     }
 
     /// Runs `work` on the store on tokio's blocking pool (SQLite blocks); `None` without a store.
@@ -640,6 +823,7 @@ fn command_of(request: &BotRequest) -> Command {
         BotRequest::About => Command::About,
         BotRequest::Autocomplete { command, .. } => Command::named(command),
         BotRequest::Feedback { .. } => Command::Feedback,
+        BotRequest::Admin { .. } => Command::Admin,
         BotRequest::Unknown { .. } => Command::Unknown,
     }
 }
@@ -729,6 +913,10 @@ fn quick_reply(engine: &Engine, request: BotRequest) -> (Rendered, InteractionRe
         BotRequest::Feedback { .. } => (
             render::render_notice("Thanks for the feedback!", true),
             InteractionReport::new(Command::Feedback, Outcome::Helpful),
+        ),
+        BotRequest::Admin { .. } => (
+            render::render_notice("Administration runs in the dispatcher.", true),
+            InteractionReport::new(Command::Admin, Outcome::Invalid),
         ),
     }
 }

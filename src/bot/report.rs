@@ -23,6 +23,10 @@ pub enum Command {
     About,
     /// A 👍/👎 press.
     Feedback,
+    /// `/guidebot` (server administration).
+    Admin,
+    /// A "Still need help?" press (hand-off to the helper role).
+    Escalate,
     /// Anything guidebot does not know.
     Unknown,
 }
@@ -36,6 +40,7 @@ impl Command {
             "comp" => Command::Comp,
             "source" => Command::Source,
             "about" => Command::About,
+            "guidebot" => Command::Admin,
             _ => Command::Unknown,
         }
     }
@@ -50,6 +55,8 @@ impl Command {
             Command::Source => "source",
             Command::About => "about",
             Command::Feedback => "feedback",
+            Command::Admin => "guidebot",
+            Command::Escalate => "escalate",
             Command::Unknown => "unknown",
         }
     }
@@ -76,6 +83,10 @@ pub enum Outcome {
     Invalid,
     /// An unknown command.
     Unknown,
+    /// The member may not do this (an admin command without Manage Server).
+    Forbidden,
+    /// The helper role was pinged.
+    Escalated,
     /// A Discord call failed.
     DiscordError,
     /// The handler panicked; the user was told it failed.
@@ -95,6 +106,8 @@ impl Outcome {
             Outcome::NotHelpful => "not_helpful",
             Outcome::Invalid => "invalid",
             Outcome::Unknown => "unknown",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Escalated => "escalated",
             Outcome::DiscordError => "discord_error",
             Outcome::Panicked => "panicked",
         }
@@ -194,6 +207,7 @@ impl InteractionObserver for Metrics {
             None => {}
         }
         match report.outcome {
+            Outcome::Escalated => self.count_escalation(),
             Outcome::Refused => self.count_refusal(command),
             Outcome::Panicked => self.count_panic(command),
             _ => {}

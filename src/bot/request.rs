@@ -1,9 +1,10 @@
 //! Discord interactions and messages → plain requests the dispatcher understands.
 
+use super::admin::ChannelMode;
 use super::conversation::ConversationKey;
 use serenity::all::{
-    ChannelType, CommandInteraction, ComponentInteraction, Message, PartialChannel, ResolvedValue,
-    UserId,
+    ChannelType, CommandInteraction, ComponentInteraction, Message, PartialChannel, Permissions,
+    ResolvedOption, ResolvedValue, UserId,
 };
 
 /// Who asked and where: ids as plain numbers (hashed before anything is stored).
@@ -51,9 +52,57 @@ pub enum BotRequest {
         helpful: bool,
         answer_key: String,
     },
+    /// `/guidebot ...`: server administration. `manage_server` is what the interaction says of
+    /// the member's permissions on receipt (Discord hides the command from others, but a
+    /// permission override or a stale client may still send it).
+    Admin {
+        action: AdminAction,
+        manage_server: bool,
+    },
     Unknown {
         name: String,
     },
+}
+
+/// What an admin asked for with `/guidebot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    /// `/guidebot reload`: rebuild the index now.
+    Reload,
+    /// `/guidebot stats`: this server's counters.
+    Stats,
+    /// `/guidebot channel mode:`: set this channel's mode (`None`: a mode guidebot does not know).
+    Channel { mode: Option<ChannelMode> },
+}
+
+/// Whether the member who sent an interaction may administer the bot: Manage Server or
+/// Administrator in the permissions Discord computed for them in that channel. Outside a server
+/// (no member) nobody may.
+pub fn may_manage_server(permissions: Option<Permissions>) -> bool {
+    permissions.is_some_and(|permissions| {
+        permissions.contains(Permissions::MANAGE_GUILD)
+            || permissions.contains(Permissions::ADMINISTRATOR)
+    })
+}
+
+/// Reads `/guidebot`'s subcommand.
+fn admin_action(options: &[ResolvedOption<'_>]) -> Option<AdminAction> {
+    let first = options.first()?;
+    let ResolvedValue::SubCommand(inner) = &first.value else {
+        return None;
+    };
+    match first.name {
+        "reload" => Some(AdminAction::Reload),
+        "stats" => Some(AdminAction::Stats),
+        "channel" => {
+            let mode = inner.iter().find_map(|option| match option.value {
+                ResolvedValue::String(value) if option.name == "mode" => ChannelMode::parse(value),
+                _ => None,
+            });
+            Some(AdminAction::Channel { mode })
+        }
+        _ => None,
+    }
 }
 
 /// Reads an autocomplete interaction: always an autocomplete request (answered with type 8), even
@@ -113,6 +162,20 @@ pub fn from_command(interaction: &CommandInteraction) -> Invocation {
                 section: text("section").unwrap_or_default(),
             },
             "about" => BotRequest::About,
+            "guidebot" => match admin_action(&options) {
+                Some(action) => BotRequest::Admin {
+                    action,
+                    manage_server: may_manage_server(
+                        interaction
+                            .member
+                            .as_ref()
+                            .and_then(|member| member.permissions),
+                    ),
+                },
+                None => BotRequest::Unknown {
+                    name: "guidebot".to_string(),
+                },
+            },
             other => BotRequest::Unknown {
                 name: other.to_string(),
             },

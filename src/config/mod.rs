@@ -152,6 +152,8 @@ settings! {
             "Earlier turns of a thread or reply chain a follow-up is read with (1-20).";
         history_minutes: u64 = 30, "GUIDEBOT_BOT_HISTORY_MINUTES", whole(1, 1440),
             "Turns older than this many minutes no longer count for follow-ups (1-1440).";
+        channels_path: String = "guidebot-channels.json".into(), "GUIDEBOT_CHANNELS_PATH", text,
+            "JSON file keeping each server's channel modes set by /guidebot channel (\"\" keeps them in memory only).";
         answer_cache_secs: u64 = 21_600, "GUIDEBOT_BOT_ANSWER_CACHE_SECS", whole(0, 2_592_000),
             "Seconds an LLM answer is served from the answer cache (0 disables).";
         store_path: String = "guidebot.sqlite".into(), "GUIDEBOT_STORE_PATH", text,
@@ -387,6 +389,12 @@ impl Config {
     /// The storage file, `None` when storage is disabled (empty path).
     pub fn store_path(&self) -> Option<PathBuf> {
         let path = self.bot.store_path.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+
+    /// The channel modes' file, `None` when they are kept in memory only.
+    pub fn channels_path(&self) -> Option<PathBuf> {
+        let path = self.bot.channels_path.trim();
         (!path.is_empty()).then(|| PathBuf::from(path))
     }
 

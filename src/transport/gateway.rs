@@ -8,6 +8,7 @@
 //! the bot. Mentions run through the same `Dispatcher::run_interaction` as slash commands.
 
 use super::InFlight;
+use crate::bot::admin::ChannelMode;
 use crate::bot::commands;
 use crate::bot::conversation::{ConversationHistory, ConversationKey};
 use crate::bot::dispatch::{Dispatcher, Responder, ResponderError};
@@ -19,7 +20,7 @@ use crate::util::secret::Secret;
 use anyhow::Context as _;
 use serde::Serialize;
 use serenity::all::{
-    AutoArchiveDuration, ChannelId, ClientBuilder, Command, Context, CreateThread, EventHandler,
+    AutoArchiveDuration, ChannelId, ClientBuilder, Context, CreateThread, EventHandler,
     GatewayIntents, GuildId, Http, HttpBuilder, Interaction, InteractionId, Message,
     MessageReference, Ready, UserId,
 };
@@ -359,13 +360,13 @@ impl EventHandler for Handler {
         if self.registered.swap(true, Ordering::SeqCst) {
             return;
         }
-        let commands = commands::slash_commands();
+        let commands = commands::registration_payload();
         let (scope, result) = match self.guild_id {
-            Some(guild) => ("guild", guild.set_commands(&ctx.http, commands).await),
-            None => (
-                "global",
-                Command::set_global_commands(&ctx.http, commands).await,
+            Some(guild) => (
+                "guild",
+                ctx.http.create_guild_commands(guild, &commands).await,
             ),
+            None => ("global", ctx.http.create_global_commands(&commands).await),
         };
         match result {
             Ok(registered) => {
@@ -429,8 +430,27 @@ impl EventHandler for Handler {
                 return;
             }
         };
+        let mode = match message.guild_id {
+            Some(guild) => self
+                .dispatcher
+                .channel_settings()
+                .mode(guild.get(), message.channel_id.get())
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "channel mode unreadable; using the default");
+                    ChannelMode::default()
+                }),
+            None => ChannelMode::default(),
+        };
+        if mode == ChannelMode::Off {
+            tracing::debug!(
+                channel = message.channel_id.get(),
+                "guidebot is off in this channel"
+            );
+            return;
+        }
         let dispatcher = Arc::clone(&self.dispatcher);
-        let in_thread = self.mention_replies_in_thread;
+        let in_thread = self.mention_replies_in_thread || mode == ChannelMode::ThreadPerAnswer;
         let http = Arc::clone(&ctx.http);
         self.in_flight.spawn(async move {
             answer_mention(http, dispatcher, message, invocation, in_thread).await;

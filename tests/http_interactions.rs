@@ -995,3 +995,43 @@ async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_over_http_are_checked_against_the_members_permissions() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let admin = |sub: &str, options: Value, permissions: &str| {
+        let mut interaction = command(
+            "guidebot",
+            json!([{"name": sub, "type": 1, "options": options}]),
+        );
+        interaction["member"]["permissions"] = json!(permissions);
+        interaction
+    };
+    let refused = server.interaction(&admin("stats", json!([]), "0")).await;
+    assert_eq!(refused["data"]["flags"], 64);
+    assert!(refused.to_string().contains("Manage Server"), "{refused}");
+    // Administrator implies Manage Server.
+    let stats = server.interaction(&admin("stats", json!([]), "8")).await;
+    assert!(stats.to_string().contains("Questions: 0"), "{stats}");
+    let set = server
+        .interaction(&admin(
+            "channel",
+            json!([fd::opt("mode", "auto-answer")]),
+            "32",
+        ))
+        .await;
+    assert!(set.to_string().contains("auto-answer"), "{set}");
+    // Without a reloader in this process, reload says so instead of pretending.
+    let reload = server.interaction(&admin("reload", json!([]), "32")).await;
+    assert!(reload.to_string().contains("not running"), "{reload}");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_requests_total{command=\"guidebot\",outcome=\"forbidden\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}

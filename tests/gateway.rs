@@ -1262,3 +1262,90 @@ async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload()
     assert_eq!(edit.json()["allowed_mentions"]["parse"], json!([]));
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
+    const ROLE: u64 = 555_000_000_000_000_001;
+    let bot = Bot::start(Setup {
+        bot: BotSettings {
+            helper_role_id: Some(ROLE),
+            ..BotSettings::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let thread = fd::next_snowflake();
+    let mut ask = fd::interaction_command(
+        bot.app(),
+        "ask",
+        json!([fd::opt(
+            "question",
+            "what's the visa sponsorship policy for pets?"
+        )]),
+        81,
+    );
+    ask["channel_id"] = json!(thread.to_string());
+    ask["channel"] = json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "name": "help",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    });
+    let token = bot.send(ask).await;
+    let answer = bot.callback(&token).await;
+    let buttons = answer.json()["data"]["components"][0]["components"]
+        .as_array()
+        .expect("buttons")
+        .clone();
+    let help = buttons
+        .iter()
+        .find(|button| button["label"] == "Still need help?")
+        .expect("a hand-off button, also under a refusal");
+    let custom_id = help["custom_id"].as_str().unwrap().to_string();
+    assert!(custom_id.starts_with("escalate:"), "{custom_id}");
+
+    let mut press = fd::interaction_component(bot.app(), &custom_id, 81, fd::next_snowflake());
+    press["channel_id"] = json!(thread.to_string());
+    press["channel"] = ask_channel(thread);
+    let token = bot.send(press).await;
+    let handed = bot.callback(&token).await;
+    let body = handed.json();
+    assert_eq!(body["type"], 4);
+    let data = &body["data"];
+    assert_eq!(flags(data) & 64, 0, "the helpers must see it");
+    assert!(data["content"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("<@&{ROLE}>")));
+    let mentions = &data["allowed_mentions"];
+    assert_eq!(mentions["parse"], json!([]), "never @everyone: {mentions}");
+    assert_eq!(mentions["roles"], json!([ROLE.to_string()]));
+    assert!(mentions["users"].as_array().is_none_or(Vec::is_empty));
+    assert!(handed.spec_errors.is_empty(), "{:?}", handed.spec_errors);
+
+    // A private answer offers no hand-off (nobody else could see what it answers).
+    let private = bot
+        .command(
+            "ask",
+            json!([
+                fd::opt("question", "how do I get promoted to senior?"),
+                fd::opt("private", true)
+            ]),
+            82,
+        )
+        .await;
+    assert!(!private.json()["data"].to_string().contains("escalate:"));
+    bot.stop().await;
+}
+
+/// The `channel` object of an interaction from inside thread `thread`.
+fn ask_channel(thread: u64) -> Value {
+    json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "name": "help",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    })
+}

@@ -44,6 +44,8 @@ pub struct BotSettings {
     pub id_salt: String,
     /// How much of a conversation a follow-up sees (turns and age).
     pub history: HistoryLimits,
+    /// The role "Still need help?" pings; `None` hides the button.
+    pub helper_role_id: Option<u64>,
 }
 
 /// Daily LLM allowances; they hold across restarts because usage is stored.
@@ -68,6 +70,7 @@ impl Default for BotSettings {
             answer_cache_ttl: Duration::from_secs(6 * 3600),
             id_salt: "guidebot".to_string(),
             history: HistoryLimits::default(),
+            helper_role_id: None,
         }
     }
 }
@@ -300,6 +303,28 @@ impl Dispatcher {
                     self.stats.record(guild, StatsEvent::Feedback { helpful });
                 }
                 let mut report = InteractionReport::new(Command::Feedback, outcome);
+                report.answer_key = Some(answer_key);
+                return Ok(report);
+            }
+            BotRequest::Escalate { answer_key } => {
+                let (Some(role), Some(guild)) = (self.settings.helper_role_id, asker.guild_id)
+                else {
+                    let notice = render::render_notice(
+                        "No helper role is set up here; ask in the channel.",
+                        true,
+                    );
+                    responder.respond(Reply::Message(notice)).await?;
+                    return Ok(InteractionReport::new(Command::Escalate, Outcome::Invalid));
+                };
+                responder
+                    .respond(render::render_escalation(role, asker.user_id))
+                    .await?;
+                self.stats.record(guild, StatsEvent::Escalation);
+                tracing::info!(
+                    answer_key = %answer_key,
+                    "a member asked for a helper; the helper role was pinged"
+                );
+                let mut report = InteractionReport::new(Command::Escalate, Outcome::Escalated);
                 report.answer_key = Some(answer_key);
                 return Ok(report);
             }
@@ -621,6 +646,11 @@ impl Dispatcher {
         }
     }
 
+    /// Whether answers to this asker carry "Still need help?" (a helper role is set; in a server).
+    fn offers_help(&self, asker: &Asker) -> bool {
+        self.settings.helper_role_id.is_some() && asker.guild_id.is_some()
+    }
+
     /// The conversation so far (empty without one, or when history is unavailable: the
     /// question is then answered on its own).
     async fn history_of(&self, conversation: Option<ConversationKey>) -> Vec<PriorTurn> {
@@ -686,7 +716,10 @@ impl Dispatcher {
             );
             // Remembered before it is shown, so a quick follow-up already finds it.
             self.remember(engine, conversation, &history, &answer).await;
-            let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
+            let rendered = render::render_answer(
+                &answer,
+                &answer_frame(engine, &answer, private, self.offers_help(asker)),
+            );
             responder.respond(Reply::Message(rendered)).await?;
             let mut report = answer_report(command, &answer, false);
             report.cached = true;
@@ -723,7 +756,10 @@ impl Dispatcher {
                 return Ok(InteractionReport::new(command, Outcome::Invalid));
             };
             self.remember(engine, conversation, &history, &answer).await;
-            let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
+            let rendered = render::render_answer(
+                &answer,
+                &answer_frame(engine, &answer, private, self.offers_help(asker)),
+            );
             responder.respond(Reply::Message(rendered)).await?;
             let mut report = answer_report(command, &answer, false);
             report.answer_key = Some(key);
@@ -769,8 +805,10 @@ impl Dispatcher {
                 }
                 AnswerEvent::Final(answer) => {
                     self.remember(engine, conversation, &history, &answer).await;
-                    let rendered =
-                        render::render_answer(&answer, &answer_frame(engine, &answer, private));
+                    let rendered = render::render_answer(
+                        &answer,
+                        &answer_frame(engine, &answer, private, self.offers_help(asker)),
+                    );
                     let sent = responder.edit(rendered).await;
                     self.charge_usage(asker, &answer).await;
                     let cacheable = !follow_up
@@ -824,6 +862,7 @@ fn command_of(request: &BotRequest) -> Command {
         BotRequest::Autocomplete { command, .. } => Command::named(command),
         BotRequest::Feedback { .. } => Command::Feedback,
         BotRequest::Admin { .. } => Command::Admin,
+        BotRequest::Escalate { .. } => Command::Escalate,
         BotRequest::Unknown { .. } => Command::Unknown,
     }
 }
@@ -918,6 +957,10 @@ fn quick_reply(engine: &Engine, request: BotRequest) -> (Rendered, InteractionRe
             render::render_notice("Administration runs in the dispatcher.", true),
             InteractionReport::new(Command::Admin, Outcome::Invalid),
         ),
+        BotRequest::Escalate { .. } => (
+            render::render_notice("Hand-offs run in the dispatcher.", true),
+            InteractionReport::new(Command::Escalate, Outcome::Invalid),
+        ),
     }
 }
 
@@ -945,7 +988,12 @@ fn autocomplete(
     }
 }
 
-fn answer_frame(engine: &Engine, answer: &Answer, ephemeral: bool) -> AnswerFrame {
+fn answer_frame(
+    engine: &Engine,
+    answer: &Answer,
+    ephemeral: bool,
+    offer_help: bool,
+) -> AnswerFrame {
     let about = engine.about();
     let mut as_of: Vec<String> = about
         .guides
@@ -968,6 +1016,7 @@ fn answer_frame(engine: &Engine, answer: &Answer, ephemeral: bool) -> AnswerFram
         footer: format!("{freshness}answer: {}", answer.mode.as_str()),
         feedback_key: Some(answer_key(&answer.question, engine.fingerprint())),
         ephemeral,
+        offer_help,
     }
 }
 
@@ -981,7 +1030,7 @@ fn extractive_reply(
         Ok(answer) => {
             let report = answer_report(command, &answer, false);
             (
-                render::render_answer(&answer, &answer_frame(engine, &answer, ephemeral)),
+                render::render_answer(&answer, &answer_frame(engine, &answer, ephemeral, false)),
                 report,
             )
         }

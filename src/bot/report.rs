@@ -256,6 +256,24 @@ mod tests {
     }
 
     #[test]
+    fn hand_offs_and_follow_ups_are_counted() {
+        let metrics = Metrics::new();
+        metrics.observe(
+            &InteractionReport::new(Command::Escalate, Outcome::Escalated),
+            Duration::from_millis(2),
+        );
+        let mut follow_up = InteractionReport::new(Command::Mention, Outcome::Answered);
+        follow_up.follow_up = true;
+        metrics.observe(&follow_up, Duration::from_millis(2));
+        let text = metrics.encode();
+        assert!(text.contains("guidebot_escalations_total 1"), "{text}");
+        assert!(
+            text.contains("guidebot_follow_ups_total{command=\"mention\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn panics_are_counted() {
         let metrics = Metrics::new();
         metrics.observe(

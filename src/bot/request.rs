@@ -52,6 +52,10 @@ pub enum BotRequest {
         helpful: bool,
         answer_key: String,
     },
+    /// A "Still need help?" press: hand the question to the server's helper role.
+    Escalate {
+        answer_key: String,
+    },
     /// `/guidebot ...`: server administration. `manage_server` is what the interaction says of
     /// the member's permissions on receipt (Discord hides the command from others, but a
     /// permission override or a stale client may still send it).
@@ -209,6 +213,8 @@ fn is_thread(channel: &PartialChannel) -> bool {
 pub const FEEDBACK_PREFIX: &str = "feedback";
 /// Prefix of the buttons that open a section (`source:guide#section-id`).
 pub const SOURCE_PREFIX: &str = "source";
+/// Prefix of the "Still need help?" button (`escalate:<answer key>`).
+pub const ESCALATE_PREFIX: &str = "escalate";
 
 /// Reads a button press.
 pub fn from_component(interaction: &ComponentInteraction) -> Invocation {
@@ -227,6 +233,9 @@ pub fn from_component(interaction: &ComponentInteraction) -> Invocation {
                 answer_key: key.to_string(),
             }
         }
+        (None, Some(ESCALATE_PREFIX), key, None) => BotRequest::Escalate {
+            answer_key: key.unwrap_or_default().to_string(),
+        },
         _ => BotRequest::Unknown {
             name: custom_id.to_string(),
         },

@@ -20,7 +20,7 @@ use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
 use crate::util::secret::Secret;
-use layers::{addr, flag, folder, guild, seconds, text, url, whole, Layers};
+use layers::{addr, flag, folder, guild, role, seconds, text, url, whole, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -152,6 +152,8 @@ settings! {
             "Earlier turns of a thread or reply chain a follow-up is read with (1-20).";
         history_minutes: u64 = 30, "GUIDEBOT_BOT_HISTORY_MINUTES", whole(1, 1440),
             "Turns older than this many minutes no longer count for follow-ups (1-1440).";
+        helper_role_id: Option<u64> = None, "GUIDEBOT_HELPER_ROLE_ID", role,
+            "\"\" = no hand-off; a role id: answers get a \"Still need help?\" button that pings this role (and only it) in the thread.";
         channels_path: String = "guidebot-channels.json".into(), "GUIDEBOT_CHANNELS_PATH", text,
             "JSON file keeping each server's channel modes set by /guidebot channel (\"\" keeps them in memory only).";
         answer_cache_secs: u64 = 21_600, "GUIDEBOT_BOT_ANSWER_CACHE_SECS", whole(0, 2_592_000),

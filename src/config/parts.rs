@@ -44,6 +44,7 @@ impl From<&Config> for BotSettings {
                 turns: usize::try_from(bot.history_turns).unwrap_or(usize::MAX),
                 max_age: Duration::from_secs(bot.history_minutes.saturating_mul(60)),
             },
+            helper_role_id: bot.helper_role_id,
         }
     }
 }

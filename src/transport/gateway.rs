@@ -695,6 +695,9 @@ impl Responder for MentionResponder {
             Reply::Choices(_) => Err(ResponderError(
                 "a mention takes no autocomplete choices".to_string(),
             )),
+            Reply::RolePing { .. } => Err(ResponderError(
+                "a hand-off answers a button press, never a mention".to_string(),
+            )),
         }
     }
 

@@ -214,9 +214,9 @@ fn every_bad_environment_value_names_the_variable() {
             | "bot.channels_path" => continue,
             "llm.provider" => "gemini",
             "llm.base_url" | "discord.api_base" => "not a url",
-            "bot.mention_replies_in_thread"
-            | "reload.watch"
-            | "discord.message_content_intent" => "maybe",
+            "bot.mention_replies_in_thread" | "reload.watch" | "discord.message_content_intent" => {
+                "maybe"
+            }
             "log.level" => "guidebot=loud",
             _ => "-1x",
         };

@@ -1349,3 +1349,88 @@ fn ask_channel(thread: u64) -> Value {
         "parent_id": fd::CHANNEL_ID.to_string()
     })
 }
+
+/// A forum post as Discord sends it: the thread (registered at the fake, parent `forum`) and its
+/// first message, whose id is the thread's.
+fn forum_post(bot: &Bot, forum: u64, content: &str, user: u64) -> Value {
+    let thread = fd::next_snowflake();
+    bot.fake.add_channel(json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": forum.to_string(),
+        "name": content.chars().take(90).collect::<String>(),
+        "owner_id": user.to_string()
+    }));
+    let mut message = human_message(content, user, thread, &[]);
+    message["id"] = json!(thread.to_string());
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_the_rest() {
+    let bot = Bot::start(Setup {
+        env: vec![("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string())],
+        ..Setup::default()
+    })
+    .await;
+    let forum = fd::next_snowflake();
+    let mut set = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
+        91,
+    );
+    set["member"]["permissions"] = json!("32");
+    set["channel_id"] = json!(forum.to_string());
+    set["channel"] = json!({"id": forum.to_string(), "type": 15, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
+    let token = bot.send(set).await;
+    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+
+    // An off-topic post, then one the guides cover, then a bot's post: only the covered one is
+    // answered, in the post's own thread, without a mention.
+    let off_topic = forum_post(
+        &bot,
+        forum,
+        "anyone know a good pizza place near the office?",
+        92,
+    );
+    let off_topic_thread = off_topic["channel_id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", off_topic).await;
+    let covered = forum_post(&bot, forum, "whats the total comp for a google L4 MLE?", 93);
+    let covered_thread = covered["channel_id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", covered).await;
+    let mut by_bot = forum_post(&bot, forum, "meta E4 DS total comp?", 94);
+    by_bot["author"]["bot"] = json!(true);
+    bot.fake.dispatch("MESSAGE_CREATE", by_bot).await;
+
+    let answer = nth_channel_post(&bot, 1).await;
+    assert_eq!(answer.param("channel_id"), covered_thread);
+    let body = answer.json();
+    assert!(shown(body).contains("$300k–$430k"), "{}", shown(body));
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    // A later covered post proves the off-topic and bot posts were read and passed over.
+    let later = forum_post(&bot, forum, "do I need to know spark at mid?", 95);
+    let later_thread = later["channel_id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", later).await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), later_thread);
+    let touched: Vec<RecordedRequest> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains(&format!("/channels/{off_topic_thread}/")))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "the off-topic post got something: {touched:?}"
+    );
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(posts, 2);
+    bot.stop().await;
+}

@@ -260,6 +260,15 @@ impl Dispatcher {
                 };
                 self.run_ask(engine, &asker, ask, responder).await?
             }
+            BotRequest::AutoAnswer { question } => {
+                let ask = Ask {
+                    question: &question,
+                    private: false,
+                    command: Command::AutoAnswer,
+                    conversation,
+                };
+                self.run_ask(engine, &asker, ask, responder).await?
+            }
             BotRequest::Autocomplete {
                 command,
                 option,
@@ -345,7 +354,7 @@ impl Dispatcher {
         };
         if matches!(
             report.command,
-            Command::Ask | Command::Mention | Command::Search
+            Command::Ask | Command::Mention | Command::AutoAnswer | Command::Search
         ) {
             self.record_question(engine, &asker, &report).await;
             if let Some(guild) = asker.guild_id {
@@ -700,6 +709,8 @@ impl Dispatcher {
             command,
             conversation,
         } = ask;
+        // An auto-answer stays silent rather than refusing: nobody asked the bot.
+        let quiet = command == Command::AutoAnswer;
         let history = self.history_of(conversation).await;
         let follow_up = !history.is_empty();
         let key = answer_key(question, engine.fingerprint());
@@ -755,15 +766,18 @@ impl Dispatcher {
                 responder.respond(Reply::Message(notice)).await?;
                 return Ok(InteractionReport::new(command, Outcome::Invalid));
             };
+            let mut report = answer_report(command, &answer, false);
+            report.answer_key = Some(key);
+            report.follow_up = follow_up;
+            if quiet && answer.refused {
+                return Ok(report);
+            }
             self.remember(engine, conversation, &history, &answer).await;
             let rendered = render::render_answer(
                 &answer,
                 &answer_frame(engine, &answer, private, self.offers_help(asker)),
             );
             responder.respond(Reply::Message(rendered)).await?;
-            let mut report = answer_report(command, &answer, false);
-            report.answer_key = Some(key);
-            report.follow_up = follow_up;
             return Ok(report);
         }
 
@@ -804,6 +818,9 @@ impl Dispatcher {
                     }
                 }
                 AnswerEvent::Final(answer) => {
+                    if quiet && answer.refused {
+                        return Ok(answer_report(command, &answer, true));
+                    }
                     self.remember(engine, conversation, &history, &answer).await;
                     let rendered = render::render_answer(
                         &answer,
@@ -855,6 +872,7 @@ fn command_of(request: &BotRequest) -> Command {
     match request {
         BotRequest::Ask { .. } => Command::Ask,
         BotRequest::Mention { .. } => Command::Mention,
+        BotRequest::AutoAnswer { .. } => Command::AutoAnswer,
         BotRequest::Search { .. } => Command::Search,
         BotRequest::Comp { .. } => Command::Comp,
         BotRequest::Source { .. } => Command::Source,
@@ -942,7 +960,9 @@ fn quick_reply(engine: &Engine, request: BotRequest) -> (Rendered, InteractionRe
             render::render_unknown_command(&name),
             InteractionReport::new(Command::Unknown, Outcome::Unknown),
         ),
-        BotRequest::Ask { question, .. } | BotRequest::Mention { question } => {
+        BotRequest::Ask { question, .. }
+        | BotRequest::Mention { question }
+        | BotRequest::AutoAnswer { question } => {
             extractive_reply(engine, &question, false, Command::Ask)
         }
         BotRequest::Autocomplete { command, .. } => (

@@ -13,6 +13,8 @@ pub enum Command {
     Ask,
     /// A message that mentioned the bot (answered like `/ask`).
     Mention,
+    /// A new post in an auto-answer channel (answered only when covered).
+    AutoAnswer,
     /// `/search`.
     Search,
     /// `/comp`.
@@ -50,6 +52,7 @@ impl Command {
         match self {
             Command::Ask => "ask",
             Command::Mention => "mention",
+            Command::AutoAnswer => "auto_answer",
             Command::Search => "search",
             Command::Comp => "comp",
             Command::Source => "source",
@@ -193,7 +196,7 @@ impl InteractionObserver for Metrics {
             self.observe_llm(elapsed);
         } else if matches!(
             report.command,
-            Command::Ask | Command::Search | Command::Mention
+            Command::Ask | Command::Search | Command::Mention | Command::AutoAnswer
         ) {
             self.observe_retrieval(elapsed);
         }

@@ -42,6 +42,11 @@ pub enum BotRequest {
     Mention {
         question: String,
     },
+    /// A new post in an auto-answer channel (or forum): answered only when the guides cover
+    /// it, silent otherwise.
+    AutoAnswer {
+        question: String,
+    },
     Autocomplete {
         command: String,
         option: String,
@@ -308,6 +313,30 @@ pub fn route_message(
         channel_id: Some(message.channel_id.get()),
         request: BotRequest::Mention { question },
         conversation,
+    })
+}
+
+/// Reads a new post in an auto-answer channel or forum: a question to answer quietly, unless it
+/// comes from a bot (or the bot itself) or has no text (then, without the Message Content intent,
+/// Discord withheld it).
+pub fn auto_answer(message: &Message, bot_user_id: UserId, message_content: bool) -> MessageRoute {
+    if message.author.bot || message.author.id == bot_user_id {
+        return MessageRoute::Ignore;
+    }
+    let question = strip_mentions(&message.content, bot_user_id.get());
+    if question.is_empty() {
+        return if message_content {
+            MessageRoute::Ignore
+        } else {
+            MessageRoute::NeedsMessageContent
+        };
+    }
+    MessageRoute::Ask(Invocation {
+        user_id: message.author.id.get(),
+        guild_id: message.guild_id.map(|id| id.get()),
+        channel_id: Some(message.channel_id.get()),
+        request: BotRequest::AutoAnswer { question },
+        conversation: None,
     })
 }
 

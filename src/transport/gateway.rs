@@ -418,36 +418,53 @@ impl EventHandler for Handler {
         if message.author.bot || message.author.id == bot_id {
             return;
         }
-        let context = self.message_context(&message, bot_id).await;
-        let invocation = match request::route_message(&message, bot_id, context) {
-            MessageRoute::Ask(invocation) => invocation,
-            MessageRoute::Ignore => return,
-            MessageRoute::NeedsMessageContent => {
-                tracing::info!(
-                    channel = message.channel_id.get(),
-                    "ignoring a follow-up that does not mention the bot: without the Message Content intent Discord sends no text; mention the bot, or enable the intent in the Developer Portal and set discord.message_content_intent"
-                );
-                return;
-            }
-        };
-        let mode = match message.guild_id {
-            Some(guild) => self
-                .dispatcher
-                .channel_settings()
-                .mode(guild.get(), message.channel_id.get())
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "channel mode unreadable; using the default");
-                    ChannelMode::default()
-                }),
-            None => ChannelMode::default(),
-        };
+        let mode = self.mode_of(message.guild_id, message.channel_id).await;
         if mode == ChannelMode::Off {
             tracing::debug!(
                 channel = message.channel_id.get(),
                 "guidebot is off in this channel"
             );
             return;
+        }
+        let context = self.message_context(&message, bot_id).await;
+        let mut route = request::route_message(&message, bot_id, context);
+        let mut auto_thread = None;
+        if route == MessageRoute::Ignore {
+            // Not a mention nor a follow-up: a new post in an auto-answer channel, or the first
+            // message of a post in an auto-answer forum (it has the thread's id), is answered
+            // when the guides cover it.
+            let auto = if mode == ChannelMode::AutoAnswer {
+                true
+            } else if message.guild_id.is_some() && message.id.get() == message.channel_id.get() {
+                let parent = self.parent_of(&ctx, message.channel_id).await;
+                let forum_mode = match parent {
+                    Some(parent) => self.mode_of(message.guild_id, parent).await,
+                    None => ChannelMode::default(),
+                };
+                auto_thread = Some(message.channel_id);
+                forum_mode == ChannelMode::AutoAnswer
+            } else {
+                false
+            };
+            if !auto {
+                return;
+            }
+            route = request::auto_answer(&message, bot_id, self.message_content);
+        }
+        let mut invocation = match route {
+            MessageRoute::Ask(invocation) => invocation,
+            MessageRoute::Ignore => return,
+            MessageRoute::NeedsMessageContent => {
+                tracing::info!(
+                    channel = message.channel_id.get(),
+                    "ignoring a message that does not mention the bot (a follow-up, or a post in an auto-answer channel): without the Message Content intent Discord sends no text; mention the bot, or enable the intent in the Developer Portal and set discord.message_content_intent"
+                );
+                return;
+            }
+        };
+        if let Some(thread) = auto_thread {
+            // A forum post is answered in its own thread, which becomes the conversation.
+            invocation.conversation = Some(ConversationKey::Thread(thread.get()));
         }
         let dispatcher = Arc::clone(&self.dispatcher);
         let in_thread = self.mention_replies_in_thread || mode == ChannelMode::ThreadPerAnswer;
@@ -459,6 +476,34 @@ impl EventHandler for Handler {
 }
 
 impl Handler {
+    /// The mode of a channel of a server (the default outside servers, or when unreadable).
+    async fn mode_of(&self, guild: Option<GuildId>, channel: ChannelId) -> ChannelMode {
+        let Some(guild) = guild else {
+            return ChannelMode::default();
+        };
+        self.dispatcher
+            .channel_settings()
+            .mode(guild.get(), channel.get())
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "channel mode unreadable; using the default");
+                ChannelMode::default()
+            })
+    }
+
+    /// The channel a thread belongs to (a forum, for a forum post): from serenity's cache, else
+    /// asked of Discord. `None` when it is not a thread or cannot be read.
+    async fn parent_of(&self, ctx: &Context, channel: ChannelId) -> Option<ChannelId> {
+        match channel.to_channel(ctx).await {
+            Ok(serenity::all::Channel::Guild(channel)) => channel.parent_id,
+            Ok(_) => None,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the channel of a new post");
+                None
+            }
+        }
+    }
+
     /// Where a message stands in the bot's conversations: in one of its threads, or replying to
     /// one of its answers. History errors count as "not in a conversation" (logged).
     async fn message_context(&self, message: &Message, bot_id: UserId) -> MessageContext {
@@ -618,7 +663,9 @@ async fn answer_mention(
     {
         tracing::warn!(%error, "could not link the question to its conversation");
     }
-    let typing = target.start_typing(&http);
+    // An auto-answer may stay silent: no "typing…" that would promise an answer.
+    let quiet = matches!(invocation.request, request::BotRequest::AutoAnswer { .. });
+    let typing = (!quiet).then(|| target.start_typing(&http));
     let reference = (target == message.channel_id).then(|| {
         let mut reference = MessageReference::from(&message);
         // The question may be deleted meanwhile: still post the answer.
@@ -633,7 +680,9 @@ async fn answer_mention(
         history: Arc::clone(dispatcher.conversations()),
     };
     let result = dispatcher.run_interaction(invocation, &responder).await;
-    typing.stop();
+    if let Some(typing) = typing {
+        typing.stop();
+    }
     match result {
         Ok(report) => tracing::info!(
             command = report.command.as_str(),

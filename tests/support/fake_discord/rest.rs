@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/gateway"),
     ("GET", "/gateway/bot"),
+    ("GET", "/channels/{channel_id}"),
     ("GET", "/users/@me"),
     ("GET", "/oauth2/applications/@me"),
     ("GET", "/applications/@me"),
@@ -353,6 +354,13 @@ fn answer(
                     }
                 }),
             )
+        }
+        ("GET", "/channels/{channel_id}") => {
+            let id: u64 = params["channel_id"].parse().unwrap_or(0);
+            match shared.channels.lock().unwrap().get(&id) {
+                Some(channel) => json_response(200, channel.clone()),
+                None => json_response(404, json!({"message": "Unknown Channel", "code": 10003})),
+            }
         }
         ("POST", "/channels/{channel_id}/typing") => StatusCode::NO_CONTENT.into_response(),
         ("PUT", _) if route.contains("/reactions/") => StatusCode::NO_CONTENT.into_response(),

@@ -581,8 +581,27 @@ fn run_report(
         std::fs::write(path, export_eval_toml(&report))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let attention: Vec<(String, u64)> = report
+        .needs_attention
+        .iter()
+        .map(|item| (item.question.clone(), item.count))
+        .collect();
+    let gaps = crate::search::clusters::cluster_questions(&attention, 3);
     if json {
-        return write_json(out, &report);
+        /// The store's report with the coverage gaps beside it.
+        #[derive(serde::Serialize)]
+        struct WithGaps<'a> {
+            #[serde(flatten)]
+            report: &'a crate::store::Report,
+            coverage_gaps: &'a [crate::search::clusters::QuestionCluster],
+        }
+        return write_json(
+            out,
+            &WithGaps {
+                report: &report,
+                coverage_gaps: &gaps,
+            },
+        );
     }
     writeln!(
         out,
@@ -620,6 +639,22 @@ fn run_report(
                 out,
                 "  {:>4}  [{}] {}",
                 item.count, item.reason, item.question
+            )?;
+        }
+    }
+    if !gaps.is_empty() {
+        writeln!(
+            out,
+            "Coverage gaps (refused or not helpful questions grouped by shared words):"
+        )?;
+        for gap in &gaps {
+            writeln!(
+                out,
+                "  {:>4}  {} ({} question(s)): {}",
+                gap.count,
+                gap.terms.join(" "),
+                gap.questions,
+                gap.examples.join(" | ")
             )?;
         }
     }

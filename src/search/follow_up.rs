@@ -35,6 +35,11 @@ const FILLER: &[&str] = &[
     "please", "pls", "thanks", "thx", "hey", "hi", "like", "then",
 ];
 
+/// Whether `word` (lowercase) is one every question has ("how", "can", "I", "the"...).
+pub fn is_filler(word: &str) -> bool {
+    FILLER.contains(&word)
+}
+
 /// A follow-up with at most this many words of its own is short enough to lean on context when
 /// it finds nothing relevant alone.
 pub const SHORT_FOLLOW_UP_WORDS: usize = 2;

@@ -5,6 +5,7 @@
 //! message); an index directory is either fully built or absent; the index in use always matches the
 //! corpus fingerprint it was opened for.
 
+pub mod clusters;
 mod concepts;
 pub mod follow_up;
 mod highlight;

@@ -71,7 +71,7 @@ async fn and_at_meta_after_a_google_l4_pay_question_answers_with_metas_row() {
 async fn a_follow_up_that_finds_nothing_alone_is_answered_in_context() {
     let engine = bundled_engine(None);
     let (_, turn) = ask(&engine, "how much does a databricks L4 MLE make", &[]).await;
-    let (answer, turn2) = ask(&engine, "and the base?", &[turn.clone()]).await;
+    let (answer, turn2) = ask(&engine, "and the base?", std::slice::from_ref(&turn)).await;
     assert!(answer.contains("$190k–$250k"), "{answer}");
     let alone = engine
         .answer("and the base?", &AnswerOptions::default())

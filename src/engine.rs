@@ -6,8 +6,8 @@
 //! `Arc<Engine>`.
 
 use crate::answer::{
-    extractive_answer, ground_completion, sent_passages, system_prompt, Answer, AnswerMode,
-    FallbackReason, SentPassage, ANSWER_PASSAGES,
+    estimated_tokens, extractive_answer, ground_completion, sent_passages, system_prompt,
+    whole_corpus_passages, Answer, AnswerMode, FallbackReason, SentPassage, ANSWER_PASSAGES,
 };
 use crate::comp::{CompChoice, CompData, CompLookup, CompQuery};
 use crate::corpus::{Corpus, Passage};
@@ -159,6 +159,9 @@ pub struct Engine {
     comp: CompData,
     llm: Option<LlmClient>,
     open_outcome: OpenOutcome,
+    /// Every passage in document order, when an LLM is configured with a whole-guide budget the
+    /// corpus fits: sent instead of the top hits (retrieval still decides whether to answer).
+    whole_guide: Option<Arc<Vec<SentPassage>>>,
 }
 
 impl Engine {
@@ -196,6 +199,28 @@ impl Engine {
         for warning in comp.warnings() {
             tracing::warn!("{warning}; the row is left out of /comp");
         }
+        let whole_guide = llm
+            .as_ref()
+            .filter(|settings| settings.whole_guide_tokens > 0)
+            .and_then(|settings| {
+                let passages = whole_corpus_passages(&corpus);
+                let tokens = estimated_tokens(&passages);
+                if tokens <= settings.whole_guide_tokens {
+                    tracing::info!(
+                        tokens,
+                        passages = passages.len(),
+                        "the whole corpus fits the LLM budget: every passage is sent, cached"
+                    );
+                    Some(Arc::new(passages))
+                } else {
+                    tracing::info!(
+                        tokens,
+                        budget = settings.whole_guide_tokens,
+                        "the corpus is over the whole-guide budget: the top passages are sent"
+                    );
+                    None
+                }
+            });
         let llm = match llm {
             Some(settings) => {
                 let http = reqwest::Client::builder()
@@ -212,7 +237,13 @@ impl Engine {
             comp,
             llm,
             open_outcome,
+            whole_guide,
         })
+    }
+
+    /// Whether LLM answers get the whole corpus (it fits `llm.whole_guide_tokens`).
+    pub fn sends_whole_guide(&self) -> bool {
+        self.whole_guide.is_some()
     }
 
     pub fn corpus(&self) -> &Corpus {
@@ -340,8 +371,13 @@ impl Engine {
                 return Ok(Plan::Ready(extractive));
             }
         };
-        let hits = &results.hits[..results.hits.len().min(ANSWER_PASSAGES)];
-        let sent = sent_passages(hits, &self.corpus);
+        let sent = match &self.whole_guide {
+            Some(all) => all.as_ref().clone(),
+            None => {
+                let hits = &results.hits[..results.hits.len().min(ANSWER_PASSAGES)];
+                sent_passages(hits, &self.corpus)
+            }
+        };
         if sent.is_empty() {
             extractive.latency_ms = elapsed_ms(started);
             return Ok(Plan::Ready(extractive));
@@ -358,6 +394,7 @@ impl Engine {
                     answer: turn.answer.clone(),
                 })
                 .collect(),
+            cache_passages: self.whole_guide.is_some(),
         };
         Ok(Plan::Llm {
             client,
@@ -671,7 +708,11 @@ impl StreamContext {
                 tracing::warn!(
                     "LLM answer had no supported cited sentence; using the extractive answer"
                 );
-                self.fallback(FallbackReason::Ungrounded)
+                // The tokens were spent all the same: budgets and metrics count them.
+                let usage = completion.usage;
+                let mut answer = self.fallback(FallbackReason::Ungrounded);
+                answer.usage = Some(usage);
+                answer
             }
         }
     }

@@ -120,7 +120,7 @@ impl Metrics {
         let llm_tokens = Family::<Labels1, Counter>::default();
         registry.register(
             "llm_tokens",
-            "LLM tokens used, by direction (input or output)",
+            "LLM tokens used, by direction: input (all prompt tokens; input_cached of them read from the provider's prompt cache, input_uncached the rest) or output",
             llm_tokens.clone(),
         );
         let llm_errors = Family::<Labels1, Counter>::default();
@@ -294,7 +294,21 @@ impl Metrics {
 
     /// Adds LLM tokens (zeros are not recorded).
     pub fn add_llm_tokens(&self, input: u64, output: u64) {
-        for (direction, tokens) in [("input", input), ("output", output)] {
+        self.add_llm_tokens_cached(input, 0, output);
+    }
+
+    /// Adds LLM tokens, telling the prompt tokens read from the provider's cache
+    /// (`input_cached`) from the others (`input_uncached`); `input` counts them all.
+    pub fn add_llm_tokens_cached(&self, input: u64, cached_input: u64, output: u64) {
+        let cached_input = cached_input.min(input);
+        let split = [
+            ("input_cached", cached_input),
+            ("input_uncached", input - cached_input),
+        ];
+        for (direction, tokens) in [("input", input), ("output", output)]
+            .into_iter()
+            .chain(split)
+        {
             if tokens > 0 {
                 self.llm_tokens
                     .get_or_create(&[("direction", direction)])

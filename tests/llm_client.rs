@@ -165,6 +165,7 @@ async fn a_plain_answer_sends_the_exact_request() {
                 )],
                 unknown_citations: 0,
                 usage: TokenUsage {
+                    cached_input_tokens: 0,
                     input_tokens: 321,
                     output_tokens: 12
                 },
@@ -202,6 +203,7 @@ async fn a_streamed_answer_is_deltas_then_one_done_with_usage() {
                     pieces: vec![AnswerPiece::Text("Base salaries are $150k-$190k.".into())],
                     unknown_citations: 0,
                     usage: TokenUsage {
+                        cached_input_tokens: 0,
                         input_tokens: 410,
                         output_tokens: 17
                     },
@@ -765,6 +767,7 @@ async fn anthropic_streamed_citations_come_back_as_markers_and_pieces() {
                 ],
                 unknown_citations: 0,
                 usage: TokenUsage {
+                    cached_input_tokens: 0,
                     input_tokens: 410,
                     output_tokens: 17
                 },

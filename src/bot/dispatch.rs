@@ -1084,6 +1084,7 @@ fn answer_report(command: Command, answer: &Answer, deferred: bool) -> Interacti
     report.fallback = answer.fallback.clone();
     if let Some(usage) = answer.usage {
         report.input_tokens = usage.input_tokens;
+        report.cached_input_tokens = usage.cached_input_tokens;
         report.output_tokens = usage.output_tokens;
     }
     report.top_coverage = Some(answer.coverage);

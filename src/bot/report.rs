@@ -132,6 +132,8 @@ pub struct InteractionReport {
     pub fallback: Option<FallbackReason>,
     /// LLM tokens read.
     pub input_tokens: u64,
+    /// Of them, read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
     /// LLM tokens written.
     pub output_tokens: u64,
     /// Relevance of the best passage, for answers and searches.
@@ -160,6 +162,7 @@ impl InteractionReport {
             mode: None,
             fallback: None,
             input_tokens: 0,
+            cached_input_tokens: 0,
             output_tokens: 0,
             top_coverage: None,
             question: None,
@@ -200,7 +203,11 @@ impl InteractionObserver for Metrics {
         ) {
             self.observe_retrieval(elapsed);
         }
-        self.add_llm_tokens(report.input_tokens, report.output_tokens);
+        self.add_llm_tokens_cached(
+            report.input_tokens,
+            report.cached_input_tokens,
+            report.output_tokens,
+        );
         if report.follow_up {
             self.count_follow_up(command);
         }
@@ -267,8 +274,17 @@ mod tests {
         );
         let mut follow_up = InteractionReport::new(Command::Mention, Outcome::Answered);
         follow_up.follow_up = true;
+        follow_up.input_tokens = 4100;
+        follow_up.cached_input_tokens = 4000;
         metrics.observe(&follow_up, Duration::from_millis(2));
         let text = metrics.encode();
+        for expected in [
+            "guidebot_llm_tokens_total{direction=\"input\"} 4100",
+            "guidebot_llm_tokens_total{direction=\"input_cached\"} 4000",
+            "guidebot_llm_tokens_total{direction=\"input_uncached\"} 100",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
         assert!(text.contains("guidebot_escalations_total 1"), "{text}");
         assert!(
             text.contains("guidebot_follow_ups_total{command=\"mention\"} 1"),

@@ -138,6 +138,8 @@ settings! {
             "Sampling temperature (0-1 for anthropic, 0-2 for openai), or \"none\" to omit it.";
         max_retries: u32 = crate::llm::config::DEFAULT_MAX_RETRIES, "GUIDEBOT_LLM_MAX_RETRIES", whole(0, crate::llm::config::MAX_RETRIES_LIMIT),
             "Retries after the first attempt on 429/5xx/timeouts (0-10).";
+        whole_guide_tokens: u64 = 0, "GUIDEBOT_LLM_WHOLE_GUIDE_TOKENS", whole(0, 1_000_000),
+            "0 = send the top passages; N (e.g. 30000): when every guide together fits in N tokens, send them all in document order, cached by the provider (the bundled guide is about 4000).";
         reasoning_model: bool = false, "GUIDEBOT_LLM_REASONING_MODEL", flag,
             "openai only: true for OpenAI reasoning models (o1, o3, o4-mini, gpt-5): sends max_completion_tokens, no temperature. vLLM and Ollama take the default.";
     }
@@ -359,6 +361,7 @@ impl Config {
             temperature: llm.temperature,
             max_retries: llm.max_retries,
             reasoning_model: llm.reasoning_model,
+            whole_guide_tokens: llm.whole_guide_tokens,
             ..LlmSettings::new(provider, llm.model.trim())
         };
         settings.check().map(|()| Some(settings)).map_err(|error| {

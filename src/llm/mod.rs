@@ -72,6 +72,10 @@ pub struct LlmRequest {
     /// Earlier turns of the conversation, oldest first, sent before the question so a follow-up
     /// ("and at Meta?") reads in context. Never cited: only `passages` can be.
     pub history: Vec<HistoryTurn>,
+    /// The passages are the whole corpus, the same for every question: send them as a stable,
+    /// cacheable prefix (Anthropic: `cache_control` on the last search result; OpenAI-compatible:
+    /// numbered in the system message, before anything that changes).
+    pub cache_passages: bool,
 }
 
 /// One earlier exchange: what the user asked and the answer they were shown.
@@ -143,8 +147,10 @@ pub enum AnswerPiece {
 /// Token accounting of one completion, for cost metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenUsage {
-    /// Prompt tokens.
+    /// Prompt tokens (all of them, read from the provider's cache or not).
     pub input_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
 }

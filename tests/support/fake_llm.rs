@@ -286,6 +286,7 @@ pub fn sample_request() -> LlmRequest {
             },
         ],
         history: Vec::new(),
+        cache_passages: false,
     }
 }
 

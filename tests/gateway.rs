@@ -1434,3 +1434,68 @@ async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_
     assert_eq!(posts, 2);
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_answer_channel_answers_new_messages_without_a_mention() {
+    let bot = Bot::start(Setup {
+        env: vec![("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string())],
+        ..Setup::default()
+    })
+    .await;
+    let channel = fd::next_snowflake();
+    let mut set = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
+        96,
+    );
+    set["member"]["permissions"] = json!("32");
+    set["channel_id"] = json!(channel.to_string());
+    set["channel"] = json!({"id": channel.to_string(), "type": 0, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
+    let token = bot.send(set).await;
+    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("anyone up for lunch at noon?", 97, channel, &[]),
+        )
+        .await;
+    let covered = human_message(
+        "whats the total comp for a google L4 MLE?",
+        97,
+        channel,
+        &[],
+    );
+    let covered_id = covered["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", covered).await;
+    let answer = nth_channel_post(&bot, 1).await;
+    assert_eq!(answer.param("channel_id"), channel.to_string());
+    assert_eq!(answer.json()["message_reference"]["message_id"], covered_id);
+    assert!(shown(answer.json()).contains("$300k–$430k"));
+    // Messages in other channels still need a mention.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("meta E4 DS total comp?", 97, fd::CHANNEL_ID, &[]),
+        )
+        .await;
+    let later = human_message("do I need to know spark at mid?", 97, channel, &[]);
+    bot.fake.dispatch("MESSAGE_CREATE", later).await;
+    nth_channel_post(&bot, 2).await;
+    let posts: Vec<RecordedRequest> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert!(posts
+        .iter()
+        .all(|post| post.param("channel_id") == channel.to_string()));
+    assert!(
+        !bot.fake.requests().iter().any(|r| r.is("POST", TYPING)),
+        "no typing before a maybe-silent answer"
+    );
+    bot.stop().await;
+}

@@ -1235,8 +1235,15 @@ async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload()
     );
 
     // Stats for this server: the one question, refused, listed as unanswered.
-    let stats = admin(&bot, "stats", json!([]), true).await;
-    let text = notice_text(&stats);
+    // (Counted right after the answer is posted: ask again until both are in, within a deadline.)
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let text = loop {
+        let text = notice_text(&admin(&bot, "stats", json!([]), true).await);
+        if text.contains("Questions: 2") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::task::yield_now().await;
+    };
     assert!(text.contains("Questions: 2"), "{text}");
     assert!(text.contains("Refused: 1 (50%)"), "{text}");
     assert!(text.contains("visa sponsorship policy for pets"), "{text}");

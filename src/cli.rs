@@ -682,8 +682,27 @@ async fn run_report(
         std::fs::write(path, export_eval_toml(&report))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let attention: Vec<(String, u64)> = report
+        .needs_attention
+        .iter()
+        .map(|item| (item.question.clone(), item.count))
+        .collect();
+    let gaps = crate::search::clusters::cluster_questions(&attention, 3);
     if json {
-        return write_json(out, &report);
+        /// The store's report with the coverage gaps beside it.
+        #[derive(serde::Serialize)]
+        struct WithGaps<'a> {
+            #[serde(flatten)]
+            report: &'a crate::store::Report,
+            coverage_gaps: &'a [crate::search::clusters::QuestionCluster],
+        }
+        return write_json(
+            out,
+            &WithGaps {
+                report: &report,
+                coverage_gaps: &gaps,
+            },
+        );
     }
     writeln!(
         out,
@@ -721,6 +740,22 @@ async fn run_report(
                 out,
                 "  {:>4}  [{}] {}",
                 item.count, item.reason, item.question
+            )?;
+        }
+    }
+    if !gaps.is_empty() {
+        writeln!(
+            out,
+            "Coverage gaps (refused or not helpful questions grouped by shared words):"
+        )?;
+        for gap in &gaps {
+            writeln!(
+                out,
+                "  {:>4}  {} ({} question(s)): {}",
+                gap.count,
+                gap.terms.join(" "),
+                gap.questions,
+                gap.examples.join(" | ")
             )?;
         }
     }
@@ -853,6 +888,57 @@ fn write_search_text(out: &mut dyn Write, results: &SearchResults) -> anyhow::Re
     Ok(())
 }
 
+/// The follow-ups' figures, with history and asked alone.
+fn write_conversations_text(
+    out: &mut dyn Write,
+    set: &str,
+    report: &crate::eval::ConversationReport,
+    verbose: bool,
+) -> anyhow::Result<()> {
+    writeln!(out, "\n{set}: {} conversations", report.conversations)?;
+    writeln!(out, "  {:<28} {:>9} {:>9}", "", "history", "alone")?;
+    writeln!(
+        out,
+        "  {:<28} {:>9.3} {:>9.3}",
+        "follow-up hit@1", report.hit_at_1, report.alone_hit_at_1
+    )?;
+    writeln!(out, "  {:<28} {:>9.3}", "follow-up hit@3", report.hit_at_3)?;
+    writeln!(
+        out,
+        "  {:<28} {:>9.3}",
+        "follow-up fact@3", report.fact_at_3
+    )?;
+    writeln!(
+        out,
+        "  {:<28} {:>9.3} {:>9.3}",
+        "facts in answer", report.facts_in_answer, report.alone_facts_in_answer
+    )?;
+    writeln!(out, "  {:<28} {:>9.3}", "refused", report.refusal)?;
+    writeln!(
+        out,
+        "  {:<28} {:>9.3}",
+        "verbatim quotes", report.verbatim_quotes
+    )?;
+    if verbose {
+        for outcome in &report.outcomes {
+            if outcome.first_correct_rank != Some(1) || !outcome.facts_in_answer {
+                writeln!(
+                    out,
+                    "  MISS {:<28} rank={:?} answer_facts={} refused={}\n       Q: {}\n       searched: {}\n       A: {}",
+                    outcome.id,
+                    outcome.first_correct_rank,
+                    outcome.facts_in_answer,
+                    outcome.refused,
+                    outcome.follow_up,
+                    outcome.standalone,
+                    outcome.answer
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_eval_text(out: &mut dyn Write, report: &EvalReport, verbose: bool) -> anyhow::Result<()> {
     writeln!(
         out,
@@ -868,6 +954,13 @@ fn write_eval_text(out: &mut dyn Write, report: &EvalReport, verbose: bool) -> a
 }
 
 fn write_set_text(out: &mut dyn Write, set: &SetReport, verbose: bool) -> anyhow::Result<()> {
+    if let Some(conversations) = &set.conversations {
+        write_conversations_text(out, &set.set, conversations, verbose)?;
+        if set.guidebot.retrieval.questions == 0 && set.guidebot.retrieval.off_topic_questions == 0
+        {
+            return Ok(());
+        }
+    }
     let ours = &set.guidebot;
     let theirs = set.baseline.as_ref();
     writeln!(

@@ -6,15 +6,19 @@
 //! `Arc<Engine>`.
 
 use crate::answer::{
-    extractive_answer, ground_completion, sent_passages, system_prompt, Answer, AnswerMode,
-    FallbackReason, SentPassage, ANSWER_PASSAGES,
+    estimated_tokens, extractive_answer, ground_completion, sent_passages, system_prompt,
+    whole_corpus_passages, Answer, AnswerMode, FallbackReason, SentPassage, ANSWER_PASSAGES,
 };
 use crate::comp::{CompChoice, CompData, CompLookup, CompQuery};
 use crate::corpus::{Corpus, Passage};
 use crate::llm::{
-    LlmClient, LlmCompletion, LlmError, LlmEvent, LlmRequest, LlmSettings, ProviderKind,
+    HistoryTurn, LlmClient, LlmCompletion, LlmError, LlmEvent, LlmRequest, LlmSettings,
+    ProviderKind,
 };
-use crate::search::{OpenOutcome, SearchError, SearchIndex, SearchOptions, SearchResults};
+use crate::search::follow_up::{self, FollowUpKind};
+use crate::search::{
+    BorrowedTerms, OpenOutcome, SearchError, SearchIndex, SearchOptions, SearchResults,
+};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::Serialize;
@@ -72,6 +76,22 @@ pub enum LlmPermission {
 #[derive(Debug, Clone, Default)]
 pub struct AnswerOptions {
     pub llm: LlmPermission,
+    /// The conversation so far, oldest first (empty for a first question): a follow-up borrows
+    /// the last turn's ideas for retrieval, and the LLM reads the turns.
+    pub history: Vec<PriorTurn>,
+}
+
+/// One earlier exchange of a conversation, as the engine needs it to read a follow-up. Plain
+/// data: whoever keeps conversations (the bot's history, a store) hands it back in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PriorTurn {
+    /// What the user asked.
+    pub question: String,
+    /// What retrieval searched for it (the question and what it borrowed), so a chain of
+    /// follow-ups keeps its topic: see [`Engine::standalone_query`].
+    pub standalone: String,
+    /// The answer as shown (sent to the LLM as the assistant's turn; never cited).
+    pub answer: String,
 }
 
 /// What an answer stream yields: the text so far while an LLM writes, then the checked answer.
@@ -139,6 +159,9 @@ pub struct Engine {
     comp: CompData,
     llm: Option<LlmClient>,
     open_outcome: OpenOutcome,
+    /// Every passage in document order, when an LLM is configured with a whole-guide budget the
+    /// corpus fits: sent instead of the top hits (retrieval still decides whether to answer).
+    whole_guide: Option<Arc<Vec<SentPassage>>>,
 }
 
 impl Engine {
@@ -176,6 +199,28 @@ impl Engine {
         for warning in comp.warnings() {
             tracing::warn!("{warning}; the row is left out of /comp");
         }
+        let whole_guide = llm
+            .as_ref()
+            .filter(|settings| settings.whole_guide_tokens > 0)
+            .and_then(|settings| {
+                let passages = whole_corpus_passages(&corpus);
+                let tokens = estimated_tokens(&passages);
+                if tokens <= settings.whole_guide_tokens {
+                    tracing::info!(
+                        tokens,
+                        passages = passages.len(),
+                        "the whole corpus fits the LLM budget: every passage is sent, cached"
+                    );
+                    Some(Arc::new(passages))
+                } else {
+                    tracing::info!(
+                        tokens,
+                        budget = settings.whole_guide_tokens,
+                        "the corpus is over the whole-guide budget: the top passages are sent"
+                    );
+                    None
+                }
+            });
         let llm = match llm {
             Some(settings) => {
                 let http = reqwest::Client::builder()
@@ -192,7 +237,13 @@ impl Engine {
             comp,
             llm,
             open_outcome,
+            whole_guide,
         })
+    }
+
+    /// Whether LLM answers get the whole corpus (it fits `llm.whole_guide_tokens`).
+    pub fn sends_whole_guide(&self) -> bool {
+        self.whole_guide.is_some()
     }
 
     pub fn corpus(&self) -> &Corpus {
@@ -243,7 +294,7 @@ impl Engine {
     /// The extractive answer: fast, no network. An empty question is the only error.
     pub fn answer_extractive(&self, question: &str) -> Result<Answer, SearchError> {
         let started = Instant::now();
-        let results = self.search_for_answer(question)?;
+        let results = self.search_for_answer(question, &[])?;
         let mut answer = extractive_answer(question, &results, &self.corpus);
         answer.latency_ms = elapsed_ms(started);
         Ok(answer)
@@ -305,7 +356,7 @@ impl Engine {
     /// request for the question: its hits merged into citable passages.
     fn plan(&self, question: &str, options: &AnswerOptions) -> Result<Plan, SearchError> {
         let started = Instant::now();
-        let results = self.search_for_answer(question)?;
+        let results = self.search_for_answer(question, &options.history)?;
         let mut extractive = extractive_answer(question, &results, &self.corpus);
         let client = match (&self.llm, &options.llm) {
             (Some(client), LlmPermission::Allowed) if !extractive.refused => client.clone(),
@@ -320,8 +371,13 @@ impl Engine {
                 return Ok(Plan::Ready(extractive));
             }
         };
-        let hits = &results.hits[..results.hits.len().min(ANSWER_PASSAGES)];
-        let sent = sent_passages(hits, &self.corpus);
+        let sent = match &self.whole_guide {
+            Some(all) => all.as_ref().clone(),
+            None => {
+                let hits = &results.hits[..results.hits.len().min(ANSWER_PASSAGES)];
+                sent_passages(hits, &self.corpus)
+            }
+        };
         if sent.is_empty() {
             extractive.latency_ms = elapsed_ms(started);
             return Ok(Plan::Ready(extractive));
@@ -330,6 +386,15 @@ impl Engine {
             system_prompt: system_prompt(client.kind()),
             question: question.to_string(),
             passages: sent.iter().map(SentPassage::prompt).collect(),
+            history: options
+                .history
+                .iter()
+                .map(|turn| HistoryTurn {
+                    question: turn.question.clone(),
+                    answer: turn.answer.clone(),
+                })
+                .collect(),
+            cache_passages: self.whole_guide.is_some(),
         };
         Ok(Plan::Llm {
             client,
@@ -347,13 +412,77 @@ impl Engine {
         })
     }
 
-    fn search_for_answer(&self, question: &str) -> Result<SearchResults, SearchError> {
-        let mut results = self.index.search_passages(
-            question,
-            &SearchOptions {
-                limit: ANSWER_PASSAGES,
-            },
-        )?;
+    /// What a follow-up borrows from the conversation for retrieval, if anything: the last
+    /// turn's standalone query, less the companies or levels the follow-up replaces, when the
+    /// follow-up continues it ("and at Meta?") — or, for a very short one ("L5?"), when it finds
+    /// nothing relevant alone. A question that stands alone borrows nothing.
+    pub fn borrowed_terms(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+    ) -> Result<Option<BorrowedTerms>, SearchError> {
+        let Some(last) = history.last() else {
+            return Ok(None);
+        };
+        let borrow = match follow_up::classify(question) {
+            FollowUpKind::Continues => true,
+            FollowUpKind::Short => {
+                question.trim().is_empty()
+                    || !self
+                        .index
+                        .search_passages(question, &SearchOptions { limit: 3 })?
+                        .relevant
+            }
+            FollowUpKind::StandsAlone => false,
+        };
+        if !borrow {
+            return Ok(None);
+        }
+        let text = self.comp.carry_over(&last.standalone, question);
+        Ok((!text.trim().is_empty()).then_some(BorrowedTerms {
+            text,
+            weight: follow_up::BORROWED_WEIGHT,
+        }))
+    }
+
+    /// The question as retrieval read it, for the next follow-up to borrow from: the question,
+    /// then the words it borrowed.
+    pub fn standalone_query(&self, question: &str, history: &[PriorTurn]) -> String {
+        match self.borrowed_terms(question, history) {
+            Ok(Some(borrowed)) => format!("{} {}", question.trim(), borrowed.text),
+            _ => question.trim().to_string(),
+        }
+    }
+
+    /// Searches for a question of a conversation (see [`Engine::borrowed_terms`]); without
+    /// history it is [`Engine::search`] without snippets.
+    pub fn search_in_conversation(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
+        match self.borrowed_terms(question, history)? {
+            Some(borrowed) => self.index.search_follow_up(question, &borrowed, options),
+            None => self.index.search(question, options),
+        }
+    }
+
+    fn search_for_answer(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+    ) -> Result<SearchResults, SearchError> {
+        if question.trim().is_empty() {
+            return Err(SearchError::EmptyQuery);
+        }
+        let options = SearchOptions {
+            limit: ANSWER_PASSAGES,
+        };
+        let mut results = match self.borrowed_terms(question, history)? {
+            Some(borrowed) => self.index.search_follow_up(question, &borrowed, &options)?,
+            None => self.index.search_passages(question, &options)?,
+        };
         // A pay question for a level the tables do not list ("senior", "L5 at Google") would be
         // answered with the rows of other levels: refuse, and say which levels there are.
         let pay_row_first = results.hits.first().is_some_and(|hit| {
@@ -579,7 +708,11 @@ impl StreamContext {
                 tracing::warn!(
                     "LLM answer had no supported cited sentence; using the extractive answer"
                 );
-                self.fallback(FallbackReason::Ungrounded)
+                // The tokens were spent all the same: budgets and metrics count them.
+                let usage = completion.usage;
+                let mut answer = self.fallback(FallbackReason::Ungrounded);
+                answer.usage = Some(usage);
+                answer
             }
         }
     }

@@ -44,6 +44,22 @@ pub struct OffTopicQuestion {
     pub tags: Vec<String>,
 }
 
+/// A conversation: earlier turns, then a follow-up whose answer is scored (expected sections and
+/// facts are the last turn's).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConversation {
+    pub id: String,
+    /// Two or three messages, in order; the last is the follow-up measured.
+    pub turns: Vec<String>,
+    /// Section ids that answer the follow-up in its context.
+    pub sections: Vec<String>,
+    /// Strings the follow-up's answer needs.
+    pub facts: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 /// The whole set, as stored in `tests/eval/*.toml`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +71,8 @@ pub struct EvalSet {
     pub questions: Vec<EvalQuestion>,
     #[serde(default, rename = "off_topic")]
     pub off_topic: Vec<OffTopicQuestion>,
+    #[serde(default, rename = "conversation")]
+    pub conversations: Vec<EvalConversation>,
 }
 
 /// Reading the set failed; names the file and, for syntax errors, the line.
@@ -249,6 +267,182 @@ pub struct SetReport {
     pub set: String,
     pub guidebot: SystemReport,
     pub baseline: Option<SystemReport>,
+    /// The set's conversations, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<ConversationReport>,
+}
+
+/// How follow-ups fare with their conversation's history, and the same follow-ups asked alone
+/// (what guidebot did before it kept history), each in 0..=1.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationReport {
+    pub conversations: usize,
+    /// With history: the first hit is in an expected section.
+    pub hit_at_1: f64,
+    pub hit_at_3: f64,
+    /// The top three passages hold every fact.
+    pub fact_at_3: f64,
+    /// The follow-up's answer holds every fact.
+    pub facts_in_answer: f64,
+    /// Follow-ups refused.
+    pub refusal: f64,
+    /// Citations of the follow-ups' answers whose quote is verbatim in the guide (must be 1.0).
+    pub verbatim_quotes: f64,
+    /// The same follow-ups without history.
+    pub alone_hit_at_1: f64,
+    pub alone_facts_in_answer: f64,
+    pub outcomes: Vec<ConversationOutcome>,
+}
+
+/// One conversation's follow-up, for the detailed report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationOutcome {
+    pub id: String,
+    pub follow_up: String,
+    /// What retrieval searched (the follow-up and what it borrowed).
+    pub standalone: String,
+    pub first_correct_rank: Option<usize>,
+    pub facts_in_answer: bool,
+    pub alone_facts_in_answer: bool,
+    pub refused: bool,
+    pub answer: String,
+}
+
+/// Runs each conversation through the engine as the bot does: every earlier turn answered with
+/// the history before it, then the follow-up searched and answered with the whole history, and
+/// once more alone.
+pub async fn run_conversations(
+    engine: &Engine,
+    set: &EvalSet,
+    sources: &SourceTexts,
+) -> Option<ConversationReport> {
+    use crate::engine::{AnswerOptions, PriorTurn};
+    if set.conversations.is_empty() {
+        return None;
+    }
+    let options = SearchOptions { limit: 10 };
+    let mut outcomes = Vec::with_capacity(set.conversations.len());
+    let (mut hit1, mut hit3, mut fact3, mut facts, mut refused) = (0, 0, 0, 0, 0);
+    let (mut alone_hit1, mut alone_facts) = (0, 0);
+    let (mut citations, mut verbatim) = (0usize, 0usize);
+    for conversation in &set.conversations {
+        let Some((follow_up, earlier)) = conversation.turns.split_last() else {
+            continue;
+        };
+        let mut history: Vec<PriorTurn> = Vec::new();
+        for turn in earlier {
+            let options = AnswerOptions {
+                history: history.clone(),
+                ..AnswerOptions::default()
+            };
+            let answer = engine
+                .answer(turn, &options)
+                .await
+                .map(|answer| answer.answer)
+                .unwrap_or_default();
+            history.push(PriorTurn {
+                question: turn.clone(),
+                standalone: engine.standalone_query(turn, &history),
+                answer,
+            });
+        }
+        let guide = set.guide.as_deref();
+        let rank_in = |results: &Result<SearchResults, crate::search::SearchError>| {
+            results.as_ref().ok().and_then(|results| {
+                results
+                    .hits
+                    .iter()
+                    .take(10)
+                    .position(|hit| {
+                        guide.is_none_or(|guide| hit.guide == guide)
+                            && conversation.sections.contains(&hit.section_id)
+                    })
+                    .map(|index| index + 1)
+            })
+        };
+        let with_history = engine.search_in_conversation(follow_up, &history, &options);
+        let rank = rank_in(&with_history);
+        let top3 = with_history
+            .as_ref()
+            .map(|results| {
+                results
+                    .hits
+                    .iter()
+                    .take(3)
+                    .map(|hit| match &hit.context {
+                        Some(context) => format!("{context} {}", hit.text),
+                        None => hit.text.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        let alone_rank = rank_in(&engine.search(follow_up, &options));
+        let answer = engine
+            .answer(
+                follow_up,
+                &AnswerOptions {
+                    history: history.clone(),
+                    ..AnswerOptions::default()
+                },
+            )
+            .await
+            .ok();
+        let alone = engine
+            .answer(follow_up, &AnswerOptions::default())
+            .await
+            .ok();
+        let produced = answer
+            .as_ref()
+            .map(Produced::from_answer)
+            .unwrap_or_else(|| Produced {
+                refused: true,
+                ..Produced::default()
+            });
+        let alone_ok = alone.as_ref().is_some_and(|alone| {
+            !alone.refused && contains_all(&alone.answer, &conversation.facts)
+        });
+        let answer_ok = !produced.refused && contains_all(&produced.text, &conversation.facts);
+        for (guide, quote) in &produced.quotes {
+            citations += 1;
+            verbatim += usize::from(sources.is_verbatim(guide, quote));
+        }
+        hit1 += usize::from(rank == Some(1));
+        hit3 += usize::from(rank.is_some_and(|rank| rank <= 3));
+        fact3 += usize::from(contains_all(&top3, &conversation.facts));
+        facts += usize::from(answer_ok);
+        refused += usize::from(produced.refused);
+        alone_hit1 += usize::from(alone_rank == Some(1));
+        alone_facts += usize::from(alone_ok);
+        outcomes.push(ConversationOutcome {
+            id: conversation.id.clone(),
+            follow_up: follow_up.clone(),
+            standalone: engine.standalone_query(follow_up, &history),
+            first_correct_rank: rank,
+            facts_in_answer: answer_ok,
+            alone_facts_in_answer: alone_ok,
+            refused: produced.refused,
+            answer: produced.text,
+        });
+    }
+    let total = outcomes.len().max(1) as f64;
+    let share = |count: usize| count as f64 / total;
+    Some(ConversationReport {
+        conversations: outcomes.len(),
+        hit_at_1: share(hit1),
+        hit_at_3: share(hit3),
+        fact_at_3: share(fact3),
+        facts_in_answer: share(facts),
+        refusal: share(refused),
+        verbatim_quotes: if citations == 0 {
+            1.0
+        } else {
+            verbatim as f64 / citations as f64
+        },
+        alone_hit_at_1: share(alone_hit1),
+        alone_facts_in_answer: share(alone_facts),
+        outcomes,
+    })
 }
 
 /// How a system answers, for [`evaluate`]: its mode's name, the answering function, and the
@@ -490,10 +684,12 @@ pub async fn run_set(
             evaluate(set, &mut retrieve, None)
         }
     });
+    let conversations = run_conversations(engine, set, &sources).await;
     SetReport {
         set: set_name.to_string(),
         guidebot,
         baseline,
+        conversations,
     }
 }
 

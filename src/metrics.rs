@@ -48,6 +48,8 @@ fn latency_histogram() -> Histogram {
 
 /// Every metric guidebot exports, in one registry. Cheap to update from any thread.
 pub struct Metrics {
+    follow_ups: Family<Labels1, Counter>,
+    escalations: Counter,
     registry: Registry,
     requests: Family<Labels2, Counter>,
     request_seconds: HistogramFamily,
@@ -129,7 +131,7 @@ impl Metrics {
         let llm_tokens = Family::<Labels1, Counter>::default();
         registry.register(
             "llm_tokens",
-            "LLM tokens used, by direction (input or output)",
+            "LLM tokens used, by direction: input (all prompt tokens; input_cached of them read from the provider's prompt cache, input_uncached the rest) or output",
             llm_tokens.clone(),
         );
         let llm_errors = Family::<Labels1, Counter>::default();
@@ -186,11 +188,25 @@ impl Metrics {
             "Storage write batches that failed (the database was unreachable); each is retried",
             store_failed_batches.clone(),
         );
+        let follow_ups = Family::<Labels1, Counter>::default();
+        registry.register(
+            "follow_ups",
+            "Questions read with earlier turns of their thread or reply chain, by command",
+            follow_ups.clone(),
+        );
+        let escalations = Counter::default();
+        registry.register(
+            "escalations",
+            "\"Still need help?\" presses that pinged the helper role",
+            escalations.clone(),
+        );
         Metrics {
             store_writes,
             store_failed_batches,
             storage_source: OnceLock::new(),
             storage_counted: Mutex::new((0, 0, 0)),
+            follow_ups,
+            escalations,
             reloads,
             reload_source: OnceLock::new(),
             reloads_counted: Mutex::new((0, 0)),
@@ -329,7 +345,21 @@ impl Metrics {
 
     /// Adds LLM tokens (zeros are not recorded).
     pub fn add_llm_tokens(&self, input: u64, output: u64) {
-        for (direction, tokens) in [("input", input), ("output", output)] {
+        self.add_llm_tokens_cached(input, 0, output);
+    }
+
+    /// Adds LLM tokens, telling the prompt tokens read from the provider's cache
+    /// (`input_cached`) from the others (`input_uncached`); `input` counts them all.
+    pub fn add_llm_tokens_cached(&self, input: u64, cached_input: u64, output: u64) {
+        let cached_input = cached_input.min(input);
+        let split = [
+            ("input_cached", cached_input),
+            ("input_uncached", input - cached_input),
+        ];
+        for (direction, tokens) in [("input", input), ("output", output)]
+            .into_iter()
+            .chain(split)
+        {
             if tokens > 0 {
                 self.llm_tokens
                     .get_or_create(&[("direction", direction)])
@@ -356,6 +386,16 @@ impl Metrics {
     /// Counts a handler that panicked.
     pub fn count_panic(&self, command: &'static str) {
         self.panics.get_or_create(&[("command", command)]).inc();
+    }
+
+    /// Counts a question answered as a follow-up (with its conversation's earlier turns).
+    pub fn count_follow_up(&self, command: &'static str) {
+        self.follow_ups.get_or_create(&[("command", command)]).inc();
+    }
+
+    /// Counts a hand-off to the helper role.
+    pub fn count_escalation(&self) {
+        self.escalations.inc();
     }
 }
 

@@ -5,6 +5,7 @@
 //! The services run on one `TaskTracker` and stop on one `CancellationToken`: shutdown cancels the
 //! token and waits for the tracker, so it waits for real work, not a poll loop.
 
+use crate::bot::admin::FileChannelSettings;
 use crate::bot::{Dispatcher, InteractionObserver};
 use crate::config::Config;
 use crate::engine::{Engine, EngineConfig, EngineHandle};
@@ -109,12 +110,17 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
             )
         });
     }
-    let dispatcher = Arc::new(dispatcher);
+    let channels = match config.channels_path() {
+        Some(path) => FileChannelSettings::open(path),
+        None => FileChannelSettings::in_memory(),
+    };
+    dispatcher = dispatcher.with_channel_settings(Arc::new(channels));
+    // Live reload: file watcher, SIGHUP, and the programmatic trigger (`/guidebot reload`).
+    let (trigger, requests) = reload_channel(&engines);
+    let dispatcher = Arc::new(dispatcher.with_reload(trigger.clone()));
 
     let services = Services::new();
 
-    // Live reload: file watcher, SIGHUP, and the programmatic trigger.
-    let (trigger, requests) = reload_channel(&engines);
     let reload_status = trigger.status();
     metrics.follow_reloads(move || {
         let status = reload_status.borrow();

@@ -89,6 +89,7 @@ impl Bot {
             user_id,
             guild_id,
             channel_id: Some(1),
+            conversation: None,
             request: BotRequest::Ask {
                 question: question.to_string(),
                 private: false,

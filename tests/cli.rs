@@ -509,3 +509,61 @@ fn an_io_error_names_its_cause_once() {
         "the cause is printed once: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn report_groups_refused_questions_into_coverage_gaps() {
+    use guidebot::store::{QuestionRecord, SqliteStore, Store};
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("guidebot.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let now = guidebot::util::clock::now_unix();
+    for (question, refused) in [
+        ("does google sponsor H1B visas?", true),
+        ("does google sponsor H1B visas?", true),
+        ("H1B visa sponsorship at meta?", true),
+        ("how do I negotiate a relocation package", true),
+        ("relocation package at meta?", true),
+        ("whats the TC for a google L4 MLE?", false),
+    ] {
+        store
+            .record_question(&QuestionRecord {
+                at_unix: now,
+                user_hash: "u".to_string(),
+                guild_hash: None,
+                command: "ask".to_string(),
+                question: question.to_string(),
+                refused,
+                mode: "extractive".to_string(),
+                top_coverage: None,
+                answer_key: None,
+                citations: Vec::new(),
+                fingerprint: "f".to_string(),
+            })
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let store_arg = path.to_str().unwrap().to_string();
+    let (result, out) = run_in_process(
+        &["guidebot", "report", "--store", &store_arg, "--json"],
+        &[],
+    )
+    .await;
+    result.unwrap_or_else(|error| panic!("report: {error:#}\n{out}"));
+    let report: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let gaps = report["coverage_gaps"].as_array().expect("coverage_gaps");
+    assert_eq!(gaps.len(), 2, "{gaps:#?}");
+    assert_eq!(gaps[0]["count"], 3);
+    assert_eq!(gaps[0]["questions"], 2);
+    assert!(gaps[0]["terms"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("visa")));
+    assert_eq!(gaps[0]["examples"][0], "does google sponsor H1B visas?");
+    assert_eq!(gaps[1]["count"], 2);
+    // The text report shows the same groups.
+    let (result, out) = run_in_process(&["guidebot", "report", "--store", &store_arg], &[]).await;
+    result.unwrap();
+    assert!(out.contains("Coverage gaps"), "{out}");
+    assert!(out.contains("does google sponsor H1B visas?"), "{out}");
+}

@@ -210,10 +210,13 @@ fn every_bad_file_value_names_file_line_and_key() {
 fn every_bad_environment_value_names_the_variable() {
     for spec in KEYS {
         let bad = match spec.key {
-            "paths.corpus_dir" | "paths.index_dir" | "llm.model" | "bot.store_path" => continue,
+            "paths.corpus_dir" | "paths.index_dir" | "llm.model" | "bot.store_path"
+            | "bot.channels_path" => continue,
             "llm.provider" => "gemini",
             "llm.base_url" | "discord.api_base" => "not a url",
-            "bot.mention_replies_in_thread" | "reload.watch" => "maybe",
+            "bot.mention_replies_in_thread" | "reload.watch" | "discord.message_content_intent" => {
+                "maybe"
+            }
             "log.level" => "guidebot=loud",
             _ => "-1x",
         };

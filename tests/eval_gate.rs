@@ -263,3 +263,70 @@ fn the_bundled_guide_alone_stays_above_its_floors() {
 fn every_guide_indexed_together_stays_above_its_floors() {
     gate(TEST_CORPORA, ALL_GUIDES);
 }
+
+/// The conversation set: follow-ups read with their history must stay above floors set just under
+/// the measured figures (BENCHMARKS.md, "Conversations"), and clearly above the same follow-ups
+/// asked alone (what guidebot did before it kept history).
+#[test]
+fn follow_ups_with_history_stay_above_their_floors() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let index = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_guidebot"))
+        .current_dir(root)
+        .arg("--index")
+        .arg(index.path())
+        .args([
+            "eval",
+            "--answers",
+            "--json",
+            "--no-baseline",
+            "--questions",
+            "tests/eval/conversations.toml",
+        ])
+        .env_remove("GUIDEBOT_LLM_PROVIDER")
+        .output()
+        .expect("guidebot runs");
+    assert!(
+        output.status.success(),
+        "eval failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let conversations = &report["sets"][0]["conversations"];
+    let metric = |name: &str| {
+        conversations[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("missing {name} in {conversations}"))
+    };
+    assert!(
+        conversations["conversations"].as_u64().unwrap_or(0) >= 30,
+        "too few conversations"
+    );
+    let floors = [
+        ("hit_at_1", 0.89),
+        ("hit_at_3", 0.94),
+        ("fact_at_3", 0.97),
+        ("facts_in_answer", 0.83),
+        ("verbatim_quotes", 1.0),
+    ];
+    let mut failures = Vec::new();
+    for (name, floor) in floors {
+        let value = metric(name);
+        if value < floor {
+            failures.push(format!("{name} = {value:.3} (floor {floor})"));
+        }
+    }
+    if metric("refusal") > 0.09 {
+        failures.push(format!("refusal = {:.3} (ceiling 0.09)", metric("refusal")));
+    }
+    // History must matter: the same follow-ups asked alone do much worse.
+    if metric("facts_in_answer") < metric("alone_facts_in_answer") + 0.2 {
+        failures.push(format!(
+            "history adds too little: {:.3} with it, {:.3} alone",
+            metric("facts_in_answer"),
+            metric("alone_facts_in_answer")
+        ));
+    }
+    assert!(failures.is_empty(), "below the floors: {failures:#?}");
+}

@@ -42,6 +42,8 @@ struct Setup {
     env: Vec<(&'static str, String)>,
     /// Storage for feedback and analytics.
     store: Option<Arc<dyn guidebot::store::Store>>,
+    /// Run the live reloader, so `/guidebot reload` can use it.
+    reload: bool,
 }
 
 /// A running bot: the fake Discord, the `gateway::run` task and the trigger of its shutdown.
@@ -62,17 +64,31 @@ impl Bot {
         let index = tempfile::tempdir().expect("temp index dir");
         let mut config = EngineConfig::new(&corpus_dir(), index.path());
         config.llm = setup.llm;
+        let engine_config = config.clone();
         let engine = tokio::task::spawn_blocking(move || Engine::open(&config))
             .await
             .expect("engine task")
             .expect("engine over the bundled corpus");
-        let mut dispatcher = Dispatcher::new(
-            Arc::new(EngineHandle::new(engine)),
-            setup.bot,
-            Arc::new(NoObserver),
-        );
+        let engines = Arc::new(EngineHandle::new(engine));
+        let mut dispatcher = Dispatcher::new(Arc::clone(&engines), setup.bot, Arc::new(NoObserver));
         if let Some(store) = setup.store {
             dispatcher = dispatcher.with_store(store);
+        }
+        if setup.reload {
+            let (trigger, requests) = guidebot::reload::reload_channel(&engines);
+            dispatcher = dispatcher.with_reload(trigger);
+            let options = guidebot::reload::ReloadOptions {
+                watch_debounce: None,
+                sighup: false,
+            };
+            // Stops with the test's runtime.
+            tokio::spawn(guidebot::reload::watch_and_reload(
+                engines,
+                engine_config,
+                options,
+                requests,
+                std::future::pending::<()>(),
+            ));
         }
         let dispatcher = Arc::new(dispatcher);
         let mut env: HashMap<String, String> = HashMap::from([
@@ -228,7 +244,10 @@ async fn registers_commands_globally_with_plain_intents() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ask", "search", "comp", "source", "about"]);
+    assert_eq!(
+        names,
+        ["ask", "search", "comp", "source", "about", "guidebot"]
+    );
     for command in commands {
         assert!(valid_name(command["name"].as_str().unwrap()), "{command}");
         assert!(valid_description(&command["description"]), "{command}");
@@ -281,7 +300,7 @@ async fn registers_commands_to_one_guild_and_runs_only_its_shard_range() {
         .wait_for_route("PUT", GUILD_COMMANDS, TIMEOUT)
         .await;
     assert_eq!(put.param("guild_id"), guild.to_string());
-    assert_eq!(put.json().as_array().unwrap().len(), 5);
+    assert_eq!(put.json().as_array().unwrap().len(), 6);
     let requests = bot.fake.requests();
     assert!(!requests.iter().any(|r| r.is("PUT", GLOBAL_COMMANDS)));
     // A fixed range never asks Discord for the recommended shard count.
@@ -912,6 +931,642 @@ async fn a_burst_of_a_thousand_interactions_is_acknowledged_without_loss() {
         at(0.5),
         at(0.99),
         at(1.0)
+    );
+    bot.stop().await;
+}
+
+/// The nth (1-based) answer the bot posted as a channel message.
+async fn nth_channel_post(bot: &Bot, n: usize) -> RecordedRequest {
+    bot.fake
+        .wait_for_requests(|r| r.is("POST", CHANNEL_MESSAGES), n, TIMEOUT)
+        .await
+        .remove(n - 1)
+}
+
+/// Everything a message body shows (embeds and content), as one string.
+fn shown(body: &Value) -> String {
+    format!("{} {}", body["content"], body["embeds"])
+}
+
+/// A human's message in `channel_id` (a thread's id for a message in the thread).
+fn human_message(content: &str, user: u64, channel_id: u64, mentions: &[Value]) -> Value {
+    let mut message = fd::message_create(content, fd::user_json(user, "human", false), mentions);
+    message["channel_id"] = json!(channel_id.to_string());
+    message
+}
+
+/// `message` made a reply to the bot's answer `answer` (a recorded POST), as Discord sends it:
+/// the answer in full under `referenced_message`, with its own reference to the question.
+fn as_reply_to_bot(mut message: Value, answer: &RecordedRequest, channel_id: u64) -> Value {
+    let posted = answer.response.clone().expect("the posted message");
+    message["message_reference"] = json!({
+        "message_id": posted["id"],
+        "channel_id": channel_id.to_string(),
+        "guild_id": fd::GUILD_ID.to_string()
+    });
+    let mut referenced = posted;
+    if let Some(question) = answer.json()["message_reference"]["message_id"].as_str() {
+        referenced["message_reference"] = json!({
+            "message_id": question,
+            "channel_id": channel_id.to_string(),
+            "guild_id": fd::GUILD_ID.to_string()
+        });
+        referenced["type"] = json!(19);
+    }
+    message["referenced_message"] = referenced;
+    message["type"] = json!(19);
+    message
+}
+
+/// The intents bit of the privileged Message Content intent.
+const MESSAGE_CONTENT_BIT: u64 = 1 << 15;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_an_answer_is_a_follow_up_and_unpinged_ones_need_the_intent() {
+    let bot = Bot::start(Setup::default()).await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, 0, "off by default");
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let ping = format!("<@{}>", bot.fake.bot_user_id());
+
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message(
+                &format!("{ping} how much does a databricks L4 MLE make"),
+                61,
+                fd::CHANNEL_ID,
+                std::slice::from_ref(&me),
+            ),
+        )
+        .await;
+    let first = nth_channel_post(&bot, 1).await;
+    assert!(
+        shown(first.json()).contains("$310k–$480k"),
+        "{}",
+        shown(first.json())
+    );
+
+    // Without the intent, a reply that does not ping the bot arrives without its text: ignored.
+    let unpinged = as_reply_to_bot(
+        human_message("", 61, fd::CHANNEL_ID, &[]),
+        &first,
+        fd::CHANNEL_ID,
+    );
+    bot.fake.dispatch("MESSAGE_CREATE", unpinged).await;
+
+    // A reply that pings the bot continues the conversation: "and the base?" is Databricks'.
+    let reply = as_reply_to_bot(
+        human_message(
+            &format!("{ping} and the base?"),
+            61,
+            fd::CHANNEL_ID,
+            std::slice::from_ref(&me),
+        ),
+        &first,
+        fd::CHANNEL_ID,
+    );
+    let reply_id = reply["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", reply).await;
+    let second = nth_channel_post(&bot, 2).await;
+    let body = second.json();
+    assert!(shown(body).contains("$190k–$250k"), "{}", shown(body));
+    assert_eq!(body["message_reference"]["message_id"], reply_id);
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    let sources = body["embeds"].as_array().unwrap().last().unwrap()["fields"]
+        .as_array()
+        .expect("cited");
+    assert!(!sources.is_empty());
+    // A reply to that second answer still continues the chain (Scale AI now, base still asked).
+    let third = as_reply_to_bot(
+        human_message(
+            &format!("{ping} and at scale ai?"),
+            61,
+            fd::CHANNEL_ID,
+            std::slice::from_ref(&me),
+        ),
+        &second,
+        fd::CHANNEL_ID,
+    );
+    bot.fake.dispatch("MESSAGE_CREATE", third).await;
+    let third = nth_channel_post(&bot, 3).await;
+    assert!(
+        shown(third.json()).contains("$210k–$280k"),
+        "{}",
+        shown(third.json())
+    );
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(posts, 3, "the unpinged reply got no answer");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_bots_thread_messages_and_ask_are_follow_ups() {
+    let bot = Bot::start(Setup {
+        env: vec![
+            ("GUIDEBOT_MENTION_THREADS", "true".to_string()),
+            ("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string()),
+        ],
+        ..Setup::default()
+    })
+    .await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, MESSAGE_CONTENT_BIT);
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let question = human_message(
+        &format!("<@{}> netflix L5 MLE total comp", bot.fake.bot_user_id()),
+        62,
+        fd::CHANNEL_ID,
+        &[me],
+    );
+    let thread_id: u64 = question["id"].as_str().unwrap().parse().unwrap();
+    bot.fake.dispatch("MESSAGE_CREATE", question).await;
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread_id.to_string());
+    assert!(shown(first.json()).contains("$380k–$580k"));
+
+    // In the bot's thread, a message without a mention is a follow-up.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("and at databricks?", 62, thread_id, &[]),
+        )
+        .await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), thread_id.to_string());
+    assert!(
+        shown(second.json()).contains("$310k–$480k"),
+        "{}",
+        shown(second.json())
+    );
+    assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
+
+    // /ask inside the thread reads the same history: "the base there" is Databricks'.
+    let mut ask = fd::interaction_command(
+        bot.app(),
+        "ask",
+        json!([fd::opt("question", "what's the base there?")]),
+        62,
+    );
+    ask["channel_id"] = json!(thread_id.to_string());
+    ask["channel"] = json!({
+        "id": thread_id.to_string(),
+        "type": 11,
+        "name": "netflix L5 MLE total comp",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    });
+    let token = bot.send(ask).await;
+    let callback = bot.callback(&token).await;
+    let data = &callback.json()["data"];
+    assert!(shown(data).contains("$190k–$250k"), "{}", shown(data));
+    assert!(
+        !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A message in some other thread is not the bot's business.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("and at databricks?", 62, thread_id + 1, &[]),
+        )
+        .await;
+    // ... nor is a bot's message in its own thread.
+    let mut from_bot = human_message("and at meta?", 63, thread_id, &[]);
+    from_bot["author"]["bot"] = json!(true);
+    bot.fake.dispatch("MESSAGE_CREATE", from_bot).await;
+    // A last follow-up proves the bot kept reading; only it is answered.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("and at scale ai?", 62, thread_id, &[]),
+        )
+        .await;
+    let last = nth_channel_post(&bot, 3).await;
+    assert!(
+        shown(last.json()).contains("$210k–$280k"),
+        "{}",
+        shown(last.json())
+    );
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(posts, 3);
+    bot.stop().await;
+}
+
+/// `/guidebot <sub>` with `options` from user 71, with or without Manage Server; its callback.
+async fn admin(bot: &Bot, sub: &str, options: Value, manage_server: bool) -> RecordedRequest {
+    let mut interaction = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": sub, "type": 1, "options": options}]),
+        71,
+    );
+    interaction["member"]["permissions"] = json!(if manage_server { "32" } else { "0" });
+    let token = bot.send(interaction).await;
+    bot.callback(&token).await
+}
+
+/// The text of an ephemeral notice (a callback's embed description).
+fn notice_text(callback: &RecordedRequest) -> String {
+    let body = callback.json();
+    assert_eq!(
+        flags(&body["data"]) & 64,
+        64,
+        "admin replies are ephemeral: {body}"
+    );
+    body["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload() {
+    let bot = Bot::start(Setup {
+        reload: true,
+        ..Setup::default()
+    })
+    .await;
+    // Registered for Manage Server only, in servers only.
+    let registered = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "PUT" && r.route.is_some_and(|route| route.ends_with("/commands")),
+            TIMEOUT,
+        )
+        .await;
+    let commands = registered.json().as_array().expect("commands").clone();
+    let admin_command = commands
+        .iter()
+        .find(|command| command["name"] == "guidebot")
+        .expect("/guidebot registered");
+    assert_eq!(admin_command["default_member_permissions"], 32);
+    assert_eq!(admin_command["contexts"], json!([0]));
+
+    // Without Manage Server: refused, whatever the subcommand.
+    for (sub, options) in [
+        ("stats", json!([])),
+        ("reload", json!([])),
+        ("channel", json!([fd::opt("mode", "off")])),
+    ] {
+        let refused = admin(&bot, sub, options, false).await;
+        assert_eq!(refused.json()["type"], 4);
+        assert!(notice_text(&refused).contains("Manage Server"), "{sub}");
+    }
+
+    // With it: a thread-per-answer channel answers mentions in a new thread ...
+    let threaded = admin(
+        &bot,
+        "channel",
+        json!([fd::opt("mode", "thread-per-answer")]),
+        true,
+    )
+    .await;
+    assert!(notice_text(&threaded).contains("**thread-per-answer**"));
+    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let ping = format!("<@{}>", bot.fake.bot_user_id());
+    let question = human_message(
+        &format!("{ping} what's the visa sponsorship policy for pets?"),
+        72,
+        fd::CHANNEL_ID,
+        std::slice::from_ref(&me),
+    );
+    let question_id = question["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", question).await;
+    let thread = bot
+        .fake
+        .wait_for_route("POST", THREAD_FROM_MESSAGE, TIMEOUT)
+        .await;
+    assert_eq!(thread.param("message_id"), question_id);
+    let answered = nth_channel_post(&bot, 1).await;
+    assert_eq!(answered.param("channel_id"), question_id);
+
+    // ... and a channel switched off answers no mention at all (the mode stays off, so however
+    // late the event is handled it is ignored; a mention elsewhere proves the bot still reads).
+    let off = admin(&bot, "channel", json!([fd::opt("mode", "off")]), true).await;
+    assert!(
+        notice_text(&off).contains("**off**"),
+        "{}",
+        notice_text(&off)
+    );
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message(
+                &format!("{ping} meta E4 DS total comp?"),
+                72,
+                fd::CHANNEL_ID,
+                std::slice::from_ref(&me),
+            ),
+        )
+        .await;
+    let elsewhere = fd::CHANNEL_ID + 7;
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message(
+                &format!("{ping} netflix L5 MLE total comp"),
+                72,
+                elsewhere,
+                std::slice::from_ref(&me),
+            ),
+        )
+        .await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), elsewhere.to_string());
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(
+        posts, 2,
+        "the mention in the switched-off channel was ignored"
+    );
+
+    // Stats for this server: the one question, refused, listed as unanswered.
+    // (Counted right after the answer is posted: ask again until both are in, within a deadline.)
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let text = loop {
+        let text = notice_text(&admin(&bot, "stats", json!([]), true).await);
+        if text.contains("Questions: 2") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert!(text.contains("Questions: 2"), "{text}");
+    assert!(text.contains("Refused: 1 (50%)"), "{text}");
+    assert!(text.contains("visa sponsorship policy for pets"), "{text}");
+
+    // Reload: deferred (a rebuild may take seconds), then the result as an edit.
+    let reload = admin(&bot, "reload", json!([]), true).await;
+    assert_eq!(reload.json()["type"], 5);
+    assert_eq!(flags(&reload.json()["data"]) & 64, 64);
+    let token = reload.param("interaction_token").to_string();
+    let edit = bot
+        .fake
+        .wait_for_request(
+            |r| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token,
+            TIMEOUT,
+        )
+        .await;
+    let text = edit.json()["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.starts_with("Reloaded in"), "{text}");
+    assert!(text.contains("no change"), "{text}");
+    assert_eq!(edit.json()["allowed_mentions"]["parse"], json!([]));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
+    const ROLE: u64 = 555_000_000_000_000_001;
+    let bot = Bot::start(Setup {
+        bot: BotSettings {
+            helper_role_id: Some(ROLE),
+            ..BotSettings::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let thread = fd::next_snowflake();
+    let mut ask = fd::interaction_command(
+        bot.app(),
+        "ask",
+        json!([fd::opt(
+            "question",
+            "what's the visa sponsorship policy for pets?"
+        )]),
+        81,
+    );
+    ask["channel_id"] = json!(thread.to_string());
+    ask["channel"] = json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "name": "help",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    });
+    let token = bot.send(ask).await;
+    let answer = bot.callback(&token).await;
+    let buttons = answer.json()["data"]["components"][0]["components"]
+        .as_array()
+        .expect("buttons")
+        .clone();
+    let help = buttons
+        .iter()
+        .find(|button| button["label"] == "Still need help?")
+        .expect("a hand-off button, also under a refusal");
+    let custom_id = help["custom_id"].as_str().unwrap().to_string();
+    assert!(custom_id.starts_with("escalate:"), "{custom_id}");
+
+    let mut press = fd::interaction_component(bot.app(), &custom_id, 81, fd::next_snowflake());
+    press["channel_id"] = json!(thread.to_string());
+    press["channel"] = ask_channel(thread);
+    let token = bot.send(press).await;
+    let handed = bot.callback(&token).await;
+    let body = handed.json();
+    assert_eq!(body["type"], 4);
+    let data = &body["data"];
+    assert_eq!(flags(data) & 64, 0, "the helpers must see it");
+    assert!(data["content"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("<@&{ROLE}>")));
+    let mentions = &data["allowed_mentions"];
+    assert_eq!(mentions["parse"], json!([]), "never @everyone: {mentions}");
+    assert_eq!(mentions["roles"], json!([ROLE.to_string()]));
+    assert!(mentions["users"].as_array().is_none_or(Vec::is_empty));
+    assert!(handed.spec_errors.is_empty(), "{:?}", handed.spec_errors);
+
+    // A private answer offers no hand-off (nobody else could see what it answers).
+    let private = bot
+        .command(
+            "ask",
+            json!([
+                fd::opt("question", "how do I get promoted to senior?"),
+                fd::opt("private", true)
+            ]),
+            82,
+        )
+        .await;
+    assert!(!private.json()["data"].to_string().contains("escalate:"));
+    bot.stop().await;
+}
+
+/// The `channel` object of an interaction from inside thread `thread`.
+fn ask_channel(thread: u64) -> Value {
+    json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "name": "help",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    })
+}
+
+/// A forum post as Discord sends it: the thread (registered at the fake, parent `forum`) and its
+/// first message, whose id is the thread's.
+fn forum_post(bot: &Bot, forum: u64, content: &str, user: u64) -> Value {
+    let thread = fd::next_snowflake();
+    bot.fake.add_channel(json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": forum.to_string(),
+        "name": content.chars().take(90).collect::<String>(),
+        "owner_id": user.to_string()
+    }));
+    let mut message = human_message(content, user, thread, &[]);
+    message["id"] = json!(thread.to_string());
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_the_rest() {
+    let bot = Bot::start(Setup {
+        env: vec![("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string())],
+        ..Setup::default()
+    })
+    .await;
+    let forum = fd::next_snowflake();
+    let mut set = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
+        91,
+    );
+    set["member"]["permissions"] = json!("32");
+    set["channel_id"] = json!(forum.to_string());
+    set["channel"] = json!({"id": forum.to_string(), "type": 15, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
+    let token = bot.send(set).await;
+    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+
+    // An off-topic post, then one the guides cover, then a bot's post: only the covered one is
+    // answered, in the post's own thread, without a mention.
+    let off_topic = forum_post(
+        &bot,
+        forum,
+        "anyone know a good pizza place near the office?",
+        92,
+    );
+    let off_topic_thread = off_topic["channel_id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", off_topic).await;
+    let covered = forum_post(&bot, forum, "whats the total comp for a google L4 MLE?", 93);
+    let covered_thread = covered["channel_id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", covered).await;
+    let mut by_bot = forum_post(&bot, forum, "meta E4 DS total comp?", 94);
+    by_bot["author"]["bot"] = json!(true);
+    bot.fake.dispatch("MESSAGE_CREATE", by_bot).await;
+
+    let answer = nth_channel_post(&bot, 1).await;
+    assert_eq!(answer.param("channel_id"), covered_thread);
+    let body = answer.json();
+    assert!(shown(body).contains("$300k–$430k"), "{}", shown(body));
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    // A later covered post proves the off-topic and bot posts were read and passed over.
+    let later = forum_post(&bot, forum, "do I need to know spark at mid?", 95);
+    let later_thread = later["channel_id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", later).await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), later_thread);
+    let touched: Vec<RecordedRequest> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains(&format!("/channels/{off_topic_thread}/")))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "the off-topic post got something: {touched:?}"
+    );
+    let posts = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count();
+    assert_eq!(posts, 2);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_answer_channel_answers_new_messages_without_a_mention() {
+    let bot = Bot::start(Setup {
+        env: vec![("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string())],
+        ..Setup::default()
+    })
+    .await;
+    let channel = fd::next_snowflake();
+    let mut set = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
+        96,
+    );
+    set["member"]["permissions"] = json!("32");
+    set["channel_id"] = json!(channel.to_string());
+    set["channel"] = json!({"id": channel.to_string(), "type": 0, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
+    let token = bot.send(set).await;
+    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("anyone up for lunch at noon?", 97, channel, &[]),
+        )
+        .await;
+    let covered = human_message(
+        "whats the total comp for a google L4 MLE?",
+        97,
+        channel,
+        &[],
+    );
+    let covered_id = covered["id"].as_str().unwrap().to_string();
+    bot.fake.dispatch("MESSAGE_CREATE", covered).await;
+    let answer = nth_channel_post(&bot, 1).await;
+    assert_eq!(answer.param("channel_id"), channel.to_string());
+    assert_eq!(answer.json()["message_reference"]["message_id"], covered_id);
+    assert!(shown(answer.json()).contains("$300k–$430k"));
+    // Messages in other channels still need a mention.
+    bot.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            human_message("meta E4 DS total comp?", 97, fd::CHANNEL_ID, &[]),
+        )
+        .await;
+    let later = human_message("do I need to know spark at mid?", 97, channel, &[]);
+    bot.fake.dispatch("MESSAGE_CREATE", later).await;
+    nth_channel_post(&bot, 2).await;
+    let posts: Vec<RecordedRequest> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert!(posts
+        .iter()
+        .all(|post| post.param("channel_id") == channel.to_string()));
+    assert!(
+        !bot.fake.requests().iter().any(|r| r.is("POST", TYPING)),
+        "no typing before a maybe-silent answer"
     );
     bot.stop().await;
 }

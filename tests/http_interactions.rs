@@ -989,3 +989,108 @@ async fn a_replayed_interaction_id_is_refused_and_not_run_twice() {
     }
     server.stop().await;
 }
+
+/// `/ask` with `question` from inside thread `thread_id` (the interaction names the channel's type).
+fn ask_in_thread(question: &str, thread_id: u64) -> Value {
+    let mut ask = command("ask", json!([fd::opt("question", question)]));
+    ask["channel_id"] = json!(thread_id.to_string());
+    ask["channel"] = json!({
+        "id": thread_id.to_string(),
+        "type": 11,
+        "name": "a thread",
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string()
+    });
+    ask
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let thread = fd::next_snowflake();
+    let first = server
+        .interaction(&ask_in_thread(
+            "what's anthropic's mid level total comp",
+            thread,
+        ))
+        .await;
+    assert!(
+        first["data"].to_string().contains("$450k–$700k+"),
+        "{first}"
+    );
+
+    // The endpoint sees no messages: it kept its own /ask turns for this thread.
+    let follow_up = server
+        .interaction(&ask_in_thread("how about openai?", thread))
+        .await;
+    let data = &follow_up["data"];
+    assert_no_pings(data);
+    assert!(data.to_string().contains("$500k–$900k+"), "{data}");
+    assert!(
+        !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Another thread has no history: the same words alone do not find OpenAI's pay.
+    let elsewhere = server
+        .interaction(&ask_in_thread("how about openai?", fd::next_snowflake()))
+        .await;
+    assert!(!elsewhere["data"].to_string().contains("$500k–$900k+"));
+    // Outside threads /ask is a one-off question too.
+    let plain = server
+        .interaction(&command(
+            "ask",
+            json!([fd::opt("question", "how about openai?")]),
+        ))
+        .await;
+    assert!(!plain["data"].to_string().contains("$500k–$900k+"));
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(&metrics, "guidebot_follow_ups_total{command=\"ask\"}"),
+        1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_over_http_are_checked_against_the_members_permissions() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let admin = |sub: &str, options: Value, permissions: &str| {
+        let mut interaction = command(
+            "guidebot",
+            json!([{"name": sub, "type": 1, "options": options}]),
+        );
+        interaction["member"]["permissions"] = json!(permissions);
+        interaction
+    };
+    let refused = server.interaction(&admin("stats", json!([]), "0")).await;
+    assert_eq!(refused["data"]["flags"], 64);
+    assert!(refused.to_string().contains("Manage Server"), "{refused}");
+    // Administrator implies Manage Server.
+    let stats = server.interaction(&admin("stats", json!([]), "8")).await;
+    assert!(stats.to_string().contains("Questions: 0"), "{stats}");
+    let set = server
+        .interaction(&admin(
+            "channel",
+            json!([fd::opt("mode", "auto-answer")]),
+            "32",
+        ))
+        .await;
+    assert!(set.to_string().contains("auto-answer"), "{set}");
+    // Without a reloader in this process, reload says so instead of pretending.
+    let reload = server.interaction(&admin("reload", json!([]), "32")).await;
+    assert!(reload.to_string().contains("not running"), "{reload}");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_requests_total{command=\"guidebot\",outcome=\"forbidden\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}

@@ -174,6 +174,7 @@ fn uncited_completion(kind: ProviderKind, text: &str, input: u64, output: u64) -
         pieces: vec![AnswerPiece::Text(text.into())],
         unknown_citations: 0,
         usage: TokenUsage {
+            cached_input_tokens: 0,
             input_tokens: input,
             output_tokens: output,
         },
@@ -756,6 +757,7 @@ async fn anthropic_streamed_citations_come_back_as_markers_and_pieces() {
                 ],
                 unknown_citations: 0,
                 usage: TokenUsage {
+                    cached_input_tokens: 0,
                     input_tokens: 410,
                     output_tokens: 17
                 },

@@ -158,6 +158,7 @@ fn ask(user_id: u64, guild_id: Option<u64>, question: &str) -> Invocation {
             question: question.to_string(),
             private: false,
         },
+        conversation: None,
     }
 }
 
@@ -245,6 +246,7 @@ async fn feedback_and_questions_are_stored_with_hashed_ids(db: TestDb) {
                     helpful: false,
                     answer_key: key,
                 },
+                conversation: None,
             },
             &responder,
         )

@@ -11,7 +11,9 @@ mod prompt;
 
 pub use extractive::extractive_answer;
 pub use grounding::ground_completion;
-pub use prompt::{sent_passages, system_prompt, Block, SentPassage};
+pub use prompt::{
+    estimated_tokens, sent_passages, system_prompt, whole_corpus_passages, Block, SentPassage,
+};
 
 use crate::llm::TokenUsage;
 use serde::{Deserialize, Serialize};

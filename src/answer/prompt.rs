@@ -94,6 +94,55 @@ impl SentPassage {
     }
 }
 
+/// Every passage of the corpus as passages to send, in document order (guide by guide, section by
+/// section; a table once, not again row by row): the whole-guide context.
+pub fn whole_corpus_passages(corpus: &Corpus) -> Vec<SentPassage> {
+    let hits: Vec<Hit> = corpus
+        .guides
+        .iter()
+        .flat_map(|guide| guide.passages.iter())
+        .filter(|passage| passage.kind != PassageKind::TableRow)
+        .enumerate()
+        .map(|(rank, passage)| Hit {
+            rank: rank + 1,
+            score: 0.0,
+            passage_id: passage.id.clone(),
+            guide: passage.guide_slug.clone(),
+            guide_title: passage.guide_title.clone(),
+            section_id: passage.section_id.clone(),
+            heading: passage.heading.clone(),
+            subheading: passage.subheading.clone(),
+            heading_path: passage.heading_path.clone(),
+            kind: passage.kind,
+            text: passage.text.clone(),
+            context: passage.context.clone(),
+            snippet: String::new(),
+            line: passage.line as u64,
+        })
+        .collect();
+    sent_passages(&hits, corpus)
+}
+
+/// A rough token count of passages as sent (about four characters a token, plus each passage's
+/// title and source), to decide whether the whole corpus fits a budget.
+pub fn estimated_tokens(passages: &[SentPassage]) -> u64 {
+    let characters: usize = passages
+        .iter()
+        .map(|passage| {
+            passage
+                .lines
+                .iter()
+                .map(|line| line.len() + 1)
+                .sum::<usize>()
+                + passage.heading.len()
+                + passage.guide.len()
+                + passage.section_id.len()
+                + 16
+        })
+        .sum();
+    (characters as u64).div_ceil(4)
+}
+
 /// The hits as passages to send: overlapping hits of one section (sharing a line, as a table and
 /// its rows or a row and its header do) merged, in the order of their best hit, each line checked
 /// verbatim against the guide passage it comes from.

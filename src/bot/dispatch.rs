@@ -10,12 +10,14 @@
 //! atomically in the shared store) and a cache lookup are awaited, and a claim that cannot reach
 //! the database refuses the LLM answer (fail closed) rather than overspend.
 
+use super::admin::{ChannelSettings, FileChannelSettings, StatsBook, StatsEvent};
+use super::conversation::{ConversationHistory, ConversationKey, HistoryLimits, MemoryHistory};
 use super::render::{self, AnswerFrame, Rendered, Reply};
 use super::report::{Command, InteractionObserver, InteractionReport, Outcome};
-use super::request::{BotRequest, Invocation};
+use super::request::{AdminAction, BotRequest, Invocation};
 use crate::answer::{Answer, FallbackReason};
 use crate::comp::CompQuery;
-use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission};
+use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission, PriorTurn};
 use crate::search::{SearchError, SearchOptions};
 use crate::store::{
     hash_id, normalize_question, now_millis, BudgetScope, ClaimOutcome, Cooldown, FeedbackRecord,
@@ -43,6 +45,10 @@ pub struct BotSettings {
     pub answer_cache_ttl: Duration,
     /// Salt for hashing Discord ids before storage.
     pub id_salt: String,
+    /// How much of a conversation a follow-up sees (turns and age).
+    pub history: HistoryLimits,
+    /// The role "Still need help?" pings; `None` hides the button.
+    pub helper_role_id: Option<u64>,
 }
 
 /// Daily LLM allowances; they hold across restarts because usage is stored.
@@ -66,6 +72,8 @@ impl Default for BotSettings {
             budgets: Budgets::default(),
             answer_cache_ttl: Duration::from_secs(6 * 3600),
             id_salt: "guidebot".to_string(),
+            history: HistoryLimits::default(),
+            helper_role_id: None,
         }
     }
 }
@@ -108,6 +116,10 @@ pub struct Dispatcher {
     last_llm_answer: Mutex<HashMap<u64, Instant>>,
     observer: Arc<dyn InteractionObserver>,
     store: Option<Arc<Storage>>,
+    history: Arc<dyn ConversationHistory>,
+    channels: Arc<dyn ChannelSettings>,
+    stats: StatsBook,
+    reload: Option<crate::reload::ReloadTrigger>,
 }
 
 /// Who asked: the ids used for cooldowns, budgets and (hashed) analytics.
@@ -124,13 +136,51 @@ impl Dispatcher {
         settings: BotSettings,
         observer: Arc<dyn InteractionObserver>,
     ) -> Self {
+        let history = Arc::new(MemoryHistory::new(settings.history));
         Dispatcher {
             engines,
             settings,
             last_llm_answer: Mutex::new(HashMap::new()),
             observer,
             store: None,
+            history,
+            channels: Arc::new(FileChannelSettings::in_memory()),
+            stats: StatsBook::default(),
+            reload: None,
         }
+    }
+
+    /// Keeps channel modes somewhere else than memory (a file, the store).
+    pub fn with_channel_settings(mut self, channels: Arc<dyn ChannelSettings>) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    /// Lets `/guidebot reload` rebuild the index through the live reloader.
+    pub fn with_reload(mut self, trigger: crate::reload::ReloadTrigger) -> Self {
+        self.reload = Some(trigger);
+        self
+    }
+
+    /// The channel modes: the gateway reads them before answering a message.
+    pub fn channel_settings(&self) -> &Arc<dyn ChannelSettings> {
+        &self.channels
+    }
+
+    /// This process's per-server counters (`/guidebot stats`).
+    pub fn stats(&self) -> &StatsBook {
+        &self.stats
+    }
+
+    /// Keeps conversations somewhere else than this process's memory (the default).
+    pub fn with_history(mut self, history: Arc<dyn ConversationHistory>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The conversations: transports link their posted answers and look up threads here.
+    pub fn conversations(&self) -> &Arc<dyn ConversationHistory> {
+        &self.history
     }
 
     /// Adds storage: feedback, question analytics, budgets, cooldowns, replay ids and the answer
@@ -234,21 +284,34 @@ impl Dispatcher {
             user_id: invocation.user_id,
             guild_id: invocation.guild_id,
         };
+        let conversation = invocation.conversation;
         let report = match invocation.request {
             BotRequest::Ask { question, private } => {
-                self.run_ask(engine, &asker, &question, private, Command::Ask, responder)
-                    .await?
+                let ask = Ask {
+                    question: &question,
+                    private,
+                    command: Command::Ask,
+                    conversation,
+                };
+                self.run_ask(engine, &asker, ask, responder).await?
             }
             BotRequest::Mention { question } => {
-                self.run_ask(
-                    engine,
-                    &asker,
-                    &question,
-                    false,
-                    Command::Mention,
-                    responder,
-                )
-                .await?
+                let ask = Ask {
+                    question: &question,
+                    private: false,
+                    command: Command::Mention,
+                    conversation,
+                };
+                self.run_ask(engine, &asker, ask, responder).await?
+            }
+            BotRequest::AutoAnswer { question } => {
+                let ask = Ask {
+                    question: &question,
+                    private: false,
+                    command: Command::AutoAnswer,
+                    conversation,
+                };
+                self.run_ask(engine, &asker, ask, responder).await?
             }
             BotRequest::Autocomplete {
                 command,
@@ -285,9 +348,43 @@ impl Dispatcher {
                 } else {
                     Outcome::NotHelpful
                 };
+                if let Some(guild) = asker.guild_id {
+                    self.stats.record(guild, StatsEvent::Feedback { helpful });
+                }
                 let mut report = InteractionReport::new(Command::Feedback, outcome);
                 report.answer_key = Some(answer_key);
                 return Ok(report);
+            }
+            BotRequest::Escalate { answer_key } => {
+                let (Some(role), Some(guild)) = (self.settings.helper_role_id, asker.guild_id)
+                else {
+                    let notice = render::render_notice(
+                        "No helper role is set up here; ask in the channel.",
+                        true,
+                    );
+                    responder.respond(Reply::Message(notice)).await?;
+                    return Ok(InteractionReport::new(Command::Escalate, Outcome::Invalid));
+                };
+                responder
+                    .respond(render::render_escalation(role, asker.user_id))
+                    .await?;
+                self.stats.record(guild, StatsEvent::Escalation);
+                tracing::info!(
+                    answer_key = %answer_key,
+                    "a member asked for a helper; the helper role was pinged"
+                );
+                let mut report = InteractionReport::new(Command::Escalate, Outcome::Escalated);
+                report.answer_key = Some(answer_key);
+                return Ok(report);
+            }
+            BotRequest::Admin {
+                action,
+                manage_server,
+            } => {
+                let place = (asker.guild_id, invocation.channel_id);
+                return self
+                    .run_admin(action, manage_server, place, responder)
+                    .await;
             }
             other => {
                 let (rendered, report) = quick_reply(engine, other);
@@ -297,13 +394,158 @@ impl Dispatcher {
         };
         if matches!(
             report.command,
-            Command::Ask | Command::Mention | Command::Search
+            Command::Ask | Command::Mention | Command::AutoAnswer | Command::Search
         ) {
             self.record_question(engine, &asker, &report);
+            if let Some(guild) = asker.guild_id {
+                let refused_question = (report.outcome == Outcome::Refused)
+                    .then(|| report.question.clone())
+                    .flatten();
+                self.stats
+                    .record(guild, StatsEvent::Question { refused_question });
+            }
         }
         Ok(report)
     }
 
+    /// `/guidebot`: refused without Manage Server (checked again here: Discord only hides the
+    /// command), then reload, stats or the channel's mode. Every reply is ephemeral.
+    async fn run_admin<R: Responder>(
+        &self,
+        action: AdminAction,
+        manage_server: bool,
+        (guild, channel): (Option<u64>, Option<u64>),
+        responder: &R,
+    ) -> Result<InteractionReport, ResponderError> {
+        let notice = |text: &str| Reply::Message(render::render_notice(text, true));
+        let (Some(guild), Some(channel)) = (guild, channel) else {
+            responder
+                .respond(notice("`/guidebot` works in a server only."))
+                .await?;
+            return Ok(InteractionReport::new(Command::Admin, Outcome::Invalid));
+        };
+        if !manage_server {
+            responder
+                .respond(notice(
+                    "Only members with the Manage Server permission can use `/guidebot`.",
+                ))
+                .await?;
+            return Ok(InteractionReport::new(Command::Admin, Outcome::Forbidden));
+        }
+        let (text, outcome) = match action {
+            AdminAction::Reload => {
+                let Some(trigger) = &self.reload else {
+                    responder
+                        .respond(notice("Live reload is not running in this process."))
+                        .await?;
+                    return Ok(InteractionReport::new(Command::Admin, Outcome::Invalid));
+                };
+                // A rebuild can take longer than Discord's 3 seconds: acknowledge first.
+                responder
+                    .respond(Reply::Deferred { ephemeral: true })
+                    .await?;
+                let text = match trigger.request().await {
+                    Ok(report) => format!(
+                        "Reloaded in {:.0} ms: {} guide(s), {} passages, index {} ({}).",
+                        report.elapsed_ms,
+                        report.guides,
+                        report.passages,
+                        report.fingerprint.chars().take(12).collect::<String>(),
+                        if report.changed {
+                            "the guides changed"
+                        } else {
+                            "no change"
+                        }
+                    ),
+                    Err(error) => {
+                        format!("Reload failed; the previous index keeps serving. {error}")
+                    }
+                };
+                responder.edit(render::render_notice(&text, true)).await?;
+                let mut report = InteractionReport::new(Command::Admin, Outcome::Answered);
+                report.deferred = true;
+                return Ok(report);
+            }
+            AdminAction::Stats => (self.stats_text(guild).await, Outcome::Answered),
+            AdminAction::Channel { mode: None } => (
+                format!(
+                    "Unknown mode. Choose one of: {}.",
+                    super::admin::ChannelMode::ALL
+                        .iter()
+                        .map(|mode| mode.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Outcome::Invalid,
+            ),
+            AdminAction::Channel { mode: Some(mode) } => {
+                match self.channels.set_mode(guild, channel, mode).await {
+                    Ok(()) => (
+                        format!(
+                            "This channel is now **{}**: {}.",
+                            mode.as_str(),
+                            mode.describe()
+                        ),
+                        Outcome::Answered,
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not save the channel mode");
+                        (
+                            format!("The mode could not be saved: {error}"),
+                            Outcome::Invalid,
+                        )
+                    }
+                }
+            }
+        };
+        responder.respond(notice(&text)).await?;
+        Ok(InteractionReport::new(Command::Admin, outcome))
+    }
+
+    /// `/guidebot stats` for one server: this process's counters, and today's LLM use against
+    /// the server's budget when a store keeps it.
+    async fn stats_text(&self, guild: u64) -> String {
+        let stats = self.stats.of(guild, 5);
+        let refusal_rate = if stats.questions == 0 {
+            0.0
+        } else {
+            100.0 * stats.refused as f64 / stats.questions as f64
+        };
+        let mut text = format!(
+            "**This server since the bot started**\nQuestions: {}\nRefused: {} ({refusal_rate:.0}%)\nFeedback: {} 👍 / {} 👎\nHand-offs to helpers: {}",
+            stats.questions, stats.refused, stats.helpful, stats.not_helpful, stats.escalations
+        );
+        let scope = BudgetScope::Guild(hash_id(&self.settings.id_salt, guild));
+        let today = day_of(now_unix());
+        let usage = match &self.store {
+            Some(storage) => storage.store().usage(&scope, &today).await.ok(),
+            None => None,
+        };
+        if let Some(usage) = usage {
+            let budget = &self.settings.budgets;
+            let limit =
+                |value: Option<u64>| value.map_or("no limit".to_string(), |v| v.to_string());
+            text.push_str(&format!(
+                "\nLLM today: {} answers (budget {}), {} tokens (budget {})",
+                usage.requests,
+                limit(budget.guild_requests_per_day),
+                usage.tokens,
+                limit(budget.guild_tokens_per_day)
+            ));
+        }
+        if stats.top_unanswered.is_empty() {
+            text.push_str("\nNo unanswered questions.");
+        } else {
+            text.push_str("\n**Top unanswered**");
+            for (question, count) in &stats.top_unanswered {
+                text.push_str(&format!(
+                    "\n{count}× {}",
+                    crate::util::text::truncate(question, 120)
+                ));
+            }
+        }
+        text
+    }
     /// Stores a question for analytics (hashed ids only); failures are logged, never raised.
     fn record_question(&self, engine: &Engine, asker: &Asker, report: &InteractionReport) {
         let (Some(question), Some(storage)) = (&report.question, &self.store) else {
@@ -450,22 +692,82 @@ impl Dispatcher {
         }
     }
 
+    /// Whether answers to this asker carry "Still need help?" (a helper role is set; in a server).
+    fn offers_help(&self, asker: &Asker) -> bool {
+        self.settings.helper_role_id.is_some() && asker.guild_id.is_some()
+    }
+
+    /// The conversation so far (empty without one, or when history is unavailable: the
+    /// question is then answered on its own).
+    async fn history_of(&self, conversation: Option<ConversationKey>) -> Vec<PriorTurn> {
+        let Some(key) = conversation else {
+            return Vec::new();
+        };
+        match self.history.recent(key, now_unix()).await {
+            Ok(turns) => turns,
+            Err(error) => {
+                tracing::warn!(%error, "answering without the conversation's history");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Adds the answered question to its conversation (refusals too: a follow-up may rephrase).
+    async fn remember(
+        &self,
+        engine: &Engine,
+        conversation: Option<ConversationKey>,
+        history: &[PriorTurn],
+        answer: &Answer,
+    ) {
+        let Some(key) = conversation else {
+            return;
+        };
+        let turn = PriorTurn {
+            question: answer.question.clone(),
+            standalone: engine.standalone_query(&answer.question, history),
+            answer: answer.answer.clone(),
+        };
+        if let Err(error) = self.history.record(key, turn, now_unix()).await {
+            tracing::warn!(%error, "could not record the conversation turn");
+        }
+    }
+
     async fn run_ask<R: Responder>(
         &self,
         engine: &Engine,
         asker: &Asker,
-        question: &str,
-        private: bool,
-        command: Command,
+        ask: Ask<'_>,
         responder: &R,
     ) -> Result<InteractionReport, ResponderError> {
+        let Ask {
+            question,
+            private,
+            command,
+            conversation,
+        } = ask;
+        // An auto-answer stays silent rather than refusing: nobody asked the bot.
+        let quiet = command == Command::AutoAnswer;
+        let history = self.history_of(conversation).await;
+        let follow_up = !history.is_empty();
         let key = answer_key(question, engine.fingerprint());
-        if let Some(answer) = self.cached(engine, &key).await {
+        // A follow-up's answer depends on what came before: never served from or put in the cache.
+        let cached = if follow_up {
+            None
+        } else {
+            self.cached(engine, &key).await
+        };
+        if let Some(answer) = cached {
             tracing::info!(
                 cached = true,
                 "answer served from the cache without an LLM call"
             );
-            let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
+            // Remembered before it is shown, so a quick follow-up already finds it.
+            self.remember(engine, conversation, &history, &answer).await;
+            let rendered = render::render_answer(
+                &answer,
+                &answer_frame(engine, &answer, private, self.offers_help(asker)),
+            );
             responder.respond(Reply::Message(rendered)).await?;
             let mut report = answer_report(command, &answer, false);
             report.cached = true;
@@ -474,7 +776,10 @@ impl Dispatcher {
         }
         let permission = self.llm_permission(engine, asker).await;
         let llm_allowed = engine.has_llm() && permission == LlmPermission::Allowed;
-        let options = AnswerOptions { llm: permission };
+        let options = AnswerOptions {
+            llm: permission,
+            history: history.clone(),
+        };
         if !llm_allowed {
             // Extractive (or throttled) answers take milliseconds: answer in the response itself.
             let answer = match engine.answer_events(question, &options) {
@@ -498,10 +803,18 @@ impl Dispatcher {
                 responder.respond(Reply::Message(notice)).await?;
                 return Ok(InteractionReport::new(command, Outcome::Invalid));
             };
-            let rendered = render::render_answer(&answer, &answer_frame(engine, &answer, private));
-            responder.respond(Reply::Message(rendered)).await?;
             let mut report = answer_report(command, &answer, false);
             report.answer_key = Some(key);
+            report.follow_up = follow_up;
+            if quiet && answer.refused {
+                return Ok(report);
+            }
+            self.remember(engine, conversation, &history, &answer).await;
+            let rendered = render::render_answer(
+                &answer,
+                &answer_frame(engine, &answer, private, self.offers_help(asker)),
+            );
+            responder.respond(Reply::Message(rendered)).await?;
             return Ok(report);
         }
 
@@ -511,6 +824,7 @@ impl Dispatcher {
             .await?;
         let mut report = InteractionReport::new(command, Outcome::Answered);
         report.deferred = true;
+        report.follow_up = follow_up;
         let mut events = match engine.answer_events(question, &options) {
             Ok(events) => events,
             Err(error) => {
@@ -541,11 +855,21 @@ impl Dispatcher {
                     }
                 }
                 AnswerEvent::Final(answer) => {
-                    let rendered =
-                        render::render_answer(&answer, &answer_frame(engine, &answer, private));
+                    if quiet && answer.refused {
+                        return Ok(answer_report(command, &answer, true));
+                    }
+                    self.remember(engine, conversation, &history, &answer).await;
+                    let rendered = render::render_answer(
+                        &answer,
+                        &answer_frame(engine, &answer, private, self.offers_help(asker)),
+                    );
                     let sent = responder.edit(rendered).await;
                     self.charge_tokens(asker, &answer).await;
-                    if answer.fallback.is_none() && !answer.refused && answer.usage.is_some() {
+                    let cacheable = !follow_up
+                        && answer.fallback.is_none()
+                        && !answer.refused
+                        && answer.usage.is_some();
+                    if cacheable {
                         if let Some(storage) = &self.store {
                             storage.put_cached_answer(&key, &answer, now_unix());
                         }
@@ -554,6 +878,7 @@ impl Dispatcher {
                     let mut final_report = answer_report(command, &answer, true);
                     final_report.edits = edits + 1;
                     final_report.answer_key = Some(key);
+                    final_report.follow_up = follow_up;
                     return Ok(final_report);
                 }
             }
@@ -567,17 +892,28 @@ impl Dispatcher {
     }
 }
 
+/// One question to answer and where it was asked.
+struct Ask<'a> {
+    question: &'a str,
+    private: bool,
+    command: Command,
+    conversation: Option<ConversationKey>,
+}
+
 /// The command a request runs, known before it runs (for the report of a failure).
 fn command_of(request: &BotRequest) -> Command {
     match request {
         BotRequest::Ask { .. } => Command::Ask,
         BotRequest::Mention { .. } => Command::Mention,
+        BotRequest::AutoAnswer { .. } => Command::AutoAnswer,
         BotRequest::Search { .. } => Command::Search,
         BotRequest::Comp { .. } => Command::Comp,
         BotRequest::Source { .. } => Command::Source,
         BotRequest::About => Command::About,
         BotRequest::Autocomplete { command, .. } => Command::named(command),
         BotRequest::Feedback { .. } => Command::Feedback,
+        BotRequest::Admin { .. } => Command::Admin,
+        BotRequest::Escalate { .. } => Command::Escalate,
         BotRequest::Unknown { .. } => Command::Unknown,
     }
 }
@@ -657,7 +993,9 @@ fn quick_reply(engine: &Engine, request: BotRequest) -> (Rendered, InteractionRe
             render::render_unknown_command(&name),
             InteractionReport::new(Command::Unknown, Outcome::Unknown),
         ),
-        BotRequest::Ask { question, .. } | BotRequest::Mention { question } => {
+        BotRequest::Ask { question, .. }
+        | BotRequest::Mention { question }
+        | BotRequest::AutoAnswer { question } => {
             extractive_reply(engine, &question, false, Command::Ask)
         }
         BotRequest::Autocomplete { command, .. } => (
@@ -667,6 +1005,14 @@ fn quick_reply(engine: &Engine, request: BotRequest) -> (Rendered, InteractionRe
         BotRequest::Feedback { .. } => (
             render::render_notice("Thanks for the feedback!", true),
             InteractionReport::new(Command::Feedback, Outcome::Helpful),
+        ),
+        BotRequest::Admin { .. } => (
+            render::render_notice("Administration runs in the dispatcher.", true),
+            InteractionReport::new(Command::Admin, Outcome::Invalid),
+        ),
+        BotRequest::Escalate { .. } => (
+            render::render_notice("Hand-offs run in the dispatcher.", true),
+            InteractionReport::new(Command::Escalate, Outcome::Invalid),
         ),
     }
 }
@@ -695,7 +1041,12 @@ fn autocomplete(
     }
 }
 
-fn answer_frame(engine: &Engine, answer: &Answer, ephemeral: bool) -> AnswerFrame {
+fn answer_frame(
+    engine: &Engine,
+    answer: &Answer,
+    ephemeral: bool,
+    offer_help: bool,
+) -> AnswerFrame {
     let about = engine.about();
     let mut as_of: Vec<String> = about
         .guides
@@ -718,6 +1069,7 @@ fn answer_frame(engine: &Engine, answer: &Answer, ephemeral: bool) -> AnswerFram
         footer: format!("{freshness}answer: {}", answer.mode.as_str()),
         feedback_key: Some(answer_key(&answer.question, engine.fingerprint())),
         ephemeral,
+        offer_help,
     }
 }
 
@@ -731,7 +1083,7 @@ fn extractive_reply(
         Ok(answer) => {
             let report = answer_report(command, &answer, false);
             (
-                render::render_answer(&answer, &answer_frame(engine, &answer, ephemeral)),
+                render::render_answer(&answer, &answer_frame(engine, &answer, ephemeral, false)),
                 report,
             )
         }
@@ -765,6 +1117,7 @@ fn answer_report(command: Command, answer: &Answer, deferred: bool) -> Interacti
     report.fallback = answer.fallback.clone();
     if let Some(usage) = answer.usage {
         report.input_tokens = usage.input_tokens;
+        report.cached_input_tokens = usage.cached_input_tokens;
         report.output_tokens = usage.output_tokens;
     }
     report.top_coverage = Some(answer.coverage);

@@ -6,7 +6,9 @@
 //! [`dispatch::Dispatcher::run_interaction`] with a [`dispatch::Responder`]; no transport holds
 //! command logic of its own.
 
+pub mod admin;
 pub mod commands;
+pub mod conversation;
 pub mod dispatch;
 pub mod render;
 pub mod report;

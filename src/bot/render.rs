@@ -13,7 +13,7 @@ use serenity::all::{
     AutocompleteChoice, ButtonStyle, Colour, CreateActionRow, CreateAllowedMentions,
     CreateAutocompleteResponse, CreateButton, CreateEmbed, CreateEmbedFooter,
     CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage,
-    EditInteractionResponse, ReactionType,
+    EditInteractionResponse, ReactionType, RoleId,
 };
 
 pub const TITLE_LIMIT: usize = 256;
@@ -186,6 +186,11 @@ pub fn no_pings() -> CreateAllowedMentions {
         .replied_user(false)
 }
 
+/// `allowed_mentions` that ping exactly one role: nobody else, never @everyone.
+pub fn only_role(role_id: u64) -> CreateAllowedMentions {
+    no_pings().roles(vec![RoleId::new(role_id.max(1))])
+}
+
 /// A deferred response (callback type 5), ephemeral when the answer will be.
 pub fn deferred(ephemeral: bool) -> CreateInteractionResponse {
     CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(ephemeral))
@@ -201,6 +206,8 @@ pub enum Reply {
     Deferred { ephemeral: bool },
     /// Autocomplete choices, already within Discord's limits (see [`fit_choices`]).
     Choices(Vec<(String, String)>),
+    /// A public message that pings one role and nothing else (the hand-off to helpers).
+    RolePing { role_id: u64, rendered: Rendered },
 }
 
 impl Reply {
@@ -208,6 +215,15 @@ impl Reply {
     pub fn to_interaction_response(&self) -> CreateInteractionResponse {
         match self {
             Reply::Message(rendered) => rendered.to_interaction_response(),
+            Reply::RolePing { role_id, rendered } => {
+                let mut message = CreateInteractionResponseMessage::new()
+                    .embeds(rendered.embeds())
+                    .allowed_mentions(only_role(*role_id));
+                if let Some(content) = &rendered.content {
+                    message = message.content(content);
+                }
+                CreateInteractionResponse::Message(message)
+            }
             Reply::Deferred { ephemeral } => deferred(*ephemeral),
             Reply::Choices(choices) => CreateInteractionResponse::Autocomplete(
                 CreateAutocompleteResponse::new().set_choices(
@@ -303,6 +319,8 @@ pub struct AnswerFrame {
     /// Key for the feedback buttons; `None` hides them.
     pub feedback_key: Option<String>,
     pub ephemeral: bool,
+    /// Offer the "Still need help?" button (a helper role is configured and the answer is public).
+    pub offer_help: bool,
 }
 
 /// A final answer: the text (split across embeds when long), then numbered sources with quotes.
@@ -375,10 +393,24 @@ pub fn render_answer(answer: &Answer, frame: &AnswerFrame) -> Rendered {
             colour: colour.0,
         });
     }
-    let buttons = match &frame.feedback_key {
+    let mut buttons = match &frame.feedback_key {
         Some(key) if !answer.refused => feedback_buttons(key),
         _ => Vec::new(),
     };
+    if frame.offer_help && !frame.ephemeral {
+        let key: String = frame
+            .feedback_key
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect();
+        buttons.push(Button {
+            custom_id: format!("{}:{key}", super::request::ESCALATE_PREFIX),
+            label: "Still need help?".to_string(),
+            emoji: Some('🙋'),
+        });
+    }
     Rendered {
         content: None,
         embeds,
@@ -422,6 +454,22 @@ fn feedback_buttons(key: &str) -> Vec<Button> {
             emoji: Some('👎'),
         },
     ]
+}
+
+/// The hand-off: a public message in the answer's channel or thread that pings the helper role
+/// (only it: see [`only_role`]) for the member who pressed "Still need help?".
+pub fn render_escalation(role_id: u64, user_id: u64) -> Reply {
+    Reply::RolePing {
+        role_id,
+        rendered: Rendered {
+            content: Some(format!(
+                "<@&{role_id}> <@{user_id}> still needs help after guidebot's answer above."
+            )),
+            embeds: Vec::new(),
+            buttons: Vec::new(),
+            ephemeral: false,
+        },
+    }
 }
 
 /// `/search`: the best passages with highlighted snippets, or "nothing relevant".

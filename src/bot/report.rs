@@ -13,6 +13,8 @@ pub enum Command {
     Ask,
     /// A message that mentioned the bot (answered like `/ask`).
     Mention,
+    /// A new post in an auto-answer channel (answered only when covered).
+    AutoAnswer,
     /// `/search`.
     Search,
     /// `/comp`.
@@ -23,6 +25,10 @@ pub enum Command {
     About,
     /// A 👍/👎 press.
     Feedback,
+    /// `/guidebot` (server administration).
+    Admin,
+    /// A "Still need help?" press (hand-off to the helper role).
+    Escalate,
     /// Anything guidebot does not know.
     Unknown,
 }
@@ -36,6 +42,7 @@ impl Command {
             "comp" => Command::Comp,
             "source" => Command::Source,
             "about" => Command::About,
+            "guidebot" => Command::Admin,
             _ => Command::Unknown,
         }
     }
@@ -45,11 +52,14 @@ impl Command {
         match self {
             Command::Ask => "ask",
             Command::Mention => "mention",
+            Command::AutoAnswer => "auto_answer",
             Command::Search => "search",
             Command::Comp => "comp",
             Command::Source => "source",
             Command::About => "about",
             Command::Feedback => "feedback",
+            Command::Admin => "guidebot",
+            Command::Escalate => "escalate",
             Command::Unknown => "unknown",
         }
     }
@@ -76,6 +86,10 @@ pub enum Outcome {
     Invalid,
     /// An unknown command.
     Unknown,
+    /// The member may not do this (an admin command without Manage Server).
+    Forbidden,
+    /// The helper role was pinged.
+    Escalated,
     /// A Discord call failed.
     DiscordError,
     /// The handler panicked; the user was told it failed.
@@ -95,6 +109,8 @@ impl Outcome {
             Outcome::NotHelpful => "not_helpful",
             Outcome::Invalid => "invalid",
             Outcome::Unknown => "unknown",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Escalated => "escalated",
             Outcome::DiscordError => "discord_error",
             Outcome::Panicked => "panicked",
         }
@@ -116,6 +132,8 @@ pub struct InteractionReport {
     pub fallback: Option<FallbackReason>,
     /// LLM tokens read.
     pub input_tokens: u64,
+    /// Of them, read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
     /// LLM tokens written.
     pub output_tokens: u64,
     /// Relevance of the best passage, for answers and searches.
@@ -130,6 +148,8 @@ pub struct InteractionReport {
     pub cached: bool,
     /// "guide#section" of each citation, for analytics.
     pub citations: Vec<String>,
+    /// The question continued a conversation (it was read with earlier turns).
+    pub follow_up: bool,
 }
 
 impl InteractionReport {
@@ -142,6 +162,7 @@ impl InteractionReport {
             mode: None,
             fallback: None,
             input_tokens: 0,
+            cached_input_tokens: 0,
             output_tokens: 0,
             top_coverage: None,
             question: None,
@@ -149,6 +170,7 @@ impl InteractionReport {
             edits: 0,
             cached: false,
             citations: Vec::new(),
+            follow_up: false,
         }
     }
 }
@@ -177,17 +199,25 @@ impl InteractionObserver for Metrics {
             self.observe_llm(elapsed);
         } else if matches!(
             report.command,
-            Command::Ask | Command::Search | Command::Mention
+            Command::Ask | Command::Search | Command::Mention | Command::AutoAnswer
         ) {
             self.observe_retrieval(elapsed);
         }
-        self.add_llm_tokens(report.input_tokens, report.output_tokens);
+        self.add_llm_tokens_cached(
+            report.input_tokens,
+            report.cached_input_tokens,
+            report.output_tokens,
+        );
+        if report.follow_up {
+            self.count_follow_up(command);
+        }
         match &report.fallback {
             Some(FallbackReason::Throttled) => self.count_llm_throttled(),
             Some(reason) => self.count_llm_error(reason.label()),
             None => {}
         }
         match report.outcome {
+            Outcome::Escalated => self.count_escalation(),
             Outcome::Refused => self.count_refusal(command),
             Outcome::Panicked => self.count_panic(command),
             _ => {}
@@ -233,6 +263,33 @@ mod tests {
         }
         assert!(!text.contains("abc123"), "old fingerprint kept:\n{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn hand_offs_and_follow_ups_are_counted() {
+        let metrics = Metrics::new();
+        metrics.observe(
+            &InteractionReport::new(Command::Escalate, Outcome::Escalated),
+            Duration::from_millis(2),
+        );
+        let mut follow_up = InteractionReport::new(Command::Mention, Outcome::Answered);
+        follow_up.follow_up = true;
+        follow_up.input_tokens = 4100;
+        follow_up.cached_input_tokens = 4000;
+        metrics.observe(&follow_up, Duration::from_millis(2));
+        let text = metrics.encode();
+        for expected in [
+            "guidebot_llm_tokens_total{direction=\"input\"} 4100",
+            "guidebot_llm_tokens_total{direction=\"input_cached\"} 4000",
+            "guidebot_llm_tokens_total{direction=\"input_uncached\"} 100",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+        assert!(text.contains("guidebot_escalations_total 1"), "{text}");
+        assert!(
+            text.contains("guidebot_follow_ups_total{command=\"mention\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -363,6 +363,35 @@ impl CompData {
         None
     }
 
+    /// The words of an earlier question that a follow-up still borrows: a follow-up naming a
+    /// company ("and at Meta?") replaces the earlier question's companies, one naming a level
+    /// ("what about L5?") replaces its levels, so the borrowed words do not pull the search back
+    /// to the row already answered. Other words are kept as written.
+    pub fn carry_over(&self, earlier: &str, follow_up: &str) -> String {
+        let follow_words = words_of(follow_up);
+        let names_company = follow_words
+            .iter()
+            .any(|word| self.exact_company(word).is_some());
+        let names_level = follow_words.iter().any(|word| is_level_code(word));
+        words_of(earlier)
+            .into_iter()
+            .filter(|word| !(names_company && self.exact_company(word).is_some()))
+            .filter(|word| !(names_level && is_level_code(word)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The company a single word names exactly (canonical name or alias), if any.
+    fn exact_company(&self, word: &str) -> Option<String> {
+        let key = normalize(word);
+        if key.is_empty() {
+            return None;
+        }
+        self.companies()
+            .into_iter()
+            .find(|company| normalize(company) == key || self.aliases_of(company).contains(&key))
+    }
+
     /// Choices for the `/comp company` option: companies (matched by name or alias) and
     /// "Company Level" combinations, prefix matches first, then word and substring matches; a typo
     /// falls back to the closest company. An empty prefix lists everything, best first (the caller
@@ -622,6 +651,16 @@ const SENIORITY_WORDS: &[&str] = &[
 ];
 
 /// "l4", "e5", "ic4", "t3", "mts-3", "mts3": a level code as companies write them.
+/// The lowercase words of `text` (letters, digits and inner hyphens).
+fn words_of(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .map(|word| word.trim_matches('-'))
+        .filter(|word| !word.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn is_level_code(word: &str) -> bool {
     let word = word
         .strip_prefix("mts")

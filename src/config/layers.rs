@@ -365,6 +365,15 @@ pub(super) fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
     raw.parse().map(Some).map_err(|_| "use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off".into())
 }
 
+/// An optional role id: "" for none.
+pub(super) fn role(raw: &str) -> Result<Option<u64>, String> {
+    match raw.parse::<u64>() {
+        _ if raw.is_empty() => Ok(None),
+        Ok(id) if id > 0 => Ok(Some(id)),
+        _ => Err("use a role id (Developer Mode in Discord, Server Settings, Roles, right-click the role, Copy Role ID), or \"\" for no hand-off".into()),
+    }
+}
+
 pub(super) fn guild(raw: &str) -> Result<Option<u64>, String> {
     match raw.parse::<u64>() {
         _ if raw.is_empty() => Ok(None),

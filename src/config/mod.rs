@@ -20,7 +20,7 @@ use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
 use crate::util::secret::Secret;
-use layers::{addr, flag, folder, guild, postgres_url, seconds, text, url, whole, Layers};
+use layers::{addr, flag, folder, guild, postgres_url, role, seconds, text, url, whole, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -138,6 +138,8 @@ settings! {
             "Sampling temperature (0-1 for anthropic, 0-2 for openai), or \"none\" to omit it.";
         max_retries: u32 = crate::llm::config::DEFAULT_MAX_RETRIES, "GUIDEBOT_LLM_MAX_RETRIES", whole(0, crate::llm::config::MAX_RETRIES_LIMIT),
             "Retries after the first attempt on 429/5xx/timeouts (0-10).";
+        whole_guide_tokens: u64 = 0, "GUIDEBOT_LLM_WHOLE_GUIDE_TOKENS", whole(0, 1_000_000),
+            "0 = send the top passages; N (e.g. 30000): when every guide together fits in N tokens, send them all in document order, cached by the provider (the bundled guide is about 4000).";
         reasoning_model: bool = false, "GUIDEBOT_LLM_REASONING_MODEL", flag,
             "openai only: true for OpenAI reasoning models (o1, o3, o4-mini, gpt-5): sends max_completion_tokens, no temperature. vLLM and Ollama take the default.";
     }
@@ -148,6 +150,14 @@ settings! {
             "Minimum milliseconds between two edits of a streaming answer (Discord rate-limits edits).";
         mention_replies_in_thread: bool = false, "GUIDEBOT_MENTION_THREADS", flag,
             "Answer @mentions in a new thread instead of a reply.";
+        history_turns: u64 = 3, "GUIDEBOT_BOT_HISTORY_TURNS", whole(1, 20),
+            "Earlier turns of a thread or reply chain a follow-up is read with (1-20).";
+        history_minutes: u64 = 30, "GUIDEBOT_BOT_HISTORY_MINUTES", whole(1, 1440),
+            "Turns older than this many minutes no longer count for follow-ups (1-1440).";
+        helper_role_id: Option<u64> = None, "GUIDEBOT_HELPER_ROLE_ID", role,
+            "\"\" = no hand-off; a role id: answers get a \"Still need help?\" button that pings this role (and only it) in the thread.";
+        channels_path: String = "guidebot-channels.json".into(), "GUIDEBOT_CHANNELS_PATH", text,
+            "JSON file keeping each server's channel modes set by /guidebot channel (\"\" keeps them in memory only).";
         answer_cache_secs: u64 = 21_600, "GUIDEBOT_BOT_ANSWER_CACHE_SECS", whole(0, 2_592_000),
             "Seconds an LLM answer is served from the answer cache (0 disables).";
         store_path: String = "guidebot.sqlite".into(), "GUIDEBOT_STORE_PATH", text,
@@ -172,6 +182,8 @@ settings! {
             "Discord REST base URL without /api/v10 (a proxy, or a fake Discord in tests).";
         shards: ShardPlan = ShardPlan::Auto, "GUIDEBOT_SHARDS", ShardPlan::parse,
             "Gateway shards of this process: \"auto\", \"2/4\" (shard 2 of 4) or \"0-1/4\" (shards 0-1 of 4).";
+        message_content_intent: bool = false, "GUIDEBOT_MESSAGE_CONTENT_INTENT", flag,
+            "Ask for the privileged Message Content intent (enable it first: Developer Portal, Bot, Privileged Gateway Intents) so follow-ups in the bot's threads need no mention.";
     }
     http: HttpConfig "`[http]`: the signed interactions endpoint." {
         addr: Option<SocketAddr> = None, "GUIDEBOT_HTTP_ADDR", addr,
@@ -340,6 +352,7 @@ impl Config {
             temperature: llm.temperature,
             max_retries: llm.max_retries,
             reasoning_model: llm.reasoning_model,
+            whole_guide_tokens: llm.whole_guide_tokens,
             ..LlmSettings::new(provider, llm.model.trim())
         };
         settings.check().map(|()| Some(settings)).map_err(|error| {
@@ -397,6 +410,12 @@ impl Config {
             location: self.location("bot.store_url"),
             message: "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL".to_string(),
         })
+    }
+
+    /// The channel modes' file, `None` when they are kept in memory only.
+    pub fn channels_path(&self) -> Option<PathBuf> {
+        let path = self.bot.channels_path.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
     }
 
     /// Where the value of `key` (a [`KEYS`] key, or a secret variable like `DISCORD_TOKEN`) came

@@ -2,6 +2,7 @@
 //! two transports take their own types and never read the configuration themselves.
 
 use super::{Config, ConfigError};
+use crate::bot::conversation::HistoryLimits;
 use crate::bot::dispatch::{BotSettings, Budgets};
 use crate::engine::EngineConfig;
 use crate::reload::ReloadOptions;
@@ -39,6 +40,11 @@ impl From<&Config> for BotSettings {
                 Some(salt) => salt.expose().to_string(),
                 None => BotSettings::default().id_salt,
             },
+            history: HistoryLimits {
+                turns: usize::try_from(bot.history_turns).unwrap_or(usize::MAX),
+                max_age: Duration::from_secs(bot.history_minutes.saturating_mul(60)),
+            },
+            helper_role_id: bot.helper_role_id,
         }
     }
 }
@@ -74,6 +80,7 @@ impl TryFrom<&Config> for GatewaySettings {
             shards: config.discord.shards,
             intents: default_intents(),
             mention_replies_in_thread: config.bot.mention_replies_in_thread,
+            message_content_intent: config.discord.message_content_intent,
         })
     }
 }

@@ -35,12 +35,20 @@ pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream:
             })
         })
         .collect();
+    if request.cache_passages {
+        // Everything up to and including this block is the same for every question: cached.
+        if let Some(last) = content.last_mut() {
+            last["cache_control"] = json!({"type": "ephemeral"});
+        }
+    }
     content.push(json!({"type": "text", "text": request.question}));
 
+    let mut messages = super::HistoryTurn::messages(&request.history);
+    messages.push(json!({"role": "user", "content": content}));
     let mut body = json!({
         "model": settings.model,
         "max_tokens": settings.max_tokens,
-        "messages": [{"role": "user", "content": content}],
+        "messages": messages,
     });
     if let Some(t) = settings.temperature {
         body["temperature"] = temperature_json(t);
@@ -94,6 +102,12 @@ struct Usage {
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    /// Prompt tokens read from the cache (not counted in `input_tokens`).
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    /// Prompt tokens written to the cache (not counted in `input_tokens`).
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
 }
 
 /// Parses a non-streamed response body into a completion.
@@ -122,7 +136,10 @@ pub(crate) fn parse_response(
     let usage = response.usage.unwrap_or_default();
     Ok(answer.finish(
         TokenUsage {
-            input_tokens: usage.input_tokens.unwrap_or(0),
+            input_tokens: usage.input_tokens.unwrap_or(0)
+                + usage.cache_read_input_tokens.unwrap_or(0)
+                + usage.cache_creation_input_tokens.unwrap_or(0),
+            cached_input_tokens: usage.cache_read_input_tokens.unwrap_or(0),
             output_tokens: usage.output_tokens.unwrap_or(0),
         },
         response.stop_reason,
@@ -377,9 +394,19 @@ impl StreamState {
     }
 
     fn update_usage(&mut self, usage: &Value) {
-        if let Some(n) = usage.get("input_tokens").and_then(Value::as_u64) {
+        let read = |key: &str| usage.get(key).and_then(Value::as_u64);
+        if let Some(n) = read("input_tokens") {
+            // Anthropic counts cached prompt tokens apart; the total is what was read.
+            let total = n
+                + read("cache_read_input_tokens").unwrap_or(0)
+                + read("cache_creation_input_tokens").unwrap_or(0);
+            if total > 0 {
+                self.usage.input_tokens = total;
+            }
+        }
+        if let Some(n) = read("cache_read_input_tokens") {
             if n > 0 {
-                self.usage.input_tokens = n;
+                self.usage.cached_input_tokens = n;
             }
         }
         if let Some(n) = usage.get("output_tokens").and_then(Value::as_u64) {
@@ -456,6 +483,7 @@ mod tests {
         assert_eq!(
             c.usage,
             TokenUsage {
+                cached_input_tokens: 0,
                 input_tokens: 120,
                 output_tokens: 30
             }
@@ -470,6 +498,8 @@ mod tests {
         let request = LlmRequest {
             system_prompt: String::new(),
             question: "q".into(),
+            history: Vec::new(),
+            cache_passages: false,
             passages: vec![passage],
         };
         let settings = LlmSettings::new(crate::llm::ProviderKind::Anthropic, "m");

@@ -143,6 +143,10 @@ pub struct LlmSettings {
     /// `temperature`, so the limit goes as `max_completion_tokens` and no temperature is sent.
     /// OpenAI-compatible servers such as vLLM and Ollama take `max_tokens`: leave it off.
     pub reasoning_model: bool,
+    /// When the whole corpus fits in this many (estimated) tokens, every passage is sent in
+    /// document order, marked for the provider's prompt cache, instead of the top hits; 0 = always
+    /// the top hits.
+    pub whole_guide_tokens: u64,
 }
 
 impl LlmSettings {
@@ -158,6 +162,7 @@ impl LlmSettings {
             temperature: Some(DEFAULT_TEMPERATURE),
             max_retries: DEFAULT_MAX_RETRIES,
             reasoning_model: false,
+            whole_guide_tokens: 0,
         }
     }
 

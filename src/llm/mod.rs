@@ -69,6 +69,37 @@ pub struct LlmRequest {
     pub question: String,
     /// Passages in the order they are numbered.
     pub passages: Vec<PromptPassage>,
+    /// Earlier turns of the conversation, oldest first, sent before the question so a follow-up
+    /// ("and at Meta?") reads in context. Never cited: only `passages` can be.
+    pub history: Vec<HistoryTurn>,
+    /// The passages are the whole corpus, the same for every question: send them as a stable,
+    /// cacheable prefix (Anthropic: `cache_control` on the last search result; OpenAI-compatible:
+    /// numbered in the system message, before anything that changes).
+    pub cache_passages: bool,
+}
+
+/// One earlier exchange: what the user asked and the answer they were shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryTurn {
+    /// The user's message.
+    pub question: String,
+    /// The answer's text as shown.
+    pub answer: String,
+}
+
+impl HistoryTurn {
+    /// The turn as chat messages (user, then assistant) in the shape both providers take.
+    pub(crate) fn messages(turns: &[HistoryTurn]) -> Vec<serde_json::Value> {
+        turns
+            .iter()
+            .flat_map(|turn| {
+                [
+                    serde_json::json!({"role": "user", "content": turn.question}),
+                    serde_json::json!({"role": "assistant", "content": turn.answer}),
+                ]
+            })
+            .collect()
+    }
 }
 
 /// One citation in an answer, mapped back to the passage number of the request. What it claims
@@ -116,8 +147,10 @@ pub enum AnswerPiece {
 /// Token accounting of one completion, for cost metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenUsage {
-    /// Prompt tokens.
+    /// Prompt tokens (all of them, read from the provider's cache or not).
     pub input_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
 }

@@ -23,6 +23,18 @@ use std::collections::VecDeque;
 
 /// The user turn: numbered passages, a blank line between each, then `Question: <question>`.
 pub(crate) fn user_message(request: &LlmRequest) -> String {
+    let mut out = if request.cache_passages {
+        String::new()
+    } else {
+        numbered_passages(request)
+    };
+    out.push_str("Question: ");
+    out.push_str(&request.question);
+    out
+}
+
+/// The passages as `[n] title (source)` and their text, one after another.
+fn numbered_passages(request: &LlmRequest) -> String {
     let mut out = String::new();
     for p in &request.passages {
         out.push_str(&format!(
@@ -30,8 +42,6 @@ pub(crate) fn user_message(request: &LlmRequest) -> String {
             p.number, p.title, p.source, p.text
         ));
     }
-    out.push_str("Question: ");
-    out.push_str(&request.question);
     out
 }
 
@@ -41,9 +51,17 @@ pub(crate) fn user_message(request: &LlmRequest) -> String {
 /// `max_completion_tokens` and `temperature` is omitted, as those models reject both.
 pub(crate) fn request_body(settings: &LlmSettings, request: &LlmRequest, stream: bool) -> Value {
     let mut messages = Vec::new();
-    if !request.system_prompt.is_empty() {
+    if request.cache_passages {
+        // The whole guide, numbered the same for every question, right after the instructions:
+        // a stable prefix OpenAI-compatible servers cache.
+        messages.push(json!({
+            "role": "system",
+            "content": format!("{}\n\nPassages:\n\n{}", request.system_prompt, numbered_passages(request)),
+        }));
+    } else if !request.system_prompt.is_empty() {
         messages.push(json!({"role": "system", "content": request.system_prompt}));
     }
+    messages.extend(super::HistoryTurn::messages(&request.history));
     messages.push(json!({"role": "user", "content": user_message(request)}));
     let mut body = json!({
         "model": settings.model,
@@ -92,12 +110,25 @@ struct Usage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+/// `usage.prompt_tokens_details`: how much of the prompt came from the cache.
+#[derive(Deserialize, Default, Clone, Copy)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 impl From<Usage> for TokenUsage {
     fn from(u: Usage) -> Self {
         TokenUsage {
             input_tokens: u.prompt_tokens,
+            cached_input_tokens: u
+                .prompt_tokens_details
+                .and_then(|details| details.cached_tokens)
+                .unwrap_or(0),
             output_tokens: u.completion_tokens,
         }
     }
@@ -380,6 +411,8 @@ mod tests {
                 text: "alpha".into(),
                 blocks: vec!["alpha".into()],
             }],
+            history: Vec::new(),
+            cache_passages: false,
         };
         assert_eq!(
             user_message(&request),

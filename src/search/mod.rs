@@ -6,7 +6,9 @@
 //! corpus fingerprint it was opened for.
 
 mod analysis;
+pub mod clusters;
 mod concepts;
+pub mod follow_up;
 mod highlight;
 mod query;
 mod relevance;
@@ -221,6 +223,17 @@ pub struct SearchOptions {
     pub limit: usize,
 }
 
+/// An earlier question of a conversation whose ideas a follow-up borrows ("and at Meta?" after a
+/// Google L4 pay question): searched with the follow-up, each idea the follow-up does not name
+/// itself at `weight` times its usual weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BorrowedTerms {
+    /// The earlier question (or the words of it that still apply).
+    pub text: String,
+    /// 0..=1; how much a borrowed idea counts next to the follow-up's own.
+    pub weight: f32,
+}
+
 impl Default for SearchOptions {
     fn default() -> Self {
         SearchOptions { limit: 5 }
@@ -399,7 +412,7 @@ impl SearchIndex {
         text: &str,
         options: &SearchOptions,
     ) -> Result<SearchResults, SearchError> {
-        self.search_contained(text, options, true)
+        self.search_contained(text, None, options, true)
     }
 
     /// Runs the probe question: the index must find something for a question made of its own
@@ -408,8 +421,12 @@ impl SearchIndex {
         if self.probe_question.trim().is_empty() {
             return Ok(());
         }
-        let results =
-            self.search_contained(&self.probe_question, &SearchOptions { limit: 1 }, false)?;
+        let results = self.search_contained(
+            &self.probe_question,
+            None,
+            &SearchOptions { limit: 1 },
+            false,
+        )?;
         if results.hits.is_empty() {
             return Err(SearchError::Probe);
         }
@@ -421,11 +438,12 @@ impl SearchIndex {
     fn search_contained(
         &self,
         text: &str,
+        borrowed: Option<&BorrowedTerms>,
         options: &SearchOptions,
         with_snippets: bool,
     ) -> Result<SearchResults, SearchError> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.search_inner(text, options, with_snippets)
+            self.search_inner(text, borrowed, options, with_snippets)
         }))
         .unwrap_or(Err(SearchError::Panicked))
     }
@@ -437,12 +455,24 @@ impl SearchIndex {
         text: &str,
         options: &SearchOptions,
     ) -> Result<SearchResults, SearchError> {
-        self.search_contained(text, options, false)
+        self.search_contained(text, None, options, false)
+    }
+
+    /// Like [`SearchIndex::search_passages`] for a follow-up that borrows an earlier question's
+    /// ideas at a lower weight (see [`BorrowedTerms`]).
+    pub fn search_follow_up(
+        &self,
+        text: &str,
+        borrowed: &BorrowedTerms,
+        options: &SearchOptions,
+    ) -> Result<SearchResults, SearchError> {
+        self.search_contained(text, Some(borrowed), options, false)
     }
 
     fn search_inner(
         &self,
         text: &str,
+        borrowed: Option<&BorrowedTerms>,
         options: &SearchOptions,
         with_snippets: bool,
     ) -> Result<SearchResults, SearchError> {
@@ -451,7 +481,13 @@ impl SearchIndex {
         }
         let limit = options.limit.clamp(1, MAX_HITS);
         let searcher = self.reader.searcher();
-        let plan = self.planner.plan(text, &searcher);
+        let plan = match borrowed {
+            Some(borrowed) => {
+                self.planner
+                    .plan_with_borrowed(text, &borrowed.text, borrowed.weight, &searcher)
+            }
+            None => self.planner.plan(text, &searcher),
+        };
         let mut results = SearchResults {
             query: text.to_string(),
             relevant: false,

@@ -561,6 +561,72 @@ impl QueryPlanner {
         }
     }
 
+    /// Plans a follow-up: `text` at full weight, and the ideas of `borrowed` (an earlier question
+    /// of the conversation) it does not name itself at `weight` (0..=1), both in the query and in
+    /// coverage. A follow-up with no searchable word of its own ("why?") is the borrowed question
+    /// at full weight: there is nothing for it to weigh less than.
+    pub(crate) fn plan_with_borrowed(
+        &self,
+        text: &str,
+        borrowed: &str,
+        weight: f32,
+        searcher: &Searcher,
+    ) -> QueryPlan {
+        let own = self.plan(text, searcher);
+        let earlier = self.plan(borrowed, searcher);
+        let Some(earlier_query) = earlier.query else {
+            return own;
+        };
+        let Some(own_query) = own.query else {
+            return QueryPlan {
+                query: Some(earlier_query),
+                ..earlier
+            };
+        };
+        let weight = weight.clamp(0.0, 1.0);
+        let own_tokens: HashSet<&String> = own
+            .concepts
+            .iter()
+            .flat_map(|concept| concept.alternatives.iter().flatten())
+            .collect();
+        let mut concepts = own.concepts.clone();
+        for concept in earlier.concepts {
+            let named = concept
+                .alternatives
+                .iter()
+                .flatten()
+                .any(|token| own_tokens.contains(token));
+            if !named {
+                concepts.push(Concept {
+                    weight: concept.weight * weight,
+                    // A word the guides never use says nothing about the follow-up.
+                    unknown: false,
+                    ..concept
+                });
+            }
+        }
+        let mut snippet_stems = own.snippet_stems;
+        for (stem, stem_weight) in earlier.snippet_stems {
+            if !snippet_stems.iter().any(|(seen, _)| *seen == stem) {
+                snippet_stems.push((stem, stem_weight * weight));
+            }
+        }
+        let query: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, own_query),
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(earlier_query, weight)),
+            ),
+        ]));
+        QueryPlan {
+            query: Some(query),
+            snippet_stems,
+            corrections: own.corrections,
+            notice: own.notice,
+            concepts,
+        }
+    }
+
     /// The text with each vocabulary term written with symbols replaced by its group's plain term,
     /// where it stands alone (not inside a longer word).
     fn replace_symbol_terms(&self, text: &str) -> String {

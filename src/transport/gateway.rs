@@ -8,18 +8,21 @@
 //! the bot. Mentions run through the same `Dispatcher::run_interaction` as slash commands.
 
 use super::InFlight;
+use crate::bot::admin::ChannelMode;
 use crate::bot::commands;
+use crate::bot::conversation::{ConversationHistory, ConversationKey};
 use crate::bot::dispatch::{Dispatcher, Responder, ResponderError};
 use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::report::InteractionReport;
-use crate::bot::request::{self, Invocation};
+use crate::bot::request::{self, Invocation, MessageContext, MessageRoute};
+use crate::util::clock::now_unix;
 use crate::util::secret::Secret;
 use anyhow::Context as _;
 use serde::Serialize;
 use serenity::all::{
-    AutoArchiveDuration, ChannelId, ClientBuilder, Command, Context, CreateThread, EventHandler,
+    AutoArchiveDuration, ChannelId, ClientBuilder, Context, CreateThread, EventHandler,
     GatewayIntents, GuildId, Http, HttpBuilder, Interaction, InteractionId, Message,
-    MessageReference, Ready,
+    MessageReference, Ready, UserId,
 };
 use serenity::builder::Builder as _;
 use std::fmt;
@@ -42,11 +45,12 @@ const FAILURE_NOTICE: &str =
 /// - `GUILD_MESSAGES`: `MESSAGE_CREATE` in servers, to see messages that mention the bot.
 /// - `DIRECT_MESSAGES`: the same in DMs.
 ///
-/// `MESSAGE_CONTENT` (privileged) is deliberately left out: Discord fills in `content` without it
-/// for messages that mention the app and for DMs, which is all guidebot reads. Asking for a
+/// `MESSAGE_CONTENT` (privileged) is left out by default: Discord fills in `content` without it
+/// for messages that mention the app and for DMs, which is all guidebot needs unless follow-ups
+/// without a mention should be read ([`GatewaySettings::message_content_intent`]). Asking for a
 /// privileged intent that is not switched on in the Developer Portal makes Discord close the
-/// connection (close code 4014), so it would only add a way to fail. Slash commands need no
-/// intent at all: interactions are always delivered.
+/// connection (close code 4014), so it is opt-in. Slash commands need no intent at all:
+/// interactions are always delivered.
 pub fn default_intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES
 }
@@ -128,6 +132,10 @@ pub struct GatewaySettings {
     pub intents: GatewayIntents,
     /// Answer mentions in a new thread started from the question instead of a reply.
     pub mention_replies_in_thread: bool,
+    /// Ask for the privileged Message Content intent (it must be switched on in the Developer
+    /// Portal first, or Discord closes the connection with 4014): follow-ups in the bot's
+    /// threads and replies to its answers then need no mention.
+    pub message_content_intent: bool,
 }
 
 impl GatewaySettings {
@@ -152,6 +160,16 @@ impl GatewaySettings {
             shards: ShardPlan::Auto,
             intents: default_intents(),
             mention_replies_in_thread: false,
+            message_content_intent: false,
+        }
+    }
+
+    /// The intents asked for: [`GatewaySettings::intents`], plus Message Content when enabled.
+    pub fn effective_intents(&self) -> GatewayIntents {
+        if self.message_content_intent {
+            self.intents | GatewayIntents::MESSAGE_CONTENT
+        } else {
+            self.intents
         }
     }
 
@@ -199,17 +217,19 @@ pub async fn run(
         dispatcher,
         guild_id: settings.guild_id.map(GuildId::new),
         mention_replies_in_thread: settings.mention_replies_in_thread,
+        message_content: settings.message_content_intent,
         registered: AtomicBool::new(false),
         in_flight: in_flight.clone(),
     };
+    let intents = settings.effective_intents();
     tracing::info!(
         api_base = %settings.api_base,
         shards = ?settings.shards,
-        intents = ?settings.intents,
+        intents = ?intents,
         guild_commands = settings.guild_id.is_some(),
         "starting the Discord gateway client"
     );
-    let mut client = ClientBuilder::new_with_http(settings.http(), settings.intents)
+    let mut client = ClientBuilder::new_with_http(settings.http(), intents)
         .event_handler(handler)
         .await
         .context("cannot build the Discord client")?;
@@ -321,6 +341,8 @@ struct Handler {
     dispatcher: Arc<Dispatcher>,
     guild_id: Option<GuildId>,
     mention_replies_in_thread: bool,
+    /// The Message Content intent is on: follow-ups without a mention carry their text.
+    message_content: bool,
     /// Commands are registered on the first READY of this process only (READY comes again after
     /// every re-identify and once per shard).
     registered: AtomicBool,
@@ -338,13 +360,13 @@ impl EventHandler for Handler {
         if self.registered.swap(true, Ordering::SeqCst) {
             return;
         }
-        let commands = commands::slash_commands();
+        let commands = commands::registration_payload();
         let (scope, result) = match self.guild_id {
-            Some(guild) => ("guild", guild.set_commands(&ctx.http, commands).await),
-            None => (
-                "global",
-                Command::set_global_commands(&ctx.http, commands).await,
+            Some(guild) => (
+                "guild",
+                ctx.http.create_guild_commands(guild, &commands).await,
             ),
+            None => ("global", ctx.http.create_global_commands(&commands).await),
         };
         match result {
             Ok(registered) => {
@@ -393,11 +415,59 @@ impl EventHandler for Handler {
 
     async fn message(&self, ctx: Context, message: Message) {
         let bot_id = ctx.cache.current_user().id;
-        let Some(invocation) = request::from_mention(&message, bot_id) else {
+        if message.author.bot || message.author.id == bot_id {
             return;
+        }
+        let mode = self.mode_of(message.guild_id, message.channel_id).await;
+        if mode == ChannelMode::Off {
+            tracing::debug!(
+                channel = message.channel_id.get(),
+                "guidebot is off in this channel"
+            );
+            return;
+        }
+        let context = self.message_context(&message, bot_id).await;
+        let mut route = request::route_message(&message, bot_id, context);
+        let mut auto_thread = None;
+        if route == MessageRoute::Ignore {
+            // Not a mention nor a follow-up: a new post in an auto-answer channel, or the first
+            // message of a post in an auto-answer forum (it has the thread's id), is answered
+            // when the guides cover it.
+            let auto = if mode == ChannelMode::AutoAnswer {
+                true
+            } else if message.guild_id.is_some() && message.id.get() == message.channel_id.get() {
+                let parent = self.parent_of(&ctx, message.channel_id).await;
+                let forum_mode = match parent {
+                    Some(parent) => self.mode_of(message.guild_id, parent).await,
+                    None => ChannelMode::default(),
+                };
+                auto_thread = Some(message.channel_id);
+                forum_mode == ChannelMode::AutoAnswer
+            } else {
+                false
+            };
+            if !auto {
+                return;
+            }
+            route = request::auto_answer(&message, bot_id, self.message_content);
+        }
+        let mut invocation = match route {
+            MessageRoute::Ask(invocation) => invocation,
+            MessageRoute::Ignore => return,
+            MessageRoute::NeedsMessageContent => {
+                tracing::info!(
+                    channel = message.channel_id.get(),
+                    "ignoring a message that does not mention the bot (a follow-up, or a post in an auto-answer channel): without the Message Content intent Discord sends no text; mention the bot, or enable the intent in the Developer Portal and set discord.message_content_intent"
+                );
+                return;
+            }
         };
+        if let Some(thread) = auto_thread {
+            // A forum post is answered in its own thread, which becomes the conversation.
+            invocation.conversation = Some(ConversationKey::Thread(thread.get()));
+        }
         let dispatcher = Arc::clone(&self.dispatcher);
-        let in_thread = self.mention_replies_in_thread;
+        let in_thread = self.mention_replies_in_thread || mode == ChannelMode::ThreadPerAnswer;
         let http = Arc::clone(&ctx.http);
         self.in_flight.spawn(async move {
             answer_mention(http, dispatcher, message, invocation, in_thread).await;
@@ -406,6 +476,86 @@ impl EventHandler for Handler {
 }
 
 impl Handler {
+    /// The mode of a channel of a server (the default outside servers, or when unreadable).
+    async fn mode_of(&self, guild: Option<GuildId>, channel: ChannelId) -> ChannelMode {
+        let Some(guild) = guild else {
+            return ChannelMode::default();
+        };
+        self.dispatcher
+            .channel_settings()
+            .mode(guild.get(), channel.get())
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "channel mode unreadable; using the default");
+                ChannelMode::default()
+            })
+    }
+
+    /// The channel a thread belongs to (a forum, for a forum post): from serenity's cache, else
+    /// asked of Discord. `None` when it is not a thread or cannot be read.
+    async fn parent_of(&self, ctx: &Context, channel: ChannelId) -> Option<ChannelId> {
+        match channel.to_channel(ctx).await {
+            Ok(serenity::all::Channel::Guild(channel)) => channel.parent_id,
+            Ok(_) => None,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the channel of a new post");
+                None
+            }
+        }
+    }
+
+    /// Where a message stands in the bot's conversations: in one of its threads, or replying to
+    /// one of its answers. History errors count as "not in a conversation" (logged).
+    async fn message_context(&self, message: &Message, bot_id: UserId) -> MessageContext {
+        let history = self.dispatcher.conversations();
+        let now = now_unix();
+        let in_bot_thread = history
+            .is_bot_thread(message.channel_id.get(), now)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot tell whether the channel is a bot thread");
+                false
+            });
+        // A reply to one of the bot's answers: the answer's conversation, as linked when it was
+        // posted; failing that (a restart, or a reply faster than the link), the conversation of
+        // the message the answer itself replied to, or a chain started at it.
+        let replied_conversation = match message
+            .referenced_message
+            .as_ref()
+            .filter(|referenced| referenced.author.id == bot_id)
+        {
+            Some(answer) => {
+                let answered = answer
+                    .message_reference
+                    .as_ref()
+                    .and_then(|reference| reference.message_id)
+                    .map(|id| id.get());
+                let mut found = None;
+                for id in std::iter::once(answer.id.get()).chain(answered) {
+                    match history.conversation_of(id, now).await {
+                        Ok(Some(key)) => {
+                            found = Some(key);
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot read which conversation a reply continues")
+                        }
+                    }
+                }
+                found.or(Some(ConversationKey::Chain(
+                    answered.unwrap_or(answer.id.get()),
+                )))
+            }
+            None => None,
+        };
+        MessageContext {
+            in_bot_thread,
+            replied_conversation,
+            message_content: self.message_content,
+        }
+    }
+
     /// Runs the dispatcher in its own tracked task (the shard keeps reading events): a failure
     /// or a panic is logged and, where Discord still allows it, answered with a notice.
     fn spawn_interaction(
@@ -466,18 +616,21 @@ async fn tell_user_it_failed(responder: &GatewayResponder, autocomplete: bool) {
     }
 }
 
-/// Answers a message that mentioned the bot through the dispatcher: in a new thread when
-/// configured (and possible), else as a reply in the channel; typing shows while it is written.
+/// Answers a message that mentioned the bot (or a follow-up in one of its conversations) through
+/// the dispatcher: a new question opens a thread when configured (and possible), else it is
+/// answered as a reply in the channel; typing shows while it is written. The posted answer is
+/// linked to its conversation, so a reply to it is a follow-up.
 async fn answer_mention(
     http: Arc<Http>,
     dispatcher: Arc<Dispatcher>,
     message: Message,
-    invocation: Invocation,
+    mut invocation: Invocation,
     in_thread: bool,
 ) {
     let started = Instant::now();
     let mut target = message.channel_id;
-    if in_thread && message.guild_id.is_some() {
+    let mut conversation = invocation.conversation;
+    if conversation.is_none() && in_thread && message.guild_id.is_some() {
         let question = match &invocation.request {
             request::BotRequest::Mention { question } => question.as_str(),
             _ => "",
@@ -489,14 +642,30 @@ async fn answer_mention(
             .create_thread_from_message(&*http, message.id, thread)
             .await
         {
-            Ok(thread) => target = thread.id,
+            Ok(thread) => {
+                target = thread.id;
+                conversation = Some(ConversationKey::Thread(thread.id.get()));
+            }
             // E.g. the question was asked inside a thread already, or permissions are missing.
             Err(error) => {
                 tracing::warn!(%error, "could not open a thread; replying in the channel")
             }
         }
     }
-    let typing = target.start_typing(&http);
+    let conversation = conversation.unwrap_or(ConversationKey::Chain(message.id.get()));
+    invocation.conversation = Some(conversation);
+    // The question belongs to its conversation too: a reply to an answer of it finds the
+    // conversation through the message that answer replied to.
+    if let Err(error) = dispatcher
+        .conversations()
+        .link(message.id.get(), conversation, now_unix())
+        .await
+    {
+        tracing::warn!(%error, "could not link the question to its conversation");
+    }
+    // An auto-answer may stay silent: no "typing…" that would promise an answer.
+    let quiet = matches!(invocation.request, request::BotRequest::AutoAnswer { .. });
+    let typing = (!quiet).then(|| target.start_typing(&http));
     let reference = (target == message.channel_id).then(|| {
         let mut reference = MessageReference::from(&message);
         // The question may be deleted meanwhile: still post the answer.
@@ -507,14 +676,19 @@ async fn answer_mention(
         http: Arc::clone(&http),
         target,
         reference,
+        conversation,
+        history: Arc::clone(dispatcher.conversations()),
     };
     let result = dispatcher.run_interaction(invocation, &responder).await;
-    typing.stop();
+    if let Some(typing) = typing {
+        typing.stop();
+    }
     match result {
         Ok(report) => tracing::info!(
             command = report.command.as_str(),
             outcome = report.outcome.as_str(),
             mode = report.mode.map_or("-", |mode| mode.as_str()),
+            follow_up = report.follow_up,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "mention answered"
         ),
@@ -534,6 +708,9 @@ struct MentionResponder {
     http: Arc<Http>,
     target: ChannelId,
     reference: Option<MessageReference>,
+    /// The conversation each posted answer is linked to, so a reply to it is a follow-up.
+    conversation: ConversationKey,
+    history: Arc<dyn ConversationHistory>,
 }
 
 impl MentionResponder {
@@ -542,11 +719,19 @@ impl MentionResponder {
         if let Some(reference) = &self.reference {
             message = message.reference_message(reference.clone());
         }
-        self.target
+        let sent = self
+            .target
             .send_message(&*self.http, message)
             .await
-            .map(|_| ())
-            .map_err(|error| ResponderError(format!("posting the mention answer: {error}")))
+            .map_err(|error| ResponderError(format!("posting the mention answer: {error}")))?;
+        let linked = self
+            .history
+            .link(sent.id.get(), self.conversation, now_unix())
+            .await;
+        if let Err(error) = linked {
+            tracing::warn!(%error, "could not link the answer to its conversation");
+        }
+        Ok(())
     }
 }
 
@@ -558,6 +743,9 @@ impl Responder for MentionResponder {
             Reply::Deferred { .. } => Ok(()),
             Reply::Choices(_) => Err(ResponderError(
                 "a mention takes no autocomplete choices".to_string(),
+            )),
+            Reply::RolePing { .. } => Err(ResponderError(
+                "a hand-off answers a button press, never a mention".to_string(),
             )),
         }
     }

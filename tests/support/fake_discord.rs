@@ -101,6 +101,8 @@ pub struct RecordedRequest {
     pub spec_errors: Vec<String>,
     /// When the fake received it (ack latency in the burst test).
     pub received_at: std::time::Instant,
+    /// The JSON the fake answered with, if any (e.g. the posted message with its id).
+    pub response: Option<Value>,
 }
 
 impl RecordedRequest {
@@ -173,6 +175,8 @@ struct Shared {
     failures: Mutex<Vec<Failure>>,
     /// Interaction token -> channel id, learnt from dispatched interactions.
     token_channels: Mutex<HashMap<String, u64>>,
+    /// Channels `GET /channels/{id}` answers with (added by tests; others are 404).
+    channels: Mutex<HashMap<u64, Value>>,
     next_id: AtomicU64,
     next_conn: AtomicU64,
     /// Bumped on every recorded event; waiters re-check their condition when it changes.
@@ -233,6 +237,7 @@ impl FakeDiscord {
             sessions: Mutex::default(),
             failures: Mutex::default(),
             token_channels: Mutex::default(),
+            channels: Mutex::default(),
             next_id: AtomicU64::new(1_300_000_000_000_000_000),
             next_conn: AtomicU64::new(0),
             changed,
@@ -291,6 +296,15 @@ impl FakeDiscord {
             .proxy(self.base_url())
             .ratelimiter_disabled(true)
             .build()
+    }
+
+    /// Makes `GET /channels/{id}` answer with `channel` (its `id` field names it).
+    pub fn add_channel(&self, channel: Value) {
+        let id = channel["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("a channel with a string id");
+        self.shared.channels.lock().unwrap().insert(id, channel);
     }
 
     /// A fresh snowflake (unique within this fake).

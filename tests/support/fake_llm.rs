@@ -273,6 +273,8 @@ pub fn sample_request() -> LlmRequest {
                 blocks: vec!["Always negotiate the first offer.".to_string()],
             },
         ],
+        history: Vec::new(),
+        cache_passages: false,
     }
 }
 

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/gateway"),
     ("GET", "/gateway/bot"),
+    ("GET", "/channels/{channel_id}"),
     ("GET", "/users/@me"),
     ("GET", "/oauth2/applications/@me"),
     ("GET", "/applications/@me"),
@@ -191,7 +192,16 @@ pub(super) async fn rest(
         (None, None) => json_response(404, json!({"message": "404: Not Found", "code": 0})),
     };
 
+    // Keep the response's JSON too (tests read ids the fake gave, e.g. of a posted message).
+    let (parts, response_body) = response.into_parts();
+    let response_bytes = axum::body::to_bytes(response_body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let response_json: Option<Value> = serde_json::from_slice(&response_bytes).ok();
+    let response = Response::from_parts(parts, axum::body::Body::from(response_bytes));
+
     let record = RecordedRequest {
+        response: response_json,
         index: 0,
         method: method.as_str().to_string(),
         path,
@@ -345,6 +355,13 @@ fn answer(
                     }
                 }),
             )
+        }
+        ("GET", "/channels/{channel_id}") => {
+            let id: u64 = params["channel_id"].parse().unwrap_or(0);
+            match shared.channels.lock().unwrap().get(&id) {
+                Some(channel) => json_response(200, channel.clone()),
+                None => json_response(404, json!({"message": "Unknown Channel", "code": 10003})),
+            }
         }
         ("POST", "/channels/{channel_id}/typing") => StatusCode::NO_CONTENT.into_response(),
         ("PUT", _) if route.contains("/reactions/") => StatusCode::NO_CONTENT.into_response(),

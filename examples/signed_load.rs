@@ -170,7 +170,13 @@ async fn run(options: Options, questions: Arc<Vec<String>>) {
         key: SigningKey::from_bytes(&options.seed),
         questions,
         command: options.command.clone(),
-        next: AtomicU64::new(0),
+        // Interaction ids start at this run's clock (microseconds): a store-backed server drops
+        // an id it has seen, so two runs against one server must never share ids.
+        next: AtomicU64::new(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |now| now.as_micros() as u64 % 1_000_000_000_000_000),
+        ),
         recording: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         errors: AtomicU64::new(0),

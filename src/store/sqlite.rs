@@ -103,10 +103,11 @@ fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
     match write {
         Write::Question(record) => insert_question(connection, record),
         Write::Feedback(record) => {
-            connection.execute(
-                "INSERT INTO feedback (at_unix, user_hash, answer_key, helpful) VALUES (?1, ?2, ?3, ?4)",
-                params![record.at_unix, record.user_hash, record.answer_key, record.helpful],
-            )?;
+            connection
+                .prepare_cached(
+                    "INSERT INTO feedback (at_unix, user_hash, answer_key, helpful) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![record.at_unix, record.user_hash, record.answer_key, record.helpful])?;
             Ok(())
         }
         Write::Tokens {
@@ -124,22 +125,25 @@ fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
             at_unix,
             answer_json,
         } => {
-            connection.execute(
-                "INSERT INTO answer_cache (key, at_unix, answer) VALUES (?1, ?2, ?3)
+            connection
+                .prepare_cached(
+                    "INSERT INTO answer_cache (key, at_unix, answer) VALUES (?1, ?2, ?3)
                  ON CONFLICT(key) DO UPDATE SET at_unix = excluded.at_unix, answer = excluded.answer
                  WHERE excluded.at_unix >= answer_cache.at_unix",
-                params![key, at_unix, answer_json],
-            )?;
+                )?
+                .execute(params![key, at_unix, answer_json])?;
             Ok(())
         }
     }
 }
 
 fn insert_question(connection: &Connection, record: &QuestionRecord) -> Result<(), StoreError> {
-    connection.execute(
-        "INSERT INTO questions (at_unix, day, user_hash, guild_hash, command, question, normalized, refused, mode, top_coverage, answer_key, citations, fingerprint)
+    connection
+        .prepare_cached(
+            "INSERT INTO questions (at_unix, day, user_hash, guild_hash, command, question, normalized, refused, mode, top_coverage, answer_key, citations, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
+        )?
+        .execute(params![
             record.at_unix,
             day_of(record.at_unix),
             record.user_hash,
@@ -153,8 +157,7 @@ fn insert_question(connection: &Connection, record: &QuestionRecord) -> Result<(
             record.answer_key,
             record.citations.join("\n"),
             record.fingerprint,
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
@@ -165,11 +168,12 @@ fn add_usage(
     requests: i64,
     tokens: i64,
 ) -> Result<(), StoreError> {
-    connection.execute(
-        "INSERT INTO usage (scope, day, requests, tokens) VALUES (?1, ?2, ?3, ?4)
+    connection
+        .prepare_cached(
+            "INSERT INTO usage (scope, day, requests, tokens) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(scope, day) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens",
-        params![scope, day, requests, tokens],
-    )?;
+        )?
+        .execute(params![scope, day, requests, tokens])?;
     Ok(())
 }
 
@@ -423,10 +427,11 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let id = interaction_id.to_string();
         self.call(move |connection| {
-            let inserted = connection.execute(
-                "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
-                params![id, now_unix],
-            )?;
+            let inserted = connection
+                .prepare_cached(
+                    "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+                )?
+                .execute(params![id, now_unix])?;
             Ok(inserted == 1)
         })
         .await

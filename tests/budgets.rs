@@ -52,18 +52,7 @@ struct Bot {
 
 impl Bot {
     async fn new(budgets: Budgets, cooldown: Duration) -> Bot {
-        let fake = FakeLlm::openai().await;
-        fake.always(sse_response(openai_sse(
-            &[
-                openai_chunk(
-                    Some("Google L4 MLE total comp is $300k–$430k [1]."),
-                    Some("stop"),
-                ),
-                openai_usage_chunk(800, 50),
-            ],
-            true,
-        )))
-        .await;
+        let fake = FakeLlm::openai_google_l4_answer().await;
         let engine = Engine::in_memory(corpus_at(&bundled_corpus_dir()), Some(fake.settings()))
             .expect("the bundled guide indexes");
         let settings = BotSettings {

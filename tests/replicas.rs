@@ -82,23 +82,7 @@ async fn wait_until_ready(client: &reqwest::Client, base: &str, replica: &mut Re
 }
 
 async fn stop(mut replica: Replica) -> String {
-    let pid = replica.0.id() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = replica.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut logs = String::new();
-    if let Some(mut stdout) = replica.0.stdout.take() {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut logs);
-    }
-    assert!(status.success(), "exit {status}: {logs}");
-    logs
+    support::setup::terminate(&mut replica.0).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,18 +93,7 @@ async fn two_replicas_share_one_budget_and_one_report() {
         return;
     };
     let discord = FakeDiscord::start().await;
-    let llm = FakeLlm::openai().await;
-    llm.always(sse_response(openai_sse(
-        &[
-            openai_chunk(
-                Some("Google L4 MLE total comp is $300k–$430k [1]."),
-                Some("stop"),
-            ),
-            openai_usage_chunk(800, 50),
-        ],
-        true,
-    )))
-    .await;
+    let llm = FakeLlm::openai_google_l4_answer().await;
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();

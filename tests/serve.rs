@@ -1,8 +1,9 @@
 //! `guidebot serve` as a process: clear startup errors, the HTTP endpoint answering a signed PING
 //! with metrics exposed, and a clean exit on SIGTERM.
 
+mod support;
+
 use ed25519_dalek::{Signer, SigningKey};
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -156,21 +157,7 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
     );
 
     // SIGTERM: the process stops by itself, successfully.
-    let pid = server.0.id() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut logs = String::new();
-    if let Some(mut stdout) = server.0.stdout.take() {
-        let _ = stdout.read_to_string(&mut logs);
-    }
-    assert!(status.success(), "exit {status}: {logs}");
+    let logs = support::setup::terminate(&mut server.0).await;
     assert!(logs.contains("engine ready"), "{logs}");
     assert!(
         !logs.contains(&hex::encode(key.to_bytes())),

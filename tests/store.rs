@@ -163,19 +163,7 @@ fn ask(user_id: u64, guild_id: Option<u64>, question: &str) -> Invocation {
 }
 
 async fn fake_openai() -> FakeLlm {
-    let fake = FakeLlm::openai().await;
-    fake.always(sse_response(openai_sse(
-        &[
-            openai_chunk(
-                Some("Google L4 MLE total comp is $300k–$430k [1]."),
-                Some("stop"),
-            ),
-            openai_usage_chunk(800, 50),
-        ],
-        true,
-    )))
-    .await;
-    fake
+    FakeLlm::openai_google_l4_answer().await
 }
 
 fn no_cooldown() -> BotSettings {

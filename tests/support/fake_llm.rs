@@ -59,6 +59,24 @@ impl FakeLlm {
         }
     }
 
+    /// An OpenAI-compatible fake that always streams one correct, cited Google L4 answer and
+    /// reports 800 + 50 tokens: the LLM answer the budget, store and replica tests count.
+    pub async fn openai_google_l4_answer() -> Self {
+        let fake = FakeLlm::openai().await;
+        fake.always(sse_response(openai_sse(
+            &[
+                openai_chunk(
+                    Some("Google L4 MLE total comp is $300k–$430k [1]."),
+                    Some("stop"),
+                ),
+                openai_usage_chunk(800, 50),
+            ],
+            true,
+        )))
+        .await;
+        fake
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn base_url(&self) -> String {
         self.server.uri()

@@ -34,3 +34,28 @@ pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect()
 }
+
+/// Sends SIGTERM to a `guidebot` process, waits (up to 30 s) for it to exit by itself, checks that
+/// it exited successfully and returns what it wrote to stdout (its logs).
+pub async fn terminate(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let pid = child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the process can be waited for") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut logs = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut logs);
+    }
+    assert!(status.success(), "exit {status}: {logs}");
+    logs
+}

@@ -22,6 +22,8 @@
 //! - `guidebot_store_writes_total{outcome="written"|"dropped"}`: analytics, feedback, token and
 //!   cache writes committed by the storage writer, or dropped because its queue was full
 //! - `guidebot_store_failed_batches_total`: write batches that failed (kept and retried)
+//! - `guidebot_store_reopened_total`: times the SQLite file was found removed or replaced while
+//!   serving and opened again
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -72,13 +74,14 @@ pub struct Metrics {
     reloads_counted: Mutex<(u64, u64)>,
     store_writes: Family<Labels1, Counter>,
     store_failed_batches: Counter,
+    store_reopened: Counter,
     /// Reads (written, dropped, failed batches) of the storage writer; see [`Metrics::follow_storage`].
     storage_source: OnceLock<StorageSource>,
     /// What the storage counters have counted so far.
-    storage_counted: Mutex<(u64, u64, u64)>,
+    storage_counted: Mutex<(u64, u64, u64, u64)>,
 }
 
-type StorageSource = Box<dyn Fn() -> (u64, u64, u64) + Send + Sync>;
+type StorageSource = Box<dyn Fn() -> (u64, u64, u64, u64) + Send + Sync>;
 
 type ReloadSource = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
 
@@ -188,6 +191,12 @@ impl Metrics {
             "Storage write batches that failed (the database was unreachable); each is retried",
             store_failed_batches.clone(),
         );
+        let store_reopened = Counter::default();
+        registry.register(
+            "store_reopened",
+            "Times the SQLite file was found removed or replaced while serving and opened again",
+            store_reopened.clone(),
+        );
         let follow_ups = Family::<Labels1, Counter>::default();
         registry.register(
             "follow_ups",
@@ -203,8 +212,9 @@ impl Metrics {
         Metrics {
             store_writes,
             store_failed_batches,
+            store_reopened,
             storage_source: OnceLock::new(),
-            storage_counted: Mutex::new((0, 0, 0)),
+            storage_counted: Mutex::new((0, 0, 0, 0)),
             follow_ups,
             escalations,
             reloads,
@@ -242,9 +252,12 @@ impl Metrics {
         let _ = self.reload_source.set(Box::new(source));
     }
 
-    /// Counts the storage writer's work from `source` (written, dropped, failed batches so far),
-    /// read at each [`Metrics::encode`]. Only the first call has an effect.
-    pub fn follow_storage(&self, source: impl Fn() -> (u64, u64, u64) + Send + Sync + 'static) {
+    /// Counts the storage writer's work from `source` (written, dropped, failed batches, file
+    /// reopenings so far), read at each [`Metrics::encode`]. Only the first call has an effect.
+    pub fn follow_storage(
+        &self,
+        source: impl Fn() -> (u64, u64, u64, u64) + Send + Sync + 'static,
+    ) {
         let _ = self.storage_source.set(Box::new(source));
     }
 
@@ -301,7 +314,7 @@ impl Metrics {
             }
         }
         if let Some(source) = self.storage_source.get() {
-            let (written, dropped, failed) = source();
+            let (written, dropped, failed, reopened) = source();
             if let Ok(mut counted) = self.storage_counted.lock() {
                 self.store_writes
                     .get_or_create(&[("outcome", "written")])
@@ -311,10 +324,13 @@ impl Metrics {
                     .inc_by(dropped.saturating_sub(counted.1));
                 self.store_failed_batches
                     .inc_by(failed.saturating_sub(counted.2));
+                self.store_reopened
+                    .inc_by(reopened.saturating_sub(counted.3));
                 *counted = (
                     written.max(counted.0),
                     dropped.max(counted.1),
                     failed.max(counted.2),
+                    reopened.max(counted.3),
                 );
             }
         }

@@ -874,3 +874,44 @@ async fn writes_queued_while_postgres_is_lost_are_committed_after_it_returns() {
     assert_eq!(storage.counters().dropped.load(Relaxed), 0);
     through_proxy.ping().await.expect("the pool reconnected");
 }
+
+/// Issue 14: an SQLite file deleted while serving used to keep receiving writes in its unlinked
+/// inode (everything gone at the next restart). The store now notices, opens the path again
+/// (creating and migrating a new file), counts it, and later writes land in the file on disk.
+#[tokio::test]
+async fn an_sqlite_file_deleted_while_serving_is_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guidebot.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let now = now_unix();
+    store
+        .record_question(&question(now, "before the delete", false))
+        .await
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).unwrap();
+        }
+    }
+    assert!(!path.exists());
+
+    store
+        .record_question(&question(now, "after the delete", false))
+        .await
+        .unwrap();
+
+    assert_eq!(store.reopened(), 1, "the removed file was noticed once");
+    assert!(path.exists(), "a new file is in place");
+    // A second process (or the next start) reads what was written after the delete.
+    let reader = SqliteStore::open(&path).unwrap();
+    let report = reader.report(1, now_unix()).await.unwrap();
+    assert_eq!(report.questions, 1, "{report:?}");
+    assert_eq!(report.most_asked[0].0, "after the delete");
+    // Nothing changed since: no more reopening.
+    store
+        .record_question(&question(now, "later", false))
+        .await
+        .unwrap();
+    assert_eq!(store.reopened(), 1);
+}

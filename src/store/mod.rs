@@ -309,6 +309,11 @@ pub const SHORT_LIVED_KEEP: Duration = Duration::from_secs(86_400);
 pub trait Store: Send + Sync {
     /// Which backend this is.
     fn backend(&self) -> Backend;
+    /// Times the database was found removed or replaced while serving and opened again (an
+    /// embedded file; a server database reconnects instead, so 0 there).
+    fn reopened(&self) -> u64 {
+        0
+    }
     /// Applies the versioned migrations not applied yet; returns how many this call applied
     /// (0 when another replica already did). Safe to run from several processes at once.
     async fn migrate(&self) -> Result<usize, StoreError>;

@@ -10,8 +10,9 @@ use super::{
 use crate::util::clock::day_of;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -20,6 +21,23 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// The embedded default. Cheap to share: every call goes to the connection's own thread.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    /// Times the file was found removed or replaced and opened again.
+    reopened: Arc<AtomicU64>,
+}
+
+/// A file's identity (device, inode): a file deleted or replaced under an open connection has
+/// another one, or none.
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
 }
 
 impl SqliteStore {
@@ -35,34 +53,67 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(parent).map_err(|error| open_error(error.to_string()))?;
         }
-        let connection = Connection::open(path).map_err(|error| open_error(error.to_string()))?;
-        SqliteStore::with_connection(connection)
+        let connection = open_file(path).map_err(|error| open_error(error.to_string()))?;
+        SqliteStore::with_connection(connection, Some(path.to_path_buf()))
     }
 
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        SqliteStore::with_connection(Connection::open_in_memory()?)
+        let mut connection = Connection::open_in_memory()?;
+        configure(&mut connection)?;
+        SqliteStore::with_connection(connection, None)
     }
 
-    fn with_connection(mut connection: Connection) -> Result<SqliteStore, StoreError> {
-        connection.busy_timeout(Duration::from_millis(250))?;
-        // WAL lets readers (reports) run while the bot writes; ignore failure on read-only media.
-        // With WAL, NORMAL syncs at checkpoints rather than at every commit: a power cut may lose
-        // the last moments of analytics, never corrupt the file.
-        let _ = connection.pragma_update(None, "journal_mode", "WAL");
-        let _ = connection.pragma_update(None, "synchronous", "NORMAL");
-        migrate(&mut connection)?;
+    /// Starts the connection's thread. With a `path`, every call first checks that the file is
+    /// still the one opened: one deleted or replaced while serving (an operator's `rm`, a restore)
+    /// is opened again, with a warning and a count, instead of writing on into an unlinked file
+    /// whose rows vanish at the next restart.
+    fn with_connection(
+        mut connection: Connection,
+        path: Option<PathBuf>,
+    ) -> Result<SqliteStore, StoreError> {
+        let reopened = Arc::new(AtomicU64::new(0));
+        let reopened_count = Arc::clone(&reopened);
+        let mut watched = path.map(|path| {
+            let identity = file_identity(&path);
+            (path, identity)
+        });
         let (jobs, receiver) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("guidebot-sqlite".to_string())
             .spawn(move || {
                 // Ends when the last handle is dropped; a panicking job only fails its caller.
                 while let Ok(job) = receiver.recv() {
+                    if let Some((path, identity)) = &mut watched {
+                        if file_identity(path) != *identity || identity.is_none() {
+                            match open_file(path) {
+                                Ok(fresh) => {
+                                    connection = fresh;
+                                    *identity = file_identity(path);
+                                    reopened_count.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(
+                                        path = %path.display(),
+                                        "the SQLite file was removed or replaced while serving: opened it again"
+                                    );
+                                }
+                                Err(error) => tracing::warn!(
+                                    path = %path.display(),
+                                    %error,
+                                    "the SQLite file was removed or replaced and cannot be opened again"
+                                ),
+                            }
+                        }
+                    }
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
                 }
             })
             .map_err(|error| StoreError::Stopped(error.to_string()))?;
-        Ok(SqliteStore { jobs })
+        Ok(SqliteStore { jobs, reopened })
+    }
+
+    /// Times the database file was found removed or replaced and opened again (for `/metrics`).
+    pub fn reopened(&self) -> u64 {
+        self.reopened.load(Ordering::Relaxed)
     }
 
     /// Runs `work` on the connection's thread.
@@ -80,6 +131,25 @@ impl SqliteStore {
             StoreError::Stopped("a database call panicked or the SQLite thread stopped".to_string())
         })?
     }
+}
+
+/// Opens the file (creating it) and prepares it for use.
+fn open_file(path: &Path) -> Result<Connection, StoreError> {
+    let mut connection = Connection::open(path)?;
+    configure(&mut connection)?;
+    Ok(connection)
+}
+
+/// A busy timeout, WAL and the migrations. WAL lets readers (reports) run while the bot writes;
+/// failure to set it on read-only media is ignored. With WAL, NORMAL syncs at checkpoints rather
+/// than at every commit: a power cut may lose the last moments of analytics, never corrupt the
+/// file.
+fn configure(connection: &mut Connection) -> Result<(), StoreError> {
+    connection.busy_timeout(Duration::from_millis(250))?;
+    let _ = connection.pragma_update(None, "journal_mode", "WAL");
+    let _ = connection.pragma_update(None, "synchronous", "NORMAL");
+    migrate(connection)?;
+    Ok(())
 }
 
 /// Applies the migrations newer than `PRAGMA user_version`, each in its own transaction.
@@ -353,6 +423,10 @@ fn dump(connection: &Connection) -> Result<Dump, StoreError> {
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    fn reopened(&self) -> u64 {
+        SqliteStore::reopened(self)
     }
 
     async fn migrate(&self) -> Result<usize, StoreError> {

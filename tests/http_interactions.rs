@@ -810,6 +810,14 @@ impl Store for PanickingStore {
     async fn report(&self, _: u32, _: i64) -> Result<Report, StoreError> {
         panic!("injected panic: report")
     }
+    async fn guild_stats(
+        &self,
+        _: &str,
+        _: u32,
+        _: i64,
+    ) -> Result<guidebot::store::GuildStats, StoreError> {
+        panic!("injected panic: guild_stats")
+    }
     async fn dump(&self) -> Result<guidebot::store::Dump, StoreError> {
         panic!("injected panic: dump")
     }

@@ -108,6 +108,7 @@ on_both_backends!(
     the_writer_commits_in_batches_and_drains_on_flush,
     an_sqlite_file_moves_into_the_other_database,
     report_exports_questions_to_label_in_the_eval_format,
+    server_stats_come_from_the_shared_database,
 );
 
 /// Records what the dispatcher sends, as JSON.
@@ -914,4 +915,54 @@ async fn an_sqlite_file_deleted_while_serving_is_opened_again() {
         .await
         .unwrap();
     assert_eq!(store.reopened(), 1);
+}
+
+/// Issue 17: `/guidebot stats` reads the shared database, so a server's admins see the questions
+/// every replica answered, and only their own server's.
+async fn server_stats_come_from_the_shared_database(db: TestDb) {
+    let (first_store, second_store) = (db.open().await, db.open().await);
+    let replica =
+        |store: Arc<dyn Store>| dispatcher(corpus_at(&bundled_dir()), None, no_cooldown(), store);
+    let (first, second) = (replica(first_store), replica(second_store));
+    let responder = RecordingResponder::default();
+    for (dispatcher, guild, question) in [
+        (&first, 42, "whats the TC for a google L4 MLE?"),
+        (&second, 42, "how do I bake sourdough bread"),
+        (&second, 42, "how do I bake sourdough bread?"),
+        (&first, 43, "how do I grow tomatoes"),
+    ] {
+        dispatcher
+            .run_interaction(ask(7, Some(guild), question), &responder)
+            .await
+            .unwrap();
+    }
+    assert!(first.flush_storage(Duration::from_secs(10)).await);
+    assert!(second.flush_storage(Duration::from_secs(10)).await);
+
+    let stats = Invocation {
+        user_id: 1,
+        guild_id: Some(42),
+        channel_id: Some(1),
+        request: BotRequest::Admin {
+            action: guidebot::bot::request::AdminAction::Stats,
+            manage_server: true,
+        },
+        conversation: None,
+    };
+    let responder = RecordingResponder::default();
+    first.run_interaction(stats, &responder).await.unwrap();
+    let shown = responder.sent.lock().unwrap()[0].to_string();
+    assert!(
+        shown.contains("Questions: 3"),
+        "both replicas, this server only: {shown}"
+    );
+    assert!(shown.contains("Refused: 2 (67%)"), "{shown}");
+    assert!(
+        shown.contains("2× how do I bake sourdough bread"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("tomatoes"),
+        "another server's questions: {shown}"
+    );
 }

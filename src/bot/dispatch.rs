@@ -10,7 +10,7 @@
 //! atomically in the shared store) and a cache lookup are awaited, and a claim that cannot reach
 //! the database refuses the LLM answer (fail closed) rather than overspend.
 
-use super::admin::{ChannelSettings, FileChannelSettings, StatsBook, StatsEvent};
+use super::admin::{ChannelSettings, FileChannelSettings, ServerStats, StatsBook, StatsEvent};
 use super::conversation::{ConversationHistory, ConversationKey, HistoryLimits, MemoryHistory};
 use super::render::{self, AnswerFrame, Rendered, Reply};
 use super::report::{Command, InteractionObserver, InteractionReport, Outcome};
@@ -121,6 +121,9 @@ pub struct Dispatcher {
     stats: StatsBook,
     reload: Option<crate::reload::ReloadTrigger>,
 }
+
+/// Days of questions and feedback `/guidebot stats` shows when a store keeps them.
+const STATS_DAYS: u32 = 30;
 
 /// Who asked: the ids used for cooldowns, budgets and (hashed) analytics.
 #[derive(Debug, Clone, Copy)]
@@ -505,17 +508,43 @@ impl Dispatcher {
     /// `/guidebot stats` for one server: this process's counters, and today's LLM use against
     /// the server's budget when a store keeps it.
     async fn stats_text(&self, guild: u64) -> String {
-        let stats = self.stats.of(guild, 5);
+        let memory = self.stats.of(guild, 5);
+        let guild_hash = hash_id(&self.settings.id_salt, guild);
+        // With a store, questions and feedback come from the database every replica writes to;
+        // without one (or when it cannot answer), from this process's counters.
+        let stored = match &self.store {
+            Some(storage) => storage
+                .store()
+                .guild_stats(&guild_hash, STATS_DAYS, now_unix())
+                .await
+                .map_err(|error| tracing::warn!(%error, "could not read server stats"))
+                .ok(),
+            None => None,
+        };
+        let (heading, stats) = match stored {
+            Some(stored) => (
+                format!("This server, last {STATS_DAYS} days"),
+                ServerStats {
+                    questions: stored.questions,
+                    refused: stored.refused,
+                    helpful: stored.helpful,
+                    not_helpful: stored.not_helpful,
+                    escalations: memory.escalations,
+                    top_unanswered: stored.top_unanswered,
+                },
+            ),
+            None => ("This server since the bot started".to_string(), memory),
+        };
         let refusal_rate = if stats.questions == 0 {
             0.0
         } else {
             100.0 * stats.refused as f64 / stats.questions as f64
         };
         let mut text = format!(
-            "**This server since the bot started**\nQuestions: {}\nRefused: {} ({refusal_rate:.0}%)\nFeedback: {} 👍 / {} 👎\nHand-offs to helpers: {}",
+            "**{heading}**\nQuestions: {}\nRefused: {} ({refusal_rate:.0}%)\nFeedback: {} 👍 / {} 👎\nHand-offs to helpers (this process): {}",
             stats.questions, stats.refused, stats.helpful, stats.not_helpful, stats.escalations
         );
-        let scope = BudgetScope::Guild(hash_id(&self.settings.id_salt, guild));
+        let scope = BudgetScope::Guild(guild_hash);
         let today = day_of(now_unix());
         let usage = match &self.store {
             Some(storage) => storage.store().usage(&scope, &today).await.ok(),

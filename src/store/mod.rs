@@ -240,6 +240,19 @@ pub struct Dump {
     pub cache: Vec<(String, i64, String)>,
 }
 
+/// One server's questions and feedback from the shared database: what `/guidebot stats` shows, the
+/// same whichever replica answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GuildStats {
+    pub questions: u64,
+    pub refused: u64,
+    /// 👍 and 👎 on answers given in this server.
+    pub helpful: u64,
+    pub not_helpful: u64,
+    /// The most refused questions (first wording, count), most frequent first.
+    pub top_unanswered: Vec<(String, u64)>,
+}
+
 /// What `guidebot report` prints.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -337,6 +350,13 @@ pub trait Store: Send + Sync {
     /// cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows deleted.
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError>;
     async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError>;
+    /// One server's figures (`guild_hash` as stored) since `since_days` ago: `/guidebot stats`.
+    async fn guild_stats(
+        &self,
+        guild_hash: &str,
+        since_days: u32,
+        now_unix: i64,
+    ) -> Result<GuildStats, StoreError>;
     /// Every row, for moving a database to another backend.
     async fn dump(&self) -> Result<Dump, StoreError>;
     /// Adds every row of `dump` in one transaction (usage is added to what is there).

@@ -10,7 +10,7 @@
 
 use super::migrations::POSTGRES_MIGRATIONS;
 use super::{
-    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, LlmClaim,
+    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, GuildStats, LlmClaim,
     QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write, SHORT_LIVED_KEEP,
 };
 use crate::util::clock::{day_of, now_unix};
@@ -413,6 +413,48 @@ impl Store for PostgresStore {
             needs_attention,
         }
         .into())
+    }
+
+    async fn guild_stats(
+        &self,
+        guild_hash: &str,
+        since_days: u32,
+        now_unix: i64,
+    ) -> Result<GuildStats, StoreError> {
+        let since = now_unix - i64::from(since_days) * 86_400;
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE refused) FROM questions WHERE at_unix >= $1 AND guild_hash = $2",
+                &[&since, &guild_hash],
+            )
+            .await?;
+        let (questions, refused): (i64, i64) = (row.get(0), row.get(1));
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FILTER (WHERE helpful), COUNT(*) FILTER (WHERE NOT helpful) FROM feedback
+                 WHERE at_unix >= $1 AND answer_key IN (SELECT answer_key FROM questions WHERE guild_hash = $2 AND answer_key IS NOT NULL)",
+                &[&since, &guild_hash],
+            )
+            .await?;
+        let (helpful, not_helpful): (i64, i64) = (row.get(0), row.get(1));
+        let top_unanswered = client
+            .query(
+                "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= $1 AND guild_hash = $2 AND refused
+                 GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 5",
+                &[&since, &guild_hash],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1).max(0) as u64))
+            .collect();
+        Ok(GuildStats {
+            questions: questions.max(0) as u64,
+            refused: refused.max(0) as u64,
+            helpful: helpful.max(0) as u64,
+            not_helpful: not_helpful.max(0) as u64,
+            top_unanswered,
+        })
     }
 
     async fn dump(&self) -> Result<Dump, StoreError> {

@@ -4,7 +4,7 @@
 
 use super::migrations::SQLITE_MIGRATIONS;
 use super::{
-    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, LlmClaim,
+    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, GuildStats, LlmClaim,
     QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write, SHORT_LIVED_KEEP,
 };
 use crate::util::clock::day_of;
@@ -543,6 +543,48 @@ impl Store for SqliteStore {
     async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError> {
         self.call(move |connection| report(connection, since_days, now_unix))
             .await
+    }
+
+    async fn guild_stats(
+        &self,
+        guild_hash: &str,
+        since_days: u32,
+        now_unix: i64,
+    ) -> Result<GuildStats, StoreError> {
+        let (guild, since) = (
+            guild_hash.to_string(),
+            now_unix - i64::from(since_days) * 86_400,
+        );
+        self.call(move |connection| {
+            let (questions, refused): (i64, i64) = connection.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at_unix >= ?1 AND guild_hash = ?2",
+                params![since, guild],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let (helpful, not_helpful): (i64, i64) = connection.query_row(
+                "SELECT COALESCE(SUM(helpful), 0), COALESCE(SUM(1 - helpful), 0) FROM feedback
+                 WHERE at_unix >= ?1 AND answer_key IN (SELECT answer_key FROM questions WHERE guild_hash = ?2 AND answer_key IS NOT NULL)",
+                params![since, guild],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let mut statement = connection.prepare(
+                "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= ?1 AND guild_hash = ?2 AND refused = 1
+                 GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 5",
+            )?;
+            let top_unanswered = statement
+                .query_map(params![since, guild], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(GuildStats {
+                questions: questions.max(0) as u64,
+                refused: refused.max(0) as u64,
+                helpful: helpful.max(0) as u64,
+                not_helpful: not_helpful.max(0) as u64,
+                top_unanswered,
+            })
+        })
+        .await
     }
 
     async fn dump(&self) -> Result<Dump, StoreError> {

@@ -638,12 +638,7 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
     assert!(!title.contains(&bot.fake.bot_user_id().to_string()));
     assert!(!body["embeds"][0]["fields"].as_array().unwrap().is_empty());
     assert!(bot.fake.requests().iter().any(|r| r.is("POST", TYPING)));
-    let replies = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
-        .count();
+    let replies = channel_posts(&bot);
     assert_eq!(replies, 1, "the other bot's message got no answer");
     bot.stop().await;
 }
@@ -935,6 +930,15 @@ async fn a_burst_of_a_thousand_interactions_is_acknowledged_without_loss() {
     bot.stop().await;
 }
 
+/// How many messages the bot has posted in channels so far.
+fn channel_posts(bot: &Bot) -> usize {
+    bot.fake
+        .requests()
+        .iter()
+        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
+        .count()
+}
+
 /// The nth (1-based) answer the bot posted as a channel message.
 async fn nth_channel_post(bot: &Bot, n: usize) -> RecordedRequest {
     bot.fake
@@ -1055,12 +1059,7 @@ async fn a_reply_to_an_answer_is_a_follow_up_and_unpinged_ones_need_the_intent()
         "{}",
         shown(third.json())
     );
-    let posts = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
-        .count();
+    let posts = channel_posts(&bot);
     assert_eq!(posts, 3, "the unpinged reply got no answer");
     bot.stop().await;
 }
@@ -1156,12 +1155,7 @@ async fn in_the_bots_thread_messages_and_ask_are_follow_ups() {
         "{}",
         shown(last.json())
     );
-    let posts = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
-        .count();
+    let posts = channel_posts(&bot);
     assert_eq!(posts, 3);
     bot.stop().await;
 }
@@ -1287,12 +1281,7 @@ async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload()
         .await;
     let second = nth_channel_post(&bot, 2).await;
     assert_eq!(second.param("channel_id"), elsewhere.to_string());
-    let posts = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
-        .count();
+    let posts = channel_posts(&bot);
     assert_eq!(
         posts, 2,
         "the mention in the switched-off channel was ignored"
@@ -1438,6 +1427,22 @@ fn forum_post(bot: &Bot, forum: u64, content: &str, user: u64) -> Value {
     message
 }
 
+/// An admin (Manage Server) sets `channel` (of Discord channel type `kind`: 0 text, 15 forum) to
+/// auto-answer with `/guidebot channel`, and the bot confirms.
+async fn make_auto_answer(bot: &Bot, channel: u64, kind: u64, admin: u64) {
+    let mut set = fd::interaction_command(
+        bot.app(),
+        "guidebot",
+        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
+        admin,
+    );
+    set["member"]["permissions"] = json!("32");
+    set["channel_id"] = json!(channel.to_string());
+    set["channel"] = json!({"id": channel.to_string(), "type": kind, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
+    let token = bot.send(set).await;
+    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_the_rest() {
     let bot = Bot::start(Setup {
@@ -1446,17 +1451,7 @@ async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_
     })
     .await;
     let forum = fd::next_snowflake();
-    let mut set = fd::interaction_command(
-        bot.app(),
-        "guidebot",
-        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
-        91,
-    );
-    set["member"]["permissions"] = json!("32");
-    set["channel_id"] = json!(forum.to_string());
-    set["channel"] = json!({"id": forum.to_string(), "type": 15, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
-    let token = bot.send(set).await;
-    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+    make_auto_answer(&bot, forum, 15, 91).await;
 
     // An off-topic post, then one the guides cover, then a bot's post: only the covered one is
     // answered, in the post's own thread, without a mention.
@@ -1496,12 +1491,7 @@ async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_
         touched.is_empty(),
         "the off-topic post got something: {touched:?}"
     );
-    let posts = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.is("POST", CHANNEL_MESSAGES))
-        .count();
+    let posts = channel_posts(&bot);
     assert_eq!(posts, 2);
     bot.stop().await;
 }
@@ -1514,17 +1504,7 @@ async fn an_auto_answer_channel_answers_new_messages_without_a_mention() {
     })
     .await;
     let channel = fd::next_snowflake();
-    let mut set = fd::interaction_command(
-        bot.app(),
-        "guidebot",
-        json!([{"name": "channel", "type": 1, "options": [fd::opt("mode", "auto-answer")]}]),
-        96,
-    );
-    set["member"]["permissions"] = json!("32");
-    set["channel_id"] = json!(channel.to_string());
-    set["channel"] = json!({"id": channel.to_string(), "type": 0, "name": "help", "guild_id": fd::GUILD_ID.to_string()});
-    let token = bot.send(set).await;
-    assert!(notice_text(&bot.callback(&token).await).contains("auto-answer"));
+    make_auto_answer(&bot, channel, 0, 96).await;
 
     bot.fake
         .dispatch(

@@ -6,7 +6,7 @@
 #
 #   benches/signed_vs_peer.sh [ROUNDS] [SECONDS] [COMMAND] [CONNECTIONS]
 #   PEER_VENV=/path/to/venv (bm25s PyStemmer starlette uvicorn pynacl; see ../shared/peers/README.md)
-#   QUESTIONS=tests/eval/heldout.toml (any eval set or a one-question-a-line file)
+#   QUESTIONS=tests/eval/dev3.toml (any eval set or a one-question-a-line file)
 #
 # Prints one RESULT line per server and round, then the median req/s of each and their ratio.
 set -euo pipefail
@@ -15,7 +15,7 @@ ROUNDS=${1:-3}
 SECONDS_PER_RUN=${2:-15}
 COMMAND=${3:-search}
 CONNECTIONS=${4:-32}
-QUESTIONS=${QUESTIONS:-tests/eval/heldout.toml}
+QUESTIONS=${QUESTIONS:-tests/eval/dev3.toml}
 PEER_DIR=${PEER_DIR:-../shared/peers}
 PEER_VENV=${PEER_VENV:?set PEER_VENV to a virtualenv with the peer installed (see ../shared/peers/README.md)}
 

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Defaults: the bundled guide alone, every `tests/eval/*.toml` set whose guides are loaded
-//! (`dev.toml` and `heldout.toml` for the bundled guide), 50 rounds. Each round asks every
+//! (`dev.toml` and `dev3.toml` for the bundled guide), 50 rounds. Each round asks every
 //! question once, in file order; the figures are per question.
 
 use anyhow::Context;
@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     if sets.is_empty() {
         sets = vec![
             repo.join("tests/eval/dev.toml"),
-            repo.join("tests/eval/heldout.toml"),
+            repo.join("tests/eval/dev3.toml"),
         ];
     }
     let corpus = Corpus::load_dirs(&repo.join("corpus"), &with)?;

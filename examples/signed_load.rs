@@ -7,7 +7,7 @@
 //! ```text
 //! cargo build --release --example signed_load
 //! target/release/examples/signed_load --target http://127.0.0.1:8080 --seed HEX \
-//!     [--questions tests/eval/heldout.toml] [--command search|ask] [--connections 32] \
+//!     [--questions tests/eval/dev3.toml] [--command search|ask] [--connections 32] \
 //!     [--seconds 15] [--warmup 2] [--server-pid PID] [--workers 1]
 //! ```
 //!
@@ -41,7 +41,7 @@ fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         target: String::new(),
         seed: [7; 32],
-        questions: "tests/eval/heldout.toml".to_string(),
+        questions: "tests/eval/dev3.toml".to_string(),
         command: "search".to_string(),
         connections: 32,
         seconds: 15,

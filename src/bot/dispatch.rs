@@ -194,8 +194,8 @@ impl Dispatcher {
     }
 
     /// Adds storage: feedback, question analytics, budgets, cooldowns, replay ids, the answer
-    /// cache and conversation history, through a new [`Storage`] (its writer starts on the current runtime) over a store
-    /// that is ready to use.
+    /// cache and conversation history, through a new [`Storage`] (its writer starts on the
+    /// current runtime) over a store that is ready to use.
     pub fn with_store(self, store: Arc<dyn Store>) -> Self {
         self.with_storage(Storage::start(store, StorageOptions::default(), true))
     }

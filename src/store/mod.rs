@@ -1,13 +1,17 @@
 //! Storage for feedback, analytics, LLM budgets and cooldowns, replayed interaction ids, the
-//! answer cache and conversation history, behind one async [`Store`] trait with two backends: SQLite ([`SqliteStore`], one
-//! embedded file, the default) and PostgreSQL ([`PostgresStore`], shared by any number of
-//! replicas). [`Storage`] sits in front of either: a bounded queue to one batching writer task (no
-//! write is on a request's path), an in-memory LRU in front of the answer cache, and the health
-//! that `/readyz` reads.
+//! answer cache and conversation history, behind one async [`Store`] trait with two backends:
+//! SQLite ([`SqliteStore`], one embedded file, the default) and PostgreSQL ([`PostgresStore`],
+//! shared by any number of replicas). [`Storage`] sits in front of either: a bounded queue to one
+//! batching writer task (no write is on a request's path), an in-memory LRU in front of the answer
+//! cache, and the health that `/readyz` reads. Conversation turns are the exception to the queue:
+//! they are written at once, so another replica's next follow-up reads them.
 //!
-//! Privacy: no raw Discord ids or names at rest. Users and guilds are stored as salted SHA-256 hashes
-//! ([`hash_id`]); a retention setting deletes old rows. Every method returns a `Result`: callers log a
-//! failure and keep answering (a locked or unreachable database never takes the bot down).
+//! Privacy: no user or guild id or name at rest. Users and guilds are stored as salted SHA-256
+//! hashes ([`hash_id`]), and so are conversations and linked messages; the one raw id is a
+//! conversation's own (a thread's, or a chain's first message), kept in a message link so a reply
+//! leads back to it. A retention setting deletes old rows. Every method returns a `Result`:
+//! callers log a failure and keep answering (a locked or unreachable database never takes the
+//! bot down).
 
 mod migrations;
 mod postgres;

@@ -987,7 +987,25 @@ const MESSAGE_CONTENT_BIT: u64 = 1 << 15;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_an_answer_is_a_follow_up_and_unpinged_ones_need_the_intent() {
-    let bot = Bot::start(Setup::default()).await;
+    reply_chain_follow_ups(None).await;
+}
+
+/// The same with history in the store: replies find their chain through the stored links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_an_answer_is_a_follow_up_with_history_in_the_store() {
+    reply_chain_follow_ups(Some(in_memory_store())).await;
+}
+
+fn in_memory_store() -> Arc<dyn guidebot::store::Store> {
+    Arc::new(guidebot::store::SqliteStore::in_memory().expect("store"))
+}
+
+async fn reply_chain_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
+    let bot = Bot::start(Setup {
+        store,
+        ..Setup::default()
+    })
+    .await;
     let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
     assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, 0, "off by default");
     let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
@@ -1066,11 +1084,22 @@ async fn a_reply_to_an_answer_is_a_follow_up_and_unpinged_ones_need_the_intent()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_the_bots_thread_messages_and_ask_are_follow_ups() {
+    thread_follow_ups(None).await;
+}
+
+/// The same with history in the store: the bot's thread is known from its stored turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_bots_thread_follow_ups_work_with_history_in_the_store() {
+    thread_follow_ups(Some(in_memory_store())).await;
+}
+
+async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     let bot = Bot::start(Setup {
         env: vec![
             ("GUIDEBOT_MENTION_THREADS", "true".to_string()),
             ("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string()),
         ],
+        store,
         ..Setup::default()
     })
     .await;

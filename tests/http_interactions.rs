@@ -11,8 +11,9 @@ use guidebot::bot::{BotSettings, Dispatcher};
 use guidebot::engine::EngineHandle;
 use guidebot::llm::LlmSettings;
 use guidebot::metrics::Metrics;
-use guidebot::store::{BudgetScope, Report, Store, StoreError, Usage};
+use guidebot::store::{BudgetScope, PostgresStore, Report, SqliteStore, Store, StoreError, Usage};
 use guidebot::transport::http::{app, run, AppState, HttpSettings};
+use guidebot::util::secret::Secret;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -827,6 +828,41 @@ impl Store for PanickingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn conversation_turns(
+        &self,
+        _: &str,
+        _: usize,
+        _: i64,
+    ) -> Result<Vec<guidebot::engine::PriorTurn>, StoreError> {
+        panic!("injected panic: conversation_turns")
+    }
+    async fn record_turn(
+        &self,
+        _: &str,
+        _: &guidebot::engine::PriorTurn,
+        _: i64,
+        _: usize,
+    ) -> Result<(), StoreError> {
+        panic!("injected panic: record_turn")
+    }
+    async fn conversation_active_since(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        panic!("injected panic: conversation_active_since")
+    }
+    async fn link_message(
+        &self,
+        _: &str,
+        _: guidebot::store::ConversationKey,
+        _: i64,
+    ) -> Result<(), StoreError> {
+        panic!("injected panic: link_message")
+    }
+    async fn linked_conversation(
+        &self,
+        _: &str,
+        _: i64,
+    ) -> Result<Option<guidebot::store::ConversationKey>, StoreError> {
+        panic!("injected panic: linked_conversation")
+    }
 }
 
 /// Issue 13: a handler that panics is answered with a short message, counted, and neither stops
@@ -1012,9 +1048,8 @@ fn ask_in_thread(question: &str, thread_id: u64) -> Value {
     ask
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
-    let server = Server::start(None, "http://127.0.0.1:9").await;
+/// Asks about Anthropic's mid-level pay in a new thread on `server`; returns the thread.
+async fn ask_first_in_a_thread(server: &Server) -> u64 {
     let thread = fd::next_snowflake();
     let first = server
         .interaction(&ask_in_thread(
@@ -1026,20 +1061,31 @@ async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
         first["data"].to_string().contains("$450k–$700k+"),
         "{first}"
     );
+    thread
+}
 
-    // The endpoint sees no messages: it kept its own /ask turns for this thread.
+/// "how about openai?" in `thread` on `server` must be read with the thread's first question:
+/// OpenAI's row of the pay table, cited (asked alone, or in another thread, it is not found).
+async fn assert_follow_up_in(server: &Server, thread: u64) {
     let follow_up = server
         .interaction(&ask_in_thread("how about openai?", thread))
         .await;
     let data = &follow_up["data"];
     assert_no_pings(data);
     assert!(data.to_string().contains("$500k–$900k+"), "{data}");
+    let sources = data["embeds"].as_array().unwrap().last().unwrap()["fields"].to_string();
     assert!(
-        !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
-            .as_array()
-            .unwrap()
-            .is_empty()
+        sources.contains("Compensation: the real bands at mid"),
+        "{sources}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
+    let server = Server::start(None, "http://127.0.0.1:9").await;
+    let thread = ask_first_in_a_thread(&server).await;
+    // The endpoint sees no messages: it kept its own /ask turns for this thread.
+    assert_follow_up_in(&server, thread).await;
 
     // Another thread has no history: the same words alone do not find OpenAI's pay.
     let elsewhere = server
@@ -1061,6 +1107,54 @@ async fn ask_follow_ups_in_a_thread_read_the_threads_earlier_asks() {
         "{metrics}"
     );
     server.stop().await;
+}
+
+/// Issue 16: the endpoint sees no messages, so `/ask` history lives in the store: a follow-up
+/// answered by another replica (another dispatcher on its own handle of one SQLite file, and of
+/// one PostgreSQL database when `GUIDEBOT_TEST_POSTGRES_URL` is set) reads the first question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_follow_ups_in_a_thread_reach_another_replica_through_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guidebot.sqlite");
+    let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+    let first = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
+    let second = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
+    let thread = ask_first_in_a_thread(&first).await;
+    assert_follow_up_in(&second, thread).await;
+    first.stop().await;
+    second.stop().await;
+
+    let test = "ask_follow_ups_in_a_thread_reach_another_replica_through_the_store";
+    let Some(url) = support::postgres::fresh_database_for(test).await else {
+        return;
+    };
+    let open = || async {
+        let store: Arc<dyn Store> =
+            Arc::new(PostgresStore::connect(&Secret::new(url.as_str()), None).unwrap());
+        store.migrate().await.expect("migrations");
+        store
+    };
+    let first = Server::start_with(None, "http://127.0.0.1:9", Some(open().await)).await;
+    let second = Server::start_with(None, "http://127.0.0.1:9", Some(open().await)).await;
+    let thread = ask_first_in_a_thread(&first).await;
+    assert_follow_up_in(&second, thread).await;
+    first.stop().await;
+    second.stop().await;
+}
+
+/// Issue 16: `/ask` history in an SQLite file survives a restart: the endpoint is stopped and a
+/// new one opens the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_history_survives_a_restart_with_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guidebot.sqlite");
+    let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+    let before = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
+    let thread = ask_first_in_a_thread(&before).await;
+    before.stop().await;
+    let after = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
+    assert_follow_up_in(&after, thread).await;
+    after.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! Two `guidebot serve --http` processes against one PostgreSQL database, as two replicas behind a
 //! load balancer: concurrent signed `/ask` requests from one user across both never pass the
 //! user's daily LLM budget, a replayed interaction is dropped by the other replica, and
-//! `guidebot report` sees every question from both after they stop. Needs
+//! `guidebot report` sees every question from both after they stop; an `/ask` follow-up in a
+//! thread is read with the question asked of the other replica. Needs
 //! `GUIDEBOT_TEST_POSTGRES_URL` (`.ci/run` sets it); skipped with a line without it.
 
 mod support;
@@ -209,6 +210,86 @@ async fn two_replicas_share_one_budget_and_one_report() {
     assert_eq!(report["questions"], REQUESTS as u64, "{report}");
 }
 
+/// `/ask` in a thread on one replica, then a follow-up in the same thread on the other: the
+/// history is in the shared database, so the follow-up ("how about openai?") is read with the
+/// first question and answered with OpenAI's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_in_a_thread_is_answered_by_the_other_replica() {
+    let Some(database) = support::postgres::fresh_database_for(
+        "a_follow_up_in_a_thread_is_answered_by_the_other_replica",
+    )
+    .await
+    else {
+        return;
+    };
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut bases = Vec::new();
+    let mut replicas = Vec::new();
+    for name in ["a", "b"] {
+        let port = free_port();
+        let mut command = guidebot(&database);
+        command
+            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .arg("--index")
+            .arg(dir.path().join(format!("index-{name}")))
+            .env(
+                "DISCORD_PUBLIC_KEY",
+                hex::encode(key.verifying_key().to_bytes()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        replicas.push(Replica(command.spawn().unwrap()));
+        bases.push(format!("http://127.0.0.1:{port}"));
+    }
+    for (base, replica) in bases.iter().zip(replicas.iter_mut()) {
+        wait_until_ready(&client, base, replica).await;
+    }
+    let thread = fd::next_snowflake();
+    let ask_in_thread = |question: &str| {
+        let mut ask = fd::interaction_command(
+            1,
+            "ask",
+            json!([fd::opt("question", question)]),
+            4_242_424_243,
+        );
+        ask["channel_id"] = json!(thread.to_string());
+        ask["channel"] = json!({
+            "id": thread.to_string(),
+            "type": 11,
+            "name": "a thread",
+            "guild_id": fd::GUILD_ID.to_string(),
+            "parent_id": fd::CHANNEL_ID.to_string()
+        });
+        ask.to_string()
+    };
+    let (status, first) = signed_post(
+        &client,
+        &bases[0],
+        &key,
+        &ask_in_thread("what's anthropic's mid level total comp"),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.to_string().contains("$450k–$700k+"), "{first}");
+    let (status, follow_up) = signed_post(
+        &client,
+        &bases[1],
+        &key,
+        &ask_in_thread("how about openai?"),
+    )
+    .await;
+    assert_eq!(status, 200, "{follow_up}");
+    assert!(
+        follow_up.to_string().contains("$500k–$900k+"),
+        "{follow_up}"
+    );
+    for replica in replicas {
+        stop(replica).await;
+    }
+}
+
 /// No database at start: the replica serves `/healthz` but `/readyz` says not ready and why, and
 /// the logs say why too (without the password); it keeps retrying and stops cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +386,11 @@ async fn store_migrate_copies_an_sqlite_file_into_postgres_and_report_reads_it()
     };
     let (ok, text) = run(&["store", "migrate", "--from", file.to_str().unwrap()]);
     assert!(ok, "{text}");
-    assert!(text.contains("2 migration(s) applied"), "{text}");
+    let applied = format!(
+        "{} migration(s) applied",
+        guidebot::store::POSTGRES_MIGRATIONS.len()
+    );
+    assert!(text.contains(&applied), "{text}");
     assert!(text.contains("Copied 3 question(s)"), "{text}");
     let (ok, text) = run(&["store", "migrate", "--from", file.to_str().unwrap()]);
     assert!(!ok, "a second copy is refused: {text}");

@@ -9,12 +9,15 @@
 
 mod support;
 
+use guidebot::bot::conversation::{
+    ConversationHistory, ConversationKey, HistoryLimits, StoreHistory, THREAD_MEMORY,
+};
 use guidebot::bot::dispatch::{Budgets, ResponderError};
 use guidebot::bot::render::{Rendered, Reply};
 use guidebot::bot::request::{BotRequest, Invocation};
 use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Outcome, Responder};
 use guidebot::corpus::Corpus;
-use guidebot::engine::{Engine, EngineHandle};
+use guidebot::engine::{Engine, EngineHandle, PriorTurn};
 use guidebot::llm::LlmSettings;
 use guidebot::store::{
     Backend, BudgetScope, ClaimOutcome, Cooldown, LlmClaim, PostgresStore, QuestionRecord,
@@ -109,6 +112,10 @@ on_both_backends!(
     an_sqlite_file_moves_into_the_other_database,
     report_exports_questions_to_label_in_the_eval_format,
     server_stats_come_from_the_shared_database,
+    conversation_turns_are_kept_within_the_last_turns_and_the_age_limit,
+    linked_messages_lead_back_to_their_conversation,
+    retention_purges_conversations_with_the_analytics,
+    a_thread_continues_on_another_replica_and_after_a_restart,
 );
 
 /// Records what the dispatcher sends, as JSON.
@@ -965,4 +972,255 @@ async fn server_stats_come_from_the_shared_database(db: TestDb) {
         !shown.contains("tomatoes"),
         "another server's questions: {shown}"
     );
+}
+
+/// Conversation history in the store, as one replica (`StoreHistory` over its own handle).
+async fn history_on(db: &TestDb, limits: HistoryLimits) -> StoreHistory {
+    let storage = Storage::start(db.open().await, StorageOptions::default(), true);
+    StoreHistory::new(storage, limits, "salt")
+}
+
+fn turn(question: &str) -> PriorTurn {
+    PriorTurn {
+        question: question.to_string(),
+        standalone: format!("{question} standalone"),
+        answer: format!("answer to {question}"),
+    }
+}
+
+fn questions(turns: &[PriorTurn]) -> Vec<&str> {
+    turns.iter().map(|turn| turn.question.as_str()).collect()
+}
+
+/// Issue 16: the last N turns within T, whichever replica wrote them; older turns are dropped
+/// when a new one is written; a thread the bot answered in stays one for a day.
+async fn conversation_turns_are_kept_within_the_last_turns_and_the_age_limit(db: TestDb) {
+    let limits = HistoryLimits {
+        turns: 2,
+        max_age: Duration::from_secs(600),
+    };
+    let (writer, reader) = (history_on(&db, limits).await, history_on(&db, limits).await);
+    let (key, base) = (ConversationKey::Thread(7), 1_000_000);
+    for (at, question) in [(0, "one"), (100, "two"), (200, "three")] {
+        writer.record(key, turn(question), base + at).await.unwrap();
+    }
+    let recent = reader.recent(key, base + 300).await.unwrap();
+    assert_eq!(questions(&recent), ["two", "three"]);
+    assert_eq!(recent[1], turn("three"), "every field comes back");
+    // A replica allowing more turns still finds two: the third was deleted when written.
+    let generous = history_on(
+        &db,
+        HistoryLimits {
+            turns: 10,
+            max_age: Duration::from_secs(600),
+        },
+    )
+    .await;
+    assert_eq!(
+        questions(&generous.recent(key, base + 300).await.unwrap()),
+        ["two", "three"]
+    );
+    // Past the age limit "two" no longer counts; then neither does "three".
+    assert_eq!(
+        questions(&reader.recent(key, base + 750).await.unwrap()),
+        ["three"]
+    );
+    assert!(reader.recent(key, base + 10_000).await.unwrap().is_empty());
+    // Another conversation (a chain with the same id, another thread) has nothing.
+    assert!(reader
+        .recent(ConversationKey::Chain(7), base + 300)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(reader
+        .recent(ConversationKey::Thread(8), base + 300)
+        .await
+        .unwrap()
+        .is_empty());
+    // The thread is the bot's for a day after its last turn, on every replica.
+    let day = THREAD_MEMORY.as_secs() as i64;
+    assert!(reader.is_bot_thread(7, base + 10_000).await.unwrap());
+    assert!(reader.is_bot_thread(7, base + 200 + day).await.unwrap());
+    assert!(!reader.is_bot_thread(7, base + 201 + day).await.unwrap());
+    assert!(!reader.is_bot_thread(8, base + 300).await.unwrap());
+    // A reply chain is never a bot thread, whatever its id.
+    writer
+        .record(ConversationKey::Chain(9), turn("chain"), base)
+        .await
+        .unwrap();
+    assert!(!reader.is_bot_thread(9, base + 1).await.unwrap());
+}
+
+/// A reply to a posted answer finds its conversation through the link, from any replica; links
+/// expire with the thread memory, a later link replaces an earlier one, and ids above 2^63
+/// (snowflakes are unsigned) come back whole.
+async fn linked_messages_lead_back_to_their_conversation(db: TestDb) {
+    let limits = HistoryLimits::default();
+    let (writer, reader) = (history_on(&db, limits).await, history_on(&db, limits).await);
+    let base = 2_000_000;
+    let chain = ConversationKey::Chain(u64::MAX - 5);
+    writer.link(55, chain, base).await.unwrap();
+    writer
+        .link(u64::MAX, ConversationKey::Thread(3), base)
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.conversation_of(55, base + 10).await.unwrap(),
+        Some(chain)
+    );
+    assert_eq!(
+        reader.conversation_of(u64::MAX, base + 10).await.unwrap(),
+        Some(ConversationKey::Thread(3))
+    );
+    assert_eq!(reader.conversation_of(56, base + 10).await.unwrap(), None);
+    let day = THREAD_MEMORY.as_secs() as i64;
+    assert_eq!(
+        reader.conversation_of(55, base + day).await.unwrap(),
+        Some(chain)
+    );
+    assert_eq!(
+        reader.conversation_of(55, base + day + 1).await.unwrap(),
+        None
+    );
+    reader
+        .link(55, ConversationKey::Thread(4), base + 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        writer.conversation_of(55, base + 30).await.unwrap(),
+        Some(ConversationKey::Thread(4))
+    );
+}
+
+/// Turns and links are deleted with the other analytics, by the same retention setting.
+async fn retention_purges_conversations_with_the_analytics(db: TestDb) {
+    let store = db.open().await;
+    let history = StoreHistory::new(
+        Storage::start(store.clone(), StorageOptions::default(), true),
+        HistoryLimits {
+            turns: 10,
+            max_age: Duration::from_secs(365 * 86_400),
+        },
+        "salt",
+    );
+    let now = now_unix();
+    let key = ConversationKey::Thread(11);
+    history
+        .record(key, turn("old"), now - 40 * 86_400)
+        .await
+        .unwrap();
+    history.link(100, key, now - 40 * 86_400).await.unwrap();
+    history
+        .record(key, turn("new"), now - 86_400)
+        .await
+        .unwrap();
+    history.link(101, key, now - 3_600).await.unwrap();
+    assert_eq!(
+        questions(&history.recent(key, now).await.unwrap()),
+        ["old", "new"]
+    );
+    assert_eq!(
+        store.purge_older_than(30, now).await.unwrap(),
+        2,
+        "one turn, one link"
+    );
+    assert_eq!(questions(&history.recent(key, now).await.unwrap()), ["new"]);
+    assert_eq!(history.conversation_of(101, now).await.unwrap(), Some(key));
+    assert_eq!(store.purge_older_than(30, now).await.unwrap(), 0);
+}
+
+fn ask_in(conversation: ConversationKey, question: &str) -> Invocation {
+    Invocation {
+        conversation: Some(conversation),
+        ..ask(5, Some(42), question)
+    }
+}
+
+/// Two dispatchers over two handles of one database (two replicas): a follow-up in a thread is
+/// read with the question the other asked there; a third dispatcher opened afterwards (a
+/// restart) continues it too.
+async fn a_thread_continues_on_another_replica_and_after_a_restart(db: TestDb) {
+    let corpus = || corpus_at(&bundled_dir());
+    let first = dispatcher(corpus(), None, no_cooldown(), db.open().await);
+    let second = dispatcher(corpus(), None, no_cooldown(), db.open().await);
+    let thread = ConversationKey::Thread(77);
+    let responder = RecordingResponder::default();
+    let report = first
+        .run_interaction(
+            ask_in(thread, "whats the total comp for a google L4 MLE?"),
+            &responder,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Answered);
+    assert!(!report.follow_up);
+    let responder = RecordingResponder::default();
+    let report = second
+        .run_interaction(ask_in(thread, "and at Meta?"), &responder)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Answered, "{report:?}");
+    assert!(report.follow_up, "the other replica's turn was read");
+    let text = responder.sent.lock().unwrap()[0].to_string();
+    assert!(text.contains("$300k–$420k"), "{text}");
+    // Cited where Meta's figure is written (as in tests/conversation.rs).
+    assert!(!report.citations.is_empty());
+    assert!(
+        report.citations.iter().all(|citation| {
+            citation.ends_with("#compensation-the-real-bands-at-mid")
+                || citation.ends_with("#key-takeaways")
+        }),
+        "{:?}",
+        report.citations
+    );
+    drop((first, second));
+    let restarted = dispatcher(corpus(), None, no_cooldown(), db.open().await);
+    let responder = RecordingResponder::default();
+    let report = restarted
+        .run_interaction(ask_in(thread, "and the base?"), &responder)
+        .await
+        .unwrap();
+    assert!(
+        report.follow_up,
+        "history outlives the processes that wrote it"
+    );
+    assert!(restarted
+        .conversations()
+        .is_bot_thread(77, now_unix())
+        .await
+        .unwrap());
+}
+
+/// Issue 16: history that cannot be written (the file locked by another process) never fails an
+/// answer; the follow-up is then answered on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_answers_without_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("guidebot.sqlite");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let dispatcher = dispatcher(corpus_at(&bundled_dir()), None, no_cooldown(), store);
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO usage (scope, day, requests, tokens) VALUES ('x', 'y', 1, 1);")
+        .unwrap();
+    let thread = ConversationKey::Thread(78);
+    for question in ["whats the total comp for a google L4 MLE?", "and at Meta?"] {
+        let responder = RecordingResponder::default();
+        let report = dispatcher
+            .run_interaction(ask_in(thread, question), &responder)
+            .await
+            .unwrap();
+        assert!(!report.follow_up, "nothing could be recorded: {question}");
+        assert_eq!(
+            responder.sent.lock().unwrap().len(),
+            1,
+            "{question} answered"
+        );
+        assert_ne!(report.outcome, Outcome::Invalid);
+    }
+    assert!(dispatcher
+        .conversations()
+        .record(thread, turn("x"), now_unix())
+        .await
+        .is_err());
 }

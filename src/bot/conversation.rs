@@ -1,32 +1,17 @@
 //! Conversations: the recent turns of a thread or a reply chain, so a follow-up ("and at Meta?")
-//! is read with the question before it. History sits behind [`ConversationHistory`] so another
-//! backend (the shared store) can keep it; [`MemoryHistory`] is the bounded in-memory one.
+//! is read with the question before it. History sits behind [`ConversationHistory`]:
+//! [`StoreHistory`] keeps it in the shared store (every replica reads the same turns, and they
+//! survive restarts); [`MemoryHistory`] is the bounded in-memory one used without a store.
 
 use crate::engine::PriorTurn;
+use crate::store::{hash_id, Storage, StoreError};
 use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Which conversation a message or command belongs to. Threads are keyed by the thread's channel
-/// id (every message and `/ask` in it continues it); outside threads, by the first question's
-/// message id, with each answer linked to it so a reply to any answer continues the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConversationKey {
-    /// A thread the bot started or answered in.
-    Thread(u64),
-    /// A reply chain in a channel, named by its first question's message id.
-    Chain(u64),
-}
-
-impl ConversationKey {
-    /// The id the key is built from (thread channel or first message), for stores and logs.
-    pub fn id(&self) -> u64 {
-        match self {
-            ConversationKey::Thread(id) | ConversationKey::Chain(id) => *id,
-        }
-    }
-}
+pub use crate::store::ConversationKey;
 
 /// How much history a follow-up sees: the last `turns` exchanges no older than `max_age`. Short
 /// on purpose: long histories make answers drift.
@@ -133,10 +118,11 @@ impl MemoryHistory {
             .map_err(|_| HistoryError::Unavailable("the history lock was poisoned".to_string()))?;
         Ok(work(&mut state))
     }
+}
 
-    fn max_age_secs(&self) -> i64 {
-        i64::try_from(self.limits.max_age.as_secs()).unwrap_or(i64::MAX)
-    }
+/// The age limit in seconds.
+fn max_age_secs(limits: &HistoryLimits) -> i64 {
+    i64::try_from(limits.max_age.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn thread_memory_secs() -> i64 {
@@ -166,7 +152,7 @@ impl ConversationHistory for MemoryHistory {
         key: ConversationKey,
         now_unix: i64,
     ) -> BoxFuture<'_, Result<Vec<PriorTurn>, HistoryError>> {
-        let oldest = now_unix.saturating_sub(self.max_age_secs());
+        let oldest = now_unix.saturating_sub(max_age_secs(&self.limits));
         let turns = self.with_state(|state| {
             state
                 .conversations
@@ -249,6 +235,139 @@ impl ConversationHistory for MemoryHistory {
                 .is_some_and(|conversation| conversation.last_at >= oldest)
         });
         Box::pin(std::future::ready(known))
+    }
+}
+
+/// Longest wait for one history call to the store: past it the question is answered without
+/// history (an HTTP interaction must be answered within Discord's 3 seconds).
+pub const STORE_HISTORY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// History in the shared store ([`Storage`]'s database): turns, message links and the threads
+/// the bot answered in are rows, so every replica sharing the database reads one conversation,
+/// and it survives restarts. Each turn is committed before the answer is shown. Conversations and
+/// messages are stored under salted hashes of their ids; a link keeps the conversation's own id
+/// (a thread, or the first question's message) so a reply leads back to it. Rows go with the
+/// analytics' retention. The store is the only truth: nothing is cached in this process.
+pub struct StoreHistory {
+    storage: Arc<Storage>,
+    limits: HistoryLimits,
+    salt: String,
+    timeout: Duration,
+}
+
+impl StoreHistory {
+    /// History in `storage`'s database with these limits; ids are hashed with `salt`.
+    pub fn new(storage: Arc<Storage>, limits: HistoryLimits, salt: &str) -> Self {
+        StoreHistory {
+            storage,
+            limits,
+            salt: salt.to_string(),
+            timeout: STORE_HISTORY_TIMEOUT,
+        }
+    }
+
+    /// How a conversation is named in the store: its kind and the salted hash of its id.
+    fn conversation(&self, key: ConversationKey) -> String {
+        format!("{}:{}", key.kind(), hash_id(&self.salt, key.id()))
+    }
+
+    /// Runs one store call, bounded by the timeout; a database that is not ready (still
+    /// connecting), fails or is slow makes it [`HistoryError::Unavailable`].
+    fn call<'a, T: Send + 'a>(
+        &'a self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'a,
+    ) -> BoxFuture<'a, Result<T, HistoryError>> {
+        Box::pin(async move {
+            self.storage
+                .readiness()
+                .map_err(HistoryError::Unavailable)?;
+            match tokio::time::timeout(self.timeout, work).await {
+                Ok(result) => result.map_err(|error| HistoryError::Unavailable(error.to_string())),
+                Err(_) => Err(HistoryError::Unavailable(format!(
+                    "the store did not answer within {} ms",
+                    self.timeout.as_millis()
+                ))),
+            }
+        })
+    }
+}
+
+impl ConversationHistory for StoreHistory {
+    fn recent(
+        &self,
+        key: ConversationKey,
+        now_unix: i64,
+    ) -> BoxFuture<'_, Result<Vec<PriorTurn>, HistoryError>> {
+        let oldest = now_unix.saturating_sub(max_age_secs(&self.limits));
+        let conversation = self.conversation(key);
+        let turns = self.limits.turns.max(1);
+        self.call(async move {
+            self.storage
+                .store()
+                .conversation_turns(&conversation, turns, oldest)
+                .await
+        })
+    }
+
+    fn record(
+        &self,
+        key: ConversationKey,
+        turn: PriorTurn,
+        now_unix: i64,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        let conversation = self.conversation(key);
+        let keep = self.limits.turns.max(1);
+        self.call(async move {
+            self.storage
+                .store()
+                .record_turn(&conversation, &turn, now_unix, keep)
+                .await
+        })
+    }
+
+    fn link(
+        &self,
+        message_id: u64,
+        key: ConversationKey,
+        now_unix: i64,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        let message = hash_id(&self.salt, message_id);
+        self.call(async move {
+            self.storage
+                .store()
+                .link_message(&message, key, now_unix)
+                .await
+        })
+    }
+
+    fn conversation_of(
+        &self,
+        message_id: u64,
+        now_unix: i64,
+    ) -> BoxFuture<'_, Result<Option<ConversationKey>, HistoryError>> {
+        let message = hash_id(&self.salt, message_id);
+        let oldest = now_unix.saturating_sub(thread_memory_secs());
+        self.call(async move {
+            self.storage
+                .store()
+                .linked_conversation(&message, oldest)
+                .await
+        })
+    }
+
+    fn is_bot_thread(
+        &self,
+        channel_id: u64,
+        now_unix: i64,
+    ) -> BoxFuture<'_, Result<bool, HistoryError>> {
+        let conversation = self.conversation(ConversationKey::Thread(channel_id));
+        let oldest = now_unix.saturating_sub(thread_memory_secs());
+        self.call(async move {
+            self.storage
+                .store()
+                .conversation_active_since(&conversation, oldest)
+                .await
+        })
     }
 }
 

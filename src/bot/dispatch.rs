@@ -11,7 +11,9 @@
 //! the database refuses the LLM answer (fail closed) rather than overspend.
 
 use super::admin::{ChannelSettings, FileChannelSettings, ServerStats, StatsBook, StatsEvent};
-use super::conversation::{ConversationHistory, ConversationKey, HistoryLimits, MemoryHistory};
+use super::conversation::{
+    ConversationHistory, ConversationKey, HistoryLimits, MemoryHistory, StoreHistory,
+};
 use super::render::{self, AnswerFrame, Rendered, Reply};
 use super::report::{Command, InteractionObserver, InteractionReport, Outcome};
 use super::request::{AdminAction, BotRequest, Invocation};
@@ -117,6 +119,8 @@ pub struct Dispatcher {
     observer: Arc<dyn InteractionObserver>,
     store: Option<Arc<Storage>>,
     history: Arc<dyn ConversationHistory>,
+    /// The history was set with [`Dispatcher::with_history`]: storage does not replace it.
+    history_chosen: bool,
     channels: Arc<dyn ChannelSettings>,
     stats: StatsBook,
     reload: Option<crate::reload::ReloadTrigger>,
@@ -147,6 +151,7 @@ impl Dispatcher {
             observer,
             store: None,
             history,
+            history_chosen: false,
             channels: Arc::new(FileChannelSettings::in_memory()),
             stats: StatsBook::default(),
             reload: None,
@@ -175,9 +180,11 @@ impl Dispatcher {
         &self.stats
     }
 
-    /// Keeps conversations somewhere else than this process's memory (the default).
+    /// Keeps conversations in `history` rather than the default (the store when one is added,
+    /// else this process's memory); storage added later does not replace it.
     pub fn with_history(mut self, history: Arc<dyn ConversationHistory>) -> Self {
         self.history = history;
+        self.history_chosen = true;
         self
     }
 
@@ -186,15 +193,25 @@ impl Dispatcher {
         &self.history
     }
 
-    /// Adds storage: feedback, question analytics, budgets, cooldowns, replay ids and the answer
-    /// cache, through a new [`Storage`] (its writer starts on the current runtime) over a store
-    /// that is ready to use.
+    /// Adds storage: feedback, question analytics, budgets, cooldowns, replay ids, the answer
+    /// cache and conversation history, through a new [`Storage`] (its writer starts on the
+    /// current runtime) over a store that is ready to use.
     pub fn with_store(self, store: Arc<dyn Store>) -> Self {
         self.with_storage(Storage::start(store, StorageOptions::default(), true))
     }
 
     /// Adds storage that the caller also holds (to flush it at shutdown, or follow its health).
+    /// Conversations then live in the store ([`StoreHistory`]), so every replica sharing it
+    /// continues the same threads, also after a restart (unless [`Dispatcher::with_history`]
+    /// chose another history).
     pub fn with_storage(mut self, storage: Arc<Storage>) -> Self {
+        if !self.history_chosen {
+            self.history = Arc::new(StoreHistory::new(
+                Arc::clone(&storage),
+                self.settings.history,
+                &self.settings.id_salt,
+            ));
+        }
         self.store = Some(storage);
         self
     }

@@ -165,7 +165,7 @@ settings! {
         store_url: String = String::new(), "GUIDEBOT_STORE_URL", postgres_url,
             "\"\" = the SQLite file above; \"postgres://user@host:5432/db\" = PostgreSQL shared by every replica. The password comes from GUIDEBOT_STORE_PASSWORD (or _FILE), or from the URL only when GUIDEBOT_STORE_URL sets it.";
         retention_days: u64 = 90, "GUIDEBOT_BOT_RETENTION_DAYS", whole(1, 3650),
-            "Days questions and feedback are kept.";
+            "Days questions, feedback, the answer cache and conversation history are kept.";
         user_requests_per_day: u64 = 0, "GUIDEBOT_BOT_USER_REQUESTS_PER_DAY", whole(0, 1_000_000),
             "LLM answers per user per day (0 = unlimited; over budget the answer is extractive).";
         user_tokens_per_day: u64 = 0, "GUIDEBOT_BOT_USER_TOKENS_PER_DAY", whole(0, 1_000_000_000),

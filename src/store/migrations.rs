@@ -76,6 +76,28 @@ CREATE TABLE IF NOT EXISTS seen_interactions (
 );
 CREATE INDEX IF NOT EXISTS seen_interactions_at ON seen_interactions(at_unix);",
     },
+    Migration {
+        version: 3,
+        name: "conversation turns and message links",
+        sql: "
+CREATE TABLE IF NOT EXISTS conversation_turns (
+    id INTEGER PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    at_unix INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    standalone TEXT NOT NULL,
+    answer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversation_turns_key ON conversation_turns(conversation, at_unix);
+CREATE INDEX IF NOT EXISTS conversation_turns_at ON conversation_turns(at_unix);
+CREATE TABLE IF NOT EXISTS conversation_links (
+    message TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    conversation_id INTEGER NOT NULL,
+    at_unix INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversation_links_at ON conversation_links(at_unix);",
+    },
 ];
 
 /// PostgreSQL.
@@ -137,6 +159,28 @@ CREATE TABLE seen_interactions (
     at_unix BIGINT NOT NULL
 );
 CREATE INDEX seen_interactions_at ON seen_interactions(at_unix);",
+    },
+    Migration {
+        version: 3,
+        name: "conversation turns and message links",
+        sql: "
+CREATE TABLE conversation_turns (
+    id BIGSERIAL PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    at_unix BIGINT NOT NULL,
+    question TEXT NOT NULL,
+    standalone TEXT NOT NULL,
+    answer TEXT NOT NULL
+);
+CREATE INDEX conversation_turns_key ON conversation_turns(conversation, at_unix);
+CREATE INDEX conversation_turns_at ON conversation_turns(at_unix);
+CREATE TABLE conversation_links (
+    message TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    conversation_id BIGINT NOT NULL,
+    at_unix BIGINT NOT NULL
+);
+CREATE INDEX conversation_links_at ON conversation_links(at_unix);",
     },
 ];
 

@@ -1,13 +1,17 @@
-//! Storage for feedback, analytics, LLM budgets and cooldowns, replayed interaction ids and the
-//! answer cache, behind one async [`Store`] trait with two backends: SQLite ([`SqliteStore`], one
-//! embedded file, the default) and PostgreSQL ([`PostgresStore`], shared by any number of
-//! replicas). [`Storage`] sits in front of either: a bounded queue to one batching writer task (no
-//! write is on a request's path), an in-memory LRU in front of the answer cache, and the health
-//! that `/readyz` reads.
+//! Storage for feedback, analytics, LLM budgets and cooldowns, replayed interaction ids, the
+//! answer cache and conversation history, behind one async [`Store`] trait with two backends:
+//! SQLite ([`SqliteStore`], one embedded file, the default) and PostgreSQL ([`PostgresStore`],
+//! shared by any number of replicas). [`Storage`] sits in front of either: a bounded queue to one
+//! batching writer task (no write is on a request's path), an in-memory LRU in front of the answer
+//! cache, and the health that `/readyz` reads. Conversation turns are the exception to the queue:
+//! they are written at once, so another replica's next follow-up reads them.
 //!
-//! Privacy: no raw Discord ids or names at rest. Users and guilds are stored as salted SHA-256 hashes
-//! ([`hash_id`]); a retention setting deletes old rows. Every method returns a `Result`: callers log a
-//! failure and keep answering (a locked or unreachable database never takes the bot down).
+//! Privacy: no user or guild id or name at rest. Users and guilds are stored as salted SHA-256
+//! hashes ([`hash_id`]), and so are conversations and linked messages; the one raw id is a
+//! conversation's own (a thread's, or a chain's first message), kept in a message link so a reply
+//! leads back to it. A retention setting deletes old rows. Every method returns a `Result`:
+//! callers log a failure and keep answering (a locked or unreachable database never takes the
+//! bot down).
 
 mod migrations;
 mod postgres;
@@ -20,6 +24,7 @@ pub use sqlite::SqliteStore;
 pub use writer::{Storage, StorageCounters, StorageOptions};
 
 use crate::answer::Answer;
+use crate::engine::PriorTurn;
 use crate::util::secret::{mask_url_credentials, Secret};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -312,6 +317,52 @@ pub struct AttentionItem {
     pub count: u64,
 }
 
+/// Which conversation a message or command belongs to. Threads are keyed by the thread's channel
+/// id (every message and `/ask` in it continues it); outside threads, by the first question's
+/// message id, with each answer linked to it so a reply to any answer continues the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConversationKey {
+    /// A thread the bot started or answered in.
+    Thread(u64),
+    /// A reply chain in a channel, named by its first question's message id.
+    Chain(u64),
+}
+
+impl ConversationKey {
+    /// The id the key is built from (thread channel or first message), for stores and logs.
+    pub fn id(&self) -> u64 {
+        match self {
+            ConversationKey::Thread(id) | ConversationKey::Chain(id) => *id,
+        }
+    }
+
+    /// `thread` or `chain`, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConversationKey::Thread(_) => "thread",
+            ConversationKey::Chain(_) => "chain",
+        }
+    }
+
+    /// The key stored as `kind` and `id` (ids are stored as the same 64 bits, signed); an
+    /// unknown kind is corrupt data.
+    pub fn from_stored(kind: &str, id: i64) -> Result<ConversationKey, StoreError> {
+        let id = id as u64;
+        match kind {
+            "thread" => Ok(ConversationKey::Thread(id)),
+            "chain" => Ok(ConversationKey::Chain(id)),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown conversation kind {other:?}"
+            ))),
+        }
+    }
+
+    /// The id as stored (a snowflake's 64 bits in a signed column).
+    pub fn stored_id(&self) -> i64 {
+        self.id() as i64
+    }
+}
+
 /// How long replayed interaction ids and cooldowns are kept: longer than any replay window
 /// (at most an hour) and any cooldown (at most a day).
 pub const SHORT_LIVED_KEEP: Duration = Duration::from_secs(86_400);
@@ -346,8 +397,9 @@ pub trait Store: Send + Sync {
     /// Remembers an interaction id; `true` the first time it is seen, `false` for a replay.
     async fn first_sighting(&self, interaction_id: &str, now_unix: i64)
         -> Result<bool, StoreError>;
-    /// Deletes questions, feedback, usage and cache rows older than `days` (and replay ids and
-    /// cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows deleted.
+    /// Deletes questions, feedback, usage, cache rows, conversation turns and message links older
+    /// than `days` (and replay ids and cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows
+    /// deleted.
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError>;
     async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError>;
     /// One server's figures (`guild_hash` as stored) since `since_days` ago: `/guidebot stats`.
@@ -363,6 +415,44 @@ pub trait Store: Send + Sync {
     async fn import(&self, dump: &Dump) -> Result<(), StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The last `turns` turns of `conversation` (as the history names it: a salted hash of its
+    /// key) stored at or after `oldest_unix`, oldest first.
+    async fn conversation_turns(
+        &self,
+        conversation: &str,
+        turns: usize,
+        oldest_unix: i64,
+    ) -> Result<Vec<PriorTurn>, StoreError>;
+    /// Appends a turn to `conversation` and keeps only its last `keep` turns, in one transaction;
+    /// committed when this returns, so another replica's next read sees it.
+    async fn record_turn(
+        &self,
+        conversation: &str,
+        turn: &PriorTurn,
+        at_unix: i64,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+    /// Whether `conversation` has a turn stored at or after `oldest_unix` (for a thread: one the
+    /// bot answered in lately).
+    async fn conversation_active_since(
+        &self,
+        conversation: &str,
+        oldest_unix: i64,
+    ) -> Result<bool, StoreError>;
+    /// Links a message (a salted hash of its id) to the conversation it belongs to; a later link
+    /// of the same message replaces it.
+    async fn link_message(
+        &self,
+        message: &str,
+        conversation: ConversationKey,
+        at_unix: i64,
+    ) -> Result<(), StoreError>;
+    /// The conversation `message` was linked to at or after `oldest_unix`.
+    async fn linked_conversation(
+        &self,
+        message: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<ConversationKey>, StoreError>;
 
     /// Writes one question now (tests and tools; the bot goes through [`Storage`]).
     async fn record_question(&self, record: &QuestionRecord) -> Result<(), StoreError> {

@@ -10,9 +10,11 @@
 
 use super::migrations::POSTGRES_MIGRATIONS;
 use super::{
-    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, GuildStats, LlmClaim,
-    QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write, SHORT_LIVED_KEEP,
+    AttentionItem, Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, FeedbackRecord,
+    GuildStats, LlmClaim, QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write,
+    SHORT_LIVED_KEEP,
 };
+use crate::engine::PriorTurn;
 use crate::util::clock::{day_of, now_unix};
 use crate::util::secret::Secret;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -334,6 +336,8 @@ impl Store for PostgresStore {
             ("DELETE FROM questions WHERE at_unix < $1", cutoff),
             ("DELETE FROM feedback WHERE at_unix < $1", cutoff),
             ("DELETE FROM answer_cache WHERE at_unix < $1", cutoff),
+            ("DELETE FROM conversation_turns WHERE at_unix < $1", cutoff),
+            ("DELETE FROM conversation_links WHERE at_unix < $1", cutoff),
             (
                 "DELETE FROM seen_interactions WHERE at_unix < $1",
                 short_cutoff,
@@ -569,5 +573,120 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.client().await?.query_one("SELECT 1", &[]).await?;
         Ok(())
+    }
+
+    async fn conversation_turns(
+        &self,
+        conversation: &str,
+        turns: usize,
+        oldest_unix: i64,
+    ) -> Result<Vec<PriorTurn>, StoreError> {
+        let limit = i64::try_from(turns).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        Ok(client
+            .query(
+                "SELECT question, standalone, answer FROM (
+                     SELECT id, at_unix, question, standalone, answer FROM conversation_turns
+                     WHERE conversation = $1 AND at_unix >= $2 ORDER BY at_unix DESC, id DESC LIMIT $3
+                 ) AS recent ORDER BY at_unix, id",
+                &[&conversation, &oldest_unix, &limit],
+            )
+            .await?
+            .iter()
+            .map(|row| PriorTurn {
+                question: row.get(0),
+                standalone: row.get(1),
+                answer: row.get(2),
+            })
+            .collect())
+    }
+
+    async fn record_turn(
+        &self,
+        conversation: &str,
+        turn: &PriorTurn,
+        at_unix: i64,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                "INSERT INTO conversation_turns (conversation, at_unix, question, standalone, answer)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &conversation,
+                    &at_unix,
+                    &turn.question,
+                    &turn.standalone,
+                    &turn.answer,
+                ],
+            )
+            .await?;
+        transaction
+            .execute(
+                "DELETE FROM conversation_turns WHERE conversation = $1 AND id NOT IN (
+                     SELECT id FROM conversation_turns WHERE conversation = $1
+                     ORDER BY at_unix DESC, id DESC LIMIT $2)",
+                &[&conversation, &keep],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn conversation_active_since(
+        &self,
+        conversation: &str,
+        oldest_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM conversation_turns WHERE conversation = $1 AND at_unix >= $2)",
+                &[&conversation, &oldest_unix],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn link_message(
+        &self,
+        message: &str,
+        conversation: ConversationKey,
+        at_unix: i64,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO conversation_links (message, kind, conversation_id, at_unix) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (message) DO UPDATE SET kind = excluded.kind,
+                     conversation_id = excluded.conversation_id, at_unix = excluded.at_unix",
+                &[
+                    &message,
+                    &conversation.kind(),
+                    &conversation.stored_id(),
+                    &at_unix,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn linked_conversation(
+        &self,
+        message: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<ConversationKey>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT kind, conversation_id FROM conversation_links WHERE message = $1 AND at_unix >= $2",
+                &[&message, &oldest_unix],
+            )
+            .await?;
+        row.map(|row| ConversationKey::from_stored(row.get(0), row.get(1)))
+            .transpose()
     }
 }

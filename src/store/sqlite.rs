@@ -4,9 +4,11 @@
 
 use super::migrations::SQLITE_MIGRATIONS;
 use super::{
-    AttentionItem, Backend, BudgetScope, ClaimOutcome, Dump, FeedbackRecord, GuildStats, LlmClaim,
-    QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write, SHORT_LIVED_KEEP,
+    AttentionItem, Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, FeedbackRecord,
+    GuildStats, LlmClaim, QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write,
+    SHORT_LIVED_KEEP,
 };
+use crate::engine::PriorTurn;
 use crate::util::clock::day_of;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
@@ -527,6 +529,12 @@ impl Store for SqliteStore {
                 "DELETE FROM answer_cache WHERE at_unix < ?1",
                 params![cutoff],
             )?;
+            for table in ["conversation_turns", "conversation_links"] {
+                deleted += connection.execute(
+                    &format!("DELETE FROM {table} WHERE at_unix < ?1"),
+                    params![cutoff],
+                )?;
+            }
             deleted += connection.execute(
                 "DELETE FROM seen_interactions WHERE at_unix < ?1",
                 params![short_cutoff],
@@ -631,6 +639,135 @@ impl Store for SqliteStore {
         self.call(|connection| {
             connection.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn conversation_turns(
+        &self,
+        conversation: &str,
+        turns: usize,
+        oldest_unix: i64,
+    ) -> Result<Vec<PriorTurn>, StoreError> {
+        let conversation = conversation.to_string();
+        let limit = i64::try_from(turns).unwrap_or(i64::MAX);
+        self.call(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT question, standalone, answer FROM (
+                     SELECT id, at_unix, question, standalone, answer FROM conversation_turns
+                     WHERE conversation = ?1 AND at_unix >= ?2 ORDER BY at_unix DESC, id DESC LIMIT ?3
+                 ) AS recent ORDER BY at_unix, id",
+            )?;
+            let turns = statement
+                .query_map(params![conversation, oldest_unix, limit], |row| {
+                    Ok(PriorTurn {
+                        question: row.get(0)?,
+                        standalone: row.get(1)?,
+                        answer: row.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(turns)
+        })
+        .await
+    }
+
+    async fn record_turn(
+        &self,
+        conversation: &str,
+        turn: &PriorTurn,
+        at_unix: i64,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let (conversation, turn) = (conversation.to_string(), turn.clone());
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.call(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO conversation_turns (conversation, at_unix, question, standalone, answer)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    conversation,
+                    at_unix,
+                    turn.question,
+                    turn.standalone,
+                    turn.answer
+                ])?;
+            transaction
+                .prepare_cached(
+                    "DELETE FROM conversation_turns WHERE conversation = ?1 AND id NOT IN (
+                         SELECT id FROM conversation_turns WHERE conversation = ?1
+                         ORDER BY at_unix DESC, id DESC LIMIT ?2)",
+                )?
+                .execute(params![conversation, keep])?;
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn conversation_active_since(
+        &self,
+        conversation: &str,
+        oldest_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let conversation = conversation.to_string();
+        self.call(move |connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM conversation_turns WHERE conversation = ?1 AND at_unix >= ?2)",
+                )?
+                .query_row(params![conversation, oldest_unix], |row| row.get(0))?)
+        })
+        .await
+    }
+
+    async fn link_message(
+        &self,
+        message: &str,
+        conversation: ConversationKey,
+        at_unix: i64,
+    ) -> Result<(), StoreError> {
+        let message = message.to_string();
+        self.call(move |connection| {
+            connection
+                .prepare_cached(
+                    "INSERT INTO conversation_links (message, kind, conversation_id, at_unix) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(message) DO UPDATE SET kind = excluded.kind,
+                         conversation_id = excluded.conversation_id, at_unix = excluded.at_unix",
+                )?
+                .execute(params![
+                    message,
+                    conversation.kind(),
+                    conversation.stored_id(),
+                    at_unix
+                ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn linked_conversation(
+        &self,
+        message: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<ConversationKey>, StoreError> {
+        let message = message.to_string();
+        self.call(move |connection| {
+            let stored: Option<(String, i64)> = connection
+                .prepare_cached(
+                    "SELECT kind, conversation_id FROM conversation_links WHERE message = ?1 AND at_unix >= ?2",
+                )?
+                .query_row(params![message, oldest_unix], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            stored
+                .map(|(kind, id)| ConversationKey::from_stored(&kind, id))
+                .transpose()
         })
         .await
     }

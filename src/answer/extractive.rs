@@ -10,6 +10,9 @@
 //!   where figures usually follow), and the best sentence of another passage if it scores well.
 //!
 //! A 1–3 word label ("Scope ownership.") is read with the sentence after it and never stands alone.
+//! A lead-in ending in ':' is read with the list it introduces. A sentence that asks a question
+//! (a guide's list of interview questions) scores a fifth, unless the user asks which questions
+//! come up: it echoes the user's words without answering them.
 
 use super::{Answer, AnswerMode, Citation, SectionRef, ANSWER_PASSAGES};
 use crate::corpus::sentences::split_sentences;
@@ -18,11 +21,11 @@ use crate::search::{for_each_token, Hit, SearchResults};
 use std::collections::HashMap;
 
 /// Longest extractive answer, in words; the first unit is kept even when it alone is longer.
-const MAX_ANSWER_WORDS: usize = 130;
+const MAX_ANSWER_WORDS: usize = 160;
 /// Words read from the best sentence on, in its passage.
 const WINDOW_WORDS: usize = 75;
 /// Words of the guide's own answer read when the guide asks the question.
-const DIRECT_ANSWER_WORDS: usize = 100;
+const DIRECT_ANSWER_WORDS: usize = 150;
 /// Most items in an answer that lists a list.
 const MAX_LIST_ITEMS: usize = 8;
 /// Sentence length (in words) at which a sentence's score is halved.
@@ -30,11 +33,25 @@ const LENGTH_SCALE_WORDS: f32 = 25.0;
 /// How fast a passage's rank lowers its sentences' scores.
 const RANK_DECAY: f32 = 0.35;
 /// Another passage's sentence joins the answer only when it scores at least this share of the best.
-const MIN_SHARE_OF_BEST: f32 = 0.5;
+const MIN_SHARE_OF_BEST: f32 = 0.3;
+/// Most sentences of other passages after the best one's window (answers often need a fact that
+/// sits in a second passage: a table row beside the sentence that names the topic).
+const OTHER_PASSAGE_SENTENCES: usize = 2;
 /// A "sentence" this short is a label ("Scope ownership.") and is read with the next one.
 const LABEL_MAX_WORDS: usize = 3;
+/// A sentence that asks a question scores this share: the guide's own question lists ("What is
+/// the KV cache?") echo the user's words but answer nothing.
+const QUESTION_UNIT_FACTOR: f32 = 0.2;
 /// Words of a long list item shown when a list is answered item by item.
 const LIST_ITEM_WORDS: usize = 30;
+
+/// What a unit of a passage is scored with: the question's term weights, and the share a sentence
+/// that itself asks a question keeps.
+pub(crate) struct UnitWeights<'a> {
+    terms: HashMap<&'a str, f32>,
+    /// [`QUESTION_UNIT_FACTOR`], or 1 when the user asks which questions to expect.
+    question_factor: f32,
+}
 
 /// A passage an answer may quote: a search hit or a neighbour of one in the guide.
 #[derive(Debug, Clone, Copy)]
@@ -107,9 +124,18 @@ pub fn extractive_answer(question: &str, results: &SearchResults, corpus: &Corpu
         .map(|(token, weight)| (token.as_str(), *weight))
         .collect();
     let hits = &results.hits[..results.hits.len().min(ANSWER_PASSAGES)];
+    let question_factor = if crate::search::asks_about_questions(question) {
+        1.0
+    } else {
+        QUESTION_UNIT_FACTOR
+    };
+    let weights = UnitWeights {
+        terms: weights,
+        question_factor,
+    };
     let chosen = direct_answer(hits, corpus, &weights)
         .or_else(|| list_answer(question, hits, corpus, &weights))
-        .unwrap_or_else(|| best_sentences(hits, &weights));
+        .unwrap_or_else(|| best_sentences(hits, corpus, &weights));
     let chosen: Vec<Candidate> = chosen
         .into_iter()
         .filter(|candidate| corpus.passage_contains(candidate.source.passage_id, &candidate.quote))
@@ -197,7 +223,7 @@ fn compose(chosen: &[Candidate]) -> (String, Vec<Citation>) {
 fn direct_answer<'a>(
     hits: &'a [Hit],
     corpus: &'a Corpus,
-    weights: &HashMap<&str, f32>,
+    weights: &UnitWeights,
 ) -> Option<Vec<Candidate<'a>>> {
     let top = hits.first()?;
     let asks = top
@@ -307,7 +333,7 @@ fn list_answer<'a>(
     question: &str,
     hits: &'a [Hit],
     corpus: &'a Corpus,
-    weights: &HashMap<&str, f32>,
+    weights: &UnitWeights,
 ) -> Option<Vec<Candidate<'a>>> {
     if !asks_for_list(question) {
         return None;
@@ -340,18 +366,8 @@ fn list_answer<'a>(
         }
         _ => return None,
     };
-    let items: Vec<&Passage> = section[first..]
-        .iter()
-        .take_while(|passage| {
-            passage.kind == PassageKind::ListItem && passage.context == section[first].context
-        })
-        .copied()
-        .collect();
-    let lines: Vec<(&Passage, &str)> = items
-        .iter()
-        .flat_map(|passage| passage.text.lines().map(move |line| (*passage, line)))
-        .collect();
-    if lines.len() < 3 {
+    let items = list_items(&section, first, weights);
+    if items.len() < 3 {
         return None;
     }
     let mut chosen = Vec::new();
@@ -374,32 +390,94 @@ fn list_answer<'a>(
             item: false,
         });
     }
-    for (position, (passage, line)) in lines.into_iter().enumerate() {
-        if position >= MAX_LIST_ITEMS {
-            break;
-        }
-        let shown = first_sentences(line, LIST_ITEM_WORDS);
-        let shown_words = word_count(&shown);
-        if !chosen.is_empty() && words + shown_words > MAX_ANSWER_WORDS {
-            break;
-        }
-        words += shown_words;
-        chosen.push(Candidate {
-            score: score_text(line, weights, 1.0),
-            shown: shown.clone(),
-            quote: shown,
-            source: Source::of_passage(passage, 0),
-            position: position + 1,
-            item: true,
-        });
-    }
+    append_items(&mut chosen, &mut words, items);
     (chosen.len() >= 3).then_some(chosen)
 }
 
+/// The items of the list that starts at `section[first]` (the passages after it with the same
+/// lead-in), one candidate per item line, each shown by its first sentences.
+fn list_items<'a>(
+    section: &[&'a Passage],
+    first: usize,
+    weights: &UnitWeights,
+) -> Vec<Candidate<'a>> {
+    let Some(head) = section.get(first) else {
+        return Vec::new();
+    };
+    section[first..]
+        .iter()
+        .take_while(|passage| {
+            passage.kind == PassageKind::ListItem && passage.context == head.context
+        })
+        .flat_map(|passage| passage.text.lines().map(move |line| (*passage, line)))
+        .enumerate()
+        .map(|(position, (passage, line))| {
+            let shown = first_sentences(line, LIST_ITEM_WORDS);
+            Candidate {
+                score: score_text(line, weights, 1.0),
+                quote: shown.clone(),
+                shown,
+                source: Source::of_passage(passage, 0),
+                position: position + 1,
+                item: true,
+            }
+        })
+        .collect()
+}
+
+/// Appends list items in order while the answer stays within [`MAX_ANSWER_WORDS`] (at most
+/// [`MAX_LIST_ITEMS`]).
+fn append_items<'a>(chosen: &mut Vec<Candidate<'a>>, words: &mut usize, items: Vec<Candidate<'a>>) {
+    for item in items.into_iter().take(MAX_LIST_ITEMS) {
+        let item_words = word_count(&item.shown);
+        if !chosen.is_empty() && *words + item_words > MAX_ANSWER_WORDS {
+            break;
+        }
+        *words += item_words;
+        chosen.push(item);
+    }
+}
+
+/// The list a lead-in sentence ("The senior interviewer is grading on:") introduces, when the
+/// lead-in is a whole paragraph of the guide followed by list items that name it as context.
+fn items_introduced_by<'a>(
+    lead_in: &Source<'a>,
+    corpus: &'a Corpus,
+    weights: &UnitWeights,
+) -> Vec<Candidate<'a>> {
+    if lead_in.kind != PassageKind::Paragraph || !lead_in.text.trim_end().ends_with(':') {
+        return Vec::new();
+    }
+    let Some(guide) = corpus.guide(lead_in.guide) else {
+        return Vec::new();
+    };
+    let section: Vec<&Passage> = guide.passages_of(lead_in.section_id).collect();
+    let Some(position) = section
+        .iter()
+        .position(|passage| passage.id == lead_in.passage_id)
+    else {
+        return Vec::new();
+    };
+    match section.get(position + 1) {
+        Some(next)
+            if next.kind == PassageKind::ListItem
+                && next.context.as_deref() == Some(lead_in.text) =>
+        {
+            list_items(&section, position + 1, weights)
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The best sentence read in its place: it and the sentences after it in the same passage (the
-/// figures often follow the sentence that names the topic), then the best sentence of another
-/// passage when it scores well and the answer stays short.
-fn best_sentences<'a>(hits: &'a [Hit], weights: &HashMap<&str, f32>) -> Vec<Candidate<'a>> {
+/// figures often follow the sentence that names the topic; a lead-in ending in ':' is read with
+/// the list it introduces), then the best sentence of another passage when it scores well and the
+/// answer stays short.
+fn best_sentences<'a>(
+    hits: &'a [Hit],
+    corpus: &'a Corpus,
+    weights: &UnitWeights,
+) -> Vec<Candidate<'a>> {
     let units: Vec<Vec<Candidate>> = hits
         .iter()
         .enumerate()
@@ -431,6 +509,18 @@ fn best_sentences<'a>(hits: &'a [Hit], weights: &HashMap<&str, f32>) -> Vec<Cand
         words += unit_words;
         chosen.push(unit.clone());
     }
+    if chosen
+        .last()
+        .is_some_and(|last| last.shown.trim_end().ends_with(':'))
+    {
+        let items = items_introduced_by(&best.source, corpus, weights);
+        // Only a list that carries some of the question's ideas is read; otherwise the lead-in
+        // merely named the topic and another passage's sentence is the better second unit.
+        if items.iter().any(|item| item.score > 0.0) {
+            append_items(&mut chosen, &mut words, items);
+            return chosen;
+        }
+    }
     let mut others: Vec<&Candidate> = units
         .iter()
         .flatten()
@@ -442,14 +532,21 @@ fn best_sentences<'a>(hits: &'a [Hit], weights: &HashMap<&str, f32>) -> Vec<Cand
             .total_cmp(&a.score)
             .then(a.source.rank.cmp(&b.source.rank))
     });
-    if let Some(other) = others.into_iter().find(|unit| {
-        unit.score >= best.score * MIN_SHARE_OF_BEST
-            && words + word_count(&unit.shown) <= MAX_ANSWER_WORDS
+    let mut added = 0;
+    for other in others {
+        if added >= OTHER_PASSAGE_SENTENCES {
+            break;
+        }
+        if other.score >= best.score * MIN_SHARE_OF_BEST
+            && words + word_count(&other.shown) <= MAX_ANSWER_WORDS
             && !chosen
                 .iter()
-                .any(|c| c.quote == unit.quote || c.shown == unit.shown)
-    }) {
-        chosen.push(other.clone());
+                .any(|c| c.quote == other.quote || c.shown == other.shown)
+        {
+            words += word_count(&other.shown);
+            chosen.push(other.clone());
+            added += 1;
+        }
     }
     chosen
 }
@@ -511,12 +608,12 @@ fn closest_sections(hits: &[Hit]) -> Vec<SectionRef> {
 /// How well `text` carries the question's ideas: the summed weight of the ideas it matches,
 /// lowered for long text (the short sentence that carries the question's words beats a long one
 /// that merely mentions more of them) and by the passage's rank.
-fn score_text(text: &str, weights: &HashMap<&str, f32>, rank_factor: f32) -> f32 {
+fn score_text(text: &str, weights: &UnitWeights, rank_factor: f32) -> f32 {
     // Each matched idea counts once, however often the sentence repeats it.
     let mut matched_tokens: Vec<&str> = Vec::new();
     let mut matched = 0.0;
     for_each_token(text, |token| {
-        if let Some((&known, &weight)) = weights.get_key_value(token) {
+        if let Some((&known, &weight)) = weights.terms.get_key_value(token) {
             if !matched_tokens.contains(&known) {
                 matched_tokens.push(known);
                 matched += weight;
@@ -532,7 +629,7 @@ fn score_text(text: &str, weights: &HashMap<&str, f32>, rank_factor: f32) -> f32
 
 /// The units of one passage, scored: sentences of prose and list items (a short label joined to
 /// the sentence after it), or table rows read with their column names.
-pub(crate) fn units_of<'a>(source: Source<'a>, weights: &HashMap<&str, f32>) -> Vec<Candidate<'a>> {
+pub(crate) fn units_of<'a>(source: Source<'a>, weights: &UnitWeights) -> Vec<Candidate<'a>> {
     // Sentences of better-ranked passages win ties and near-ties.
     let rank_factor = 1.0 / (1.0 + RANK_DECAY * source.rank as f32);
     let unit = |shown: String, quote: String, position: usize, score: f32, item: bool| Candidate {
@@ -583,7 +680,11 @@ pub(crate) fn units_of<'a>(source: Source<'a>, weights: &HashMap<&str, f32>) -> 
                     } else {
                         sentence.to_string()
                     };
-                    let score = score_text(&quote, weights, rank_factor);
+                    let mut score = score_text(&quote, weights, rank_factor);
+                    if quote.trim_end().ends_with('?') {
+                        // A question the guide asks is not its answer.
+                        score *= weights.question_factor;
+                    }
                     // An item's first sentence starts a line of its own; the rest follow it.
                     candidates.push(unit(
                         quote.clone(),

@@ -351,7 +351,10 @@ impl CompData {
             let named = if seniority.contains(' ') {
                 lowered.contains(seniority)
             } else {
-                words.contains(seniority)
+                // "member of technical staff" is a title (MTS), not the staff level.
+                words.iter().enumerate().any(|(at, word)| {
+                    word == seniority && !(at > 0 && words[at - 1] == "technical")
+                })
             };
             let listed = self
                 .visible()

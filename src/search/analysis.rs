@@ -74,3 +74,23 @@ pub(crate) fn stem_words(text: &str) -> Vec<String> {
     }
     STEMMER.with(|analyzer| tokens_of(analyzer, text))
 }
+
+/// Whether the user asks about questions ("what questions come up", "what should I ask"): then a
+/// guide's own lists of questions are what they want.
+pub fn asks_about_questions(question: &str) -> bool {
+    question
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|word| matches!(word, "question" | "questions" | "ask" | "asked" | "asks"))
+}
+
+/// Whether most of `text`'s lines are questions (a guide's list of interview questions): such a
+/// passage repeats the user's words without answering them.
+pub fn mostly_questions(text: &str) -> bool {
+    let (mut lines, mut questions) = (0usize, 0usize);
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        lines += 1;
+        questions += usize::from(line.ends_with('?'));
+    }
+    lines > 0 && questions * 2 >= lines
+}

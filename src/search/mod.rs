@@ -6,6 +6,7 @@
 //! corpus fingerprint it was opened for.
 
 mod analysis;
+pub use analysis::asks_about_questions;
 pub mod clusters;
 mod concepts;
 pub mod follow_up;
@@ -513,6 +514,9 @@ impl SearchIndex {
         // Rerank by coordination: BM25 sums matches, so a long passage matching many common words
         // can beat a short one matching the question's every idea. Scale by concept coverage.
         let mut rescored = Vec::with_capacity(candidates.len());
+        // A guide's list of questions echoes the user's words but answers nothing, unless the user
+        // asks which questions to expect.
+        let question_lists_answer = analysis::asks_about_questions(text);
         let plan_ids = self
             .token_ids
             .as_ref()
@@ -531,8 +535,13 @@ impl SearchIndex {
                     .planner
                     .coverage_of_tokens(&plan, &stored_text(&document, self.fields.tokens)),
             };
-            let adjusted =
+            let mut adjusted =
                 score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
+            if !question_lists_answer
+                && analysis::mostly_questions(&stored_text(&document, self.fields.body))
+            {
+                adjusted *= QUESTION_LIST_FACTOR;
+            }
             rescored.push((adjusted, coverage, document));
         }
         rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -640,6 +649,8 @@ const PASSAGES_PER_SECTION: usize = 3;
 const COVERAGE_HITS: usize = 3;
 /// Share of the BM25 score a passage keeps when it covers none of the question's concepts.
 const COORDINATION_FLOOR: f32 = 0.3;
+/// Share of its score a passage made mostly of questions keeps (see [`analysis::mostly_questions`]).
+const QUESTION_LIST_FACTOR: f32 = 0.6;
 
 pub(crate) fn write_documents(
     index: &Index,

@@ -19,6 +19,10 @@ const MAX_CONTENT_WORDS: usize = 64;
 const MAX_SEARCHED_TOKENS: usize = 12;
 /// Weight of a query that reaches passages only through a synonym, relative to the typed words.
 const EXPANSION_BOOST: f32 = 0.6;
+/// Weight of a heading word against a body word. Above 1 (a heading says what its text is about),
+/// but not by much: with several guides, generic headings ("Ranking", "Training") would otherwise
+/// outrank the passage that answers (dev sets: 2.0 → 1.25 raised hit@1 by 0.018 on average).
+const HEADING_BOOST: f32 = 1.25;
 
 /// Weight of a query word the corpus never uses, as a multiple of the rarest known word's weight.
 const UNKNOWN_WORD_WEIGHT: f32 = 1.0;
@@ -705,10 +709,11 @@ impl QueryPlanner {
     }
 
     /// The text fields a typed word is searched in, with its weight in each relative to the
-    /// body: headings say what a passage is about, the guide title less so.
+    /// body: headings say what a passage is about, the guide title less so. A bold question line
+    /// keeps twice a body word's weight: it names one answer, where a heading names a topic.
     fn text_field_boosts(&self) -> [(Field, f32); 4] {
         [
-            (self.fields.heading, 2.0),
+            (self.fields.heading, HEADING_BOOST),
             (self.fields.subheading, 2.0),
             (self.fields.guide_title, 0.5),
             (self.fields.body, 1.0),
@@ -718,7 +723,7 @@ impl QueryPlanner {
     /// The concept fields with the same boosts as the text fields they are drawn from.
     fn concept_field_boosts(&self) -> [(Field, f32); 2] {
         [
-            (self.fields.heading_concepts, 2.0),
+            (self.fields.heading_concepts, HEADING_BOOST),
             (self.fields.body_concepts, 1.0),
         ]
     }

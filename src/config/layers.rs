@@ -3,7 +3,7 @@
 //! found on the way (all of them, each with its place).
 
 use super::{Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
-use crate::util::secret::Secret;
+use crate::util::secret::{mask_url_credentials, Secret};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -51,7 +51,8 @@ impl fmt::Display for Source {
 
 /// One thing wrong with the configuration: where (a variable, a flag, or `FILE:LINE: key`) and
 /// the fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{location}: {message}")]
 pub struct Problem {
     /// The environment variable or flag, or `FILE:LINE: section.key` for a file value.
     pub location: String,
@@ -59,120 +60,95 @@ pub struct Problem {
     pub message: String,
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
-
 /// The configuration cannot be used. Lists every problem found, one per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration ({} problem{}){}", .problems.len(),
+    if .problems.len() == 1 { "" } else { "s" },
+    .problems.iter().map(|problem| format!("\n  {problem}")).collect::<String>())]
 pub struct ConfigError {
     /// Every problem, file syntax errors first, then in the order of the settings.
     pub problems: Vec<Problem>,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (count, plural) = (
-            self.problems.len(),
-            if self.problems.len() == 1 { "" } else { "s" },
-        );
-        write!(f, "invalid configuration ({count} problem{plural})")?;
-        for problem in &self.problems {
-            write!(f, "\n  {problem}")?;
-        }
-        Ok(())
-    }
-}
-
 impl ConfigError {
     pub(super) fn one(location: impl Into<String>, message: impl Into<String>) -> Self {
         let (location, message) = (location.into(), message.into());
-        let problems = vec![Problem { location, message }];
-        ConfigError { problems }
+        ConfigError {
+            problems: vec![Problem { location, message }],
+        }
     }
-}
-
-/// A file value: its text (as a variable would hold it) and its line.
-struct FileValue {
-    text: Result<String, &'static str>,
-    line: usize,
 }
 
 /// Applies the layers one key at a time and collects problems instead of stopping at the first.
 pub(super) struct Layers<'a> {
     env: &'a HashMap<String, String>,
     flags: &'a [Flag],
-    path: Option<&'a Path>,
-    file: HashMap<String, FileValue>,
-    sources: BTreeMap<&'static str, Source>,
-    problems: Vec<Problem>,
+    /// The file read (empty without one), and each of its values as the text a variable would
+    /// hold, with its line.
+    path: PathBuf,
+    file: HashMap<String, (Result<String, &'static str>, usize)>,
+    pub(super) sources: BTreeMap<&'static str, Source>,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl<'a> Layers<'a> {
     /// Reads the file (a syntax error stops here); unknown keys and secrets in it are problems.
     pub(super) fn new(
-        file: Option<(&'a Path, &'a str)>,
+        file: Option<(&Path, &str)>,
         env: &'a HashMap<String, String>,
         flags: &'a [Flag],
-    ) -> Result<Self, super::ConfigError> {
-        let (path, sources, problems) = (file.map(|(path, _)| path), BTreeMap::new(), Vec::new());
+    ) -> Result<Self, ConfigError> {
+        let (values, sources, problems) = (HashMap::new(), BTreeMap::new(), Vec::new());
+        let path = PathBuf::new();
         let mut layers = Layers {
             env,
             flags,
             path,
-            file: HashMap::new(),
+            file: values,
             sources,
             problems,
         };
         let Some((path, text)) = file else {
             return Ok(layers);
         };
+        layers.path = path.to_path_buf();
         let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let at = |offset: usize| format!("{}:{}", path.display(), line(offset));
         let table = DeTable::parse(text).map_err(|error| {
-            let at = error.span().map_or(1, |span| line(span.start));
-            super::ConfigError::one(format!("{}:{at}", path.display()), error.message().trim())
+            let start = error.span().map_or(0, |span| span.start);
+            ConfigError::one(at(start), error.message().trim())
         })?;
+        let unknown = |what: &str, name: &str| {
+            format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`")
+        };
         for (section, body) in table.get_ref().iter() {
+            let name = section.get_ref();
             let known = KEYS
                 .iter()
-                .any(|spec| spec.key.split('.').next() == Some(section.get_ref()));
+                .any(|spec| spec.key.split('.').next() == Some(name));
             let (true, Some(entries)) = (known, body.get_ref().as_table()) else {
-                layers.unknown(line(section.span().start), section.get_ref(), "section");
+                layers.problem::<()>(at(section.span().start), unknown("section", name));
                 continue;
             };
             for (name, value) in entries.iter() {
                 let key = format!("{}.{}", section.get_ref(), name.get_ref());
-                let at = line(name.span().start);
-                let secret = SECRET_VARS
-                    .iter()
-                    .find(|(_, file_key)| *file_key == Some(&key));
-                if let Some((var, _)) = secret {
+                if let Some((var, _)) = SECRET_VARS.iter().find(|(_, file_key)| *file_key == key) {
                     let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
-                    layers.problem::<()>(&format!("{}:{at}: {key}", path.display()), message);
+                    layers.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
                 } else if KEYS.iter().any(|spec| spec.key == key) {
                     let (text, line) = (value_text(value.get_ref()), line(value.span().start));
-                    layers.file.insert(key, FileValue { text, line });
+                    layers.file.insert(key, (text, line));
                 } else {
-                    layers.unknown(at, &key, "key");
+                    layers.problem::<()>(at(name.span().start), unknown("key", &key));
                 }
             }
         }
         Ok(layers)
     }
 
-    fn unknown(&mut self, line: usize, name: &str, what: &str) {
-        let path = self.path.unwrap_or(Path::new("")).display();
-        let message = format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`");
-        self.problem::<()>(&format!("{path}:{line}"), message);
-    }
-
     fn env_value(&self, var: &str) -> Option<&'a str> {
-        self.env
-            .get(var)
-            .map(|value| value.trim())
-            .filter(|value| !value.is_empty())
+        let value = self.env.get(var).map(|value| value.trim());
+        value.filter(|value| !value.is_empty())
     }
 
     /// The value of `key`: the flag if given, else the variable, else the file, else `default`.
@@ -184,42 +160,34 @@ impl<'a> Layers<'a> {
         default: T,
         read: impl Fn(&str) -> Result<T, String>,
     ) -> T {
-        let (text, source) = if let Some(flag) = self.flags.iter().rev().find(|f| f.key == key) {
-            (
+        let flag = self.flags.iter().rev().find(|f| f.key == key);
+        let (text, source) = match (flag, self.env_value(env), self.file.remove(key)) {
+            (Some(flag), ..) => (
                 Ok(flag.value.clone()),
                 Source::Flag {
                     flag: flag.flag.into(),
                 },
-            )
-        } else if let Some(raw) = self.env_value(env) {
-            (Ok(raw.to_string()), Source::Env { var: env.into() })
-        } else if let Some(value) = self.file.remove(key) {
-            let path = self.path.map(Path::to_path_buf).unwrap_or_default();
-            (
-                value.text.map_err(str::to_string),
-                Source::File {
-                    path,
-                    line: value.line,
-                },
-            )
-        } else {
-            self.sources.insert(key, Source::Default);
-            return default;
+            ),
+            (None, Some(raw), _) => (Ok(raw.to_string()), Source::Env { var: env.into() }),
+            (None, None, Some((text, line))) => {
+                let path = self.path.clone();
+                (text.map_err(str::to_string), Source::File { path, line })
+            }
+            (None, None, None) => {
+                self.sources.insert(key, Source::Default);
+                return default;
+            }
         };
-        let read = |text: String| {
-            read(text.trim()).map_err(|fix| {
-                // A URL's password must not reach the message.
-                let shown = crate::util::secret::mask_url_credentials(&text);
-                format!("{shown:?} is invalid: {fix}")
-            })
-        };
-        match text.and_then(read) {
+        // A URL's password must not reach the message.
+        let invalid =
+            |text: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(text));
+        match text.and_then(|text| read(text.trim()).map_err(|fix| invalid(&text, fix))) {
             Ok(value) => {
                 self.sources.insert(key, source);
                 value
             }
             Err(message) => {
-                self.problem::<()>(&source.location(key), message);
+                self.problem::<()>(source.location(key), message);
                 default
             }
         }
@@ -229,46 +197,45 @@ impl<'a> Layers<'a> {
     pub(super) fn secret(
         &mut self,
         var: &'static str,
-        check: impl Fn(&str) -> Result<(), String>,
+        check: fn(&str) -> Result<(), String>,
     ) -> Option<Secret> {
         let file_var = format!("{var}{FILE_SUFFIX}");
         let (value, from) = match (self.env_value(var), self.env_value(&file_var)) {
             (Some(_), Some(_)) => return self.problem(var, format!("both {var} and {file_var} are set; keep only one")),
             (Some(value), None) => (value.to_string(), var.to_string()),
             (None, Some(path)) => match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => (text, file_var.clone()),
-                Ok(_) => return self.problem(&file_var, format!("the secret file {path} is empty; put the {var} value in it")),
+                Ok(text) if !text.trim().is_empty() => (text, file_var),
+                Ok(_) => return self.problem(file_var, format!("the secret file {path} is empty; put the {var} value in it")),
                 Err(error) => return self.problem(&file_var, format!("cannot read the secret file {path} ({error}); mount the secret there or unset {file_var}")),
             },
             (None, None) => return None,
         };
         let secret = Secret::new(value);
-        if let Err(message) = check(secret.expose()) {
-            return self.problem(&from, message);
+        match check(secret.expose()) {
+            Err(message) => self.problem(from, message),
+            Ok(()) => {
+                self.sources.insert(var, Source::Env { var: from });
+                Some(secret)
+            }
         }
-        self.sources.insert(var, Source::Env { var: from });
-        Some(secret)
     }
 
     /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
     pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
         let value = self.env_value(fallback)?;
-        let source = Source::Env {
-            var: fallback.into(),
-        };
-        self.sources.insert(var, source);
+        self.sources.insert(
+            var,
+            Source::Env {
+                var: fallback.into(),
+            },
+        );
         Some(Secret::new(value))
     }
 
-    fn problem<T>(&mut self, location: &str, message: String) -> Option<T> {
-        let location = location.to_string();
+    fn problem<T>(&mut self, location: impl Into<String>, message: String) -> Option<T> {
+        let location = location.into();
         self.problems.push(Problem { location, message });
         None
-    }
-
-    /// The sources of every value read, and every problem found.
-    pub(super) fn finish(self) -> (BTreeMap<&'static str, Source>, Vec<Problem>) {
-        (self.sources, self.problems)
     }
 }
 
@@ -288,11 +255,10 @@ fn value_text(value: &DeValue<'_>) -> Result<String, &'static str> {
 // Each takes trimmed text and returns the value or how to fix the text (one message per rule).
 
 pub(super) fn folder(raw: &str) -> Result<PathBuf, String> {
-    if raw.is_empty() {
-        Err("must not be empty; use a folder path".into())
-    } else {
-        Ok(PathBuf::from(raw))
-    }
+    let empty = raw.is_empty();
+    (!empty)
+        .then(|| raw.into())
+        .ok_or("must not be empty; use a folder path".into())
 }
 
 pub(super) fn text(raw: &str) -> Result<String, String> {
@@ -332,10 +298,8 @@ pub(super) fn seconds(high: f64) -> impl Fn(&str) -> Result<f64, String> {
 pub(super) fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
     move |raw| {
         let base = raw.trim_end_matches('/');
-        if optional && base.is_empty() {
-            return Ok(String::new());
-        }
         match reqwest::Url::parse(base) {
+            _ if optional && base.is_empty() => Ok(String::new()),
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.query().is_none() && url.fragment().is_none() => Ok(base.to_string()),
             _ => Err("use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434".into()),
         }
@@ -344,10 +308,8 @@ pub(super) fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
 
 /// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host).
 pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
-    if raw.is_empty() {
-        return Ok(String::new());
-    }
     match reqwest::Url::parse(raw) {
+        _ if raw.is_empty() => Ok(String::new()),
         Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some() => {
             Ok(raw.to_string())
         }
@@ -358,26 +320,20 @@ pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
     }
 }
 
+/// `""` (off) or an IP:PORT address.
 pub(super) fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    raw.parse().map(Some).map_err(|_| "use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off".into())
-}
-
-/// An optional role id: "" for none.
-pub(super) fn role(raw: &str) -> Result<Option<u64>, String> {
-    match raw.parse::<u64>() {
+    match raw.parse() {
         _ if raw.is_empty() => Ok(None),
-        Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err("use a role id (Developer Mode in Discord, Server Settings, Roles, right-click the role, Copy Role ID), or \"\" for no hand-off".into()),
+        Ok(addr) => Ok(Some(addr)),
+        Err(_) => Err("use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off".into()),
     }
 }
 
-pub(super) fn guild(raw: &str) -> Result<Option<u64>, String> {
-    match raw.parse::<u64>() {
+/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it.
+pub(super) fn id(what: &'static str) -> impl Fn(&str) -> Result<Option<u64>, String> {
+    move |raw| match raw.parse::<u64>() {
         _ if raw.is_empty() => Ok(None),
         Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err("use a server id (Developer Mode in Discord, right-click the server, Copy Server ID), or \"\" to register commands globally".into()),
+        _ => Err(format!("use {what}")),
     }
 }

@@ -7,7 +7,7 @@ use crate::bot::dispatch::{BotSettings, Budgets};
 use crate::engine::EngineConfig;
 use crate::reload::ReloadOptions;
 use crate::transport::gateway::{default_intents, GatewaySettings};
-use crate::transport::http::HttpSettings;
+use crate::transport::http::{HttpConfigError, HttpSettings};
 use std::time::Duration;
 
 impl From<&Config> for EngineConfig {
@@ -90,10 +90,13 @@ impl TryFrom<&Config> for HttpSettings {
 
     /// Fails when the public key is missing or not a valid Ed25519 key.
     fn try_from(config: &Config) -> Result<Self, ConfigError> {
-        let key = config.secrets.discord_public_key.as_ref().ok_or_else(|| {
-            let error = crate::transport::http::HttpConfigError::MissingPublicKey;
-            ConfigError::one("DISCORD_PUBLIC_KEY", without_var(error.to_string()))
-        })?;
+        let invalid = |error: HttpConfigError| {
+            let message = error.to_string();
+            let message = message.trim_start_matches("DISCORD_PUBLIC_KEY ");
+            ConfigError::one("DISCORD_PUBLIC_KEY", message)
+        };
+        let key = config.secrets.discord_public_key.as_ref();
+        let key = key.ok_or_else(|| invalid(HttpConfigError::MissingPublicKey))?;
         let settings = HttpSettings {
             api_base: config.discord.api_base.clone(),
             max_body_bytes: config.http.max_body_bytes,
@@ -102,16 +105,7 @@ impl TryFrom<&Config> for HttpSettings {
             metrics_on_public_port: config.http.public_metrics,
             ..HttpSettings::new(key.expose())
         };
-        settings.public_key().map_err(|error| {
-            ConfigError::one("DISCORD_PUBLIC_KEY", without_var(error.to_string()))
-        })?;
+        settings.public_key().map_err(invalid)?;
         Ok(settings)
     }
-}
-
-/// The transport's message without its leading variable name (the location names it).
-fn without_var(message: String) -> String {
-    message
-        .trim_start_matches("DISCORD_PUBLIC_KEY ")
-        .to_string()
 }

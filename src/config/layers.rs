@@ -3,13 +3,14 @@
 //! found on the way (all of them, each with its place).
 
 use super::{Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
+use crate::util::parse::{optional, parsed};
 use crate::util::secret::{mask_url_credentials, Secret};
+use crate::util::toml::{line_of, scalar_text};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 /// Where a value came from, so an operator never wonders which setting is in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +61,13 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    pub(super) fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        let (location, message) = (location.into(), message.into());
+        Problem { location, message }
+    }
+}
+
 /// The configuration cannot be used. Lists every problem found, one per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration ({} problem{}){}", .problems.len(),
@@ -70,18 +78,18 @@ pub struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
-impl ConfigError {
-    pub(super) fn one(location: impl Into<String>, message: impl Into<String>) -> Self {
-        let (location, message) = (location.into(), message.into());
+impl From<Problem> for ConfigError {
+    fn from(problem: Problem) -> Self {
         ConfigError {
-            problems: vec![Problem { location, message }],
+            problems: vec![problem],
         }
     }
 }
 
 /// Applies the layers one key at a time and collects problems instead of stopping at the first.
+#[derive(Default)]
 pub(super) struct Layers<'a> {
-    env: &'a HashMap<String, String>,
+    env: HashMap<String, String>,
     flags: &'a [Flag],
     /// The file read (empty without one), and each of its values as the text a variable would
     /// hold, with its line.
@@ -95,28 +103,28 @@ impl<'a> Layers<'a> {
     /// Reads the file (a syntax error stops here); unknown keys and secrets in it are problems.
     pub(super) fn new(
         file: Option<(&Path, &str)>,
-        env: &'a HashMap<String, String>,
+        env: &HashMap<String, String>,
         flags: &'a [Flag],
-    ) -> Result<Self, ConfigError> {
-        let (values, sources, problems) = (HashMap::new(), BTreeMap::new(), Vec::new());
-        let path = PathBuf::new();
+    ) -> Result<Self, Problem> {
+        let env = env
+            .iter()
+            .map(|(var, value)| (var.clone(), value.trim().to_string()));
+        let env = env.filter(|(_, value)| !value.is_empty()).collect();
         let mut layers = Layers {
             env,
             flags,
-            path,
-            file: values,
-            sources,
-            problems,
+            ..Layers::default()
         };
         let Some((path, text)) = file else {
             return Ok(layers);
         };
         layers.path = path.to_path_buf();
-        let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let at = |offset: usize| format!("{}:{}", path.display(), line(offset));
+        let at = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
         let table = DeTable::parse(text).map_err(|error| {
-            let start = error.span().map_or(0, |span| span.start);
-            ConfigError::one(at(start), error.message().trim())
+            Problem::new(
+                at(error.span().map_or(0, |span| span.start)),
+                error.message().trim(),
+            )
         })?;
         let unknown = |what: &str, name: &str| {
             format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`")
@@ -136,19 +144,16 @@ impl<'a> Layers<'a> {
                     let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
                     layers.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
                 } else if KEYS.iter().any(|spec| spec.key == key) {
-                    let (text, line) = (value_text(value.get_ref()), line(value.span().start));
-                    layers.file.insert(key, (text, line));
+                    let line = line_of(text, value.span().start);
+                    layers
+                        .file
+                        .insert(key, (scalar_text(value.get_ref()), line));
                 } else {
                     layers.problem::<()>(at(name.span().start), unknown("key", &key));
                 }
             }
         }
         Ok(layers)
-    }
-
-    fn env_value(&self, var: &str) -> Option<&'a str> {
-        let value = self.env.get(var).map(|value| value.trim());
-        value.filter(|value| !value.is_empty())
     }
 
     /// The value of `key`: the flag if given, else the variable, else the file, else `default`.
@@ -161,14 +166,14 @@ impl<'a> Layers<'a> {
         read: impl Fn(&str) -> Result<T, String>,
     ) -> T {
         let flag = self.flags.iter().rev().find(|f| f.key == key);
-        let (text, source) = match (flag, self.env_value(env), self.file.remove(key)) {
+        let (text, source) = match (flag, self.env.get(env), self.file.remove(key)) {
             (Some(flag), ..) => (
                 Ok(flag.value.clone()),
                 Source::Flag {
                     flag: flag.flag.into(),
                 },
             ),
-            (None, Some(raw), _) => (Ok(raw.to_string()), Source::Env { var: env.into() }),
+            (None, Some(raw), _) => (Ok(raw.clone()), Source::Env { var: env.into() }),
             (None, None, Some((text, line))) => {
                 let path = self.path.clone();
                 (text.map_err(str::to_string), Source::File { path, line })
@@ -200,140 +205,57 @@ impl<'a> Layers<'a> {
         check: fn(&str) -> Result<(), String>,
     ) -> Option<Secret> {
         let file_var = format!("{var}{FILE_SUFFIX}");
-        let (value, from) = match (self.env_value(var), self.env_value(&file_var)) {
+        let (value, from) = match (self.env.get(var), self.env.get(&file_var)) {
             (Some(_), Some(_)) => return self.problem(var, format!("both {var} and {file_var} are set; keep only one")),
-            (Some(value), None) => (value.to_string(), var.to_string()),
+            (Some(value), None) => (value.clone(), var.to_string()),
             (None, Some(path)) => match std::fs::read_to_string(path) {
                 Ok(text) if !text.trim().is_empty() => (text, file_var),
-                Ok(_) => return self.problem(file_var, format!("the secret file {path} is empty; put the {var} value in it")),
+                Ok(_) => return self.problem(&file_var, format!("the secret file {path} is empty; put the {var} value in it")),
                 Err(error) => return self.problem(&file_var, format!("cannot read the secret file {path} ({error}); mount the secret there or unset {file_var}")),
             },
             (None, None) => return None,
         };
         let secret = Secret::new(value);
-        match check(secret.expose()) {
-            Err(message) => self.problem(from, message),
-            Ok(()) => {
-                self.sources.insert(var, Source::Env { var: from });
-                Some(secret)
-            }
+        if let Err(message) = check(secret.expose()) {
+            return self.problem(from, message);
         }
+        self.sources.insert(var, Source::Env { var: from });
+        Some(secret)
     }
 
     /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
     pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
-        let value = self.env_value(fallback)?;
+        let value = Secret::new(self.env.get(fallback)?);
         self.sources.insert(
             var,
             Source::Env {
                 var: fallback.into(),
             },
         );
-        Some(Secret::new(value))
+        Some(value)
     }
 
     fn problem<T>(&mut self, location: impl Into<String>, message: String) -> Option<T> {
-        let location = location.into();
-        self.problems.push(Problem { location, message });
+        self.problems.push(Problem::new(location, message));
         None
     }
 }
 
-/// A file value as the text a variable would hold.
-fn value_text(value: &DeValue<'_>) -> Result<String, &'static str> {
-    match value {
-        DeValue::String(text) => Ok(text.to_string()),
-        DeValue::Integer(n) => Ok(i64::from_str_radix(&n.as_str().replace('_', ""), n.radix())
-            .map_or_else(|_| n.as_str().to_string(), |n| n.to_string())),
-        DeValue::Float(n) => Ok(n.as_str().replace('_', "")),
-        DeValue::Boolean(b) => Ok(b.to_string()),
-        _ => Err("must be a single value (a string, number or boolean)"),
-    }
-}
-
 // ------------------------------------------------------------------------------------ readers
-// Each takes trimmed text and returns the value or how to fix the text (one message per rule).
+// The general ones (numbers, flags, URLs, addresses) are in `util::parse`; these two are the
+// configuration's own.
 
-pub(super) fn folder(raw: &str) -> Result<PathBuf, String> {
-    let empty = raw.is_empty();
-    (!empty)
-        .then(|| raw.into())
-        .ok_or("must not be empty; use a folder path".into())
-}
-
-pub(super) fn text(raw: &str) -> Result<String, String> {
-    Ok(raw.to_string())
-}
-
-pub(super) fn flag(raw: &str) -> Result<bool, String> {
-    match raw.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("use true or false".into()),
-    }
-}
-
-/// A whole number from `low` to `high`.
-pub(super) fn whole<T>(low: T, high: T) -> impl Fn(&str) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-{
-    move |raw| match raw.parse::<T>() {
-        Ok(n) if low <= n && n <= high => Ok(n),
-        _ => Err(format!("use a whole number from {low} to {high}")),
-    }
-}
-
-/// A number of seconds above 0 and at most `high`.
-pub(super) fn seconds(high: f64) -> impl Fn(&str) -> Result<f64, String> {
-    move |raw| match raw.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= high => Ok(secs),
-        _ => Err(format!(
-            "use a number of seconds above 0 and at most {high}, e.g. 30"
-        )),
-    }
-}
-
-/// An http(s) URL without query or fragment, trailing `/` removed; `""` allowed when `optional`.
-pub(super) fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
-    move |raw| {
-        let base = raw.trim_end_matches('/');
-        match reqwest::Url::parse(base) {
-            _ if optional && base.is_empty() => Ok(String::new()),
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.query().is_none() && url.fragment().is_none() => Ok(base.to_string()),
-            _ => Err("use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434".into()),
-        }
-    }
+/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it.
+pub(super) fn id(what: &'static str) -> impl Fn(&str) -> Result<Option<u64>, String> {
+    optional(parsed(|id: &u64| *id > 0, format!("use {what}")))
 }
 
 /// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host).
 pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
-    match reqwest::Url::parse(raw) {
-        _ if raw.is_empty() => Ok(String::new()),
-        Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some() => {
-            Ok(raw.to_string())
-        }
-        _ => Err(
-            "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot"
-                .into(),
-        ),
-    }
-}
-
-/// `""` (off) or an IP:PORT address.
-pub(super) fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
-    match raw.parse() {
-        _ if raw.is_empty() => Ok(None),
-        Ok(addr) => Ok(Some(addr)),
-        Err(_) => Err("use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off".into()),
-    }
-}
-
-/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it.
-pub(super) fn id(what: &'static str) -> impl Fn(&str) -> Result<Option<u64>, String> {
-    move |raw| match raw.parse::<u64>() {
-        _ if raw.is_empty() => Ok(None),
-        Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err(format!("use {what}")),
-    }
+    let fix = "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot";
+    let postgres = |url: &reqwest::Url| {
+        matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some()
+    };
+    let url = optional(parsed(postgres, fix.into()))(raw)?;
+    Ok(url.map_or(String::new(), |_| raw.to_string()))
 }

@@ -19,8 +19,9 @@ use crate::llm::config::{parse_provider, parse_temperature};
 use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
-use crate::util::secret::Secret;
-use layers::{addr, flag, folder, id, postgres_url, seconds, text, url, whole, Layers};
+use crate::util::parse::{addr, flag, folder, seconds, text, url, whole};
+use crate::util::secret::{mask_url_credentials, Secret};
+use layers::{id, postgres_url, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -241,8 +242,6 @@ settings! {
     }
 }
 
-pub use crate::util::secret::mask_url_credentials;
-
 /// One line of `guidebot config check`: a key, its variable, its value (masked for secrets) and
 /// its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -279,7 +278,7 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path).map_err(|error| {
             let fix = format!("cannot read the config file ({error}); fix the path given by --config or {ENV_CONFIG}");
-            ConfigError::one(path.display().to_string(), fix)
+            Problem::new(path.display().to_string(), fix)
         })?;
         Config::build(Some((&path, &text)), env, flags)
     }
@@ -301,8 +300,8 @@ impl Config {
         let mut layers = Layers::new(file, env, flags)?;
         let mut config = Config::read(&mut layers);
         if let (None, Some(kind)) = (&config.secrets.llm_api_key, config.llm.provider) {
-            config.secrets.llm_api_key =
-                layers.fallback_secret("GUIDEBOT_LLM_API_KEY", kind.fallback_key_var());
+            let fallback = kind.fallback_key_var();
+            config.secrets.llm_api_key = layers.fallback_secret("GUIDEBOT_LLM_API_KEY", fallback);
         }
         config.file = file.map(|(path, _)| path.to_path_buf());
         config.unknown_vars = unknown_env_vars(env);
@@ -315,10 +314,10 @@ impl Config {
                 Err(problem) => problems.push(problem),
             }
         }
-        match problems.is_empty() {
-            true => Ok(config),
-            false => Err(ConfigError { problems }),
-        }
+        problems
+            .is_empty()
+            .then_some(config)
+            .ok_or(ConfigError { problems })
     }
 
     /// Builds the LLM settings from `[llm]` and the key, checking the rules that tie them together
@@ -350,16 +349,10 @@ impl Config {
             LlmConfigError::ReasoningModel { .. } => "llm.reasoning_model",
             LlmConfigError::MissingKey { .. } | LlmConfigError::UnsafeKey => "GUIDEBOT_LLM_API_KEY",
         };
-        Err(self.problem(key, error.to_string()))
-    }
-
-    /// A problem with `key`, pointing where its value came from (see [`Source::location`]).
-    fn problem(&self, key: &str, message: String) -> Problem {
-        let source = self.sources.get(key).unwrap_or(&Source::Default);
-        Problem {
-            location: source.location(key),
-            message,
-        }
+        Err(Problem::new(
+            self.source_of(key).location(key),
+            error.to_string(),
+        ))
     }
 
     /// The checked LLM settings; `None` when no provider is configured (extractive answers).
@@ -380,23 +373,29 @@ impl Config {
     /// The database: PostgreSQL when `bot.store_url` is set, else the SQLite file; `None` when
     /// storage is disabled.
     pub fn store_target(&self) -> Option<crate::store::StoreTarget> {
-        let url = self.bot.store_url.trim();
-        if url.is_empty() {
-            return self.store_path().map(crate::store::StoreTarget::Sqlite);
-        }
-        let password = self.secrets.store_password.clone();
-        Some(crate::store::StoreTarget::Postgres {
+        let (url, password) = (
+            self.bot.store_url.trim(),
+            self.secrets.store_password.clone(),
+        );
+        let postgres = crate::store::StoreTarget::Postgres {
             url: Secret::new(url),
             password,
-        })
+        };
+        if url.is_empty() {
+            self.store_path().map(crate::store::StoreTarget::Sqlite)
+        } else {
+            Some(postgres)
+        }
     }
 
     /// A password written into `bot.store_url` in the file: refused (secrets never live in the
     /// file; set GUIDEBOT_STORE_PASSWORD or put the whole URL in GUIDEBOT_STORE_URL).
     fn password_in_file_url(&self) -> Option<Problem> {
         let url = reqwest::Url::parse(self.bot.store_url.trim()).ok()?;
-        let from_file = matches!(self.sources.get("bot.store_url"), Some(Source::File { .. }));
-        (from_file && url.password().is_some()).then(|| self.problem("bot.store_url", "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL".to_string()))
+        let source = self.source_of("bot.store_url");
+        let message = "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL";
+        let in_file = matches!(source, Source::File { .. }) && url.password().is_some();
+        in_file.then(|| Problem::new(source.location("bot.store_url"), message))
     }
 
     /// Where the value of `key` (a [`KEYS`] key, or a secret variable like `DISCORD_TOKEN`) came
@@ -405,42 +404,50 @@ impl Config {
         self.sources.get(key)
     }
 
+    /// [`Config::source`], with [`Source::Default`] for what was not set.
+    fn source_of(&self, key: &str) -> &Source {
+        self.sources.get(key).unwrap_or(&Source::Default)
+    }
+
     /// Problems only the file system shows: a corpus folder that does not exist. `config check`
     /// reports them; commands fail on them when they load the guides.
     pub fn check_paths(&self) -> Vec<Problem> {
         let dir = &self.paths.corpus_dir;
         let message = format!("the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides", dir.display());
-        match dir.is_dir() {
-            true => Vec::new(),
-            false => vec![self.problem("paths.corpus_dir", message)],
-        }
+        let location = self
+            .source_of("paths.corpus_dir")
+            .location("paths.corpus_dir");
+        (!dir.is_dir())
+            .then(|| Problem::new(location, message))
+            .into_iter()
+            .collect()
     }
 
     /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order
     /// followed by the secrets: what `guidebot config check` prints.
     pub fn report(&self) -> Vec<ReportLine> {
-        let line = |key: String, env: String, value: String, source_key: &str| ReportLine {
-            key,
-            env,
-            value,
-            source: self
-                .sources
-                .get(source_key)
-                .cloned()
-                .unwrap_or(Source::Default),
+        let line = |key, env, value, source: &str| {
+            let source = self.source_of(source).clone();
+            ReportLine {
+                key,
+                env,
+                value,
+                source,
+            }
         };
         let settings = KEYS.iter().map(|spec| {
-            let value = mask_url_credentials(&self.value_text(spec.key).unwrap_or_default());
-            line(spec.key.into(), spec.env.into(), value, spec.key)
+            let value = self.value_text(spec.key).unwrap_or_default();
+            line(
+                spec.key.into(),
+                spec.env.into(),
+                mask_url_credentials(&value),
+                spec.key,
+            )
         });
         let secrets = self.secret_values().into_iter().map(|(var, secret)| {
             let value = secret.map_or("(not set)".to_string(), Secret::to_string);
-            line(
-                format!("secret {var}"),
-                format!("{var} or {var}{FILE_SUFFIX}"),
-                value,
-                var,
-            )
+            let env = format!("{var} or {var}{FILE_SUFFIX}");
+            line(format!("secret {var}"), env, value, var)
         });
         settings.chain(secrets).collect()
     }
@@ -472,11 +479,10 @@ pub fn known_env_vars() -> Vec<String> {
 /// otherwise be ignored without a word.
 pub fn unknown_env_vars(env: &HashMap<String, String>) -> Vec<String> {
     let known = known_env_vars();
-    let mut unknown: Vec<String> = env
+    let unknown = env
         .keys()
-        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var))
-        .cloned()
-        .collect();
+        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var));
+    let mut unknown: Vec<String> = unknown.cloned().collect();
     unknown.sort();
     unknown
 }
@@ -489,28 +495,14 @@ trait SettingText {
 }
 
 macro_rules! display_text {
-    ($($ty:ty),*) => { $(impl SettingText for $ty { fn text(&self) -> String { self.to_string() } })* };
+    ($($ty:ty $(: $none:literal)?),*) => { $(impl SettingText for $ty {
+        $(const NONE: &'static str = $none;)?
+        fn text(&self) -> String { self.to_string() }
+    })* };
 }
 
-display_text!(
-    String,
-    u64,
-    u32,
-    usize,
-    f64,
-    bool,
-    ShardPlan,
-    LogFormat,
-    ProviderKind,
-    SocketAddr
-);
-
-impl SettingText for f32 {
-    const NONE: &'static str = "none";
-    fn text(&self) -> String {
-        self.to_string()
-    }
-}
+display_text!(String, u64, u32, usize, f64, f32: "none", bool);
+display_text!(ShardPlan, LogFormat, ProviderKind, SocketAddr);
 
 impl SettingText for PathBuf {
     fn text(&self) -> String {

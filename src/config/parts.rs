@@ -1,7 +1,7 @@
 //! Each part's settings from the one [`Config`]: the engine, the dispatcher, the reloader and the
 //! two transports take their own types and never read the configuration themselves.
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, Problem};
 use crate::bot::conversation::HistoryLimits;
 use crate::bot::dispatch::{BotSettings, Budgets};
 use crate::engine::EngineConfig;
@@ -67,12 +67,9 @@ impl TryFrom<&Config> for GatewaySettings {
 
     /// Fails when no token is set (the gateway cannot connect without one).
     fn try_from(config: &Config) -> Result<Self, ConfigError> {
-        let token = config.secrets.discord_token.clone().ok_or_else(|| {
-            ConfigError::one(
-                "DISCORD_TOKEN",
-                "is not set: create a bot at https://discord.com/developers/applications and export its token (Bot page, Reset Token)",
-            )
-        })?;
+        let fix = "is not set: create a bot at https://discord.com/developers/applications and export its token (Bot page, Reset Token)";
+        let token = config.secrets.discord_token.clone();
+        let token = token.ok_or_else(|| Problem::new("DISCORD_TOKEN", fix))?;
         Ok(GatewaySettings {
             token,
             guild_id: config.discord.guild_id,
@@ -93,7 +90,7 @@ impl TryFrom<&Config> for HttpSettings {
         let invalid = |error: HttpConfigError| {
             let message = error.to_string();
             let message = message.trim_start_matches("DISCORD_PUBLIC_KEY ");
-            ConfigError::one("DISCORD_PUBLIC_KEY", message)
+            ConfigError::from(Problem::new("DISCORD_PUBLIC_KEY", message))
         };
         let key = config.secrets.discord_public_key.as_ref();
         let key = key.ok_or_else(|| invalid(HttpConfigError::MissingPublicKey))?;

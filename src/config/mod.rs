@@ -17,6 +17,7 @@ pub mod parts;
 
 use crate::llm::config::{parse_provider, parse_temperature};
 use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
+use crate::store::StoreTarget;
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
 use crate::util::parse::{addr, flag, folder, seconds, text, url, whole};
@@ -269,10 +270,7 @@ impl Config {
         env: &HashMap<String, String>,
         flags: &[Flag],
     ) -> Result<Config, ConfigError> {
-        let named = env
-            .get(ENV_CONFIG)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty());
+        let named = env.get(ENV_CONFIG).and_then(|name| non_empty(name));
         let Some(path) = file.map(Path::to_path_buf).or(named.map(PathBuf::from)) else {
             return Config::build(None, env, flags);
         };
@@ -349,10 +347,7 @@ impl Config {
             LlmConfigError::ReasoningModel { .. } => "llm.reasoning_model",
             LlmConfigError::MissingKey { .. } | LlmConfigError::UnsafeKey => "GUIDEBOT_LLM_API_KEY",
         };
-        Err(Problem::new(
-            self.source_of(key).location(key),
-            error.to_string(),
-        ))
+        Err(self.problem(key, error.to_string()))
     }
 
     /// The checked LLM settings; `None` when no provider is configured (extractive answers).
@@ -362,40 +357,31 @@ impl Config {
 
     /// The storage file, `None` when storage is disabled (empty path).
     pub fn store_path(&self) -> Option<PathBuf> {
-        non_empty_path(&self.bot.store_path)
+        non_empty(&self.bot.store_path).map(PathBuf::from)
     }
 
     /// The channel modes' file, `None` when they are kept in memory only.
     pub fn channels_path(&self) -> Option<PathBuf> {
-        non_empty_path(&self.bot.channels_path)
+        non_empty(&self.bot.channels_path).map(PathBuf::from)
     }
 
     /// The database: PostgreSQL when `bot.store_url` is set, else the SQLite file; `None` when
     /// storage is disabled.
-    pub fn store_target(&self) -> Option<crate::store::StoreTarget> {
-        let (url, password) = (
-            self.bot.store_url.trim(),
-            self.secrets.store_password.clone(),
-        );
-        let postgres = crate::store::StoreTarget::Postgres {
-            url: Secret::new(url),
-            password,
+    pub fn store_target(&self) -> Option<StoreTarget> {
+        let Some(url) = non_empty(&self.bot.store_url).map(Secret::new) else {
+            return self.store_path().map(StoreTarget::Sqlite);
         };
-        if url.is_empty() {
-            self.store_path().map(crate::store::StoreTarget::Sqlite)
-        } else {
-            Some(postgres)
-        }
+        let password = self.secrets.store_password.clone();
+        Some(StoreTarget::Postgres { url, password })
     }
 
     /// A password written into `bot.store_url` in the file: refused (secrets never live in the
     /// file; set GUIDEBOT_STORE_PASSWORD or put the whole URL in GUIDEBOT_STORE_URL).
     fn password_in_file_url(&self) -> Option<Problem> {
         let url = reqwest::Url::parse(self.bot.store_url.trim()).ok()?;
-        let source = self.source_of("bot.store_url");
         let message = "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL";
-        let in_file = matches!(source, Source::File { .. }) && url.password().is_some();
-        in_file.then(|| Problem::new(source.location("bot.store_url"), message))
+        let in_file = matches!(self.source("bot.store_url"), Some(Source::File { .. }));
+        (in_file && url.password().is_some()).then(|| self.problem("bot.store_url", message.into()))
     }
 
     /// Where the value of `key` (a [`KEYS`] key, or a secret variable like `DISCORD_TOKEN`) came
@@ -405,8 +391,13 @@ impl Config {
     }
 
     /// [`Config::source`], with [`Source::Default`] for what was not set.
-    fn source_of(&self, key: &str) -> &Source {
-        self.sources.get(key).unwrap_or(&Source::Default)
+    fn source_of(&self, key: &str) -> Source {
+        self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// A problem with `key`, pointing where its value came from (see [`Source::location`]).
+    fn problem(&self, key: &str, message: String) -> Problem {
+        Problem::new(self.source_of(key).location(key), message)
     }
 
     /// Problems only the file system shows: a corpus folder that does not exist. `config check`
@@ -414,20 +405,15 @@ impl Config {
     pub fn check_paths(&self) -> Vec<Problem> {
         let dir = &self.paths.corpus_dir;
         let message = format!("the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides", dir.display());
-        let location = self
-            .source_of("paths.corpus_dir")
-            .location("paths.corpus_dir");
-        (!dir.is_dir())
-            .then(|| Problem::new(location, message))
-            .into_iter()
-            .collect()
+        let missing = (!dir.is_dir()).then(|| self.problem("paths.corpus_dir", message));
+        missing.into_iter().collect()
     }
 
     /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order
     /// followed by the secrets: what `guidebot config check` prints.
     pub fn report(&self) -> Vec<ReportLine> {
         let line = |key, env, value, source: &str| {
-            let source = self.source_of(source).clone();
+            let source = self.source_of(source);
             ReportLine {
                 key,
                 env,
@@ -453,10 +439,9 @@ impl Config {
     }
 }
 
-/// `text` as a path, `None` when it is empty (the feature is off).
-fn non_empty_path(text: &str) -> Option<PathBuf> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| PathBuf::from(text))
+/// `text` trimmed, `None` when that leaves nothing (the feature is off, or not set).
+fn non_empty(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 /// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,

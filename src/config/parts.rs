@@ -52,11 +52,11 @@ impl From<&Config> for BotSettings {
 impl From<&Config> for ReloadOptions {
     /// The watcher as configured; SIGHUP always on.
     fn from(config: &Config) -> Self {
+        let reload = &config.reload;
         ReloadOptions {
-            watch_debounce: config
-                .reload
+            watch_debounce: reload
                 .watch
-                .then(|| Duration::from_millis(config.reload.debounce_ms)),
+                .then(|| Duration::from_millis(reload.debounce_ms)),
             sighup: true,
         }
     }

@@ -897,28 +897,24 @@ fn write_conversations_text(
 ) -> anyhow::Result<()> {
     writeln!(out, "\n{set}: {} conversations", report.conversations)?;
     writeln!(out, "  {:<28} {:>9} {:>9}", "", "history", "alone")?;
-    writeln!(
-        out,
-        "  {:<28} {:>9.3} {:>9.3}",
-        "follow-up hit@1", report.hit_at_1, report.alone_hit_at_1
-    )?;
-    writeln!(out, "  {:<28} {:>9.3}", "follow-up hit@3", report.hit_at_3)?;
-    writeln!(
-        out,
-        "  {:<28} {:>9.3}",
-        "follow-up fact@3", report.fact_at_3
-    )?;
-    writeln!(
-        out,
-        "  {:<28} {:>9.3} {:>9.3}",
-        "facts in answer", report.facts_in_answer, report.alone_facts_in_answer
-    )?;
-    writeln!(out, "  {:<28} {:>9.3}", "refused", report.refusal)?;
-    writeln!(
-        out,
-        "  {:<28} {:>9.3}",
-        "verbatim quotes", report.verbatim_quotes
-    )?;
+    let rows: [(&str, &[f64]); 6] = [
+        ("follow-up hit@1", &[report.hit_at_1, report.alone_hit_at_1]),
+        ("follow-up hit@3", &[report.hit_at_3]),
+        ("follow-up fact@3", &[report.fact_at_3]),
+        (
+            "facts in answer",
+            &[report.facts_in_answer, report.alone_facts_in_answer],
+        ),
+        ("refused", &[report.refusal]),
+        ("verbatim quotes", &[report.verbatim_quotes]),
+    ];
+    for (label, values) in rows {
+        let values: String = values
+            .iter()
+            .map(|value| format!(" {value:>9.3}"))
+            .collect();
+        writeln!(out, "  {label:<28}{values}")?;
+    }
     if verbose {
         for outcome in &report.outcomes {
             if outcome.first_correct_rank != Some(1) || !outcome.facts_in_answer {

@@ -106,10 +106,7 @@ impl EvalSet {
     pub fn parse(origin: &str, text: &str) -> Result<EvalSet, EvalError> {
         toml::from_str(text).map_err(|error| EvalError::Invalid {
             path: origin.to_string(),
-            line: error
-                .span()
-                .map(|span| 1 + text[..span.start].matches('\n').count())
-                .unwrap_or(1),
+            line: crate::util::toml::error_line(text, &error, 1),
             message: error.message().to_string(),
         })
     }

@@ -2,13 +2,12 @@
 //! and exit codes, and rebuilds when the corpus changes. Each test has its own index (and corpus
 //! copy when it edits one) in a temporary folder.
 
+mod support;
+
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn bundled_corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
+use support::setup::bundled_corpus_dir as bundled_corpus;
 
 fn guidebot(corpus: &Path, index: &Path) -> assert_cmd::Command {
     let mut command = cargo_bin_cmd!("guidebot");
@@ -23,11 +22,7 @@ fn guidebot(corpus: &Path, index: &Path) -> assert_cmd::Command {
     command
 }
 
-fn stdout_json(output: &std::process::Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {stdout}"))
-}
+use support::setup::{stdout_json, success_json};
 
 fn copy_corpus(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -52,12 +47,7 @@ fn index_outcome(corpus: &Path, index: &Path) -> Value {
         .args(["index", "--json"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "index failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout_json(&output)
+    success_json(&output)
 }
 
 #[test]
@@ -86,12 +76,7 @@ fn search_json_has_the_documented_shape() {
         .args(["search", "google l4 total comp", "-k", "3", "--json"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value = stdout_json(&output);
+    let value = success_json(&output);
     let object = value.as_object().expect("one JSON object");
     assert_eq!(object["query"], "google l4 total comp");
     assert_eq!(object["relevant"], true);

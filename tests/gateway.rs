@@ -143,6 +143,34 @@ impl Bot {
             .await
     }
 
+    /// Asks `/ask question` as `user` and returns its token.
+    async fn ask(&self, question: &str, user: u64) -> String {
+        let options = json!([fd::opt("question", question)]);
+        self.send_command("ask", options, user).await
+    }
+
+    /// The first edit of the deferred reply with `token`.
+    async fn edit(&self, token: &str) -> RecordedRequest {
+        self.fake
+            .wait_for_request(|r| is_edit_of(r, token), TIMEOUT)
+            .await
+    }
+
+    /// Every edit of the deferred reply with `token` once one carries its cited sources, and
+    /// that one (the final answer).
+    async fn edits_until_cited(&self, token: &str) -> (Vec<RecordedRequest>, RecordedRequest) {
+        let cited = |r: &RecordedRequest| {
+            let fields = |r: &RecordedRequest| r.json()["embeds"][0]["fields"].as_array().cloned();
+            is_edit_of(r, token) && fields(r).is_some_and(|f| !f.is_empty())
+        };
+        let final_edit = self.fake.wait_for_request(cited, TIMEOUT).await;
+        let requests = self.fake.requests().into_iter();
+        (
+            requests.filter(|r| is_edit_of(r, token)).collect(),
+            final_edit,
+        )
+    }
+
     /// Runs slash command `/name` from `user` and returns its callback.
     async fn command(&self, name: &str, options: Value, user: u64) -> RecordedRequest {
         let token = self.send_command(name, options, user).await;
@@ -176,6 +204,11 @@ impl Bot {
         self.fake.wait_for_gateway_closed(TIMEOUT).await;
         self.fake.assert_all_valid();
     }
+}
+
+/// Whether `r` edits the deferred reply of the interaction with `token`.
+fn is_edit_of(r: &RecordedRequest, token: &str) -> bool {
+    r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token
 }
 
 /// Characters Discord counts toward the 6000 per message, over all embeds of a body.
@@ -497,33 +530,13 @@ async fn llm_answers_are_deferred_then_edited_as_they_stream() {
         .await;
     let bot = Bot::start(openai_bot(&llm)).await;
 
-    let token = bot
-        .send_command(
-            "ask",
-            json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
-            31,
-        )
-        .await;
+    let token = bot.ask("whats the TC for a google L4 MLE?", 31).await;
     let deferred = bot.callback(&token).await;
     assert_eq!(deferred.json()["type"], 5);
     assert_eq!(flags(&deferred.json()["data"]) & 64, 0);
 
     // Edits of @original until one carries the checked answer with its sources.
-    let is_edit =
-        |r: &RecordedRequest| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token;
-    let final_edit = bot
-        .fake
-        .wait_for_request(
-            |r| {
-                is_edit(r)
-                    && r.json()["embeds"][0]["fields"]
-                        .as_array()
-                        .is_some_and(|f| !f.is_empty())
-            },
-            TIMEOUT,
-        )
-        .await;
-    let edits: Vec<RecordedRequest> = bot.fake.requests().into_iter().filter(is_edit).collect();
+    let (edits, final_edit) = bot.edits_until_cited(&token).await;
     assert!(edits.len() >= 2, "a partial edit, then the final one");
     assert_eq!(
         edits.last().unwrap().index,
@@ -568,21 +581,9 @@ async fn a_failing_llm_falls_back_to_the_extractive_answer_with_a_note() {
     .await;
     let bot = Bot::start(openai_bot(&llm)).await;
 
-    let token = bot
-        .send_command(
-            "ask",
-            json!([fd::opt("question", "meta E4 DS total comp?")]),
-            32,
-        )
-        .await;
+    let token = bot.ask("meta E4 DS total comp?", 32).await;
     assert_eq!(bot.callback(&token).await.json()["type"], 5);
-    let edit = bot
-        .fake
-        .wait_for_request(
-            |r| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token,
-            TIMEOUT,
-        )
-        .await;
+    let edit = bot.edit(&token).await;
     let embed = &edit.json()["embeds"][0];
     let text = embed["description"].as_str().unwrap();
     assert!(text.contains("language model is unavailable"), "{text}");
@@ -809,29 +810,9 @@ async fn the_final_edit_keeps_only_checked_sentences_and_says_what_was_removed()
         llm.always(one_unsupported_sentence()).await;
         let bot = Bot::start(openai_bot(&llm)).await;
 
-        let token = bot
-            .send_command(
-                "ask",
-                json!([fd::opt("question", "whats the TC for a google L4 MLE?")]),
-                id,
-            )
-            .await;
+        let token = bot.ask("whats the TC for a google L4 MLE?", id).await;
         assert_eq!(bot.callback(&token).await.json()["type"], 5);
-        let is_edit =
-            |r: &RecordedRequest| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token;
-        let final_edit = bot
-            .fake
-            .wait_for_request(
-                |r| {
-                    is_edit(r)
-                        && r.json()["embeds"][0]["fields"]
-                            .as_array()
-                            .is_some_and(|f| !f.is_empty())
-                },
-                TIMEOUT,
-            )
-            .await;
-        let edits: Vec<RecordedRequest> = bot.fake.requests().into_iter().filter(is_edit).collect();
+        let (edits, final_edit) = bot.edits_until_cited(&token).await;
         let (last, partials) = edits.split_last().unwrap();
         assert_eq!(
             last.index, final_edit.index,
@@ -1335,13 +1316,7 @@ async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload()
     assert_eq!(reload.json()["type"], 5);
     assert_eq!(flags(&reload.json()["data"]) & 64, 64);
     let token = reload.param("interaction_token").to_string();
-    let edit = bot
-        .fake
-        .wait_for_request(
-            |r| r.is("PATCH", EDIT_ORIGINAL) && r.param("webhook_token") == token,
-            TIMEOUT,
-        )
-        .await;
+    let edit = bot.edit(&token).await;
     let text = edit.json()["embeds"][0]["description"]
         .as_str()
         .unwrap()

@@ -9,7 +9,7 @@ mod support;
 
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::fake_discord::{self as fd, FakeDiscord};
 use support::fake_llm::*;
@@ -17,22 +17,7 @@ use support::fake_llm::*;
 const DAILY_BUDGET: usize = 3;
 const REQUESTS: usize = 12;
 
-struct Replica(Child);
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::setup::{free_port, Process as Replica};
 
 fn guidebot(database: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
@@ -64,22 +49,6 @@ async fn signed_post(
         .expect("the replica answers");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_until_ready(client: &reqwest::Client, base: &str, replica: &mut Replica) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{base} never became ready");
-        if let Ok(Some(status)) = replica.0.try_wait() {
-            panic!("replica exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn stop(mut replica: Replica) -> String {
@@ -129,7 +98,7 @@ async fn two_replicas_share_one_budget_and_one_report() {
         bases.push(format!("http://127.0.0.1:{port}"));
     }
     for (base, replica) in bases.iter().zip(replicas.iter_mut()) {
-        wait_until_ready(&client, base, replica).await;
+        support::setup::wait_until_ready(replica, base, Duration::from_secs(120)).await;
     }
 
     // One user, many questions at once, alternating between the replicas.
@@ -201,12 +170,7 @@ async fn two_replicas_share_one_budget_and_one_report() {
         .args(["report", "--json"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = support::setup::success_json(&output);
     assert_eq!(report["questions"], REQUESTS as u64, "{report}");
 }
 

@@ -4,7 +4,7 @@
 mod support;
 
 use ed25519_dalek::{Signer, SigningKey};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn guidebot() -> Command {
@@ -50,22 +50,7 @@ fn a_bad_public_key_is_a_clear_startup_error() {
     assert!(text.contains("DISCORD_PUBLIC_KEY"), "{text}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::setup::{free_port, wait_until_ready, Process as Server};
 
 #[tokio::test]
 async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
@@ -92,19 +77,7 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
     let base = format!("http://127.0.0.1:{port}");
 
     // Wait for readiness (bounded): the index is built on first start.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
-            if response.status().is_success() {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server never became ready");
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("server exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
 
     assert!(
         dir.path().join("index").join("CURRENT").is_file(),
@@ -227,20 +200,7 @@ async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_reques
     }
     let mut server = Server(command.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
-            if response.status().is_success() {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server never became ready");
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("server exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
 
     let mut stalled = Vec::new();
     for index in 0..200 {

@@ -58,10 +58,7 @@ impl CompanyAliases {
     /// Parses the TOML text of an alias file; `path` is for error messages.
     pub fn parse(path: &Path, text: &str) -> Result<CompanyAliases, CompError> {
         let file: AliasFile = toml::from_str(text).map_err(|error| {
-            let line = error
-                .span()
-                .map(|span| 1 + text[..span.start].matches('\n').count())
-                .unwrap_or(1);
+            let line = crate::util::toml::error_line(text, &error, 1);
             CompError::Invalid {
                 path: PathBuf::from(path),
                 line,

@@ -3,13 +3,14 @@
 //! found on the way (all of them, each with its place).
 
 use super::{Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
-use crate::util::secret::Secret;
+use crate::util::parse::{optional, parsed};
+use crate::util::secret::{mask_url_credentials, Secret};
+use crate::util::toml::{line_of, scalar_text};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 /// Where a value came from, so an operator never wonders which setting is in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,7 +52,8 @@ impl fmt::Display for Source {
 
 /// One thing wrong with the configuration: where (a variable, a flag, or `FILE:LINE: key`) and
 /// the fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{location}: {message}")]
 pub struct Problem {
     /// The environment variable or flag, or `FILE:LINE: section.key` for a file value.
     pub location: String,
@@ -59,120 +61,99 @@ pub struct Problem {
     pub message: String,
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
+impl Problem {
+    pub(super) fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        let (location, message) = (location.into(), message.into());
+        Problem { location, message }
     }
 }
 
 /// The configuration cannot be used. Lists every problem found, one per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration ({} problem{}){}", .problems.len(),
+    if .problems.len() == 1 { "" } else { "s" },
+    .problems.iter().map(|problem| format!("\n  {problem}")).collect::<String>())]
 pub struct ConfigError {
     /// Every problem, file syntax errors first, then in the order of the settings.
     pub problems: Vec<Problem>,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (count, plural) = (
-            self.problems.len(),
-            if self.problems.len() == 1 { "" } else { "s" },
-        );
-        write!(f, "invalid configuration ({count} problem{plural})")?;
-        for problem in &self.problems {
-            write!(f, "\n  {problem}")?;
+impl From<Problem> for ConfigError {
+    fn from(problem: Problem) -> Self {
+        ConfigError {
+            problems: vec![problem],
         }
-        Ok(())
     }
-}
-
-impl ConfigError {
-    pub(super) fn one(location: impl Into<String>, message: impl Into<String>) -> Self {
-        let (location, message) = (location.into(), message.into());
-        let problems = vec![Problem { location, message }];
-        ConfigError { problems }
-    }
-}
-
-/// A file value: its text (as a variable would hold it) and its line.
-struct FileValue {
-    text: Result<String, &'static str>,
-    line: usize,
 }
 
 /// Applies the layers one key at a time and collects problems instead of stopping at the first.
+#[derive(Default)]
 pub(super) struct Layers<'a> {
-    env: &'a HashMap<String, String>,
+    env: HashMap<String, String>,
     flags: &'a [Flag],
-    path: Option<&'a Path>,
-    file: HashMap<String, FileValue>,
-    sources: BTreeMap<&'static str, Source>,
-    problems: Vec<Problem>,
+    /// The file read (empty without one), and each of its values as the text a variable would
+    /// hold, with its line.
+    path: PathBuf,
+    file: HashMap<String, (Result<String, &'static str>, usize)>,
+    pub(super) sources: BTreeMap<&'static str, Source>,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl<'a> Layers<'a> {
     /// Reads the file (a syntax error stops here); unknown keys and secrets in it are problems.
     pub(super) fn new(
-        file: Option<(&'a Path, &'a str)>,
-        env: &'a HashMap<String, String>,
+        file: Option<(&Path, &str)>,
+        env: &HashMap<String, String>,
         flags: &'a [Flag],
-    ) -> Result<Self, super::ConfigError> {
-        let (path, sources, problems) = (file.map(|(path, _)| path), BTreeMap::new(), Vec::new());
+    ) -> Result<Self, Problem> {
+        let env = env
+            .iter()
+            .map(|(var, value)| (var.clone(), value.trim().to_string()));
+        let env = env.filter(|(_, value)| !value.is_empty()).collect();
         let mut layers = Layers {
             env,
             flags,
-            path,
-            file: HashMap::new(),
-            sources,
-            problems,
+            ..Layers::default()
         };
         let Some((path, text)) = file else {
             return Ok(layers);
         };
-        let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        layers.path = path.to_path_buf();
+        let at = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
         let table = DeTable::parse(text).map_err(|error| {
-            let at = error.span().map_or(1, |span| line(span.start));
-            super::ConfigError::one(format!("{}:{at}", path.display()), error.message().trim())
+            Problem::new(
+                at(error.span().map_or(0, |span| span.start)),
+                error.message().trim(),
+            )
         })?;
+        let unknown = |what: &str, name: &str| {
+            format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`")
+        };
         for (section, body) in table.get_ref().iter() {
+            let name = section.get_ref();
             let known = KEYS
                 .iter()
-                .any(|spec| spec.key.split('.').next() == Some(section.get_ref()));
+                .any(|spec| spec.key.split('.').next() == Some(name));
             let (true, Some(entries)) = (known, body.get_ref().as_table()) else {
-                layers.unknown(line(section.span().start), section.get_ref(), "section");
+                layers.problem::<()>(at(section.span().start), unknown("section", name));
                 continue;
             };
             for (name, value) in entries.iter() {
                 let key = format!("{}.{}", section.get_ref(), name.get_ref());
-                let at = line(name.span().start);
-                let secret = SECRET_VARS
-                    .iter()
-                    .find(|(_, file_key)| *file_key == Some(&key));
-                if let Some((var, _)) = secret {
+                if let Some((var, _)) = SECRET_VARS.iter().find(|(_, file_key)| *file_key == key) {
                     let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
-                    layers.problem::<()>(&format!("{}:{at}: {key}", path.display()), message);
+                    layers.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
                 } else if KEYS.iter().any(|spec| spec.key == key) {
-                    let (text, line) = (value_text(value.get_ref()), line(value.span().start));
-                    layers.file.insert(key, FileValue { text, line });
+                    let line = line_of(text, value.span().start);
+                    layers
+                        .file
+                        .insert(key, (scalar_text(value.get_ref()), line));
                 } else {
-                    layers.unknown(at, &key, "key");
+                    layers.problem::<()>(at(name.span().start), unknown("key", &key));
                 }
             }
         }
         Ok(layers)
-    }
-
-    fn unknown(&mut self, line: usize, name: &str, what: &str) {
-        let path = self.path.unwrap_or(Path::new("")).display();
-        let message = format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`");
-        self.problem::<()>(&format!("{path}:{line}"), message);
-    }
-
-    fn env_value(&self, var: &str) -> Option<&'a str> {
-        self.env
-            .get(var)
-            .map(|value| value.trim())
-            .filter(|value| !value.is_empty())
     }
 
     /// The value of `key`: the flag if given, else the variable, else the file, else `default`.
@@ -184,42 +165,34 @@ impl<'a> Layers<'a> {
         default: T,
         read: impl Fn(&str) -> Result<T, String>,
     ) -> T {
-        let (text, source) = if let Some(flag) = self.flags.iter().rev().find(|f| f.key == key) {
-            (
+        let flag = self.flags.iter().rev().find(|f| f.key == key);
+        let (text, source) = match (flag, self.env.get(env), self.file.remove(key)) {
+            (Some(flag), ..) => (
                 Ok(flag.value.clone()),
                 Source::Flag {
                     flag: flag.flag.into(),
                 },
-            )
-        } else if let Some(raw) = self.env_value(env) {
-            (Ok(raw.to_string()), Source::Env { var: env.into() })
-        } else if let Some(value) = self.file.remove(key) {
-            let path = self.path.map(Path::to_path_buf).unwrap_or_default();
-            (
-                value.text.map_err(str::to_string),
-                Source::File {
-                    path,
-                    line: value.line,
-                },
-            )
-        } else {
-            self.sources.insert(key, Source::Default);
-            return default;
+            ),
+            (None, Some(raw), _) => (Ok(raw.clone()), Source::Env { var: env.into() }),
+            (None, None, Some((text, line))) => {
+                let path = self.path.clone();
+                (text.map_err(str::to_string), Source::File { path, line })
+            }
+            (None, None, None) => {
+                self.sources.insert(key, Source::Default);
+                return default;
+            }
         };
-        let read = |text: String| {
-            read(text.trim()).map_err(|fix| {
-                // A URL's password must not reach the message.
-                let shown = crate::util::secret::mask_url_credentials(&text);
-                format!("{shown:?} is invalid: {fix}")
-            })
-        };
-        match text.and_then(read) {
+        // A URL's password must not reach the message.
+        let invalid =
+            |text: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(text));
+        match text.and_then(|text| read(text.trim()).map_err(|fix| invalid(&text, fix))) {
             Ok(value) => {
                 self.sources.insert(key, source);
                 value
             }
             Err(message) => {
-                self.problem::<()>(&source.location(key), message);
+                self.problem::<()>(source.location(key), message);
                 default
             }
         }
@@ -229,14 +202,14 @@ impl<'a> Layers<'a> {
     pub(super) fn secret(
         &mut self,
         var: &'static str,
-        check: impl Fn(&str) -> Result<(), String>,
+        check: fn(&str) -> Result<(), String>,
     ) -> Option<Secret> {
         let file_var = format!("{var}{FILE_SUFFIX}");
-        let (value, from) = match (self.env_value(var), self.env_value(&file_var)) {
+        let (value, from) = match (self.env.get(var), self.env.get(&file_var)) {
             (Some(_), Some(_)) => return self.problem(var, format!("both {var} and {file_var} are set; keep only one")),
-            (Some(value), None) => (value.to_string(), var.to_string()),
+            (Some(value), None) => (value.clone(), var.to_string()),
             (None, Some(path)) => match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => (text, file_var.clone()),
+                Ok(text) if !text.trim().is_empty() => (text, file_var),
                 Ok(_) => return self.problem(&file_var, format!("the secret file {path} is empty; put the {var} value in it")),
                 Err(error) => return self.problem(&file_var, format!("cannot read the secret file {path} ({error}); mount the secret there or unset {file_var}")),
             },
@@ -244,7 +217,7 @@ impl<'a> Layers<'a> {
         };
         let secret = Secret::new(value);
         if let Err(message) = check(secret.expose()) {
-            return self.problem(&from, message);
+            return self.problem(from, message);
         }
         self.sources.insert(var, Source::Env { var: from });
         Some(secret)
@@ -252,132 +225,37 @@ impl<'a> Layers<'a> {
 
     /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
     pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
-        let value = self.env_value(fallback)?;
-        let source = Source::Env {
-            var: fallback.into(),
-        };
-        self.sources.insert(var, source);
-        Some(Secret::new(value))
+        let value = Secret::new(self.env.get(fallback)?);
+        self.sources.insert(
+            var,
+            Source::Env {
+                var: fallback.into(),
+            },
+        );
+        Some(value)
     }
 
-    fn problem<T>(&mut self, location: &str, message: String) -> Option<T> {
-        let location = location.to_string();
-        self.problems.push(Problem { location, message });
+    fn problem<T>(&mut self, location: impl Into<String>, message: String) -> Option<T> {
+        self.problems.push(Problem::new(location, message));
         None
-    }
-
-    /// The sources of every value read, and every problem found.
-    pub(super) fn finish(self) -> (BTreeMap<&'static str, Source>, Vec<Problem>) {
-        (self.sources, self.problems)
-    }
-}
-
-/// A file value as the text a variable would hold.
-fn value_text(value: &DeValue<'_>) -> Result<String, &'static str> {
-    match value {
-        DeValue::String(text) => Ok(text.to_string()),
-        DeValue::Integer(n) => Ok(i64::from_str_radix(&n.as_str().replace('_', ""), n.radix())
-            .map_or_else(|_| n.as_str().to_string(), |n| n.to_string())),
-        DeValue::Float(n) => Ok(n.as_str().replace('_', "")),
-        DeValue::Boolean(b) => Ok(b.to_string()),
-        _ => Err("must be a single value (a string, number or boolean)"),
     }
 }
 
 // ------------------------------------------------------------------------------------ readers
-// Each takes trimmed text and returns the value or how to fix the text (one message per rule).
+// The general ones (numbers, flags, URLs, addresses) are in `util::parse`; these two are the
+// configuration's own.
 
-pub(super) fn folder(raw: &str) -> Result<PathBuf, String> {
-    if raw.is_empty() {
-        Err("must not be empty; use a folder path".into())
-    } else {
-        Ok(PathBuf::from(raw))
-    }
-}
-
-pub(super) fn text(raw: &str) -> Result<String, String> {
-    Ok(raw.to_string())
-}
-
-pub(super) fn flag(raw: &str) -> Result<bool, String> {
-    match raw.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("use true or false".into()),
-    }
-}
-
-/// A whole number from `low` to `high`.
-pub(super) fn whole<T>(low: T, high: T) -> impl Fn(&str) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-{
-    move |raw| match raw.parse::<T>() {
-        Ok(n) if low <= n && n <= high => Ok(n),
-        _ => Err(format!("use a whole number from {low} to {high}")),
-    }
-}
-
-/// A number of seconds above 0 and at most `high`.
-pub(super) fn seconds(high: f64) -> impl Fn(&str) -> Result<f64, String> {
-    move |raw| match raw.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= high => Ok(secs),
-        _ => Err(format!(
-            "use a number of seconds above 0 and at most {high}, e.g. 30"
-        )),
-    }
-}
-
-/// An http(s) URL without query or fragment, trailing `/` removed; `""` allowed when `optional`.
-pub(super) fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
-    move |raw| {
-        let base = raw.trim_end_matches('/');
-        if optional && base.is_empty() {
-            return Ok(String::new());
-        }
-        match reqwest::Url::parse(base) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.query().is_none() && url.fragment().is_none() => Ok(base.to_string()),
-            _ => Err("use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434".into()),
-        }
-    }
+/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it.
+pub(super) fn id(what: &'static str) -> impl Fn(&str) -> Result<Option<u64>, String> {
+    optional(parsed(|id: &u64| *id > 0, format!("use {what}")))
 }
 
 /// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host).
 pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
-    if raw.is_empty() {
-        return Ok(String::new());
-    }
-    match reqwest::Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some() => {
-            Ok(raw.to_string())
-        }
-        _ => Err(
-            "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot"
-                .into(),
-        ),
-    }
-}
-
-pub(super) fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    raw.parse().map(Some).map_err(|_| "use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off".into())
-}
-
-/// An optional role id: "" for none.
-pub(super) fn role(raw: &str) -> Result<Option<u64>, String> {
-    match raw.parse::<u64>() {
-        _ if raw.is_empty() => Ok(None),
-        Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err("use a role id (Developer Mode in Discord, Server Settings, Roles, right-click the role, Copy Role ID), or \"\" for no hand-off".into()),
-    }
-}
-
-pub(super) fn guild(raw: &str) -> Result<Option<u64>, String> {
-    match raw.parse::<u64>() {
-        _ if raw.is_empty() => Ok(None),
-        Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err("use a server id (Developer Mode in Discord, right-click the server, Copy Server ID), or \"\" to register commands globally".into()),
-    }
+    let fix = "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot";
+    let postgres = |url: &reqwest::Url| {
+        matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some()
+    };
+    let url = optional(parsed(postgres, fix.into()))(raw)?;
+    Ok(url.map_or(String::new(), |_| raw.to_string()))
 }

@@ -17,10 +17,12 @@ pub mod parts;
 
 use crate::llm::config::{parse_provider, parse_temperature};
 use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
+use crate::store::StoreTarget;
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
-use crate::util::secret::Secret;
-use layers::{addr, flag, folder, guild, postgres_url, role, seconds, text, url, whole, Layers};
+use crate::util::parse::{addr, flag, folder, seconds, text, url, whole};
+use crate::util::secret::{mask_url_credentials, Secret};
+use layers::{id, postgres_url, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -55,10 +57,12 @@ pub struct Flag {
     pub value: String,
 }
 
-/// Declares every setting once: the section structs, [`KEYS`], the loader and the text of each
-/// value (for the report and the example file) are all generated from this one list.
+/// Declares every setting and every secret once: the section structs, [`KEYS`], [`Secrets`],
+/// [`SECRET_VARS`], the loader and the text of each value (for the report and the example file)
+/// are all generated from this one list.
 macro_rules! settings {
-    ($( $section:ident: $Section:ident $sdoc:literal {
+    (secrets { $( $secret:ident: $var:literal refused as $file_key:literal, $check:expr, $secret_doc:literal; )* }
+    $( $section:ident: $Section:ident $sdoc:literal {
         $( $field:ident: $ty:ty = $default:expr, $env:literal, $read:expr, $doc:literal; )*
     } )*) => {
         $(
@@ -71,6 +75,13 @@ macro_rules! settings {
         pub const KEYS: &[KeySpec] = &[$($(KeySpec {
             key: concat!(stringify!($section), ".", stringify!($field)), env: $env, doc: $doc,
         },)*)*];
+
+        /// Secrets, from the environment or `<VAR>_FILE` only. Every field prints as `***`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        pub struct Secrets { $( #[doc = $secret_doc] pub $secret: Option<Secret>, )* }
+
+        /// The secret variables, each with the file key that is refused in its place.
+        pub const SECRET_VARS: &[(&str, &str)] = &[$(($var, $file_key),)*];
 
         /// The effective configuration: read it through the sections or the conversions in
         /// [`parts`]. Build it with [`Config::load`].
@@ -90,10 +101,15 @@ macro_rules! settings {
         }
 
         impl Config {
-            fn read_sections(layers: &mut Layers) -> ($($Section,)*) {
-                ($($Section { $( $field: layers.pick(
-                    concat!(stringify!($section), ".", stringify!($field)), $env, $default, $read,
-                ), )* },)*)
+            /// Every setting through the layers, then every secret (problems in that order).
+            fn read(layers: &mut Layers) -> Config {
+                Config {
+                    $($section: $Section { $( $field: layers.pick(
+                        concat!(stringify!($section), ".", stringify!($field)), $env, $default, $read,
+                    ), )* },)*
+                    secrets: Secrets { $( $secret: layers.secret($var, $check), )* },
+                    file: None, unknown_vars: Vec::new(), llm_settings: None, sources: BTreeMap::new(),
+                }
             }
 
             /// The value of one [`KEYS`] key as text, as a variable would hold it (`""` for unset
@@ -106,15 +122,27 @@ macro_rules! settings {
                 }
             }
 
-            fn assemble(($($section,)*): ($($Section,)*), secrets: Secrets) -> Config {
-                Config { $($section,)* secrets, file: None, unknown_vars: Vec::new(),
-                    llm_settings: None, sources: BTreeMap::new() }
+            /// Each secret variable with its value, in [`SECRET_VARS`] order.
+            fn secret_values(&self) -> Vec<(&'static str, Option<&Secret>)> {
+                vec![$(($var, self.secrets.$secret.as_ref()),)*]
             }
         }
     };
 }
 
 settings! {
+    secrets {
+        discord_token: "DISCORD_TOKEN" refused as "discord.token", GatewaySettings::check_token,
+            "`DISCORD_TOKEN`: the gateway's bot token.";
+        discord_public_key: "DISCORD_PUBLIC_KEY" refused as "discord.public_key", |_| Ok(()),
+            "`DISCORD_PUBLIC_KEY`: verifies signed HTTP interactions.";
+        llm_api_key: "GUIDEBOT_LLM_API_KEY" refused as "llm.api_key", |_| Ok(()),
+            "`GUIDEBOT_LLM_API_KEY` (or `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`).";
+        id_salt: "GUIDEBOT_ID_SALT" refused as "bot.id_salt", |_| Ok(()),
+            "`GUIDEBOT_ID_SALT`: salt for hashing Discord ids before storage.";
+        store_password: "GUIDEBOT_STORE_PASSWORD" refused as "bot.store_password", |_| Ok(()),
+            "`GUIDEBOT_STORE_PASSWORD`: the PostgreSQL password for `bot.store_url`.";
+    }
     paths: PathsConfig "`[paths]`: where the guides and the index live." {
         corpus_dir: PathBuf = "corpus".into(), "GUIDEBOT_CORPUS_DIR", folder,
             "Folder holding the guides (*.md) and vocabulary.toml (also --corpus DIR).";
@@ -154,7 +182,7 @@ settings! {
             "Earlier turns of a thread or reply chain a follow-up is read with (1-20).";
         history_minutes: u64 = 30, "GUIDEBOT_BOT_HISTORY_MINUTES", whole(1, 1440),
             "Turns older than this many minutes no longer count for follow-ups (1-1440).";
-        helper_role_id: Option<u64> = None, "GUIDEBOT_HELPER_ROLE_ID", role,
+        helper_role_id: Option<u64> = None, "GUIDEBOT_HELPER_ROLE_ID", id("a role id (Developer Mode in Discord, Server Settings, Roles, right-click the role, Copy Role ID), or \"\" for no hand-off"),
             "\"\" = no hand-off; a role id: answers get a \"Still need help?\" button that pings this role (and only it) in the thread.";
         channels_path: String = "guidebot-channels.json".into(), "GUIDEBOT_CHANNELS_PATH", text,
             "JSON file keeping each server's channel modes set by /guidebot channel (\"\" keeps them in memory only).";
@@ -176,7 +204,7 @@ settings! {
             "LLM tokens per server per day (0 = unlimited).";
     }
     discord: DiscordConfig "`[discord]`: where and how to reach Discord (the token is a secret)." {
-        guild_id: Option<u64> = None, "DISCORD_GUILD_ID", guild,
+        guild_id: Option<u64> = None, "DISCORD_GUILD_ID", id("a server id (Developer Mode in Discord, right-click the server, Copy Server ID), or \"\" to register commands globally"),
             "\"\" registers slash commands globally; a server id registers them there only (instant).";
         api_base: String = crate::transport::DISCORD_API_BASE.into(), "DISCORD_API_BASE", url(false),
             "Discord REST base URL without /api/v10 (a proxy, or a fake Discord in tests).";
@@ -215,32 +243,6 @@ settings! {
     }
 }
 
-/// Secrets, from the environment or `<VAR>_FILE` only. Every field prints as `***`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Secrets {
-    /// `DISCORD_TOKEN`: the gateway's bot token.
-    pub discord_token: Option<Secret>,
-    /// `DISCORD_PUBLIC_KEY`: verifies signed HTTP interactions.
-    pub discord_public_key: Option<Secret>,
-    /// `GUIDEBOT_LLM_API_KEY` (or `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`).
-    pub llm_api_key: Option<Secret>,
-    /// `GUIDEBOT_ID_SALT`: salt for hashing Discord ids before storage.
-    pub id_salt: Option<Secret>,
-    /// `GUIDEBOT_STORE_PASSWORD`: the PostgreSQL password for `bot.store_url`.
-    pub store_password: Option<Secret>,
-}
-
-/// The secret variables, with the file key that is refused in their place.
-pub const SECRET_VARS: &[(&str, Option<&str>)] = &[
-    ("DISCORD_TOKEN", Some("discord.token")),
-    ("DISCORD_PUBLIC_KEY", Some("discord.public_key")),
-    ("GUIDEBOT_LLM_API_KEY", Some("llm.api_key")),
-    ("GUIDEBOT_ID_SALT", Some("bot.id_salt")),
-    ("GUIDEBOT_STORE_PASSWORD", Some("bot.store_password")),
-];
-
-pub use crate::util::secret::mask_url_credentials;
-
 /// One line of `guidebot config check`: a key, its variable, its value (masked for secrets) and
 /// its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -268,22 +270,15 @@ impl Config {
         env: &HashMap<String, String>,
         flags: &[Flag],
     ) -> Result<Config, ConfigError> {
-        let from_env = env
-            .get(ENV_CONFIG)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty());
-        match file.map(Path::to_path_buf).or(from_env.map(PathBuf::from)) {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|error| {
-                    ConfigError::one(
-                        path.display().to_string(),
-                        format!("cannot read the config file ({error}); fix the path given by --config or {ENV_CONFIG}"),
-                    )
-                })?;
-                Config::build(Some((&path, &text)), env, flags)
-            }
-            None => Config::build(None, env, flags),
-        }
+        let named = env.get(ENV_CONFIG).and_then(|name| non_empty(name));
+        let Some(path) = file.map(Path::to_path_buf).or(named.map(PathBuf::from)) else {
+            return Config::build(None, env, flags);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|error| {
+            let fix = format!("cannot read the config file ({error}); fix the path given by --config or {ENV_CONFIG}");
+            Problem::new(path.display().to_string(), fix)
+        })?;
+        Config::build(Some((&path, &text)), env, flags)
     }
 
     /// Like [`Config::load`] with the file's contents given (`path` is used in messages).
@@ -301,27 +296,16 @@ impl Config {
         flags: &[Flag],
     ) -> Result<Config, ConfigError> {
         let mut layers = Layers::new(file, env, flags)?;
-        let sections = Config::read_sections(&mut layers);
-        let mut secrets = Secrets {
-            discord_token: layers.secret("DISCORD_TOKEN", GatewaySettings::check_token),
-            discord_public_key: layers.secret("DISCORD_PUBLIC_KEY", |_| Ok(())),
-            llm_api_key: layers.secret("GUIDEBOT_LLM_API_KEY", |_| Ok(())),
-            id_salt: layers.secret("GUIDEBOT_ID_SALT", |_| Ok(())),
-            store_password: layers.secret("GUIDEBOT_STORE_PASSWORD", |_| Ok(())),
-        };
-        let mut config = Config::assemble(sections, Secrets::default());
-        if let (None, Some(kind)) = (&secrets.llm_api_key, config.llm.provider) {
-            secrets.llm_api_key =
-                layers.fallback_secret("GUIDEBOT_LLM_API_KEY", kind.fallback_key_var());
+        let mut config = Config::read(&mut layers);
+        if let (None, Some(kind)) = (&config.secrets.llm_api_key, config.llm.provider) {
+            let fallback = kind.fallback_key_var();
+            config.secrets.llm_api_key = layers.fallback_secret("GUIDEBOT_LLM_API_KEY", fallback);
         }
-        config.secrets = secrets;
         config.file = file.map(|(path, _)| path.to_path_buf());
         config.unknown_vars = unknown_env_vars(env);
-        let (sources, mut problems) = layers.finish();
-        config.sources = sources;
-        if let Some(problem) = config.password_in_file_url() {
-            problems.push(problem);
-        }
+        let mut problems = layers.problems;
+        config.sources = layers.sources;
+        problems.extend(config.password_in_file_url());
         if problems.is_empty() {
             match config.build_llm_settings() {
                 Ok(settings) => config.llm_settings = settings,
@@ -337,10 +321,9 @@ impl Config {
     /// Builds the LLM settings from `[llm]` and the key, checking the rules that tie them together
     /// (`LlmSettings::check`) and naming the key or variable to change.
     fn build_llm_settings(&self) -> Result<Option<LlmSettings>, Problem> {
-        let Some(provider) = self.llm.provider else {
+        let (llm, Some(provider)) = (&self.llm, self.llm.provider) else {
             return Ok(None);
         };
-        let llm = &self.llm;
         let settings = LlmSettings {
             base_url: match llm.base_url.as_str() {
                 "" => provider.default_base_url().to_string(),
@@ -355,26 +338,16 @@ impl Config {
             whole_guide_tokens: llm.whole_guide_tokens,
             ..LlmSettings::new(provider, llm.model.trim())
         };
-        settings.check().map(|()| Some(settings)).map_err(|error| {
-            let key = match error {
-                LlmConfigError::MissingModel { .. } => "llm.model",
-                LlmConfigError::Temperature { .. } => "llm.temperature",
-                LlmConfigError::ReasoningModel { .. } => "llm.reasoning_model",
-                LlmConfigError::MissingKey { .. } | LlmConfigError::UnsafeKey => {
-                    "GUIDEBOT_LLM_API_KEY"
-                }
-            };
-            let (location, message) = (self.location(key), error.to_string());
-            Problem { location, message }
-        })
-    }
-
-    /// Where a problem with `key` should point (see [`Source::location`]).
-    fn location(&self, key: &str) -> String {
-        self.sources
-            .get(key)
-            .unwrap_or(&Source::Default)
-            .location(key)
+        let Err(error) = settings.check() else {
+            return Ok(Some(settings));
+        };
+        let key = match error {
+            LlmConfigError::MissingModel { .. } => "llm.model",
+            LlmConfigError::Temperature { .. } => "llm.temperature",
+            LlmConfigError::ReasoningModel { .. } => "llm.reasoning_model",
+            LlmConfigError::MissingKey { .. } | LlmConfigError::UnsafeKey => "GUIDEBOT_LLM_API_KEY",
+        };
+        Err(self.problem(key, error.to_string()))
     }
 
     /// The checked LLM settings; `None` when no provider is configured (extractive answers).
@@ -384,38 +357,31 @@ impl Config {
 
     /// The storage file, `None` when storage is disabled (empty path).
     pub fn store_path(&self) -> Option<PathBuf> {
-        let path = self.bot.store_path.trim();
-        (!path.is_empty()).then(|| PathBuf::from(path))
+        non_empty(&self.bot.store_path).map(PathBuf::from)
+    }
+
+    /// The channel modes' file, `None` when they are kept in memory only.
+    pub fn channels_path(&self) -> Option<PathBuf> {
+        non_empty(&self.bot.channels_path).map(PathBuf::from)
     }
 
     /// The database: PostgreSQL when `bot.store_url` is set, else the SQLite file; `None` when
     /// storage is disabled.
-    pub fn store_target(&self) -> Option<crate::store::StoreTarget> {
-        let url = self.bot.store_url.trim();
-        if !url.is_empty() {
-            return Some(crate::store::StoreTarget::Postgres {
-                url: Secret::new(url),
-                password: self.secrets.store_password.clone(),
-            });
-        }
-        self.store_path().map(crate::store::StoreTarget::Sqlite)
+    pub fn store_target(&self) -> Option<StoreTarget> {
+        let Some(url) = non_empty(&self.bot.store_url).map(Secret::new) else {
+            return self.store_path().map(StoreTarget::Sqlite);
+        };
+        let password = self.secrets.store_password.clone();
+        Some(StoreTarget::Postgres { url, password })
     }
 
     /// A password written into `bot.store_url` in the file: refused (secrets never live in the
     /// file; set GUIDEBOT_STORE_PASSWORD or put the whole URL in GUIDEBOT_STORE_URL).
     fn password_in_file_url(&self) -> Option<Problem> {
         let url = reqwest::Url::parse(self.bot.store_url.trim()).ok()?;
-        let from_file = matches!(self.sources.get("bot.store_url"), Some(Source::File { .. }));
-        (from_file && url.password().is_some()).then(|| Problem {
-            location: self.location("bot.store_url"),
-            message: "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL".to_string(),
-        })
-    }
-
-    /// The channel modes' file, `None` when they are kept in memory only.
-    pub fn channels_path(&self) -> Option<PathBuf> {
-        let path = self.bot.channels_path.trim();
-        (!path.is_empty()).then(|| PathBuf::from(path))
+        let message = "holds a password: secrets are never read from the file; remove it and set GUIDEBOT_STORE_PASSWORD (or GUIDEBOT_STORE_PASSWORD_FILE), or set the whole URL in GUIDEBOT_STORE_URL";
+        let in_file = matches!(self.source("bot.store_url"), Some(Source::File { .. }));
+        (in_file && url.password().is_some()).then(|| self.problem("bot.store_url", message.into()))
     }
 
     /// Where the value of `key` (a [`KEYS`] key, or a secret variable like `DISCORD_TOKEN`) came
@@ -424,108 +390,113 @@ impl Config {
         self.sources.get(key)
     }
 
+    /// [`Config::source`], with [`Source::Default`] for what was not set.
+    fn source_of(&self, key: &str) -> Source {
+        self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// A problem with `key`, pointing where its value came from (see [`Source::location`]).
+    fn problem(&self, key: &str, message: String) -> Problem {
+        Problem::new(self.source_of(key).location(key), message)
+    }
+
     /// Problems only the file system shows: a corpus folder that does not exist. `config check`
     /// reports them; commands fail on them when they load the guides.
     pub fn check_paths(&self) -> Vec<Problem> {
         let dir = &self.paths.corpus_dir;
-        if dir.is_dir() {
-            return Vec::new();
-        }
-        vec![Problem {
-            location: self.location("paths.corpus_dir"),
-            message: format!(
-                "the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides",
-                dir.display()
-            ),
-        }]
+        let message = format!("the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides", dir.display());
+        let missing = (!dir.is_dir()).then(|| self.problem("paths.corpus_dir", message));
+        missing.into_iter().collect()
     }
 
     /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order
     /// followed by the secrets: what `guidebot config check` prints.
     pub fn report(&self) -> Vec<ReportLine> {
-        let source = |key: &str| self.sources.get(key).cloned().unwrap_or(Source::Default);
-        let mut lines: Vec<ReportLine> = KEYS
-            .iter()
-            .map(|spec| ReportLine {
-                key: spec.key.to_string(),
-                env: spec.env.to_string(),
-                value: mask_url_credentials(&self.value_text(spec.key).unwrap_or_default()),
-                source: source(spec.key),
-            })
-            .collect();
-        let secrets = &self.secrets;
-        let values = [
-            &secrets.discord_token,
-            &secrets.discord_public_key,
-            &secrets.llm_api_key,
-            &secrets.id_salt,
-            &secrets.store_password,
-        ];
-        for ((var, _), secret) in SECRET_VARS.iter().zip(values) {
-            lines.push(ReportLine {
-                key: format!("secret {var}"),
-                env: format!("{var} or {var}{FILE_SUFFIX}"),
-                value: secret
-                    .as_ref()
-                    .map_or("(not set)".to_string(), Secret::to_string),
-                source: source(var),
-            });
-        }
-        lines
+        let line = |key, env, value, source: &str| {
+            let source = self.source_of(source);
+            ReportLine {
+                key,
+                env,
+                value,
+                source,
+            }
+        };
+        let settings = KEYS.iter().map(|spec| {
+            let value = self.value_text(spec.key).unwrap_or_default();
+            line(
+                spec.key.into(),
+                spec.env.into(),
+                mask_url_credentials(&value),
+                spec.key,
+            )
+        });
+        let secrets = self.secret_values().into_iter().map(|(var, secret)| {
+            let value = secret.map_or("(not set)".to_string(), Secret::to_string);
+            let env = format!("{var} or {var}{FILE_SUFFIX}");
+            line(format!("secret {var}"), env, value, var)
+        });
+        settings.chain(secrets).collect()
     }
+}
+
+/// `text` trimmed, `None` when that leaves nothing (the feature is off, or not set).
+fn non_empty(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 /// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
 /// `GUIDEBOT_CONFIG`, the provider-specific key fallbacks). The deploy artifacts may use only these.
 pub fn known_env_vars() -> Vec<String> {
-    let mut vars: Vec<String> = KEYS.iter().map(|spec| spec.env.to_string()).collect();
-    for (var, _) in SECRET_VARS {
-        vars.push(var.to_string());
-        vars.push(format!("{var}{FILE_SUFFIX}"));
-    }
-    for kind in [ProviderKind::Anthropic, ProviderKind::OpenAi] {
-        vars.push(kind.fallback_key_var().to_string());
-    }
-    vars.push(ENV_CONFIG.to_string());
-    vars
+    let settings = KEYS.iter().map(|spec| spec.env.to_string());
+    let secrets = SECRET_VARS
+        .iter()
+        .flat_map(|(var, _)| [var.to_string(), format!("{var}{FILE_SUFFIX}")]);
+    let fallbacks = [ProviderKind::Anthropic, ProviderKind::OpenAi]
+        .map(|kind| kind.fallback_key_var().to_string());
+    settings
+        .chain(secrets)
+        .chain(fallbacks)
+        .chain([ENV_CONFIG.to_string()])
+        .collect()
 }
 
 /// `GUIDEBOT_*` variables in `env` that no setting reads: most likely typos, which would
 /// otherwise be ignored without a word.
 pub fn unknown_env_vars(env: &HashMap<String, String>) -> Vec<String> {
     let known = known_env_vars();
-    let mut unknown: Vec<String> = env
+    let unknown = env
         .keys()
-        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var))
-        .cloned()
-        .collect();
+        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var));
+    let mut unknown: Vec<String> = unknown.cloned().collect();
     unknown.sort();
     unknown
 }
 
 /// The text of a setting's value, as a variable would hold it and as the example file shows it.
 trait SettingText {
+    /// The text of `None` for an optional value of this type.
+    const NONE: &'static str = "";
     fn text(&self) -> String;
 }
 
-macro_rules! setting_text {
-    ($($ty:ty => $text:expr;)*) => { $(impl SettingText for $ty {
-        fn text(&self) -> String { ($text)(self) }
+macro_rules! display_text {
+    ($($ty:ty $(: $none:literal)?),*) => { $(impl SettingText for $ty {
+        $(const NONE: &'static str = $none;)?
+        fn text(&self) -> String { self.to_string() }
     })* };
 }
 
-setting_text! {
-    String => String::clone;
-    u64 => u64::to_string;
-    u32 => u32::to_string;
-    usize => usize::to_string;
-    f64 => f64::to_string;
-    bool => bool::to_string;
-    ShardPlan => ShardPlan::to_string;
-    LogFormat => LogFormat::to_string;
-    PathBuf => |path: &PathBuf| path.display().to_string();
-    Option<ProviderKind> => |kind: &Option<ProviderKind>| kind.map_or("", ProviderKind::as_str).to_string();
-    Option<u64> => |id: &Option<u64>| id.map(|id| id.to_string()).unwrap_or_default();
-    Option<SocketAddr> => |addr: &Option<SocketAddr>| addr.map(|addr| addr.to_string()).unwrap_or_default();
-    Option<f32> => |t: &Option<f32>| t.map_or("none".to_string(), |t| t.to_string());
+display_text!(String, u64, u32, usize, f64, f32: "none", bool);
+display_text!(ShardPlan, LogFormat, ProviderKind, SocketAddr);
+
+impl SettingText for PathBuf {
+    fn text(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl<T: SettingText> SettingText for Option<T> {
+    fn text(&self) -> String {
+        self.as_ref().map_or(T::NONE.to_string(), T::text)
+    }
 }

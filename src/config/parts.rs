@@ -1,13 +1,13 @@
 //! Each part's settings from the one [`Config`]: the engine, the dispatcher, the reloader and the
 //! two transports take their own types and never read the configuration themselves.
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, Problem};
 use crate::bot::conversation::HistoryLimits;
 use crate::bot::dispatch::{BotSettings, Budgets};
 use crate::engine::EngineConfig;
 use crate::reload::ReloadOptions;
 use crate::transport::gateway::{default_intents, GatewaySettings};
-use crate::transport::http::HttpSettings;
+use crate::transport::http::{HttpConfigError, HttpSettings};
 use std::time::Duration;
 
 impl From<&Config> for EngineConfig {
@@ -52,11 +52,11 @@ impl From<&Config> for BotSettings {
 impl From<&Config> for ReloadOptions {
     /// The watcher as configured; SIGHUP always on.
     fn from(config: &Config) -> Self {
+        let reload = &config.reload;
         ReloadOptions {
-            watch_debounce: config
-                .reload
+            watch_debounce: reload
                 .watch
-                .then(|| Duration::from_millis(config.reload.debounce_ms)),
+                .then(|| Duration::from_millis(reload.debounce_ms)),
             sighup: true,
         }
     }
@@ -67,12 +67,9 @@ impl TryFrom<&Config> for GatewaySettings {
 
     /// Fails when no token is set (the gateway cannot connect without one).
     fn try_from(config: &Config) -> Result<Self, ConfigError> {
-        let token = config.secrets.discord_token.clone().ok_or_else(|| {
-            ConfigError::one(
-                "DISCORD_TOKEN",
-                "is not set: create a bot at https://discord.com/developers/applications and export its token (Bot page, Reset Token)",
-            )
-        })?;
+        let fix = "is not set: create a bot at https://discord.com/developers/applications and export its token (Bot page, Reset Token)";
+        let token = config.secrets.discord_token.clone();
+        let token = token.ok_or_else(|| Problem::new("DISCORD_TOKEN", fix))?;
         Ok(GatewaySettings {
             token,
             guild_id: config.discord.guild_id,
@@ -90,10 +87,13 @@ impl TryFrom<&Config> for HttpSettings {
 
     /// Fails when the public key is missing or not a valid Ed25519 key.
     fn try_from(config: &Config) -> Result<Self, ConfigError> {
-        let key = config.secrets.discord_public_key.as_ref().ok_or_else(|| {
-            let error = crate::transport::http::HttpConfigError::MissingPublicKey;
-            ConfigError::one("DISCORD_PUBLIC_KEY", without_var(error.to_string()))
-        })?;
+        let invalid = |error: HttpConfigError| {
+            let message = error.to_string();
+            let message = message.trim_start_matches("DISCORD_PUBLIC_KEY ");
+            ConfigError::from(Problem::new("DISCORD_PUBLIC_KEY", message))
+        };
+        let key = config.secrets.discord_public_key.as_ref();
+        let key = key.ok_or_else(|| invalid(HttpConfigError::MissingPublicKey))?;
         let settings = HttpSettings {
             api_base: config.discord.api_base.clone(),
             max_body_bytes: config.http.max_body_bytes,
@@ -102,16 +102,7 @@ impl TryFrom<&Config> for HttpSettings {
             metrics_on_public_port: config.http.public_metrics,
             ..HttpSettings::new(key.expose())
         };
-        settings.public_key().map_err(|error| {
-            ConfigError::one("DISCORD_PUBLIC_KEY", without_var(error.to_string()))
-        })?;
+        settings.public_key().map_err(invalid)?;
         Ok(settings)
     }
-}
-
-/// The transport's message without its leading variable name (the location names it).
-fn without_var(message: String) -> String {
-    message
-        .trim_start_matches("DISCORD_PUBLIC_KEY ")
-        .to_string()
 }

@@ -3,6 +3,7 @@
 use super::{
     slugify, CorpusError, Guide, GuideMeta, Passage, PassageKind, Section, Table, TableRow,
 };
+use crate::util::toml::line_of;
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use std::path::Path;
 
@@ -62,8 +63,7 @@ fn parse_front_matter(path: &Path, text: &str) -> Result<Option<(GuideMeta, usiz
             let meta: GuideMeta = toml::from_str(toml_text).map_err(|error| {
                 let line = error
                     .span()
-                    .map(|span| 1 + text[..start + span.start].matches('\n').count())
-                    .unwrap_or(2);
+                    .map_or(2, |span| line_of(text, start + span.start));
                 CorpusError::invalid(path, line, format!("bad front matter: {}", error.message()))
             })?;
             validate_meta(path, &meta)?;

@@ -29,10 +29,7 @@ impl Vocabulary {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| CorpusError::invalid(path, 1, "the vocabulary is not valid UTF-8"))?;
         let mut vocabulary: Vocabulary = toml::from_str(text).map_err(|error| {
-            let line = error
-                .span()
-                .map(|span| 1 + text[..span.start].matches('\n').count())
-                .unwrap_or(1);
+            let line = crate::util::toml::error_line(text, &error, 1);
             CorpusError::invalid(path, line, format!("bad vocabulary: {}", error.message()))
         })?;
         for group in &mut vocabulary.synonyms {

@@ -103,13 +103,9 @@ pub fn parse_temperature(raw: &str) -> Result<Option<f32>, String> {
     if raw.eq_ignore_ascii_case("none") || raw.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    match raw.parse::<f32>() {
-        Ok(t) if t.is_finite() && (0.0..=2.0).contains(&t) => Ok(Some(t)),
-        _ => Err(
-            "use a number from 0 to 2 (at most 1 for anthropic), e.g. 0.2, or \"none\" to omit it"
-                .into(),
-        ),
-    }
+    let fix =
+        "use a number from 0 to 2 (at most 1 for anthropic), e.g. 0.2, or \"none\" to omit it";
+    crate::util::parse::parsed(|t: &f32| (0.0..=2.0).contains(t), fix.into())(raw).map(Some)
 }
 
 impl fmt::Display for ProviderKind {

@@ -59,3 +59,54 @@ pub async fn terminate(child: &mut std::process::Child) -> String {
     assert!(status.success(), "exit {status}: {logs}");
     logs
 }
+
+/// A free TCP port on 127.0.0.1 for a server a test starts.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("a bound address").port()
+}
+
+/// A `guidebot` process a test started: killed when the test ends, however it ends.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (at most `limit`) until the process serving on `base` answers `/readyz` with success;
+/// fails the test when it exits first or never becomes ready.
+pub async fn wait_until_ready(process: &mut Process, base: &str, limit: std::time::Duration) {
+    let (client, deadline) = (reqwest::Client::new(), std::time::Instant::now() + limit);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
+            if response.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{base} never became ready"
+        );
+        if let Ok(Some(status)) = process.0.try_wait() {
+            panic!("{base} exited early: {status}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The JSON a successful command printed on stdout; fails the test (with its stderr) otherwise.
+pub fn success_json(output: &std::process::Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the command failed: {stderr}");
+    stdout_json(output)
+}
+
+/// The one JSON object a command printed on stdout, whether it succeeded or not.
+pub fn stdout_json(output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {stdout}"))
+}

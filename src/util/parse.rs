@@ -1,0 +1,113 @@
+//! Reading a value an operator typed (a setting, a variable, a flag): each reader takes trimmed
+//! text and returns the value or how to fix the text, one message per rule. Domain values keep
+//! their readers next to their type (`ShardPlan::parse`, `LogFormat::parse`, ...); the general
+//! ones live here so none is written twice.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Text parsed as `T` and accepted by `ok`; else `fix` (what to write instead).
+pub fn parsed<T: FromStr>(
+    ok: impl Fn(&T) -> bool,
+    fix: String,
+) -> impl Fn(&str) -> Result<T, String> {
+    move |raw| {
+        raw.parse()
+            .ok()
+            .filter(|value| ok(value))
+            .ok_or_else(|| fix.clone())
+    }
+}
+
+/// `""` as `None` (off, or not set), else what `read` makes of the text.
+pub fn optional<T>(
+    read: impl Fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<Option<T>, String> {
+    move |raw| {
+        if raw.is_empty() {
+            Ok(None)
+        } else {
+            read(raw).map(Some)
+        }
+    }
+}
+
+/// Any text, as it is.
+pub fn text(raw: &str) -> Result<String, String> {
+    Ok(raw.to_string())
+}
+
+/// A folder path; empty text is refused.
+pub fn folder(raw: &str) -> Result<PathBuf, String> {
+    let fix = "must not be empty; use a folder path";
+    parsed(|path: &PathBuf| !path.as_os_str().is_empty(), fix.into())(raw)
+}
+
+/// `true`/`false`, also `yes`/`no`, `on`/`off` and `1`/`0`, in any case.
+pub fn flag(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("use true or false".into()),
+    }
+}
+
+/// A whole number from `low` to `high`.
+pub fn whole<T: FromStr + PartialOrd + fmt::Display>(
+    low: T,
+    high: T,
+) -> impl Fn(&str) -> Result<T, String> {
+    let fix = format!("use a whole number from {low} to {high}");
+    parsed(move |n| &low <= n && n <= &high, fix)
+}
+
+/// A number of seconds above 0 and at most `high`.
+pub fn seconds(high: f64) -> impl Fn(&str) -> Result<f64, String> {
+    let fix = format!("use a number of seconds above 0 and at most {high}, e.g. 30");
+    parsed(
+        move |secs: &f64| secs.is_finite() && *secs > 0.0 && *secs <= high,
+        fix,
+    )
+}
+
+/// An http(s) URL without query or fragment, trailing `/` removed; `""` allowed when `optional`.
+pub fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
+    let fix = "use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434";
+    let http = |url: &reqwest::Url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.query().is_none()
+            && url.fragment().is_none()
+    };
+    move |raw| match raw.trim_end_matches('/') {
+        "" if optional => Ok(String::new()),
+        base => parsed(http, fix.into())(base).map(|_| base.to_string()),
+    }
+}
+
+/// `""` (off) or an IP:PORT address.
+pub fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
+    let fix =
+        "use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off";
+    optional(parsed(|_: &SocketAddr| true, fix.into()))(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{flag, url, whole};
+
+    #[test]
+    fn readers_accept_what_they_say_and_name_the_fix() {
+        assert_eq!(flag("Yes"), Ok(true));
+        assert_eq!(whole(1u32, 5)("5"), Ok(5));
+        assert_eq!(
+            whole(1u32, 5)("6"),
+            Err("use a whole number from 1 to 5".into())
+        );
+        assert_eq!(url(true)(""), Ok(String::new()));
+        assert_eq!(url(false)("http://x:1/"), Ok("http://x:1".into()));
+        assert!(url(false)("x:1").is_err());
+    }
+}

@@ -214,3 +214,54 @@ fn a_generation_deleted_under_an_open_reader_keeps_answering() {
     std::fs::remove_dir_all(generation(root.path())).expect("delete the live generation");
     answers_google(&index);
 }
+
+/// Makes folders unwritable for this process, root included (`chattr +i` for root, whom
+/// permission bits do not stop; `chmod 555` otherwise), and writable again on drop.
+struct Unwritable(Vec<PathBuf>);
+
+impl Unwritable {
+    fn new(folders: Vec<PathBuf>) -> Unwritable {
+        let root = unsafe { libc::geteuid() } == 0;
+        for folder in &folders {
+            if root {
+                let status = Command::new("chattr")
+                    .arg("+i")
+                    .arg(folder)
+                    .status()
+                    .expect("chattr runs (e2fsprogs) to make a folder read-only for root");
+                assert!(status.success(), "chattr +i {}", folder.display());
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o555))
+                    .expect("chmod 555");
+            }
+        }
+        Unwritable(folders)
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        for folder in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg(folder).status();
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+#[test]
+fn an_intact_index_in_a_folder_nobody_may_write_is_opened_read_only() {
+    let corpus = bundled_corpus();
+    let root = tempfile::tempdir().expect("temp dir");
+    SearchIndex::build(&corpus, root.path()).expect("index builds");
+    let live = generation(root.path());
+    let _locked = Unwritable::new(vec![live.clone(), root.path().to_path_buf()]);
+    // The folders really are read-only here, so the case below is the one under test.
+    assert!(std::fs::File::create(live.join("probe")).is_err());
+    assert!(std::fs::File::create(root.path().join("probe")).is_err());
+    let (index, outcome) = SearchIndex::open_or_build(&corpus, root.path())
+        .expect("an intact index opens without writing to its folder");
+    assert_eq!(outcome, OpenOutcome::Opened);
+    answers_google(&index);
+}

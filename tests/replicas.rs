@@ -208,7 +208,7 @@ async fn a_follow_up_in_a_thread_is_answered_by_the_other_replica() {
         bases.push(format!("http://127.0.0.1:{port}"));
     }
     for (base, replica) in bases.iter().zip(replicas.iter_mut()) {
-        wait_until_ready(&client, base, replica).await;
+        support::setup::wait_until_ready(replica, base, Duration::from_secs(120)).await;
     }
     let thread = fd::next_snowflake();
     let ask_in_thread = |question: &str| {

@@ -228,7 +228,9 @@ fn open_in_memory(generation: &Path) -> tantivy::Result<Index> {
         let path = entry.path();
         // Tantivy's lock files (`.tantivy-meta.lock`, …) stay on disk after a build; in a RAM
         // directory a lock file that exists is a lock held, and opening fails with LockBusy.
-        let is_lock = path.extension().is_some_and(|extension| extension == "lock");
+        let is_lock = path
+            .extension()
+            .is_some_and(|extension| extension == "lock");
         if !path.is_file() || is_lock {
             continue;
         }

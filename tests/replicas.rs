@@ -51,6 +51,40 @@ async fn signed_post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Starts two `serve --http` replicas on one database, each with its own index folder under
+/// `dir`, `configure` adding each one's settings, and waits until both are ready; returns their
+/// base URLs and processes.
+async fn start_two_replicas(
+    database: &str,
+    dir: &std::path::Path,
+    key: &SigningKey,
+    configure: impl Fn(&mut Command),
+) -> (Vec<String>, Vec<Replica>) {
+    let mut bases = Vec::new();
+    let mut replicas = Vec::new();
+    for name in ["a", "b"] {
+        let port = free_port();
+        let mut command = guidebot(database);
+        command
+            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .arg("--index")
+            .arg(dir.join(format!("index-{name}")))
+            .env(
+                "DISCORD_PUBLIC_KEY",
+                hex::encode(key.verifying_key().to_bytes()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        configure(&mut command);
+        replicas.push(Replica(command.spawn().unwrap()));
+        bases.push(format!("http://127.0.0.1:{port}"));
+    }
+    for (base, replica) in bases.iter().zip(replicas.iter_mut()) {
+        support::setup::wait_until_ready(replica, base, Duration::from_secs(120)).await;
+    }
+    (bases, replicas)
+}
+
 async fn stop(mut replica: Replica) -> String {
     support::setup::terminate(&mut replica.0).await
 }
@@ -67,19 +101,8 @@ async fn two_replicas_share_one_budget_and_one_report() {
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let mut bases = Vec::new();
-    let mut replicas = Vec::new();
-    for name in ["a", "b"] {
-        let port = free_port();
-        let mut command = guidebot(&database);
+    let (bases, replicas) = start_two_replicas(&database, dir.path(), &key, |command| {
         command
-            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-            .arg("--index")
-            .arg(dir.path().join(format!("index-{name}")))
-            .env(
-                "DISCORD_PUBLIC_KEY",
-                hex::encode(key.verifying_key().to_bytes()),
-            )
             .env("DISCORD_API_BASE", discord.base_url())
             .env("GUIDEBOT_LLM_PROVIDER", "openai")
             .env("GUIDEBOT_LLM_MODEL", "test-model")
@@ -91,15 +114,9 @@ async fn two_replicas_share_one_budget_and_one_report() {
             .env(
                 "GUIDEBOT_BOT_USER_REQUESTS_PER_DAY",
                 DAILY_BUDGET.to_string(),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        replicas.push(Replica(command.spawn().unwrap()));
-        bases.push(format!("http://127.0.0.1:{port}"));
-    }
-    for (base, replica) in bases.iter().zip(replicas.iter_mut()) {
-        support::setup::wait_until_ready(replica, base, Duration::from_secs(120)).await;
-    }
+            );
+    })
+    .await;
 
     // One user, many questions at once, alternating between the replicas.
     let user = 4_242_424_242;
@@ -189,27 +206,7 @@ async fn a_follow_up_in_a_thread_is_answered_by_the_other_replica() {
     let key = SigningKey::from_bytes(&[11u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let mut bases = Vec::new();
-    let mut replicas = Vec::new();
-    for name in ["a", "b"] {
-        let port = free_port();
-        let mut command = guidebot(&database);
-        command
-            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-            .arg("--index")
-            .arg(dir.path().join(format!("index-{name}")))
-            .env(
-                "DISCORD_PUBLIC_KEY",
-                hex::encode(key.verifying_key().to_bytes()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        replicas.push(Replica(command.spawn().unwrap()));
-        bases.push(format!("http://127.0.0.1:{port}"));
-    }
-    for (base, replica) in bases.iter().zip(replicas.iter_mut()) {
-        support::setup::wait_until_ready(replica, base, Duration::from_secs(120)).await;
-    }
+    let (bases, replicas) = start_two_replicas(&database, dir.path(), &key, |_| {}).await;
     let thread = fd::next_snowflake();
     let ask_in_thread = |question: &str| {
         let mut ask = fd::interaction_command(

@@ -924,6 +924,47 @@ async fn an_sqlite_file_deleted_while_serving_is_opened_again() {
     assert_eq!(store.reopened(), 1);
 }
 
+/// Issue 14: an SQLite file whose bytes are overwritten while serving (a disk fault, a stray
+/// `dd`) fails every later call with an error — never a panic, never a silent success — so
+/// `/readyz` reports the store down and budget checks fail closed.
+#[tokio::test]
+async fn an_sqlite_file_corrupted_while_serving_fails_calls_cleanly() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guidebot.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let now = now_unix();
+    store
+        .record_question(&question(now, "before the damage", false))
+        .await
+        .unwrap();
+    store.ping().await.expect("healthy before");
+    // Overwrite the header and the first pages in place (same inode: not a replaced file).
+    let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.write_all(&[0xA5; 8192]).unwrap();
+    file.sync_all().unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::write(&side, [0x5A; 4096]).unwrap();
+        }
+    }
+
+    assert!(store.ping().await.is_err(), "readiness sees the damage");
+    assert!(store
+        .record_question(&question(now, "after the damage", false))
+        .await
+        .is_err());
+    let report = store.report(1, now).await;
+    assert!(report.is_err(), "{report:?}");
+    assert_eq!(
+        store.reopened(),
+        0,
+        "the same file, damaged: nothing to reopen"
+    );
+}
+
 /// Issue 17: `/guidebot stats` reads the shared database, so a server's admins see the questions
 /// every replica answered, and only their own server's.
 async fn server_stats_come_from_the_shared_database(db: TestDb) {

@@ -156,3 +156,27 @@ async fn member_of_technical_staff_is_a_title_not_the_staff_level() {
         answer.answer
     );
 }
+
+#[tokio::test]
+async fn a_list_item_is_read_on_to_the_sentence_that_answers() {
+    let engine = engine(None);
+    let answer = engine
+        .answer(
+            "why do people bomb the system design round at mid",
+            &AnswerOptions::default(),
+        )
+        .await
+        .unwrap();
+    // The rubric item's label and first sentence are not the answer; its last sentence is.
+    assert!(
+        answer.answer.contains("jump to model architecture"),
+        "{}",
+        answer.answer
+    );
+    for citation in &answer.citations {
+        assert!(
+            engine.corpus().contains_quote(&citation.quote),
+            "{citation:?}"
+        );
+    }
+}

@@ -28,7 +28,7 @@ const BUNDLED_ALONE: &[Floors] = &[
         fact_at_3: 0.91,
         off_topic_refusal: 0.98,
         answerable_refusal: 0.03,
-        facts_in_answer: 0.83,
+        facts_in_answer: 0.84,
         right_guide_first: 1.00,
     },
     Floors {
@@ -37,7 +37,7 @@ const BUNDLED_ALONE: &[Floors] = &[
         fact_at_3: 0.87,
         off_topic_refusal: 0.68,
         answerable_refusal: 0.15,
-        facts_in_answer: 0.68,
+        facts_in_answer: 0.70,
         right_guide_first: 1.00,
     },
     Floors {
@@ -76,7 +76,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.79,
         off_topic_refusal: 0.62,
         answerable_refusal: 0.10,
-        facts_in_answer: 0.69,
+        facts_in_answer: 0.71,
         right_guide_first: 0.81,
     },
     Floors {
@@ -94,7 +94,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.79,
         off_topic_refusal: 0.74,
         answerable_refusal: 0.08,
-        facts_in_answer: 0.67,
+        facts_in_answer: 0.68,
         right_guide_first: 0.83,
     },
     Floors {

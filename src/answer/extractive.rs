@@ -42,6 +42,8 @@ const LABEL_MAX_WORDS: usize = 3;
 /// A sentence that asks a question scores this share: the guide's own question lists ("What is
 /// the KV cache?") echo the user's words but answer nothing.
 const QUESTION_UNIT_FACTOR: f32 = 0.2;
+/// Words a list item is read on to reach the sentence that carries the question.
+const ITEM_READ_ON_WORDS: usize = 60;
 /// Words of a long list item shown when a list is answered item by item.
 const LIST_ITEM_WORDS: usize = 30;
 
@@ -366,7 +368,7 @@ fn list_answer<'a>(
         }
         _ => return None,
     };
-    let items = list_items(&section, first, weights);
+    let items = list_items(&section, first, weights, false);
     if items.len() < 3 {
         return None;
     }
@@ -400,6 +402,7 @@ fn list_items<'a>(
     section: &[&'a Passage],
     first: usize,
     weights: &UnitWeights,
+    read_on: bool,
 ) -> Vec<Candidate<'a>> {
     let Some(head) = section.get(first) else {
         return Vec::new();
@@ -412,7 +415,11 @@ fn list_items<'a>(
         .flat_map(|passage| passage.text.lines().map(move |line| (*passage, line)))
         .enumerate()
         .map(|(position, (passage, line))| {
-            let shown = first_sentences(line, LIST_ITEM_WORDS);
+            let shown = if read_on {
+                item_text(line, weights)
+            } else {
+                first_sentences(line, LIST_ITEM_WORDS)
+            };
             Candidate {
                 score: score_text(line, weights, 1.0),
                 quote: shown.clone(),
@@ -423,6 +430,32 @@ fn list_items<'a>(
             }
         })
         .collect()
+}
+
+/// What a list item shows: its first sentences, read on to the sentence that carries the
+/// question's ideas best when that one lies further in ("Weeks 3–4. Eval-set design and v0.
+/// Build a 500-example held-out eval set …"), within [`ITEM_READ_ON_WORDS`]; verbatim.
+fn item_text(line: &str, weights: &UnitWeights) -> String {
+    let shown = first_sentences(line, LIST_ITEM_WORDS);
+    let sentences = split_sentences(line);
+    let best = sentences
+        .iter()
+        .enumerate()
+        .map(|(index, sentence)| (index, score_text(sentence, weights, 1.0)))
+        .filter(|(_, score)| *score > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    let Some((best, _)) = best else {
+        return shown;
+    };
+    let (Some(first), Some(last)) = (sentences.first(), sentences.get(best)) else {
+        return shown;
+    };
+    let read_on = span(line, first, last);
+    if read_on.len() > shown.len() && word_count(&read_on) <= ITEM_READ_ON_WORDS {
+        read_on
+    } else {
+        shown
+    }
 }
 
 /// Appends list items in order while the answer stays within [`MAX_ANSWER_WORDS`] (at most
@@ -463,7 +496,7 @@ fn items_introduced_by<'a>(
             if next.kind == PassageKind::ListItem
                 && next.context.as_deref() == Some(lead_in.text) =>
         {
-            list_items(&section, position + 1, weights)
+            list_items(&section, position + 1, weights, true)
         }
         _ => Vec::new(),
     }

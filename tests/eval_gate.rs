@@ -176,24 +176,16 @@ const TEST_CORPORA: &[&str] = &[
     "tests/corpora/ds-interviews-grigorev",
 ];
 
-/// Runs `guidebot eval` over `floors`' sets with the given extra guide folders and checks them.
-fn gate(with: &[&str], floors: &[Floors]) {
-    let root = env!("CARGO_MANIFEST_DIR");
+/// Runs `guidebot eval --answers --json` with `args` (extractive answers: the gate must not
+/// depend on a network or a key) over a fresh index, and returns its report.
+fn eval_report(args: &[&str]) -> serde_json::Value {
     let index = tempfile::tempdir().expect("temp dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
-    command
-        .current_dir(root)
+    let output = Command::new(env!("CARGO_BIN_EXE_guidebot"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("--index")
         .arg(index.path())
-        .args(["eval", "--answers", "--json"]);
-    for dir in with {
-        command.args(["--with", dir]);
-    }
-    for set in floors {
-        command.args(["--questions", set.set]);
-    }
-    // Extractive answers: the gate must not depend on a network or a key.
-    let output = command
+        .args(["eval", "--answers", "--json"])
+        .args(args)
         .env_remove("GUIDEBOT_LLM_PROVIDER")
         .output()
         .expect("guidebot runs");
@@ -202,8 +194,19 @@ fn gate(with: &[&str], floors: &[Floors]) {
         "eval failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+/// Runs `guidebot eval` over `floors`' sets with the given extra guide folders and checks them.
+fn gate(with: &[&str], floors: &[Floors]) {
+    let mut args = Vec::new();
+    for dir in with {
+        args.extend(["--with", dir]);
+    }
+    for set in floors {
+        args.extend(["--questions", set.set]);
+    }
+    let report = eval_report(&args);
     let sets = report["sets"].as_array().expect("sets");
     assert_eq!(sets.len(), floors.len());
     let mut failures = Vec::new();
@@ -305,30 +308,11 @@ fn every_guide_indexed_together_stays_above_its_floors() {
 /// asked alone (what guidebot did before it kept history).
 #[test]
 fn follow_ups_with_history_stay_above_their_floors() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let index = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_guidebot"))
-        .current_dir(root)
-        .arg("--index")
-        .arg(index.path())
-        .args([
-            "eval",
-            "--answers",
-            "--json",
-            "--no-baseline",
-            "--questions",
-            "tests/eval/conversations.toml",
-        ])
-        .env_remove("GUIDEBOT_LLM_PROVIDER")
-        .output()
-        .expect("guidebot runs");
-    assert!(
-        output.status.success(),
-        "eval failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let report = eval_report(&[
+        "--no-baseline",
+        "--questions",
+        "tests/eval/conversations.toml",
+    ]);
     let conversations = &report["sets"][0]["conversations"];
     let metric = |name: &str| {
         conversations[name]

@@ -638,7 +638,8 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
     );
     assert!(!title.contains(&bot.fake.bot_user_id().to_string()));
     assert!(!body["embeds"][0]["fields"].as_array().unwrap().is_empty());
-    assert!(bot.fake.requests().iter().any(|r| r.is("POST", TYPING)));
+    // Typing is sent by a task serenity spawns: it may land after the reply, so wait for it.
+    bot.fake.wait_for_route("POST", TYPING, TIMEOUT).await;
     let replies = channel_posts(&bot);
     assert_eq!(replies, 1, "the other bot's message got no answer");
     bot.stop().await;
@@ -1116,20 +1117,16 @@ async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
 
     // /ask inside the thread reads the same history: "the base there" is Databricks'.
-    let mut ask = fd::interaction_command(
-        bot.app(),
-        "ask",
-        json!([fd::opt("question", "what's the base there?")]),
-        62,
+    let ask = fd::in_thread(
+        fd::interaction_command(
+            bot.app(),
+            "ask",
+            json!([fd::opt("question", "what's the base there?")]),
+            62,
+        ),
+        thread_id,
+        "netflix L5 MLE total comp",
     );
-    ask["channel_id"] = json!(thread_id.to_string());
-    ask["channel"] = json!({
-        "id": thread_id.to_string(),
-        "type": 11,
-        "name": "netflix L5 MLE total comp",
-        "guild_id": fd::GUILD_ID.to_string(),
-        "parent_id": fd::CHANNEL_ID.to_string()
-    });
     let token = bot.send(ask).await;
     let callback = bot.callback(&token).await;
     let data = &callback.json()["data"];
@@ -1339,23 +1336,19 @@ async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
     })
     .await;
     let thread = fd::next_snowflake();
-    let mut ask = fd::interaction_command(
-        bot.app(),
-        "ask",
-        json!([fd::opt(
-            "question",
-            "what's the visa sponsorship policy for pets?"
-        )]),
-        81,
+    let ask = fd::in_thread(
+        fd::interaction_command(
+            bot.app(),
+            "ask",
+            json!([fd::opt(
+                "question",
+                "what's the visa sponsorship policy for pets?"
+            )]),
+            81,
+        ),
+        thread,
+        "help",
     );
-    ask["channel_id"] = json!(thread.to_string());
-    ask["channel"] = json!({
-        "id": thread.to_string(),
-        "type": 11,
-        "name": "help",
-        "guild_id": fd::GUILD_ID.to_string(),
-        "parent_id": fd::CHANNEL_ID.to_string()
-    });
     let token = bot.send(ask).await;
     let answer = bot.callback(&token).await;
     let buttons = answer.json()["data"]["components"][0]["components"]
@@ -1369,9 +1362,11 @@ async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
     let custom_id = help["custom_id"].as_str().unwrap().to_string();
     assert!(custom_id.starts_with("escalate:"), "{custom_id}");
 
-    let mut press = fd::interaction_component(bot.app(), &custom_id, 81, fd::next_snowflake());
-    press["channel_id"] = json!(thread.to_string());
-    press["channel"] = ask_channel(thread);
+    let press = fd::in_thread(
+        fd::interaction_component(bot.app(), &custom_id, 81, fd::next_snowflake()),
+        thread,
+        "help",
+    );
     let token = bot.send(press).await;
     let handed = bot.callback(&token).await;
     let body = handed.json();
@@ -1401,17 +1396,6 @@ async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
         .await;
     assert!(!private.json()["data"].to_string().contains("escalate:"));
     bot.stop().await;
-}
-
-/// The `channel` object of an interaction from inside thread `thread`.
-fn ask_channel(thread: u64) -> Value {
-    json!({
-        "id": thread.to_string(),
-        "type": 11,
-        "name": "help",
-        "guild_id": fd::GUILD_ID.to_string(),
-        "parent_id": fd::CHANNEL_ID.to_string()
-    })
 }
 
 /// A forum post as Discord sends it: the thread (registered at the fake, parent `forum`) and its

@@ -1036,16 +1036,11 @@ async fn a_replayed_interaction_id_is_refused_and_not_run_twice() {
 
 /// `/ask` with `question` from inside thread `thread_id` (the interaction names the channel's type).
 fn ask_in_thread(question: &str, thread_id: u64) -> Value {
-    let mut ask = command("ask", json!([fd::opt("question", question)]));
-    ask["channel_id"] = json!(thread_id.to_string());
-    ask["channel"] = json!({
-        "id": thread_id.to_string(),
-        "type": 11,
-        "name": "a thread",
-        "guild_id": fd::GUILD_ID.to_string(),
-        "parent_id": fd::CHANNEL_ID.to_string()
-    });
-    ask
+    fd::in_thread(
+        command("ask", json!([fd::opt("question", question)])),
+        thread_id,
+        "a thread",
+    )
 }
 
 /// Asks about Anthropic's mid-level pay in a new thread on `server`; returns the thread.

@@ -209,21 +209,17 @@ async fn a_follow_up_in_a_thread_is_answered_by_the_other_replica() {
     let (bases, replicas) = start_two_replicas(&database, dir.path(), &key, |_| {}).await;
     let thread = fd::next_snowflake();
     let ask_in_thread = |question: &str| {
-        let mut ask = fd::interaction_command(
-            1,
-            "ask",
-            json!([fd::opt("question", question)]),
-            4_242_424_243,
-        );
-        ask["channel_id"] = json!(thread.to_string());
-        ask["channel"] = json!({
-            "id": thread.to_string(),
-            "type": 11,
-            "name": "a thread",
-            "guild_id": fd::GUILD_ID.to_string(),
-            "parent_id": fd::CHANNEL_ID.to_string()
-        });
-        ask.to_string()
+        fd::in_thread(
+            fd::interaction_command(
+                1,
+                "ask",
+                json!([fd::opt("question", question)]),
+                4_242_424_243,
+            ),
+            thread,
+            "a thread",
+        )
+        .to_string()
     };
     let (status, first) = signed_post(
         &client,

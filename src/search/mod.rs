@@ -533,12 +533,12 @@ impl SearchIndex {
                 }
                 _ => self
                     .planner
-                    .coverage_of_tokens(&plan, &stored_text(&document, self.fields.tokens)),
+                    .coverage_of_tokens(&plan, stored_str(&document, self.fields.tokens)),
             };
             let mut adjusted =
                 score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
             if !question_lists_answer
-                && analysis::mostly_questions(&stored_text(&document, self.fields.body))
+                && analysis::mostly_questions(stored_str(&document, self.fields.body))
             {
                 adjusted *= QUESTION_LIST_FACTOR;
             }
@@ -736,11 +736,15 @@ fn passage_tokens(passage: &crate::corpus::Passage) -> String {
 }
 
 fn stored_text(document: &TantivyDocument, field: Field) -> String {
+    stored_str(document, field).to_string()
+}
+
+/// A stored text field, borrowed (no copy on the ranking path).
+fn stored_str(document: &TantivyDocument, field: Field) -> &str {
     document
         .get_first(field)
         .and_then(|value| value.as_str())
         .unwrap_or_default()
-        .to_string()
 }
 
 fn parse_kind(text: &str) -> PassageKind {

@@ -139,6 +139,20 @@ pub fn interaction_command(application_id: u64, name: &str, options: Value, user
     i
 }
 
+/// `interaction` as sent from inside thread `thread` (a public thread, type 11, under
+/// [`CHANNEL_ID`]): its `channel_id` and the `channel` object Discord includes.
+pub fn in_thread(mut interaction: Value, thread: u64, name: &str) -> Value {
+    interaction["channel_id"] = json!(thread.to_string());
+    interaction["channel"] = json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "name": name,
+        "guild_id": GUILD_ID.to_string(),
+        "parent_id": CHANNEL_ID.to_string()
+    });
+    interaction
+}
+
 /// An autocomplete interaction (type 4) for `/name`; `options` should contain one
 /// [`opt_focused`] value.
 pub fn interaction_autocomplete(

@@ -6,7 +6,7 @@
 //! Here a word is stemmed only when its first letters could lead to one of the question's stems
 //! (the English stemmer keeps a word's first two letters), so most words cost a comparison.
 
-use super::analysis::analyzed_tokens;
+use super::analysis::with_word_stem;
 use super::first_chars;
 use std::collections::HashMap;
 
@@ -71,16 +71,16 @@ fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
         {
             continue;
         }
-        for token in analyzed_tokens(word) {
-            if let Some((stem, weight)) = by_stem.get_key_value(token.as_str()) {
-                matches.push(Match {
-                    start,
-                    end: start + word.len(),
-                    stem,
-                    weight: *weight,
-                });
-                break;
-            }
+        let found = with_word_stem(word, |token| {
+            token.and_then(|token| by_stem.get_key_value(token))
+        });
+        if let Some((stem, weight)) = found {
+            matches.push(Match {
+                start,
+                end: start + word.len(),
+                stem,
+                weight: *weight,
+            });
         }
     }
     matches
@@ -168,6 +168,7 @@ fn best_window(text: &str, matches: &[Match<'_>], max_chars: usize) -> (usize, u
 
 #[cfg(test)]
 mod tests {
+    use super::super::analysis::analyzed_tokens;
     use super::*;
 
     fn stems(words: &[&str]) -> Vec<(String, f32)> {

@@ -24,11 +24,14 @@ enum Job {
     Work(Box<dyn FnOnce(&mut Connection) + Send>),
     /// A replay check (one per interaction, on the request path): the ones waiting together are
     /// committed in one transaction, so a burst costs one WAL write instead of one each.
-    Sighting {
-        id: String,
-        now_unix: i64,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
+    Sighting(Sighting),
+}
+
+/// One replay check waiting for its answer.
+struct Sighting {
+    id: String,
+    now_unix: i64,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// Replay checks committed together at the most.
@@ -127,19 +130,11 @@ impl SqliteStore {
                                 work(&mut connection)
                             }));
                         }
-                        Job::Sighting {
-                            id,
-                            now_unix,
-                            reply,
-                        } => {
-                            let mut sightings = vec![(id, now_unix, reply)];
+                        Job::Sighting(sighting) => {
+                            let mut sightings = vec![sighting];
                             while sightings.len() < SIGHTINGS_PER_COMMIT {
                                 match receiver.try_recv() {
-                                    Ok(Job::Sighting {
-                                        id,
-                                        now_unix,
-                                        reply,
-                                    }) => sightings.push((id, now_unix, reply)),
+                                    Ok(Job::Sighting(sighting)) => sightings.push(sighting),
                                     Ok(other) => {
                                         next = Some(other);
                                         break;
@@ -180,10 +175,7 @@ impl SqliteStore {
 
 /// Records replay checks in one transaction and answers each: `true` for an id seen for the first
 /// time. A failure (or a panic) answers every one of them with the error.
-fn record_sightings(
-    connection: &mut Connection,
-    sightings: Vec<(String, i64, oneshot::Sender<Result<bool, StoreError>>)>,
-) {
+fn record_sightings(connection: &mut Connection, sightings: Vec<Sighting>) {
     let recorded = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut first = Vec::with_capacity(sightings.len());
@@ -191,8 +183,8 @@ fn record_sightings(
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
             )?;
-            for (id, now_unix, _) in &sightings {
-                first.push(insert.execute(params![id, now_unix])? == 1);
+            for sighting in &sightings {
+                first.push(insert.execute(params![sighting.id, sighting.now_unix])? == 1);
             }
         }
         transaction.commit()?;
@@ -200,19 +192,21 @@ fn record_sightings(
     }));
     match recorded {
         Ok(Ok(first)) => {
-            for ((_, _, reply), first) in sightings.into_iter().zip(first) {
-                let _ = reply.send(Ok(first));
+            for (sighting, first) in sightings.into_iter().zip(first) {
+                let _ = sighting.reply.send(Ok(first));
             }
         }
         Ok(Err(error)) => {
             let message = error.to_string();
-            for (_, _, reply) in sightings {
-                let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+            for sighting in sightings {
+                let _ = sighting
+                    .reply
+                    .send(Err(StoreError::Unavailable(message.clone())));
             }
         }
         Err(_) => {
-            for (_, _, reply) in sightings {
-                let _ = reply.send(Err(StoreError::Stopped(
+            for sighting in sightings {
+                let _ = sighting.reply.send(Err(StoreError::Stopped(
                     "a replay check panicked".to_string(),
                 )));
             }
@@ -588,11 +582,11 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Sighting {
+            .send(Job::Sighting(Sighting {
                 id: interaction_id.to_string(),
                 now_unix,
                 reply,
-            })
+            }))
             .map_err(|_| StoreError::Stopped("the SQLite thread stopped".to_string()))?;
         answer.await.map_err(|_| {
             StoreError::Stopped("a database call panicked or the SQLite thread stopped".to_string())

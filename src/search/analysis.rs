@@ -60,8 +60,8 @@ const REMEMBERED_STEMS: usize = 50_000;
 /// guide words request after request, and stemming them again was most of a snippet's cost.
 pub(crate) fn with_word_stem<R>(word: &str, visit: impl FnOnce(Option<&str>) -> R) -> R {
     thread_local! {
-        static STEMS: RefCell<std::collections::HashMap<Box<str>, Option<Box<str>>>> =
-            RefCell::new(std::collections::HashMap::new());
+        static STEMS: RefCell<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>> =
+            RefCell::new(rustc_hash::FxHashMap::default());
     }
     STEMS.with(|stems| {
         if let Some(stem) = stems.borrow().get(word) {

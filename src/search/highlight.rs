@@ -53,25 +53,11 @@ pub(crate) fn highlighted_snippet(text: &str, stems: &[(String, f32)], max_chars
 fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
     let mut by_stem: FxHashMap<&str, f32> =
         FxHashMap::with_capacity_and_hasher(stems.len(), Default::default());
-    let mut prefixes: Vec<String> = Vec::with_capacity(stems.len());
     for (stem, weight) in stems {
         by_stem.insert(stem.as_str(), *weight);
-        let prefix: String = stem.chars().take(2).collect();
-        if !prefixes.contains(&prefix) {
-            prefixes.push(prefix);
-        }
     }
     let mut matches = Vec::new();
-    let mut lower = String::with_capacity(8);
     for (start, word) in words(text) {
-        lower.clear();
-        lower.extend(word.chars().take(2).flat_map(char::to_lowercase));
-        if !prefixes
-            .iter()
-            .any(|prefix| lower.starts_with(prefix.as_str()))
-        {
-            continue;
-        }
         let found = with_word_stem(word, |token| {
             token.and_then(|token| by_stem.get_key_value(token))
         });

@@ -55,31 +55,38 @@ pub(crate) fn for_each_analyzed_token(text: &str, mut visit: impl FnMut(&str)) {
 /// thousand words; the cap only bounds a flood of made-up ones).
 const REMEMBERED_STEMS: usize = 50_000;
 
-/// Calls `visit` with the analyzer's token for one word (a run of letters and digits), or `None`
-/// for a stop word. Each thread remembers the stems it has computed: highlighting reads the same
-/// guide words request after request, and stemming them again was most of a snippet's cost.
-pub(crate) fn with_word_stem<R>(word: &str, visit: impl FnOnce(Option<&str>) -> R) -> R {
-    thread_local! {
-        static STEMS: RefCell<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>> =
-            RefCell::new(rustc_hash::FxHashMap::default());
-    }
-    STEMS.with(|stems| {
-        if let Some(stem) = stems.borrow().get(word) {
-            return visit(stem.as_deref());
-        }
-        let mut stem = None;
-        for_each_analyzed_token(word, |token| {
-            if stem.is_none() {
-                stem = Some(Box::from(token));
+/// The stems a thread has computed, by word (a run of letters and digits): highlighting reads the
+/// same guide words request after request, and stemming them again was most of a snippet's cost.
+#[derive(Default)]
+pub(crate) struct RememberedStems {
+    stems: rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>,
+}
+
+impl RememberedStems {
+    /// The analyzer's token for `word`, or `None` for a stop word.
+    pub(crate) fn stem(&mut self, word: &str) -> Option<&str> {
+        if !self.stems.contains_key(word) {
+            if self.stems.len() >= REMEMBERED_STEMS {
+                self.stems.clear();
             }
-        });
-        let mut stems = stems.borrow_mut();
-        if stems.len() >= REMEMBERED_STEMS {
-            stems.clear();
+            let mut stem = None;
+            for_each_analyzed_token(word, |token| {
+                if stem.is_none() {
+                    stem = Some(Box::from(token));
+                }
+            });
+            self.stems.insert(Box::from(word), stem);
         }
-        let stem = stems.entry(Box::from(word)).or_insert(stem);
-        visit(stem.as_deref())
-    })
+        self.stems.get(word).and_then(Option::as_deref)
+    }
+}
+
+/// Runs `work` with this thread's [`RememberedStems`].
+pub(crate) fn with_remembered_stems<R>(work: impl FnOnce(&mut RememberedStems) -> R) -> R {
+    thread_local! {
+        static STEMS: RefCell<RememberedStems> = RefCell::new(RememberedStems::default());
+    }
+    STEMS.with(|stems| work(&mut stems.borrow_mut()))
 }
 
 /// Runs a thread's analyzer over `text` and collects the tokens.
@@ -135,7 +142,8 @@ mod tests {
         for _ in 0..2 {
             // The second round reads the thread's memory: it must agree with the analyzer.
             for word in ["Promotions", "promoted", "systems", "L4", "the", "Which"] {
-                let remembered = with_word_stem(word, |stem| stem.map(str::to_string));
+                let remembered =
+                    with_remembered_stems(|stems| stems.stem(word).map(str::to_string));
                 assert_eq!(
                     remembered,
                     analyzed_tokens(word).into_iter().next(),
@@ -143,6 +151,6 @@ mod tests {
                 );
             }
         }
-        assert!(with_word_stem("the", |stem| stem.is_none()));
+        assert!(with_remembered_stems(|stems| stems.stem("the").is_none()));
     }
 }

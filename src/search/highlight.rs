@@ -6,7 +6,7 @@
 //! Here a word is stemmed only when its first letters could lead to one of the question's stems
 //! (the English stemmer keeps a word's first two letters), so most words cost a comparison.
 
-use super::analysis::with_word_stem;
+use super::analysis::with_remembered_stems;
 use super::first_chars;
 use rustc_hash::FxHashMap;
 
@@ -57,19 +57,21 @@ fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
         by_stem.insert(stem.as_str(), *weight);
     }
     let mut matches = Vec::new();
-    for (start, word) in words(text) {
-        let found = with_word_stem(word, |token| {
-            token.and_then(|token| by_stem.get_key_value(token))
-        });
-        if let Some((stem, weight)) = found {
-            matches.push(Match {
-                start,
-                end: start + word.len(),
-                stem,
-                weight: *weight,
-            });
+    with_remembered_stems(|remembered| {
+        for (start, word) in words(text) {
+            let found = remembered
+                .stem(word)
+                .and_then(|token| by_stem.get_key_value(token));
+            if let Some((stem, weight)) = found {
+                matches.push(Match {
+                    start,
+                    end: start + word.len(),
+                    stem,
+                    weight: *weight,
+                });
+            }
         }
-    }
+    });
     matches
 }
 

@@ -2,9 +2,10 @@
 //! text into a typed, checked value, secrets from variables or `*_FILE` files, and the problems
 //! found on the way (all of them, each with its place).
 
-use super::{Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
+use super::{Env, Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
 use crate::util::parse::{optional, parsed};
 use crate::util::secret::{mask_url_credentials, Secret};
+use crate::util::text::non_empty;
 use crate::util::toml::{line_of, scalar_text};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -86,45 +87,64 @@ impl From<Problem> for ConfigError {
     }
 }
 
+/// The text one layer gives for a key (`Err` for a file value that is not a single value).
+type Given = (Result<String, &'static str>, Source);
+
 /// Applies the layers one key at a time and collects problems instead of stopping at the first.
 #[derive(Default)]
-pub(super) struct Layers<'a> {
-    env: HashMap<String, String>,
-    flags: &'a [Flag],
-    /// The file read (empty without one), and each of its values as the text a variable would
-    /// hold, with its line.
-    path: PathBuf,
-    file: HashMap<String, (Result<String, &'static str>, usize)>,
+pub(super) struct Layers {
+    /// The variables that are set, trimmed (empty ones count as unset).
+    env: Env,
+    /// Each key the file, a variable or a flag gives, with the text of the last of them.
+    given: HashMap<&'static str, Given>,
     pub(super) sources: BTreeMap<&'static str, Source>,
     pub(super) problems: Vec<Problem>,
 }
 
-impl<'a> Layers<'a> {
-    /// Reads the file (a syntax error stops here); unknown keys and secrets in it are problems.
+impl Layers {
+    /// Reads the file (a syntax error stops here; unknown keys and secrets in it are problems),
+    /// then lays the variables and the flags over it.
     pub(super) fn new(
         file: Option<(&Path, &str)>,
-        env: &HashMap<String, String>,
-        flags: &'a [Flag],
+        env: &Env,
+        flags: &[Flag],
     ) -> Result<Self, Problem> {
         let env = env
             .iter()
-            .map(|(var, value)| (var.clone(), value.trim().to_string()));
-        let env = env.filter(|(_, value)| !value.is_empty()).collect();
+            .filter_map(|(var, value)| Some((var.clone(), non_empty(value)?.into())));
+        let env = env.collect();
         let mut layers = Layers {
             env,
-            flags,
             ..Layers::default()
         };
-        let Some((path, text)) = file else {
-            return Ok(layers);
-        };
-        layers.path = path.to_path_buf();
+        if let Some((path, text)) = file {
+            layers.read_file(path, text)?;
+        }
+        for spec in KEYS {
+            if let Some(text) = layers.env.get(spec.env) {
+                let var = spec.env.to_string();
+                layers
+                    .given
+                    .insert(spec.key, (Ok(text.clone()), Source::Env { var }));
+            }
+        }
+        for flag in flags {
+            let source = Source::Flag {
+                flag: flag.flag.into(),
+            };
+            layers
+                .given
+                .insert(flag.key, (Ok(flag.value.clone()), source));
+        }
+        Ok(layers)
+    }
+
+    /// Takes each value of the TOML `text` (read from `path`) with its line.
+    fn read_file(&mut self, path: &Path, text: &str) -> Result<(), Problem> {
         let at = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
         let table = DeTable::parse(text).map_err(|error| {
-            Problem::new(
-                at(error.span().map_or(0, |span| span.start)),
-                error.message().trim(),
-            )
+            let offset = error.span().map_or(0, |span| span.start);
+            Problem::new(at(offset), error.message().trim())
         })?;
         let unknown = |what: &str, name: &str| {
             format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`")
@@ -135,25 +155,26 @@ impl<'a> Layers<'a> {
                 .iter()
                 .any(|spec| spec.key.split('.').next() == Some(name));
             let (true, Some(entries)) = (known, body.get_ref().as_table()) else {
-                layers.problem::<()>(at(section.span().start), unknown("section", name));
+                self.problem::<()>(at(section.span().start), unknown("section", name));
                 continue;
             };
             for (name, value) in entries.iter() {
                 let key = format!("{}.{}", section.get_ref(), name.get_ref());
+                let spec = KEYS.iter().find(|spec| spec.key == key);
                 if let Some((var, _)) = SECRET_VARS.iter().find(|(_, file_key)| *file_key == key) {
                     let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
-                    layers.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
-                } else if KEYS.iter().any(|spec| spec.key == key) {
-                    let line = line_of(text, value.span().start);
-                    layers
-                        .file
-                        .insert(key, (scalar_text(value.get_ref()), line));
+                    self.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
+                } else if let Some(spec) = spec {
+                    let (path, line) = (path.to_path_buf(), line_of(text, value.span().start));
+                    let source = Source::File { path, line };
+                    self.given
+                        .insert(spec.key, (scalar_text(value.get_ref()), source));
                 } else {
-                    layers.problem::<()>(at(name.span().start), unknown("key", &key));
+                    self.problem::<()>(at(name.span().start), unknown("key", &key));
                 }
             }
         }
-        Ok(layers)
+        Ok(())
     }
 
     /// The value of `key`: the flag if given, else the variable, else the file, else `default`.
@@ -161,40 +182,25 @@ impl<'a> Layers<'a> {
     pub(super) fn pick<T>(
         &mut self,
         key: &'static str,
-        env: &'static str,
         default: T,
         read: impl Fn(&str) -> Result<T, String>,
     ) -> T {
-        let flag = self.flags.iter().rev().find(|f| f.key == key);
-        let (text, source) = match (flag, self.env.get(env), self.file.remove(key)) {
-            (Some(flag), ..) => (
-                Ok(flag.value.clone()),
-                Source::Flag {
-                    flag: flag.flag.into(),
-                },
-            ),
-            (None, Some(raw), _) => (Ok(raw.clone()), Source::Env { var: env.into() }),
-            (None, None, Some((text, line))) => {
-                let path = self.path.clone();
-                (text.map_err(str::to_string), Source::File { path, line })
-            }
-            (None, None, None) => {
-                self.sources.insert(key, Source::Default);
-                return default;
-            }
+        let Some((text, source)) = self.given.remove(key) else {
+            self.sources.insert(key, Source::Default);
+            return default;
         };
         // A URL's password must not reach the message.
         let invalid =
             |text: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(text));
+        let text = text.map_err(str::to_string);
         match text.and_then(|text| read(text.trim()).map_err(|fix| invalid(&text, fix))) {
             Ok(value) => {
                 self.sources.insert(key, source);
                 value
             }
-            Err(message) => {
-                self.problem::<()>(source.location(key), message);
-                default
-            }
+            Err(message) => self
+                .problem(source.location(key), message)
+                .unwrap_or(default),
         }
     }
 
@@ -226,12 +232,8 @@ impl<'a> Layers<'a> {
     /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
     pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
         let value = Secret::new(self.env.get(fallback)?);
-        self.sources.insert(
-            var,
-            Source::Env {
-                var: fallback.into(),
-            },
-        );
+        let from = fallback.to_string();
+        self.sources.insert(var, Source::Env { var: from });
         Some(value)
     }
 
@@ -241,21 +243,8 @@ impl<'a> Layers<'a> {
     }
 }
 
-// ------------------------------------------------------------------------------------ readers
-// The general ones (numbers, flags, URLs, addresses) are in `util::parse`; these two are the
-// configuration's own.
-
-/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it.
+/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it. The
+/// general readers (numbers, flags, URLs, addresses) are in `util::parse`.
 pub(super) fn id(what: &'static str) -> impl Fn(&str) -> Result<Option<u64>, String> {
     optional(parsed(|id: &u64| *id > 0, format!("use {what}")))
-}
-
-/// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host).
-pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
-    let fix = "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot";
-    let postgres = |url: &reqwest::Url| {
-        matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some()
-    };
-    let url = optional(parsed(postgres, fix.into()))(raw)?;
-    Ok(url.map_or(String::new(), |_| raw.to_string()))
 }

@@ -20,9 +20,10 @@ use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::store::StoreTarget;
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
-use crate::util::parse::{addr, flag, folder, seconds, text, url, whole};
+use crate::util::parse::{addr, flag, folder, postgres_url, seconds, text, url, whole};
 use crate::util::secret::{mask_url_credentials, Secret};
-use layers::{id, postgres_url, Layers};
+use crate::util::text::non_empty;
+use layers::{id, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +34,8 @@ use std::path::{Path, PathBuf};
 pub const ENV_CONFIG: &str = "GUIDEBOT_CONFIG";
 /// Suffix of the variables that name a file holding a secret (`DISCORD_TOKEN_FILE`, ...).
 pub const FILE_SUFFIX: &str = "_FILE";
+/// The environment as the loaders take it, variable to value (`std::env::vars().collect()`).
+pub type Env = HashMap<String, String>;
 
 /// One setting as the file, the environment and the docs know it. Exists so docs, `config
 /// check` and the tests share one list ([`KEYS`]).
@@ -102,13 +105,14 @@ macro_rules! settings {
 
         impl Config {
             /// Every setting through the layers, then every secret (problems in that order).
-            fn read(layers: &mut Layers) -> Config {
+            fn read(layers: &mut Layers, file: Option<&Path>, env: &Env) -> Config {
                 Config {
                     $($section: $Section { $( $field: layers.pick(
-                        concat!(stringify!($section), ".", stringify!($field)), $env, $default, $read,
+                        concat!(stringify!($section), ".", stringify!($field)), $default, $read,
                     ), )* },)*
                     secrets: Secrets { $( $secret: layers.secret($var, $check), )* },
-                    file: None, unknown_vars: Vec::new(), llm_settings: None, sources: BTreeMap::new(),
+                    file: file.map(Path::to_path_buf), unknown_vars: unknown_env_vars(env),
+                    llm_settings: None, sources: BTreeMap::new(),
                 }
             }
 
@@ -120,11 +124,6 @@ macro_rules! settings {
                         Some(self.$section.$field.text()), )*)*
                     _ => None,
                 }
-            }
-
-            /// Each secret variable with its value, in [`SECRET_VARS`] order.
-            fn secret_values(&self) -> Vec<(&'static str, Option<&Secret>)> {
-                vec![$(($var, self.secrets.$secret.as_ref()),)*]
             }
         }
     };
@@ -260,16 +259,12 @@ pub struct ReportLine {
 impl Config {
     /// Loads defaults, then `file` (or the file named by `GUIDEBOT_CONFIG` in `env`; no file at
     /// all is fine), then the variables in `env` (pass `std::env::vars().collect()`).
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: &Env) -> Result<Self, ConfigError> {
         Config::load_with(file, env, &[])
     }
 
     /// [`Config::load`] plus command-line `flags`, the last layer.
-    pub fn load_with(
-        file: Option<&Path>,
-        env: &HashMap<String, String>,
-        flags: &[Flag],
-    ) -> Result<Config, ConfigError> {
+    pub fn load_with(file: Option<&Path>, env: &Env, flags: &[Flag]) -> Result<Self, ConfigError> {
         let named = env.get(ENV_CONFIG).and_then(|name| non_empty(name));
         let Some(path) = file.map(Path::to_path_buf).or(named.map(PathBuf::from)) else {
             return Config::build(None, env, flags);
@@ -282,27 +277,18 @@ impl Config {
     }
 
     /// Like [`Config::load`] with the file's contents given (`path` is used in messages).
-    pub fn from_toml_str(
-        text: &str,
-        path: &Path,
-        env: &HashMap<String, String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_toml_str(text: &str, path: &Path, env: &Env) -> Result<Self, ConfigError> {
         Config::build(Some((path, text)), env, &[])
     }
 
-    fn build(
-        file: Option<(&Path, &str)>,
-        env: &HashMap<String, String>,
-        flags: &[Flag],
-    ) -> Result<Config, ConfigError> {
+    /// Every layer, then the rules that tie settings together; all problems at once.
+    fn build(file: Option<(&Path, &str)>, env: &Env, flags: &[Flag]) -> Result<Self, ConfigError> {
         let mut layers = Layers::new(file, env, flags)?;
-        let mut config = Config::read(&mut layers);
+        let mut config = Config::read(&mut layers, file.map(|(path, _)| path), env);
         if let (None, Some(kind)) = (&config.secrets.llm_api_key, config.llm.provider) {
             let fallback = kind.fallback_key_var();
             config.secrets.llm_api_key = layers.fallback_secret("GUIDEBOT_LLM_API_KEY", fallback);
         }
-        config.file = file.map(|(path, _)| path.to_path_buf());
-        config.unknown_vars = unknown_env_vars(env);
         let mut problems = layers.problems;
         config.sources = layers.sources;
         problems.extend(config.password_in_file_url());
@@ -325,10 +311,9 @@ impl Config {
             return Ok(None);
         };
         let settings = LlmSettings {
-            base_url: match llm.base_url.as_str() {
-                "" => provider.default_base_url().to_string(),
-                url => url.to_string(),
-            },
+            base_url: non_empty(&llm.base_url)
+                .unwrap_or(provider.default_base_url())
+                .into(),
             api_key: self.secrets.llm_api_key.clone(),
             timeout: std::time::Duration::from_secs_f64(llm.timeout_secs),
             max_tokens: llm.max_tokens,
@@ -412,8 +397,18 @@ impl Config {
     /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order
     /// followed by the secrets: what `guidebot config check` prints.
     pub fn report(&self) -> Vec<ReportLine> {
-        let line = |key, env, value, source: &str| {
-            let source = self.source_of(source);
+        let settings = KEYS.iter().map(|spec| {
+            let value = mask_url_credentials(&self.value_text(spec.key).unwrap_or_default());
+            (spec.key.to_string(), spec.env.to_string(), value, spec.key)
+        });
+        let secrets = SECRET_VARS.iter().map(|&(var, _)| {
+            // A secret has a source exactly when it is set.
+            let value = self.source(var).map_or("(not set)", |_| "***").to_string();
+            let env = format!("{var} or {var}{FILE_SUFFIX}");
+            (format!("secret {var}"), env, value, var)
+        });
+        let line = |(key, env, value, from)| {
+            let source = self.source_of(from);
             ReportLine {
                 key,
                 env,
@@ -421,27 +416,8 @@ impl Config {
                 source,
             }
         };
-        let settings = KEYS.iter().map(|spec| {
-            let value = self.value_text(spec.key).unwrap_or_default();
-            line(
-                spec.key.into(),
-                spec.env.into(),
-                mask_url_credentials(&value),
-                spec.key,
-            )
-        });
-        let secrets = self.secret_values().into_iter().map(|(var, secret)| {
-            let value = secret.map_or("(not set)".to_string(), Secret::to_string);
-            let env = format!("{var} or {var}{FILE_SUFFIX}");
-            line(format!("secret {var}"), env, value, var)
-        });
-        settings.chain(secrets).collect()
+        settings.chain(secrets).map(line).collect()
     }
-}
-
-/// `text` trimmed, `None` when that leaves nothing (the feature is off, or not set).
-fn non_empty(text: &str) -> Option<&str> {
-    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 /// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
@@ -462,7 +438,7 @@ pub fn known_env_vars() -> Vec<String> {
 
 /// `GUIDEBOT_*` variables in `env` that no setting reads: most likely typos, which would
 /// otherwise be ignored without a word.
-pub fn unknown_env_vars(env: &HashMap<String, String>) -> Vec<String> {
+pub fn unknown_env_vars(env: &Env) -> Vec<String> {
     let known = known_env_vars();
     let unknown = env
         .keys()
@@ -479,21 +455,17 @@ trait SettingText {
     fn text(&self) -> String;
 }
 
+/// Implements [`SettingText`] through `Display` (of `self`, or of `self.$show()`), with the text
+/// of `None` where it is not `""`.
 macro_rules! display_text {
-    ($($ty:ty $(: $none:literal)?),*) => { $(impl SettingText for $ty {
+    ($($ty:ty $(: $none:literal)? $(=> $show:ident)?),*) => { $(impl SettingText for $ty {
         $(const NONE: &'static str = $none;)?
-        fn text(&self) -> String { self.to_string() }
+        fn text(&self) -> String { self$(.$show())?.to_string() }
     })* };
 }
 
-display_text!(String, u64, u32, usize, f64, f32: "none", bool);
+display_text!(String, u64, u32, usize, f64, f32: "none", bool, PathBuf => display);
 display_text!(ShardPlan, LogFormat, ProviderKind, SocketAddr);
-
-impl SettingText for PathBuf {
-    fn text(&self) -> String {
-        self.display().to_string()
-    }
-}
 
 impl<T: SettingText> SettingText for Option<T> {
     fn text(&self) -> String {

@@ -3,6 +3,7 @@
 //! their readers next to their type (`ShardPlan::parse`, `LogFormat::parse`, ...); the general
 //! ones live here so none is written twice.
 
+use reqwest::Url;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,15 +76,35 @@ pub fn seconds(high: f64) -> impl Fn(&str) -> Result<f64, String> {
 /// An http(s) URL without query or fragment, trailing `/` removed; `""` allowed when `optional`.
 pub fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
     let fix = "use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434";
-    let http = |url: &reqwest::Url| {
+    let http = |url: &Url| {
         matches!(url.scheme(), "http" | "https")
-            && url.host().is_some()
             && url.query().is_none()
             && url.fragment().is_none()
     };
-    move |raw| match raw.trim_end_matches('/') {
+    let read = url_with(http, optional, fix);
+    move |raw| read(raw.trim_end_matches('/'))
+}
+
+/// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host), as typed.
+pub fn postgres_url(raw: &str) -> Result<String, String> {
+    let fix = "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot";
+    url_with(
+        |url| matches!(url.scheme(), "postgres" | "postgresql"),
+        true,
+        fix,
+    )(raw)
+}
+
+/// `""` when `optional`, else a URL with a host that `ok` accepts, as typed; else `fix`.
+fn url_with(
+    ok: impl Fn(&Url) -> bool,
+    optional: bool,
+    fix: &'static str,
+) -> impl Fn(&str) -> Result<String, String> {
+    let read = parsed(move |url: &Url| url.host().is_some() && ok(url), fix.into());
+    move |raw| match raw {
         "" if optional => Ok(String::new()),
-        base => parsed(http, fix.into())(base).map(|_| base.to_string()),
+        _ => read(raw).map(|_| raw.to_string()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::{Env, Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
 use crate::util::parse::{optional, parsed};
+use crate::util::secret;
 use crate::util::secret::{mask_url_credentials, Secret};
 use crate::util::text::non_empty;
 use crate::util::toml::{line_of, scalar_text};
@@ -95,52 +96,39 @@ type Given = (Result<String, &'static str>, Source);
 pub(super) struct Layers {
     /// The variables that are set, trimmed (empty ones count as unset).
     env: Env,
-    /// Each key the file, a variable or a flag gives, with the text of the last of them.
+    /// Each key a flag, a variable or the file gives, with the text of the first of them.
     given: HashMap<&'static str, Given>,
     pub(super) sources: BTreeMap<&'static str, Source>,
     pub(super) problems: Vec<Problem>,
 }
 
 impl Layers {
-    /// Reads the file (a syntax error stops here; unknown keys and secrets in it are problems),
-    /// then lays the variables and the flags over it.
-    pub(super) fn new(
-        file: Option<(&Path, &str)>,
-        env: &Env,
-        flags: &[Flag],
-    ) -> Result<Self, Problem> {
-        let env = env
-            .iter()
-            .filter_map(|(var, value)| Some((var.clone(), non_empty(value)?.into())));
-        let env = env.collect();
-        let mut layers = Layers {
-            env,
-            ..Layers::default()
-        };
-        if let Some((path, text)) = file {
-            layers.read_file(path, text)?;
-        }
+    /// The variables and the flags (the last flag for a key wins); the file goes under them
+    /// ([`Layers::read_file`]).
+    pub(super) fn new(env: &Env, flags: &[Flag]) -> Self {
+        let set = |(var, value): (&String, &String)| Some((var.clone(), non_empty(value)?.into()));
+        let env: Env = env.iter().filter_map(set).collect();
+        let mut given = HashMap::new();
         for spec in KEYS {
-            if let Some(text) = layers.env.get(spec.env) {
+            if let Some(text) = env.get(spec.env) {
                 let var = spec.env.to_string();
-                layers
-                    .given
-                    .insert(spec.key, (Ok(text.clone()), Source::Env { var }));
+                given.insert(spec.key, (Ok(text.clone()), Source::Env { var }));
             }
         }
-        for flag in flags {
-            let source = Source::Flag {
-                flag: flag.flag.into(),
-            };
-            layers
-                .given
-                .insert(flag.key, (Ok(flag.value.clone()), source));
+        for Flag { key, flag, value } in flags {
+            let flag = flag.to_string();
+            given.insert(*key, (Ok(value.clone()), Source::Flag { flag }));
         }
-        Ok(layers)
+        Layers {
+            env,
+            given,
+            ..Layers::default()
+        }
     }
 
-    /// Takes each value of the TOML `text` (read from `path`) with its line.
-    fn read_file(&mut self, path: &Path, text: &str) -> Result<(), Problem> {
+    /// Takes each value of the TOML `text` (read from `path`) with its line, where no variable or
+    /// flag gives the key. A syntax error stops here; unknown keys and secrets are problems.
+    pub(super) fn read_file(&mut self, path: &Path, text: &str) -> Result<(), Problem> {
         let at = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
         let table = DeTable::parse(text).map_err(|error| {
             let offset = error.span().map_or(0, |span| span.start);
@@ -167,8 +155,8 @@ impl Layers {
                 } else if let Some(spec) = spec {
                     let (path, line) = (path.to_path_buf(), line_of(text, value.span().start));
                     let source = Source::File { path, line };
-                    self.given
-                        .insert(spec.key, (scalar_text(value.get_ref()), source));
+                    let text = scalar_text(value.get_ref());
+                    self.given.entry(spec.key).or_insert((text, source));
                 } else {
                     self.problem::<()>(at(name.span().start), unknown("key", &key));
                 }
@@ -204,37 +192,23 @@ impl Layers {
         }
     }
 
-    /// A secret from `VAR` or the file named by `VAR_FILE` (both set is ambiguous: a problem).
+    /// The secret `var`, from the variable `from` or the file named by `<from>_FILE` (`from` is
+    /// `var` itself, or a provider-specific fallback such as `ANTHROPIC_API_KEY`).
     pub(super) fn secret(
         &mut self,
         var: &'static str,
+        from: &str,
         check: fn(&str) -> Result<(), String>,
     ) -> Option<Secret> {
-        let file_var = format!("{var}{FILE_SUFFIX}");
-        let (value, from) = match (self.env.get(var), self.env.get(&file_var)) {
-            (Some(_), Some(_)) => return self.problem(var, format!("both {var} and {file_var} are set; keep only one")),
-            (Some(value), None) => (value.clone(), var.to_string()),
-            (None, Some(path)) => match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => (text, file_var),
-                Ok(_) => return self.problem(&file_var, format!("the secret file {path} is empty; put the {var} value in it")),
-                Err(error) => return self.problem(&file_var, format!("cannot read the secret file {path} ({error}); mount the secret there or unset {file_var}")),
-            },
-            (None, None) => return None,
+        let (secret, from) = match secret::from_env(&self.env, from) {
+            Ok(found) => found?,
+            Err((at, message)) => return self.problem(at, message),
         };
-        let secret = Secret::new(value);
         if let Err(message) = check(secret.expose()) {
             return self.problem(from, message);
         }
         self.sources.insert(var, Source::Env { var: from });
         Some(secret)
-    }
-
-    /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
-    pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
-        let value = Secret::new(self.env.get(fallback)?);
-        let from = fallback.to_string();
-        self.sources.insert(var, Source::Env { var: from });
-        Some(value)
     }
 
     fn problem<T>(&mut self, location: impl Into<String>, message: String) -> Option<T> {

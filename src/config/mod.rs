@@ -20,20 +20,20 @@ use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::store::StoreTarget;
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
-use crate::util::parse::{addr, flag, folder, postgres_url, seconds, text, url, whole};
+use crate::util::parse::{addr, display_text, flag, folder, postgres_url, seconds, text, url};
+use crate::util::parse::{whole, Text};
+pub use crate::util::secret::FILE_SUFFIX;
 use crate::util::secret::{mask_url_credentials, Secret};
 use crate::util::text::non_empty;
 use layers::{id, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the TOML file when `--config` is not given.
 pub const ENV_CONFIG: &str = "GUIDEBOT_CONFIG";
-/// Suffix of the variables that name a file holding a secret (`DISCORD_TOKEN_FILE`, ...).
-pub const FILE_SUFFIX: &str = "_FILE";
 /// The environment as the loaders take it, variable to value (`std::env::vars().collect()`).
 pub type Env = HashMap<String, String>;
 
@@ -98,8 +98,6 @@ macro_rules! settings {
             /// `GUIDEBOT_*` variables that are set but mean nothing (typos), for warnings.
             pub unknown_vars: Vec<String>,
             #[serde(skip)]
-            llm_settings: Option<LlmSettings>,
-            #[serde(skip)]
             sources: BTreeMap<&'static str, Source>,
         }
 
@@ -110,9 +108,9 @@ macro_rules! settings {
                     $($section: $Section { $( $field: layers.pick(
                         concat!(stringify!($section), ".", stringify!($field)), $default, $read,
                     ), )* },)*
-                    secrets: Secrets { $( $secret: layers.secret($var, $check), )* },
+                    secrets: Secrets { $( $secret: layers.secret($var, $var, $check), )* },
                     file: file.map(Path::to_path_buf), unknown_vars: unknown_env_vars(env),
-                    llm_settings: None, sources: BTreeMap::new(),
+                    sources: BTreeMap::new(),
                 }
             }
 
@@ -283,20 +281,20 @@ impl Config {
 
     /// Every layer, then the rules that tie settings together; all problems at once.
     fn build(file: Option<(&Path, &str)>, env: &Env, flags: &[Flag]) -> Result<Self, ConfigError> {
-        let mut layers = Layers::new(file, env, flags)?;
+        let mut layers = Layers::new(env, flags);
+        if let Some((path, text)) = file {
+            layers.read_file(path, text)?;
+        }
         let mut config = Config::read(&mut layers, file.map(|(path, _)| path), env);
         if let (None, Some(kind)) = (&config.secrets.llm_api_key, config.llm.provider) {
-            let fallback = kind.fallback_key_var();
-            config.secrets.llm_api_key = layers.fallback_secret("GUIDEBOT_LLM_API_KEY", fallback);
+            let key = layers.secret("GUIDEBOT_LLM_API_KEY", kind.fallback_key_var(), |_| Ok(()));
+            config.secrets.llm_api_key = key;
         }
         let mut problems = layers.problems;
         config.sources = layers.sources;
         problems.extend(config.password_in_file_url());
         if problems.is_empty() {
-            match config.build_llm_settings() {
-                Ok(settings) => config.llm_settings = settings,
-                Err(problem) => problems.push(problem),
-            }
+            problems.extend(config.build_llm_settings().err());
         }
         problems
             .is_empty()
@@ -337,7 +335,7 @@ impl Config {
 
     /// The checked LLM settings; `None` when no provider is configured (extractive answers).
     pub fn llm_settings(&self) -> Option<LlmSettings> {
-        self.llm_settings.clone()
+        self.build_llm_settings().ok().flatten()
     }
 
     /// The storage file, `None` when storage is disabled (empty path).
@@ -423,16 +421,18 @@ impl Config {
 /// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
 /// `GUIDEBOT_CONFIG`, the provider-specific key fallbacks). The deploy artifacts may use only these.
 pub fn known_env_vars() -> Vec<String> {
-    let settings = KEYS.iter().map(|spec| spec.env.to_string());
-    let secrets = SECRET_VARS
+    let secrets = SECRET_VARS.iter().map(|(var, _)| *var);
+    let files = secrets.clone().map(|var| format!("{var}{FILE_SUFFIX}"));
+    let fallbacks =
+        [ProviderKind::Anthropic, ProviderKind::OpenAi].map(|kind| kind.fallback_key_var());
+    let vars = KEYS
         .iter()
-        .flat_map(|(var, _)| [var.to_string(), format!("{var}{FILE_SUFFIX}")]);
-    let fallbacks = [ProviderKind::Anthropic, ProviderKind::OpenAi]
-        .map(|kind| kind.fallback_key_var().to_string());
-    settings
+        .map(|spec| spec.env)
         .chain(secrets)
-        .chain(fallbacks)
-        .chain([ENV_CONFIG.to_string()])
+        .chain(fallbacks);
+    vars.chain([ENV_CONFIG])
+        .map(str::to_string)
+        .chain(files)
         .collect()
 }
 
@@ -440,35 +440,11 @@ pub fn known_env_vars() -> Vec<String> {
 /// otherwise be ignored without a word.
 pub fn unknown_env_vars(env: &Env) -> Vec<String> {
     let known = known_env_vars();
-    let unknown = env
-        .keys()
-        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var));
-    let mut unknown: Vec<String> = unknown.cloned().collect();
-    unknown.sort();
-    unknown
+    let ours = env.keys().filter(|var| var.starts_with("GUIDEBOT_"));
+    let unknown: BTreeSet<&String> = ours.filter(|var| !known.contains(var)).collect();
+    unknown.into_iter().cloned().collect()
 }
 
-/// The text of a setting's value, as a variable would hold it and as the example file shows it.
-trait SettingText {
-    /// The text of `None` for an optional value of this type.
-    const NONE: &'static str = "";
-    fn text(&self) -> String;
-}
-
-/// Implements [`SettingText`] through `Display` (of `self`, or of `self.$show()`), with the text
-/// of `None` where it is not `""`.
-macro_rules! display_text {
-    ($($ty:ty $(: $none:literal)? $(=> $show:ident)?),*) => { $(impl SettingText for $ty {
-        $(const NONE: &'static str = $none;)?
-        fn text(&self) -> String { self$(.$show())?.to_string() }
-    })* };
-}
-
-display_text!(String, u64, u32, usize, f64, f32: "none", bool, PathBuf => display);
-display_text!(ShardPlan, LogFormat, ProviderKind, SocketAddr);
-
-impl<T: SettingText> SettingText for Option<T> {
-    fn text(&self) -> String {
-        self.as_ref().map_or(T::NONE.to_string(), T::text)
-    }
-}
+// How the configuration's own types are written (see `util::parse::Text`); an omitted temperature
+// reads back as "none".
+display_text!(ShardPlan, LogFormat, ProviderKind, f32: "none");

@@ -1,7 +1,8 @@
 //! Reading a value an operator typed (a setting, a variable, a flag): each reader takes trimmed
-//! text and returns the value or how to fix the text, one message per rule. Domain values keep
-//! their readers next to their type (`ShardPlan::parse`, `LogFormat::parse`, ...); the general
-//! ones live here so none is written twice.
+//! text and returns the value or how to fix the text, one message per rule; [`Text`] writes a
+//! value back as that text. Domain values keep their readers next to their type
+//! (`ShardPlan::parse`, `LogFormat::parse`, ...); the general ones live here so none is written
+//! twice.
 
 use reqwest::Url;
 use std::fmt;
@@ -113,6 +114,32 @@ pub fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
     let fix =
         "use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off";
     optional(parsed(|_: &SocketAddr| true, fix.into()))(raw)
+}
+
+/// A value as the text its reader reads back, as a variable would hold it (`""` for `None`).
+pub trait Text {
+    /// The text of `None` for an optional value of this type.
+    const NONE: &'static str = "";
+    /// The text of the value.
+    fn text(&self) -> String;
+}
+
+/// Implements [`Text`] through `Display` (of `self`, or of `self.$show()`), with the text of
+/// `None` where it is not `""`.
+macro_rules! display_text {
+    ($($ty:ty $(: $none:literal)? $(=> $show:ident)?),*) => { $(impl $crate::util::parse::Text for $ty {
+        $(const NONE: &'static str = $none;)?
+        fn text(&self) -> String { self$(.$show())?.to_string() }
+    })* };
+}
+pub(crate) use display_text;
+
+display_text!(String, u64, u32, usize, f64, bool, SocketAddr, PathBuf => display);
+
+impl<T: Text> Text for Option<T> {
+    fn text(&self) -> String {
+        self.as_ref().map_or(T::NONE.to_string(), T::text)
+    }
 }
 
 #[cfg(test)]

@@ -34,8 +34,7 @@ impl Source {
     pub fn location(&self, key: &str) -> String {
         match self {
             Source::File { path, line } => format!("{}:{line}: {key}", path.display()),
-            Source::Env { var } => var.clone(),
-            Source::Flag { flag } => flag.clone(),
+            Source::Env { var: name } | Source::Flag { flag: name } => name.clone(),
             Source::Default => key.to_string(),
         }
     }
@@ -82,22 +81,22 @@ pub struct ConfigError {
 
 impl From<Problem> for ConfigError {
     fn from(problem: Problem) -> Self {
-        ConfigError {
-            problems: vec![problem],
-        }
+        let problems = vec![problem];
+        ConfigError { problems }
     }
 }
 
-/// The text one layer gives for a key (`Err` for a file value that is not a single value).
-type Given = (Result<String, &'static str>, Source);
+/// What a secret's value must pass besides being set (a token without spaces, ...).
+type Check = fn(&str) -> Result<(), String>;
 
 /// Applies the layers one key at a time and collects problems instead of stopping at the first.
 #[derive(Default)]
 pub(super) struct Layers {
     /// The variables that are set, trimmed (empty ones count as unset).
     env: Env,
-    /// Each key a flag, a variable or the file gives, with the text of the first of them.
-    given: HashMap<&'static str, Given>,
+    /// Each key a flag, a variable or the file gives, with the text of the first of them (`Err`
+    /// for a file value that is not a single value) and its source.
+    given: HashMap<&'static str, (Result<String, &'static str>, Source)>,
     pub(super) sources: BTreeMap<&'static str, Source>,
     pub(super) problems: Vec<Problem>,
 }
@@ -107,8 +106,9 @@ impl Layers {
     /// ([`Layers::read_file`]).
     pub(super) fn new(env: &Env, flags: &[Flag]) -> Self {
         let set = |(var, value): (&String, &String)| Some((var.clone(), non_empty(value)?.into()));
-        let env: Env = env.iter().filter_map(set).collect();
-        let mut given = HashMap::new();
+        let mut layers = Layers::default();
+        layers.env = env.iter().filter_map(set).collect();
+        let Layers { env, given, .. } = &mut layers;
         for spec in KEYS {
             if let Some(text) = env.get(spec.env) {
                 let var = spec.env.to_string();
@@ -119,11 +119,7 @@ impl Layers {
             let flag = flag.to_string();
             given.insert(*key, (Ok(value.clone()), Source::Flag { flag }));
         }
-        Layers {
-            env,
-            given,
-            ..Layers::default()
-        }
+        layers
     }
 
     /// Takes each value of the TOML `text` (read from `path`) with its line, where no variable or
@@ -139,20 +135,17 @@ impl Layers {
         };
         for (section, body) in table.get_ref().iter() {
             let name = section.get_ref();
-            let known = KEYS
-                .iter()
-                .any(|spec| spec.key.split('.').next() == Some(name));
+            let known = KEYS.iter().any(|s| s.key.split('.').next() == Some(name));
             let (true, Some(entries)) = (known, body.get_ref().as_table()) else {
                 self.problem::<()>(at(section.span().start), unknown("section", name));
                 continue;
             };
             for (name, value) in entries.iter() {
                 let key = format!("{}.{}", section.get_ref(), name.get_ref());
-                let spec = KEYS.iter().find(|spec| spec.key == key);
                 if let Some((var, _)) = SECRET_VARS.iter().find(|(_, file_key)| *file_key == key) {
                     let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
                     self.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
-                } else if let Some(spec) = spec {
+                } else if let Some(spec) = KEYS.iter().find(|spec| spec.key == key) {
                     let (path, line) = (path.to_path_buf(), line_of(text, value.span().start));
                     let source = Source::File { path, line };
                     let text = scalar_text(value.get_ref());
@@ -178,28 +171,18 @@ impl Layers {
             return default;
         };
         // A URL's password must not reach the message.
-        let invalid =
-            |text: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(text));
-        let text = text.map_err(str::to_string);
+        let invalid = |t: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(t));
+        let (text, location) = (text.map_err(str::to_string), source.location(key));
+        self.sources.insert(key, source); // unused when there is a problem: no configuration then
         match text.and_then(|text| read(text.trim()).map_err(|fix| invalid(&text, fix))) {
-            Ok(value) => {
-                self.sources.insert(key, source);
-                value
-            }
-            Err(message) => self
-                .problem(source.location(key), message)
-                .unwrap_or(default),
+            Ok(value) => value,
+            Err(fix) => self.problem(location, fix).unwrap_or(default),
         }
     }
 
     /// The secret `var`, from the variable `from` or the file named by `<from>_FILE` (`from` is
     /// `var` itself, or a provider-specific fallback such as `ANTHROPIC_API_KEY`).
-    pub(super) fn secret(
-        &mut self,
-        var: &'static str,
-        from: &str,
-        check: fn(&str) -> Result<(), String>,
-    ) -> Option<Secret> {
+    pub(super) fn secret(&mut self, var: &'static str, from: &str, check: Check) -> Option<Secret> {
         let (secret, from) = match secret::from_env(&self.env, from) {
             Ok(found) => found?,
             Err((at, message)) => return self.problem(at, message),

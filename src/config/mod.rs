@@ -97,8 +97,7 @@ macro_rules! settings {
             pub file: Option<PathBuf>,
             /// `GUIDEBOT_*` variables that are set but mean nothing (typos), for warnings.
             pub unknown_vars: Vec<String>,
-            #[serde(skip)]
-            sources: BTreeMap<&'static str, Source>,
+            #[serde(skip)] sources: BTreeMap<&'static str, Source>,
         }
 
         impl Config {
@@ -109,8 +108,7 @@ macro_rules! settings {
                         concat!(stringify!($section), ".", stringify!($field)), $default, $read,
                     ), )* },)*
                     secrets: Secrets { $( $secret: layers.secret($var, $var, $check), )* },
-                    file: file.map(Path::to_path_buf), unknown_vars: unknown_env_vars(env),
-                    sources: BTreeMap::new(),
+                    file: file.map(Path::to_path_buf), unknown_vars: unknown_env_vars(env), sources: BTreeMap::new(),
                 }
             }
 
@@ -296,10 +294,8 @@ impl Config {
         if problems.is_empty() {
             problems.extend(config.build_llm_settings().err());
         }
-        problems
-            .is_empty()
-            .then_some(config)
-            .ok_or(ConfigError { problems })
+        let error = ConfigError { problems };
+        error.problems.is_empty().then_some(config).ok_or(error)
     }
 
     /// Builds the LLM settings from `[llm]` and the key, checking the rules that tie them together
@@ -308,10 +304,9 @@ impl Config {
         let (llm, Some(provider)) = (&self.llm, self.llm.provider) else {
             return Ok(None);
         };
+        let url = non_empty(&llm.base_url);
         let settings = LlmSettings {
-            base_url: non_empty(&llm.base_url)
-                .unwrap_or(provider.default_base_url())
-                .into(),
+            base_url: url.unwrap_or(provider.default_base_url()).into(),
             api_key: self.secrets.llm_api_key.clone(),
             timeout: std::time::Duration::from_secs_f64(llm.timeout_secs),
             max_tokens: llm.max_tokens,
@@ -397,22 +392,20 @@ impl Config {
     pub fn report(&self) -> Vec<ReportLine> {
         let settings = KEYS.iter().map(|spec| {
             let value = mask_url_credentials(&self.value_text(spec.key).unwrap_or_default());
-            (spec.key.to_string(), spec.env.to_string(), value, spec.key)
+            let source = self.source_of(spec.key);
+            (spec.key.to_string(), spec.env.to_string(), value, source)
         });
         let secrets = SECRET_VARS.iter().map(|&(var, _)| {
             // A secret has a source exactly when it is set.
             let value = self.source(var).map_or("(not set)", |_| "***").to_string();
             let env = format!("{var} or {var}{FILE_SUFFIX}");
-            (format!("secret {var}"), env, value, var)
+            (format!("secret {var}"), env, value, self.source_of(var))
         });
-        let line = |(key, env, value, from)| {
-            let source = self.source_of(from);
-            ReportLine {
-                key,
-                env,
-                value,
-                source,
-            }
+        let line = |(key, env, value, source)| ReportLine {
+            key,
+            env,
+            value,
+            source,
         };
         settings.chain(secrets).map(line).collect()
     }
@@ -421,19 +414,15 @@ impl Config {
 /// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
 /// `GUIDEBOT_CONFIG`, the provider-specific key fallbacks). The deploy artifacts may use only these.
 pub fn known_env_vars() -> Vec<String> {
-    let secrets = SECRET_VARS.iter().map(|(var, _)| *var);
-    let files = secrets.clone().map(|var| format!("{var}{FILE_SUFFIX}"));
-    let fallbacks =
-        [ProviderKind::Anthropic, ProviderKind::OpenAi].map(|kind| kind.fallback_key_var());
-    let vars = KEYS
-        .iter()
-        .map(|spec| spec.env)
-        .chain(secrets)
-        .chain(fallbacks);
-    vars.chain([ENV_CONFIG])
-        .map(str::to_string)
-        .chain(files)
-        .collect()
+    let mut vars: Vec<String> = KEYS.iter().map(|spec| spec.env.to_string()).collect();
+    for (var, _) in SECRET_VARS {
+        vars.extend([var.to_string(), format!("{var}{FILE_SUFFIX}")]);
+    }
+    for kind in [ProviderKind::Anthropic, ProviderKind::OpenAi] {
+        vars.push(kind.fallback_key_var().into());
+    }
+    vars.push(ENV_CONFIG.into());
+    vars
 }
 
 /// `GUIDEBOT_*` variables in `env` that no setting reads: most likely typos, which would

@@ -383,8 +383,7 @@ impl Config {
     pub fn check_paths(&self) -> Vec<Problem> {
         let dir = &self.paths.corpus_dir;
         let message = format!("the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides", dir.display());
-        let missing = (!dir.is_dir()).then(|| self.problem("paths.corpus_dir", message));
-        missing.into_iter().collect()
+        Vec::from_iter((!dir.is_dir()).then(|| self.problem("paths.corpus_dir", message)))
     }
 
     /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order

@@ -104,11 +104,11 @@ pub(super) struct Layers {
 impl Layers {
     /// The variables and the flags (the last flag for a key wins); the file goes under them
     /// ([`Layers::read_file`]).
-    pub(super) fn new(env: &Env, flags: &[Flag]) -> Self {
+    pub(super) fn new(vars: &Env, flags: &[Flag]) -> Self {
         let set = |(var, value): (&String, &String)| Some((var.clone(), non_empty(value)?.into()));
         let mut layers = Layers::default();
-        layers.env = env.iter().filter_map(set).collect();
         let Layers { env, given, .. } = &mut layers;
+        env.extend(vars.iter().filter_map(set));
         for spec in KEYS {
             if let Some(text) = env.get(spec.env) {
                 let var = spec.env.to_string();

@@ -1,5 +1,5 @@
 //! Setup repeated across the integration tests: the bundled guides, an in-memory engine over
-//! them, and an environment map for the configuration.
+//! them, an environment map for the configuration, and a command run in process.
 
 use guidebot::corpus::Corpus;
 use guidebot::engine::Engine;
@@ -33,6 +33,16 @@ pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect()
+}
+
+/// Runs `guidebot ARGS` in process (the binary's own code) with only `pairs` in its environment;
+/// the result and what it printed (which must be UTF-8).
+pub async fn run_cli(args: &[&str], pairs: &[(&str, &str)]) -> (anyhow::Result<()>, String) {
+    use clap::Parser;
+    let cli = guidebot::cli::Cli::try_parse_from(args).expect("the arguments parse");
+    let mut out = Vec::new();
+    let result = guidebot::cli::run(cli, &vars(pairs), &mut out).await;
+    (result, String::from_utf8(out).expect("UTF-8 output"))
 }
 
 /// Sends SIGTERM to a `guidebot` process, waits (up to 30 s) for it to exit by itself, checks that

@@ -35,6 +35,36 @@ pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
+/// The `guidebot` binary run from the crate root with a clean environment (only `PATH`) and the
+/// corpus watcher off.
+pub fn guidebot_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_guidebot"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUIDEBOT_RELOAD_WATCH", "false");
+    command
+}
+
+/// A POST of `body` to `base`'s interactions endpoint, signed by `key` now as Discord signs it.
+pub fn signed_interaction(
+    client: &reqwest::Client,
+    base: &str,
+    key: &ed25519_dalek::SigningKey,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    use ed25519_dalek::Signer;
+    let timestamp = guidebot::util::clock::now_unix().to_string();
+    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
+    client
+        .post(format!("{base}/interactions"))
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
+        .header("x-signature-timestamp", &timestamp)
+        .body(body.to_string())
+}
+
 /// Runs `guidebot ARGS` in process (the binary's own code) with only `pairs` in its environment;
 /// the result and what it printed (which must be UTF-8).
 pub async fn run_cli(args: &[&str], pairs: &[(&str, &str)]) -> (anyhow::Result<()>, String) {

@@ -177,18 +177,27 @@ pub enum Write {
         day: String,
         tokens: u64,
     },
-    /// A written answer for the shared cache, as JSON.
-    CachedAnswer {
-        key: String,
-        at_unix: i64,
-        answer_json: String,
-    },
-    /// Requests and tokens added to one scope's usage of `day` (a moved database's rows).
-    Usage {
-        scope: String,
-        day: String,
-        usage: Usage,
-    },
+    /// A written answer for the shared cache.
+    CachedAnswer(CachedAnswerRecord),
+    /// Requests and tokens added to one scope's usage of a day (a moved database's rows).
+    Usage(UsageRecord),
+}
+
+/// A written answer in the shared cache, as JSON, and when it was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedAnswerRecord {
+    pub key: String,
+    pub at_unix: i64,
+    pub answer_json: String,
+}
+
+/// One scope's LLM use of one day, as the `usage` table keeps it (`scope` is a
+/// [`BudgetScope::key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecord {
+    pub scope: String,
+    pub day: String,
+    pub usage: Usage,
 }
 
 impl Write {
@@ -197,11 +206,12 @@ impl Write {
         let answer_json = serde_json::to_string(answer)
             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let (key, at_unix) = (key.to_string(), now_unix);
-        Ok(Write::CachedAnswer {
+        let record = CachedAnswerRecord {
             key,
             at_unix,
             answer_json,
-        })
+        };
+        Ok(Write::CachedAnswer(record))
     }
 
     /// What this write adds to the `usage` table: `(scope key, day, requests, tokens)` rows.
@@ -218,7 +228,7 @@ impl Write {
                     .map(|scope| (scope.key(), day.as_str(), 0, tokens))
                     .collect()
             }
-            Write::Usage { scope, day, usage } => {
+            Write::Usage(UsageRecord { scope, day, usage }) => {
                 let (requests, tokens) = (sql_limit(usage.requests), sql_limit(usage.tokens));
                 vec![(scope.clone(), day.as_str(), requests, tokens)]
             }
@@ -289,10 +299,8 @@ impl LlmClaim {
 pub struct Dump {
     pub questions: Vec<QuestionRecord>,
     pub feedback: Vec<FeedbackRecord>,
-    /// `(scope key, day, usage)`.
-    pub usage: Vec<(String, String, Usage)>,
-    /// `(key, at_unix, answer JSON)`.
-    pub cache: Vec<(String, i64, String)>,
+    pub usage: Vec<UsageRecord>,
+    pub cache: Vec<CachedAnswerRecord>,
 }
 
 impl Dump {
@@ -300,19 +308,8 @@ impl Dump {
     pub fn writes(&self) -> Vec<Write> {
         let questions = self.questions.iter().cloned().map(Write::Question);
         let feedback = self.feedback.iter().cloned().map(Write::Feedback);
-        let usage = self.usage.iter().map(|(scope, day, usage)| Write::Usage {
-            scope: scope.clone(),
-            day: day.clone(),
-            usage: *usage,
-        });
-        let cache = self
-            .cache
-            .iter()
-            .map(|(key, at_unix, answer_json)| Write::CachedAnswer {
-                key: key.clone(),
-                at_unix: *at_unix,
-                answer_json: answer_json.clone(),
-            });
+        let usage = self.usage.iter().cloned().map(Write::Usage);
+        let cache = self.cache.iter().cloned().map(Write::CachedAnswer);
         questions
             .chain(feedback)
             .chain(usage)
@@ -576,11 +573,8 @@ pub trait Store: Send + Sync {
         ttl: Duration,
         now_unix: i64,
     ) -> Result<Option<Answer>, StoreError> {
-        let oldest = now_unix - ttl.as_secs() as i64;
-        Ok(self
-            .stored_answer(key, oldest)
-            .await?
-            .map(|(_, answer)| answer))
+        let answer = self.stored_answer(key, cached_since(ttl, now_unix)).await?;
+        Ok(answer.map(|(_, answer)| answer))
     }
     /// The cached answer for `key` stored at or after `oldest_unix`, with when it was stored.
     async fn stored_answer(
@@ -615,6 +609,11 @@ pub fn normalize_question(question: &str) -> String {
     crate::corpus::collapse_whitespace(&question.to_lowercase())
         .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
         .to_string()
+}
+
+/// The oldest time, in Unix seconds, an answer younger than `ttl` at `now_unix` was cached at.
+pub(crate) fn cached_since(ttl: Duration, now_unix: i64) -> i64 {
+    now_unix.saturating_sub(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `days` days before `now_unix`: where a retention period or a report's period starts.

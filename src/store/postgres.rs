@@ -10,9 +10,9 @@
 
 use super::migrations::POSTGRES_MIGRATIONS;
 use super::{
-    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope, ClaimOutcome,
-    ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim, QuestionRecord, Report, Store,
-    StoreError, Usage, Write, SHORT_LIVED_KEEP,
+    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
+    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim,
+    QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write, SHORT_LIVED_KEEP,
 };
 use crate::engine::PriorTurn;
 use crate::util::clock::{day_of, now_unix};
@@ -99,17 +99,13 @@ async fn write_one(client: &impl GenericClient, write: &Write) -> Result<(), Sto
             }
             Ok(())
         }
-        Write::CachedAnswer {
-            key,
-            at_unix,
-            answer_json,
-        } => {
+        Write::CachedAnswer(cached) => {
             client
                 .execute(
                     "INSERT INTO answer_cache (key, at_unix, answer) VALUES ($1, $2, $3)
                      ON CONFLICT (key) DO UPDATE SET at_unix = excluded.at_unix, answer = excluded.answer
                      WHERE excluded.at_unix >= answer_cache.at_unix",
-                    &[key, at_unix, answer_json],
+                    &[&cached.key, &cached.at_unix, &cached.answer_json],
                 )
                 .await?;
             Ok(())
@@ -461,12 +457,10 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|row| {
-                (
-                    row.get(0),
-                    row.get(1),
-                    Usage::stored(row.get(2), row.get(3)),
-                )
+            .map(|row| UsageRecord {
+                scope: row.get(0),
+                day: row.get(1),
+                usage: Usage::stored(row.get(2), row.get(3)),
             })
             .collect();
         let cache = client
@@ -476,7 +470,11 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .map(|row| CachedAnswerRecord {
+                key: row.get(0),
+                at_unix: row.get(1),
+                answer_json: row.get(2),
+            })
             .collect();
         Ok(Dump {
             questions,

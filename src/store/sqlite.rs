@@ -4,9 +4,9 @@
 
 use super::migrations::SQLITE_MIGRATIONS;
 use super::{
-    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope, ClaimOutcome,
-    ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim, QuestionRecord, Report, Store,
-    StoreError, Usage, Write, SHORT_LIVED_KEEP,
+    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
+    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim,
+    QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write, SHORT_LIVED_KEEP,
 };
 use crate::engine::PriorTurn;
 use crate::util::clock::day_of;
@@ -188,18 +188,14 @@ fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
             }
             Ok(())
         }
-        Write::CachedAnswer {
-            key,
-            at_unix,
-            answer_json,
-        } => {
+        Write::CachedAnswer(cached) => {
             connection
                 .prepare_cached(
                     "INSERT INTO answer_cache (key, at_unix, answer) VALUES (?1, ?2, ?3)
                  ON CONFLICT(key) DO UPDATE SET at_unix = excluded.at_unix, answer = excluded.answer
                  WHERE excluded.at_unix >= answer_cache.at_unix",
                 )?
-                .execute(params![key, at_unix, answer_json])?;
+                .execute(params![cached.key, cached.at_unix, cached.answer_json])?;
             Ok(())
         }
     }
@@ -365,14 +361,23 @@ fn dump(connection: &Connection) -> Result<Dump, StoreError> {
         connection.prepare("SELECT scope, day, requests, tokens FROM usage ORDER BY scope, day")?;
     let usage = statement
         .query_map([], |row| {
-            let usage = Usage::stored(row.get(2)?, row.get(3)?);
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, usage))
+            Ok(UsageRecord {
+                scope: row.get(0)?,
+                day: row.get(1)?,
+                usage: Usage::stored(row.get(2)?, row.get(3)?),
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut statement =
         connection.prepare("SELECT key, at_unix, answer FROM answer_cache ORDER BY key")?;
     let cache = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .query_map([], |row| {
+            Ok(CachedAnswerRecord {
+                key: row.get(0)?,
+                at_unix: row.get(1)?,
+                answer_json: row.get(2)?,
+            })
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Dump {
         questions,

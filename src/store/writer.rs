@@ -161,7 +161,7 @@ impl Storage {
         ttl: Duration,
         now_unix: i64,
     ) -> Result<Option<Answer>, StoreError> {
-        let oldest = now_unix - ttl.as_secs() as i64;
+        let oldest = super::cached_since(ttl, now_unix);
         if let Ok(mut memory) = self.memory_cache.lock() {
             match memory.get(key) {
                 Some((at, answer)) if *at >= oldest => return Ok(Some(answer.clone())),

@@ -410,15 +410,15 @@ impl Config {
     }
 }
 
-/// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
-/// `GUIDEBOT_CONFIG`, the provider-specific key fallbacks). The deploy artifacts may use only these.
+/// Every environment variable the configuration reads (settings, `GUIDEBOT_CONFIG`, secrets and
+/// the provider-specific key fallbacks with their `_FILE` forms). The deploy artifacts may use
+/// only these.
 pub fn known_env_vars() -> Vec<String> {
     let mut vars: Vec<String> = KEYS.iter().map(|spec| spec.env.to_string()).collect();
-    for (var, _) in SECRET_VARS {
+    let secrets = SECRET_VARS.iter().map(|(var, _)| *var);
+    let kinds = [ProviderKind::Anthropic, ProviderKind::OpenAi];
+    for var in secrets.chain(kinds.map(ProviderKind::fallback_key_var)) {
         vars.extend([var.to_string(), format!("{var}{FILE_SUFFIX}")]);
-    }
-    for kind in [ProviderKind::Anthropic, ProviderKind::OpenAi] {
-        vars.push(kind.fallback_key_var().into());
     }
     vars.push(ENV_CONFIG.into());
     vars

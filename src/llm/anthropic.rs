@@ -399,7 +399,7 @@ impl StreamState {
         }
     }
 
-    /// The body ended before `message_stop` (after it, [`super::Parser`] does not ask).
+    /// The body ended before `message_stop` (after it, the parser is not asked).
     pub(crate) fn on_end(&mut self, _out: &mut VecDeque<LlmEvent>) -> Result<(), LlmError> {
         let message = "the stream ended before message_stop";
         Err(LlmError::Stream(message.to_string()))

@@ -25,6 +25,7 @@ use guidebot::store::{
 };
 use guidebot::util::clock::{day_of, now_unix};
 use guidebot::util::secret::Secret;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -116,6 +117,7 @@ on_both_backends!(
     linked_messages_lead_back_to_their_conversation,
     retention_purges_conversations_with_the_analytics,
     a_thread_continues_on_another_replica_and_after_a_restart,
+    a_burst_of_replay_checks_lets_each_id_through_once,
 );
 
 /// Records what the dispatcher sends, as JSON.
@@ -463,6 +465,34 @@ async fn cooldowns_and_replayed_ids_are_shared_between_replicas(db: TestDb) {
         "a replay on another replica is recognised"
     );
     assert!(second.first_sighting("1234567891", now).await.unwrap());
+}
+
+/// Replay checks arriving together are committed together (SQLite's group commit): each id must
+/// still pass exactly once, whichever replica sees it first.
+async fn a_burst_of_replay_checks_lets_each_id_through_once(db: TestDb) {
+    let replicas = [db.open().await, db.open().await];
+    let now = now_unix();
+    let mut checks = tokio::task::JoinSet::new();
+    for round in 0..2 {
+        for number in 0..200 {
+            let store = Arc::clone(&replicas[(number + round) % 2]);
+            checks.spawn(async move {
+                let id = format!("burst-{number}");
+                let first = store.first_sighting(&id, now).await.unwrap();
+                (id, first)
+            });
+        }
+    }
+    let mut passed: HashMap<String, usize> = HashMap::new();
+    while let Some(check) = checks.join_next().await {
+        let (id, first) = check.unwrap();
+        *passed.entry(id).or_default() += usize::from(first);
+    }
+    assert_eq!(passed.len(), 200);
+    assert!(
+        passed.values().all(|&count| count == 1),
+        "every id passes once: {passed:?}"
+    );
 }
 
 async fn cached_answers_skip_the_llm_until_the_corpus_changes(db: TestDb) {

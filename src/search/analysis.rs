@@ -51,6 +51,37 @@ pub(crate) fn for_each_analyzed_token(text: &str, mut visit: impl FnMut(&str)) {
     });
 }
 
+/// Words whose stem a thread remembers before it starts over (a guide's vocabulary is a few
+/// thousand words; the cap only bounds a flood of made-up ones).
+const REMEMBERED_STEMS: usize = 50_000;
+
+/// Calls `visit` with the analyzer's token for one word (a run of letters and digits), or `None`
+/// for a stop word. Each thread remembers the stems it has computed: highlighting reads the same
+/// guide words request after request, and stemming them again was most of a snippet's cost.
+pub(crate) fn with_word_stem<R>(word: &str, visit: impl FnOnce(Option<&str>) -> R) -> R {
+    thread_local! {
+        static STEMS: RefCell<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>> =
+            RefCell::new(rustc_hash::FxHashMap::default());
+    }
+    STEMS.with(|stems| {
+        if let Some(stem) = stems.borrow().get(word) {
+            return visit(stem.as_deref());
+        }
+        let mut stem = None;
+        for_each_analyzed_token(word, |token| {
+            if stem.is_none() {
+                stem = Some(Box::from(token));
+            }
+        });
+        let mut stems = stems.borrow_mut();
+        if stems.len() >= REMEMBERED_STEMS {
+            stems.clear();
+        }
+        let stem = stems.entry(Box::from(word)).or_insert(stem);
+        visit(stem.as_deref())
+    })
+}
+
 /// Runs a thread's analyzer over `text` and collects the tokens.
 fn tokens_of(analyzer: &RefCell<TextAnalyzer>, text: &str) -> Vec<String> {
     let mut analyzer = analyzer.borrow_mut();
@@ -93,4 +124,25 @@ pub fn mostly_questions(text: &str) -> bool {
         questions += usize::from(line.ends_with('?'));
     }
     lines > 0 && questions * 2 >= lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_stem_is_the_analyzer_s_token_and_a_stop_word_has_none() {
+        for _ in 0..2 {
+            // The second round reads the thread's memory: it must agree with the analyzer.
+            for word in ["Promotions", "promoted", "systems", "L4", "the", "Which"] {
+                let remembered = with_word_stem(word, |stem| stem.map(str::to_string));
+                assert_eq!(
+                    remembered,
+                    analyzed_tokens(word).into_iter().next(),
+                    "{word}"
+                );
+            }
+        }
+        assert!(with_word_stem("the", |stem| stem.is_none()));
+    }
 }

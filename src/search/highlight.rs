@@ -6,9 +6,9 @@
 //! Here a word is stemmed only when its first letters could lead to one of the question's stems
 //! (the English stemmer keeps a word's first two letters), so most words cost a comparison.
 
-use super::analysis::analyzed_tokens;
+use super::analysis::with_word_stem;
 use super::first_chars;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// A word of the passage that matches a question stem: its byte range and the stem's weight.
 #[derive(Debug, Clone)]
@@ -51,7 +51,8 @@ pub(crate) fn highlighted_snippet(text: &str, stems: &[(String, f32)], max_chars
 }
 
 fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
-    let mut by_stem: HashMap<&str, f32> = HashMap::with_capacity(stems.len());
+    let mut by_stem: FxHashMap<&str, f32> =
+        FxHashMap::with_capacity_and_hasher(stems.len(), Default::default());
     let mut prefixes: Vec<String> = Vec::with_capacity(stems.len());
     for (stem, weight) in stems {
         by_stem.insert(stem.as_str(), *weight);
@@ -71,16 +72,16 @@ fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
         {
             continue;
         }
-        for token in analyzed_tokens(word) {
-            if let Some((stem, weight)) = by_stem.get_key_value(token.as_str()) {
-                matches.push(Match {
-                    start,
-                    end: start + word.len(),
-                    stem,
-                    weight: *weight,
-                });
-                break;
-            }
+        let found = with_word_stem(word, |token| {
+            token.and_then(|token| by_stem.get_key_value(token))
+        });
+        if let Some((stem, weight)) = found {
+            matches.push(Match {
+                start,
+                end: start + word.len(),
+                stem,
+                weight: *weight,
+            });
         }
     }
     matches
@@ -113,19 +114,24 @@ fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// The byte range of the window of at most `max_chars` characters whose distinct matched stems
 /// weigh the most (the earliest on a tie), widened to fill the window and cut at word boundaries.
 fn best_window(text: &str, matches: &[Match<'_>], max_chars: usize) -> (usize, usize) {
-    if text.chars().count() <= max_chars {
+    // Byte offset of every character, once: windows are counted in characters, and counting them
+    // from each match again was most of a snippet's cost on long passages.
+    let char_starts: Vec<usize> = text.char_indices().map(|(offset, _)| offset).collect();
+    if char_starts.len() <= max_chars {
         return (0, text.len());
     }
     let window_end = |start: usize| -> usize {
-        text[start..]
-            .char_indices()
-            .nth(max_chars)
-            .map_or(text.len(), |(offset, _)| start + offset)
+        let first = char_starts.partition_point(|&offset| offset < start);
+        char_starts
+            .get(first + max_chars)
+            .copied()
+            .unwrap_or(text.len())
     };
     let mut best = (f32::MIN, 0_usize);
+    let mut seen: Vec<&str> = Vec::new();
     for (index, first) in matches.iter().enumerate() {
         let end = window_end(first.start);
-        let mut seen: Vec<&str> = Vec::new();
+        seen.clear();
         let mut score = 0.0;
         for found in matches[index..].iter().take_while(|found| found.end <= end) {
             if !seen.contains(&found.stem) {
@@ -139,14 +145,11 @@ fn best_window(text: &str, matches: &[Match<'_>], max_chars: usize) -> (usize, u
     }
     let mut start = best.1;
     // Near the end of the text, start earlier so the window is full.
-    let tail_chars = text[start..].chars().count();
+    let start_char = char_starts.partition_point(|&offset| offset < start);
+    let tail_chars = char_starts.len() - start_char;
     if tail_chars < max_chars {
         let back = max_chars - tail_chars;
-        start = text[..start]
-            .char_indices()
-            .rev()
-            .nth(back.saturating_sub(1))
-            .map_or(0, |(offset, _)| offset);
+        start = char_starts[start_char.saturating_sub(back.max(1))];
         if start > 0 {
             // Begin at a word: after the next space.
             start = text[start..]
@@ -168,6 +171,7 @@ fn best_window(text: &str, matches: &[Match<'_>], max_chars: usize) -> (usize, u
 
 #[cfg(test)]
 mod tests {
+    use super::super::analysis::analyzed_tokens;
     use super::*;
 
     fn stems(words: &[&str]) -> Vec<(String, f32)> {

@@ -18,7 +18,24 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// What the connection's thread is asked to do.
+enum Job {
+    /// Any call: a closure run on the connection.
+    Work(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// A replay check (one per interaction, on the request path): the ones waiting together are
+    /// committed in one transaction, so a burst costs one WAL write instead of one each.
+    Sighting(Sighting),
+}
+
+/// One replay check waiting for its answer.
+struct Sighting {
+    id: String,
+    now_unix: i64,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Replay checks committed together at the most.
+const SIGHTINGS_PER_COMMIT: usize = 256;
 
 /// The embedded default. Cheap to share: every call goes to the connection's own thread.
 pub struct SqliteStore {
@@ -85,7 +102,8 @@ impl SqliteStore {
             .name("guidebot-sqlite".to_string())
             .spawn(move || {
                 // Ends when the last handle is dropped; a panicking job only fails its caller.
-                while let Ok(job) = receiver.recv() {
+                let mut next: Option<Job> = None;
+                while let Some(job) = next.take().or_else(|| receiver.recv().ok()) {
                     if let Some((path, identity)) = &mut watched {
                         if file_identity(path) != *identity || identity.is_none() {
                             match open_file(path) {
@@ -106,7 +124,27 @@ impl SqliteStore {
                             }
                         }
                     }
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+                    match job {
+                        Job::Work(work) => {
+                            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                work(&mut connection)
+                            }));
+                        }
+                        Job::Sighting(sighting) => {
+                            let mut sightings = vec![sighting];
+                            while sightings.len() < SIGHTINGS_PER_COMMIT {
+                                match receiver.try_recv() {
+                                    Ok(Job::Sighting(sighting)) => sightings.push(sighting),
+                                    Ok(other) => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            record_sightings(&mut connection, sightings);
+                        }
+                    }
                 }
             })
             .map_err(|error| StoreError::Stopped(error.to_string()))?;
@@ -125,13 +163,54 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Box::new(move |connection| {
+            .send(Job::Work(Box::new(move |connection| {
                 let _ = reply.send(work(connection));
-            }))
+            })))
             .map_err(|_| StoreError::Stopped("the SQLite thread stopped".to_string()))?;
         answer.await.map_err(|_| {
             StoreError::Stopped("a database call panicked or the SQLite thread stopped".to_string())
         })?
+    }
+}
+
+/// Records replay checks in one transaction and answers each: `true` for an id seen for the first
+/// time. A failure (or a panic) answers every one of them with the error.
+fn record_sightings(connection: &mut Connection, sightings: Vec<Sighting>) {
+    let recorded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut first = Vec::with_capacity(sightings.len());
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+            )?;
+            for sighting in &sightings {
+                first.push(insert.execute(params![sighting.id, sighting.now_unix])? == 1);
+            }
+        }
+        transaction.commit()?;
+        Ok::<_, StoreError>(first)
+    }));
+    match recorded {
+        Ok(Ok(first)) => {
+            for (sighting, first) in sightings.into_iter().zip(first) {
+                let _ = sighting.reply.send(Ok(first));
+            }
+        }
+        Ok(Err(error)) => {
+            let message = error.to_string();
+            for sighting in sightings {
+                let _ = sighting
+                    .reply
+                    .send(Err(StoreError::Unavailable(message.clone())));
+            }
+        }
+        Err(_) => {
+            for sighting in sightings {
+                let _ = sighting.reply.send(Err(StoreError::Stopped(
+                    "a replay check panicked".to_string(),
+                )));
+            }
+        }
     }
 }
 
@@ -462,16 +541,17 @@ impl Store for SqliteStore {
         interaction_id: &str,
         now_unix: i64,
     ) -> Result<bool, StoreError> {
-        let id = interaction_id.to_string();
-        self.call(move |connection| {
-            let inserted = connection
-                .prepare_cached(
-                    "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
-                )?
-                .execute(params![id, now_unix])?;
-            Ok(inserted == 1)
-        })
-        .await
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Sighting(Sighting {
+                id: interaction_id.to_string(),
+                now_unix,
+                reply,
+            }))
+            .map_err(|_| StoreError::Stopped("the SQLite thread stopped".to_string()))?;
+        answer.await.map_err(|_| {
+            StoreError::Stopped("a database call panicked or the SQLite thread stopped".to_string())
+        })?
     }
 
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {

@@ -58,8 +58,6 @@ pub enum EngineError {
     Corpus(#[from] crate::corpus::CorpusError),
     #[error(transparent)]
     Search(#[from] SearchError),
-    #[error(transparent)]
-    Comp(#[from] crate::comp::CompError),
     #[error("cannot create the HTTP client for the LLM: {0}")]
     HttpClient(String),
 }

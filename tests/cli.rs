@@ -22,7 +22,18 @@ fn guidebot(corpus: &Path, index: &Path) -> assert_cmd::Command {
     command
 }
 
-use support::setup::{stdout_json, success_json};
+use support::setup::{run_cli, stdout_json, success_json};
+
+/// Runs `guidebot ARGS` over `corpus` and `index`; its output, whatever the exit code.
+fn run(corpus: &Path, index: &Path, args: &[&str]) -> std::process::Output {
+    guidebot(corpus, index).args(args).output().unwrap()
+}
+
+/// Runs `guidebot ARGS` over `corpus` and `index`, which must succeed; its standard output.
+fn stdout_of(corpus: &Path, index: &Path, args: &[&str]) -> String {
+    let output = guidebot(corpus, index).args(args).assert().success();
+    String::from_utf8_lossy(&output.get_output().stdout).into_owned()
+}
 
 fn copy_corpus(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -43,10 +54,7 @@ fn guide_file(corpus: &Path) -> PathBuf {
 }
 
 fn index_outcome(corpus: &Path, index: &Path) -> Value {
-    let output = guidebot(corpus, index)
-        .args(["index", "--json"])
-        .output()
-        .unwrap();
+    let output = run(corpus, index, &["index", "--json"]);
     success_json(&output)
 }
 
@@ -54,17 +62,9 @@ fn index_outcome(corpus: &Path, index: &Path) -> Value {
 fn index_builds_then_reports_up_to_date() {
     let temp = tempfile::tempdir().unwrap();
     let index = temp.path().join("index");
-    let first = guidebot(&bundled_corpus(), &index)
-        .arg("index")
-        .assert()
-        .success();
-    let first = String::from_utf8_lossy(&first.get_output().stdout).into_owned();
+    let first = stdout_of(&bundled_corpus(), &index, &["index"]);
     assert!(first.contains("Built the index"), "first run: {first}");
-    let second = guidebot(&bundled_corpus(), &index)
-        .arg("index")
-        .assert()
-        .success();
-    let second = String::from_utf8_lossy(&second.get_output().stdout).into_owned();
+    let second = stdout_of(&bundled_corpus(), &index, &["index"]);
     assert!(second.contains("up to date"), "second run: {second}");
     assert!(index.join("CURRENT").is_file());
 }
@@ -125,18 +125,19 @@ fn search_json_has_the_documented_shape() {
 fn off_topic_search_is_not_relevant() {
     let temp = tempfile::tempdir().unwrap();
     let index = temp.path().join("index");
-    let output = guidebot(&bundled_corpus(), &index)
-        .args(["search", "how do I bake bread", "--json"])
-        .output()
-        .unwrap();
+    let output = run(
+        &bundled_corpus(),
+        &index,
+        &["search", "how do I bake bread", "--json"],
+    );
     assert!(output.status.success());
     assert_eq!(stdout_json(&output)["relevant"], false);
 
-    let text = guidebot(&bundled_corpus(), &index)
-        .args(["search", "how do I bake bread"])
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&text.get_output().stdout).into_owned();
+    let stdout = stdout_of(
+        &bundled_corpus(),
+        &index,
+        &["search", "how do I bake bread"],
+    );
     assert!(
         stdout.contains("Nothing in the guides answers this"),
         "{stdout}"
@@ -148,19 +149,13 @@ fn empty_query_gives_a_clear_message() {
     let temp = tempfile::tempdir().unwrap();
     let index = temp.path().join("index");
     // Text output: an error on stderr and a failing exit code.
-    let output = guidebot(&bundled_corpus(), &index)
-        .args(["search", "  "])
-        .output()
-        .unwrap();
+    let output = run(&bundled_corpus(), &index, &["search", "  "]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the question is empty"), "stderr: {stderr}");
     // JSON output: still one object (for scripts), with the message in `error`, exit code 1 as
     // the README says.
-    let output = guidebot(&bundled_corpus(), &index)
-        .args(["search", "", "--json"])
-        .output()
-        .unwrap();
+    let output = run(&bundled_corpus(), &index, &["search", "", "--json"]);
     assert_eq!(output.status.code(), Some(1));
     let value = stdout_json(&output);
     assert_eq!(value["relevant"], false);
@@ -175,27 +170,22 @@ fn empty_query_gives_a_clear_message() {
 fn an_empty_ask_prints_json_and_an_empty_comp_is_refused() {
     let temp = tempfile::tempdir().unwrap();
     let index = temp.path().join("index");
-    let output = guidebot(&bundled_corpus(), &index)
-        .args(["ask", "", "--json"])
-        .output()
-        .unwrap();
+    let output = run(&bundled_corpus(), &index, &["ask", "", "--json"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout_json(&output)["error"]
         .as_str()
         .unwrap_or_default()
         .contains("the question is empty"));
 
-    let output = guidebot(&bundled_corpus(), &index)
-        .args(["comp", ""])
-        .output()
-        .unwrap();
+    let output = run(&bundled_corpus(), &index, &["comp", ""]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--list"));
 
-    let output = guidebot(&bundled_corpus(), &index)
-        .args(["comp", "--list", "goog", "--json"])
-        .output()
-        .unwrap();
+    let output = run(
+        &bundled_corpus(),
+        &index,
+        &["comp", "--list", "goog", "--json"],
+    );
     assert!(output.status.success());
     assert_eq!(
         stdout_json(&output)["companies"],
@@ -210,34 +200,26 @@ fn broken_corpus_file_is_named_with_its_line() {
     copy_corpus(&corpus);
     // Line 10 holds a heading without a title: skipped, with a warning naming file and line; the
     // rest of the corpus still answers.
+    // Adds guide `name` to the corpus, searches, and checks stderr names `place` (file:line).
+    let index = temp.path().join("index");
+    let search_naming = |name: &str, text: &str, place: &str| {
+        std::fs::write(corpus.join(name), text).unwrap();
+        let output = run(&corpus, &index, &["search", "google l4"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(place), "stderr names file:line: {stderr}");
+        output.status.success()
+    };
     let odd = "+++\ntitle = \"Odd\"\nslug = \"odd\"\nauthor = \"A\"\nyear = 2026\n+++\n\nSome text.\n\n##\n\nMore text.\n";
-    std::fs::write(corpus.join("odd.md"), odd).unwrap();
-    let output = guidebot(&corpus, &temp.path().join("index"))
-        .args(["search", "google l4"])
-        .output()
-        .unwrap();
     assert!(
-        output.status.success(),
+        search_naming("odd.md", odd, "odd.md:10"),
         "one odd construct never stops the corpus"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("odd.md:10"),
-        "stderr names file:line: {stderr}"
     );
 
     // Front matter that cannot be read is an error naming the file and the line.
     let broken = "+++\ntitle = \"Broken\"\nslug = \"broken\"\nauthor = \"A\"\nyear = \"nope\"\n+++\n\nSome text.\n";
-    std::fs::write(corpus.join("broken.md"), broken).unwrap();
-    let output = guidebot(&corpus, &temp.path().join("index"))
-        .args(["search", "google l4"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "a broken corpus must fail");
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("broken.md:5"),
-        "stderr names file:line: {stderr}"
+        !search_naming("broken.md", broken, "broken.md:5"),
+        "a broken corpus must fail"
     );
 }
 
@@ -272,10 +254,11 @@ fn editing_the_corpus_triggers_a_rebuild() {
     );
 
     // The new text is searchable right away.
-    let output = guidebot(&corpus, &index)
-        .args(["search", "sourdough proofing baskets", "--json"])
-        .output()
-        .unwrap();
+    let output = run(
+        &corpus,
+        &index,
+        &["search", "sourdough proofing baskets", "--json"],
+    );
     let value = stdout_json(&output);
     assert!(
         value["hits"][0]["text"]
@@ -288,17 +271,13 @@ fn editing_the_corpus_triggers_a_rebuild() {
     assert_eq!(fourth["outcome"]["outcome"], "opened", "{fourth}");
 }
 
-/// Runs a command in-process (same code as the binary) with only `vars` in its environment.
-async fn run_in_process(args: &[&str], vars: &[(&str, &str)]) -> (anyhow::Result<()>, String) {
-    use clap::Parser;
-    let cli = guidebot::cli::Cli::try_parse_from(args).expect("the arguments parse");
-    let env = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut out = Vec::new();
-    let result = guidebot::cli::run(cli, &env, &mut out).await;
-    (result, String::from_utf8_lossy(&out).into_owned())
+/// Runs `guidebot --corpus CORPUS --index INDEX ARGS` in process, which must succeed.
+async fn succeeds_in_process(corpus: &str, index: &Path, args: &[String]) {
+    let index = index.to_str().unwrap();
+    let mut all = vec!["guidebot", "--corpus", corpus, "--index", index];
+    all.extend(args.iter().map(String::as_str));
+    let (result, out) = run_cli(&all, &[]).await;
+    result.unwrap_or_else(|error| panic!("{args:?}: {error:#}\n{out}"));
 }
 
 /// A valid interactions public key, so `serve --http` gets as far as loading the guides.
@@ -334,7 +313,7 @@ async fn fails_naming(args: Vec<String>, global: &[&str], wanted: &str) {
     all.extend(global.iter().map(|arg| arg.to_string()));
     all.extend(args.iter().cloned());
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let (result, out) = run_in_process(&all, &[("DISCORD_PUBLIC_KEY", PUBLIC_KEY)]).await;
+    let (result, out) = run_cli(&all, &[("DISCORD_PUBLIC_KEY", PUBLIC_KEY)]).await;
     let error = format!("{:#}", result.expect_err(&format!("{args:?} must fail")));
     assert!(error.contains(wanted), "{args:?}: {error}\n{out}");
 }
@@ -393,36 +372,18 @@ async fn every_command_honours_the_index_flag() {
     let commands = commands_reading_the_guides(temp.path());
     for (n, args) in commands.iter().take(4).enumerate() {
         let index = temp.path().join(format!("index-{n}"));
-        let mut all = vec![
-            "guidebot",
-            "--corpus",
-            corpus,
-            "--index",
-            index.to_str().unwrap(),
-        ];
-        all.extend(args.iter().map(String::as_str));
-        let (result, out) = run_in_process(&all, &[]).await;
-        result.unwrap_or_else(|error| panic!("{args:?}: {error:#}\n{out}"));
+        succeeds_in_process(corpus, &index, args).await;
         assert!(
             index.join("CURRENT").is_file(),
             "{args:?} did not build its index in --index"
         );
     }
     let index = temp.path().join("index-eval");
-    let mut all = vec![
-        "guidebot",
-        "--corpus",
-        corpus,
-        "--index",
-        index.to_str().unwrap(),
-    ];
-    all.extend(commands[4].iter().map(String::as_str));
-    let (result, out) = run_in_process(&all, &[]).await;
-    result.unwrap_or_else(|error| panic!("eval: {error:#}\n{out}"));
+    succeeds_in_process(corpus, &index, &commands[4]).await;
     assert!(!index.exists(), "eval indexes in memory");
 
     let index = temp.path().join("index-check");
-    let (result, out) = run_in_process(
+    let (result, out) = run_cli(
         &[
             "guidebot",
             "config",
@@ -441,38 +402,24 @@ async fn every_command_honours_the_index_flag() {
 
     let store = temp.path().join("guidebot.sqlite");
     guidebot::store::SqliteStore::open(&store).unwrap();
-    let (result, out) = run_in_process(
-        &[
-            "guidebot",
-            "report",
-            "--store",
-            store.to_str().unwrap(),
-            "--index",
-            index.to_str().unwrap(),
-            "--corpus",
-            corpus,
-        ],
-        &[],
-    )
-    .await;
+    let report = [
+        "guidebot",
+        "report",
+        "--store",
+        store.to_str().unwrap(),
+        "--corpus",
+        corpus,
+    ];
+    let with_index = [&report[..], &["--index", index.to_str().unwrap()]].concat();
+    let (result, out) = run_cli(&with_index, &[]).await;
     result.unwrap_or_else(|error| panic!("report: {error:#}\n{out}"));
     assert!(out.contains("question(s)"), "{out}");
     // `--store FILE` wins over a configured PostgreSQL URL (here one nothing listens on).
-    let (result, out) = run_in_process(
-        &[
-            "guidebot",
-            "report",
-            "--store",
-            store.to_str().unwrap(),
-            "--corpus",
-            corpus,
-        ],
-        &[(
-            "GUIDEBOT_STORE_URL",
-            "postgres://guidebot@127.0.0.1:9/guidebot",
-        )],
-    )
-    .await;
+    let url = (
+        "GUIDEBOT_STORE_URL",
+        "postgres://guidebot@127.0.0.1:9/guidebot",
+    );
+    let (result, out) = run_cli(&report, &[url]).await;
     result.unwrap_or_else(|error| panic!("report --store with a URL set: {error:#}\n{out}"));
     assert!(out.contains("question(s)"), "{out}");
 }
@@ -482,10 +429,11 @@ fn an_io_error_names_its_cause_once() {
     let temp = tempfile::tempdir().unwrap();
     let not_a_folder = temp.path().join("guides.txt");
     std::fs::write(&not_a_folder, "not a folder").unwrap();
-    let output = guidebot(&not_a_folder, &temp.path().join("index"))
-        .args(["search", "google l4"])
-        .output()
-        .unwrap();
+    let output = run(
+        &not_a_folder,
+        &temp.path().join("index"),
+        &["search", "google l4"],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -529,7 +477,7 @@ async fn report_groups_refused_questions_into_coverage_gaps() {
     }
     drop(store);
     let store_arg = path.to_str().unwrap().to_string();
-    let (result, out) = run_in_process(
+    let (result, out) = run_cli(
         &["guidebot", "report", "--store", &store_arg, "--json"],
         &[],
     )
@@ -547,7 +495,7 @@ async fn report_groups_refused_questions_into_coverage_gaps() {
     assert_eq!(gaps[0]["examples"][0], "does google sponsor H1B visas?");
     assert_eq!(gaps[1]["count"], 2);
     // The text report shows the same groups.
-    let (result, out) = run_in_process(&["guidebot", "report", "--store", &store_arg], &[]).await;
+    let (result, out) = run_cli(&["guidebot", "report", "--store", &store_arg], &[]).await;
     result.unwrap();
     assert!(out.contains("Coverage gaps"), "{out}");
     assert!(out.contains("does google sponsor H1B visas?"), "{out}");

@@ -2,24 +2,19 @@
 //! or `*_FILE`, every bad value named with its key or variable, and the example file documenting
 //! exactly the keys that exist.
 
-use clap::Parser;
+mod support;
+
 use guidebot::bot::BotSettings;
 use guidebot::config::{Config, Source, KEYS};
 use guidebot::engine::EngineConfig;
 use guidebot::transport::gateway::GatewaySettings;
 use guidebot::transport::http::HttpSettings;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::setup::{run_cli, vars as env};
 
 const TOKEN: &str = "MTIz.secret-token-value.xyz";
-
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/guidebot.example.toml")
@@ -376,13 +371,6 @@ fn config_file_from_the_environment_and_a_missing_file() {
     let error = Config::load(Some(Path::new("/nonexistent/guidebot.toml")), &env(&[])).unwrap_err();
     assert!(error.to_string().contains("/nonexistent/guidebot.toml"));
     assert!(error.to_string().contains("--config"));
-}
-
-async fn run_cli(args: &[&str], vars: &[(&str, &str)]) -> (anyhow::Result<()>, String) {
-    let cli = guidebot::cli::Cli::try_parse_from(args).unwrap();
-    let mut out = Vec::new();
-    let result = guidebot::cli::run(cli, &env(vars), &mut out).await;
-    (result, String::from_utf8(out).unwrap())
 }
 
 #[tokio::test]

@@ -190,6 +190,42 @@ impl Bot {
         self.callback(&token).await
     }
 
+    /// Presses the button `custom_id` under a message, as `user`; its callback.
+    async fn press(&self, custom_id: &str, user: u64) -> RecordedRequest {
+        let press = fd::interaction_component(self.app(), custom_id, user, self.fake.snowflake());
+        let token = self.send(press).await;
+        self.callback(&token).await
+    }
+
+    /// Asks `/ask question private:true` as `user`; its callback.
+    async fn ask_private(&self, question: &str, user: u64) -> RecordedRequest {
+        let options = json!([fd::opt("question", question), fd::opt("private", true)]);
+        self.command("ask", options, user).await
+    }
+
+    /// Dispatches a MESSAGE_CREATE of `message`; returns the message's id.
+    async fn post(&self, message: Value) -> String {
+        let id = message["id"].as_str().expect("a message id").to_string();
+        self.fake.dispatch("MESSAGE_CREATE", message).await;
+        id
+    }
+
+    /// The bot's own user, as a message's mentions list it.
+    fn me(&self) -> Value {
+        fd::user_json(self.fake.bot_user_id(), "guidebot", true)
+    }
+
+    /// A message from human `user` in `channel_id` that mentions the bot: `<@bot> text`.
+    fn mention(&self, text: &str, user: u64, channel_id: u64) -> Value {
+        let content = format!("<@{}> {text}", self.fake.bot_user_id());
+        human_message(&content, user, channel_id, &[self.me()])
+    }
+
+    /// The next POST the bot makes to `route` (a channel message, a thread).
+    async fn posted(&self, route: &str) -> RecordedRequest {
+        self.fake.wait_for_route("POST", route, TIMEOUT).await
+    }
+
     /// Triggers the shutdown future and checks that `run` returns `Ok` with the gateway closed,
     /// then that every request the bot made was valid for Discord.
     async fn stop(self) {
@@ -203,6 +239,36 @@ impl Bot {
         assert!(result.is_ok(), "run failed: {result:?}");
         self.fake.wait_for_gateway_closed(TIMEOUT).await;
         self.fake.assert_all_valid();
+    }
+}
+
+/// Asserts that `reply` is a message (type 4) only its user sees (flag 64) that says `text`.
+fn assert_ephemeral_says(reply: &Value, text: &str) {
+    assert_eq!(reply["type"], 4);
+    assert_eq!(flags(&reply["data"]) & 64, 64);
+    let description = reply["data"]["embeds"][0]["description"].as_str().unwrap();
+    assert!(description.contains(text), "{description}");
+}
+
+/// The first embed of `reply`, checked to be a message (type 4).
+fn message_embed(reply: &Value) -> &Value {
+    assert_eq!(reply["type"], 4);
+    &reply["data"]["embeds"][0]
+}
+
+/// Asserts that a message body shows `text` (see [`shown`]).
+fn assert_shows(body: &Value, text: &str) {
+    assert!(shown(body).contains(text), "{}", shown(body));
+}
+
+impl Setup {
+    /// The plain bot with each of `vars` set to `true`.
+    fn with(vars: &[&'static str]) -> Setup {
+        let env = vars.iter().map(|var| (*var, "true".to_string())).collect();
+        Setup {
+            env,
+            ..Setup::default()
+        }
     }
 }
 
@@ -391,14 +457,7 @@ async fn ask_answers_extractively_with_citations_buttons_and_no_pings() {
 
     // Private: the same answer, ephemeral.
     let private = bot
-        .command(
-            "ask",
-            json!([
-                fd::opt("question", "how do I get promoted to senior?"),
-                fd::opt("private", true)
-            ]),
-            12,
-        )
+        .ask_private("how do I get promoted to senior?", 12)
         .await;
     assert_eq!(private.json()["type"], 4);
     assert_eq!(flags(&private.json()["data"]) & 64, 64);
@@ -418,21 +477,8 @@ async fn ask_answers_extractively_with_citations_buttons_and_no_pings() {
 
     // 👍 on the answer: an ephemeral thank-you.
     let custom_id = buttons[0]["custom_id"].as_str().unwrap().to_string();
-    let token = bot
-        .send(fd::interaction_component(
-            bot.app(),
-            &custom_id,
-            11,
-            bot.fake.snowflake(),
-        ))
-        .await;
-    let ack = bot.callback(&token).await;
-    assert_eq!(ack.json()["type"], 4);
-    assert_eq!(flags(&ack.json()["data"]) & 64, 64);
-    assert!(ack.json()["data"]["embeds"][0]["description"]
-        .as_str()
-        .unwrap()
-        .contains("Thanks"));
+    let ack = bot.press(&custom_id, 11).await;
+    assert_ephemeral_says(ack.json(), "Thanks");
     bot.stop().await;
 }
 
@@ -443,8 +489,7 @@ async fn search_comp_source_about_autocomplete_and_unknown_commands() {
     let search = bot
         .command("search", json!([fd::opt("query", "system design")]), 21)
         .await;
-    assert_eq!(search.json()["type"], 4);
-    let embed = &search.json()["data"]["embeds"][0];
+    let embed = message_embed(search.json());
     assert!(embed["title"].as_str().unwrap().starts_with("Search: "));
     assert!(!embed["fields"].as_array().unwrap().is_empty());
     assert_eq!(
@@ -471,8 +516,7 @@ async fn search_comp_source_about_autocomplete_and_unknown_commands() {
     let comp = bot
         .command("comp", json!([fd::opt("company", "Google")]), 21)
         .await;
-    assert_eq!(comp.json()["type"], 4);
-    let embed = &comp.json()["data"]["embeds"][0];
+    let embed = message_embed(comp.json());
     assert!(embed["description"].as_str().unwrap().starts_with("```"));
     assert!(embed["description"].as_str().unwrap().contains("L4"));
 
@@ -493,12 +537,7 @@ async fn search_comp_source_about_autocomplete_and_unknown_commands() {
     assert_eq!(about.json()["data"]["embeds"][0]["title"], "About guidebot");
 
     let unknown = bot.command("frobnicate", json!([]), 21).await;
-    assert_eq!(unknown.json()["type"], 4);
-    assert_eq!(flags(&unknown.json()["data"]) & 64, 64);
-    assert!(unknown.json()["data"]["embeds"][0]["description"]
-        .as_str()
-        .unwrap()
-        .contains("don't know the command"));
+    assert_ephemeral_says(unknown.json(), "don't know the command");
     bot.stop().await;
 }
 
@@ -602,7 +641,7 @@ async fn a_failing_llm_falls_back_to_the_extractive_answer_with_a_note() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
     let bot = Bot::start(Setup::default()).await;
-    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let me = bot.me();
 
     // Another bot mentioning guidebot: ignored.
     let other_bot = fd::user_json(51, "otherbot", true);
@@ -611,7 +650,7 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
         other_bot,
         std::slice::from_ref(&me),
     );
-    bot.fake.dispatch("MESSAGE_CREATE", ignored).await;
+    bot.post(ignored).await;
 
     let human = fd::user_json(52, "human", false);
     let question = format!(
@@ -619,13 +658,9 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
         bot.fake.bot_user_id()
     );
     let message = fd::message_create(&question, human, std::slice::from_ref(&me));
-    let message_id = message["id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", message).await;
+    let message_id = bot.post(message).await;
 
-    let reply = bot
-        .fake
-        .wait_for_route("POST", CHANNEL_MESSAGES, TIMEOUT)
-        .await;
+    let reply = bot.posted(CHANNEL_MESSAGES).await;
     assert_eq!(reply.param("channel_id"), fd::CHANNEL_ID.to_string());
     let body = reply.json();
     assert_eq!(body["allowed_mentions"]["parse"], json!([]));
@@ -639,7 +674,7 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
     assert!(!title.contains(&bot.fake.bot_user_id().to_string()));
     assert!(!body["embeds"][0]["fields"].as_array().unwrap().is_empty());
     // Typing is sent by a task serenity spawns: it may land after the reply, so wait for it.
-    bot.fake.wait_for_route("POST", TYPING, TIMEOUT).await;
+    bot.posted(TYPING).await;
     let replies = channel_posts(&bot);
     assert_eq!(replies, 1, "the other bot's message got no answer");
     bot.stop().await;
@@ -647,12 +682,8 @@ async fn mentions_get_a_reply_that_pings_no_one_and_bots_are_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mentions_can_be_answered_in_a_new_thread() {
-    let bot = Bot::start(Setup {
-        env: vec![("GUIDEBOT_MENTION_THREADS", "true".to_string())],
-        ..Setup::default()
-    })
-    .await;
-    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
+    let bot = Bot::start(Setup::with(&["GUIDEBOT_MENTION_THREADS"])).await;
+    let me = bot.me();
     let human = fd::user_json(53, "human", false);
     let message = fd::message_create(
         &format!(
@@ -662,19 +693,12 @@ async fn mentions_can_be_answered_in_a_new_thread() {
         human,
         &[me],
     );
-    let message_id = message["id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", message).await;
+    let message_id = bot.post(message).await;
 
-    let thread = bot
-        .fake
-        .wait_for_route("POST", THREAD_FROM_MESSAGE, TIMEOUT)
-        .await;
+    let thread = bot.posted(THREAD_FROM_MESSAGE).await;
     assert_eq!(thread.param("message_id"), message_id);
     assert_eq!(thread.json()["name"], "how do I get promoted to senior?");
-    let reply = bot
-        .fake
-        .wait_for_route("POST", CHANNEL_MESSAGES, TIMEOUT)
-        .await;
+    let reply = bot.posted(CHANNEL_MESSAGES).await;
     // The fake gives a thread started from a message that message's id.
     assert_eq!(reply.param("channel_id"), message_id);
     assert!(reply.json().get("message_reference").is_none());
@@ -699,13 +723,7 @@ async fn one_failing_interaction_does_not_stop_the_next() {
         .await;
     assert_eq!(attempts[0].status, 500);
     assert_eq!(attempts[1].status, 204);
-    let notice = attempts[1].json();
-    assert_eq!(notice["type"], 4);
-    assert_eq!(flags(&notice["data"]) & 64, 64);
-    assert!(notice["data"]["embeds"][0]["description"]
-        .as_str()
-        .unwrap()
-        .contains("went wrong"));
+    assert_ephemeral_says(attempts[1].json(), "went wrong");
 
     // The bot is still up: the next interaction is answered.
     let next = bot.command("about", json!([]), 62).await;
@@ -761,15 +779,7 @@ async fn feedback_round_trip_through_discord_reaches_the_store() {
         .expect("a 👎 button")
         .to_string();
     assert!(down.starts_with("feedback:down:"));
-    let token = bot
-        .send(fd::interaction_component(
-            bot.app(),
-            &down,
-            4242,
-            bot.fake.snowflake(),
-        ))
-        .await;
-    let ack = bot.callback(&token).await;
+    let ack = bot.press(&down, 4242).await;
     assert_eq!(flags(&ack.json()["data"]) & 64, 64);
 
     use guidebot::store::Store;
@@ -990,26 +1000,11 @@ async fn reply_chain_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) 
     .await;
     let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
     assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, 0, "off by default");
-    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
-    let ping = format!("<@{}>", bot.fake.bot_user_id());
 
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message(
-                &format!("{ping} how much does a databricks L4 MLE make"),
-                61,
-                fd::CHANNEL_ID,
-                std::slice::from_ref(&me),
-            ),
-        )
+    bot.post(bot.mention("how much does a databricks L4 MLE make", 61, fd::CHANNEL_ID))
         .await;
     let first = nth_channel_post(&bot, 1).await;
-    assert!(
-        shown(first.json()).contains("$310k–$480k"),
-        "{}",
-        shown(first.json())
-    );
+    assert_shows(first.json(), "$310k–$480k");
 
     // Without the intent, a reply that does not ping the bot arrives without its text: ignored.
     let unpinged = as_reply_to_bot(
@@ -1017,24 +1012,18 @@ async fn reply_chain_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) 
         &first,
         fd::CHANNEL_ID,
     );
-    bot.fake.dispatch("MESSAGE_CREATE", unpinged).await;
+    bot.post(unpinged).await;
 
     // A reply that pings the bot continues the conversation: "and the base?" is Databricks'.
     let reply = as_reply_to_bot(
-        human_message(
-            &format!("{ping} and the base?"),
-            61,
-            fd::CHANNEL_ID,
-            std::slice::from_ref(&me),
-        ),
+        bot.mention("and the base?", 61, fd::CHANNEL_ID),
         &first,
         fd::CHANNEL_ID,
     );
-    let reply_id = reply["id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", reply).await;
+    let reply_id = bot.post(reply).await;
     let second = nth_channel_post(&bot, 2).await;
     let body = second.json();
-    assert!(shown(body).contains("$190k–$250k"), "{}", shown(body));
+    assert_shows(body, "$190k–$250k");
     assert_eq!(body["message_reference"]["message_id"], reply_id);
     assert_eq!(body["allowed_mentions"]["parse"], json!([]));
     let sources = body["embeds"].as_array().unwrap().last().unwrap()["fields"]
@@ -1043,22 +1032,13 @@ async fn reply_chain_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) 
     assert!(!sources.is_empty());
     // A reply to that second answer still continues the chain (Scale AI now, base still asked).
     let third = as_reply_to_bot(
-        human_message(
-            &format!("{ping} and at scale ai?"),
-            61,
-            fd::CHANNEL_ID,
-            std::slice::from_ref(&me),
-        ),
+        bot.mention("and at scale ai?", 61, fd::CHANNEL_ID),
         &second,
         fd::CHANNEL_ID,
     );
-    bot.fake.dispatch("MESSAGE_CREATE", third).await;
+    bot.post(third).await;
     let third = nth_channel_post(&bot, 3).await;
-    assert!(
-        shown(third.json()).contains("$210k–$280k"),
-        "{}",
-        shown(third.json())
-    );
+    assert_shows(third.json(), "$210k–$280k");
     let posts = channel_posts(&bot);
     assert_eq!(posts, 3, "the unpinged reply got no answer");
     bot.stop().await;
@@ -1077,43 +1057,27 @@ async fn in_the_bots_thread_follow_ups_work_with_history_in_the_store() {
 
 async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     let bot = Bot::start(Setup {
-        env: vec![
-            ("GUIDEBOT_MENTION_THREADS", "true".to_string()),
-            ("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string()),
-        ],
         store,
-        ..Setup::default()
+        ..Setup::with(&[
+            "GUIDEBOT_MENTION_THREADS",
+            "GUIDEBOT_MESSAGE_CONTENT_INTENT",
+        ])
     })
     .await;
     let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
     assert_eq!(identify.intents & MESSAGE_CONTENT_BIT, MESSAGE_CONTENT_BIT);
-    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
-    let question = human_message(
-        &format!("<@{}> netflix L5 MLE total comp", bot.fake.bot_user_id()),
-        62,
-        fd::CHANNEL_ID,
-        &[me],
-    );
-    let thread_id: u64 = question["id"].as_str().unwrap().parse().unwrap();
-    bot.fake.dispatch("MESSAGE_CREATE", question).await;
+    let question = bot.mention("netflix L5 MLE total comp", 62, fd::CHANNEL_ID);
+    let thread_id: u64 = bot.post(question).await.parse().unwrap();
     let first = nth_channel_post(&bot, 1).await;
     assert_eq!(first.param("channel_id"), thread_id.to_string());
-    assert!(shown(first.json()).contains("$380k–$580k"));
+    assert_shows(first.json(), "$380k–$580k");
 
     // In the bot's thread, a message without a mention is a follow-up.
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message("and at databricks?", 62, thread_id, &[]),
-        )
+    bot.post(human_message("and at databricks?", 62, thread_id, &[]))
         .await;
     let second = nth_channel_post(&bot, 2).await;
     assert_eq!(second.param("channel_id"), thread_id.to_string());
-    assert!(
-        shown(second.json()).contains("$310k–$480k"),
-        "{}",
-        shown(second.json())
-    );
+    assert_shows(second.json(), "$310k–$480k");
     assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
 
     // /ask inside the thread reads the same history: "the base there" is Databricks'.
@@ -1130,7 +1094,7 @@ async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     let token = bot.send(ask).await;
     let callback = bot.callback(&token).await;
     let data = &callback.json()["data"];
-    assert!(shown(data).contains("$190k–$250k"), "{}", shown(data));
+    assert_shows(data, "$190k–$250k");
     assert!(
         !data["embeds"].as_array().unwrap().last().unwrap()["fields"]
             .as_array()
@@ -1139,29 +1103,17 @@ async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     );
 
     // A message in some other thread is not the bot's business.
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message("and at databricks?", 62, thread_id + 1, &[]),
-        )
+    bot.post(human_message("and at databricks?", 62, thread_id + 1, &[]))
         .await;
     // ... nor is a bot's message in its own thread.
     let mut from_bot = human_message("and at meta?", 63, thread_id, &[]);
     from_bot["author"]["bot"] = json!(true);
-    bot.fake.dispatch("MESSAGE_CREATE", from_bot).await;
+    bot.post(from_bot).await;
     // A last follow-up proves the bot kept reading; only it is answered.
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message("and at scale ai?", 62, thread_id, &[]),
-        )
+    bot.post(human_message("and at scale ai?", 62, thread_id, &[]))
         .await;
     let last = nth_channel_post(&bot, 3).await;
-    assert!(
-        shown(last.json()).contains("$210k–$280k"),
-        "{}",
-        shown(last.json())
-    );
+    assert_shows(last.json(), "$210k–$280k");
     let posts = channel_posts(&bot);
     assert_eq!(posts, 3);
     bot.stop().await;
@@ -1237,20 +1189,13 @@ async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload()
     )
     .await;
     assert!(notice_text(&threaded).contains("**thread-per-answer**"));
-    let me = fd::user_json(bot.fake.bot_user_id(), "guidebot", true);
-    let ping = format!("<@{}>", bot.fake.bot_user_id());
-    let question = human_message(
-        &format!("{ping} what's the visa sponsorship policy for pets?"),
+    let question = bot.mention(
+        "what's the visa sponsorship policy for pets?",
         72,
         fd::CHANNEL_ID,
-        std::slice::from_ref(&me),
     );
-    let question_id = question["id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", question).await;
-    let thread = bot
-        .fake
-        .wait_for_route("POST", THREAD_FROM_MESSAGE, TIMEOUT)
-        .await;
+    let question_id = bot.post(question).await;
+    let thread = bot.posted(THREAD_FROM_MESSAGE).await;
     assert_eq!(thread.param("message_id"), question_id);
     let answered = nth_channel_post(&bot, 1).await;
     assert_eq!(answered.param("channel_id"), question_id);
@@ -1263,28 +1208,10 @@ async fn admin_commands_need_manage_server_and_set_modes_show_stats_and_reload()
         "{}",
         notice_text(&off)
     );
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message(
-                &format!("{ping} meta E4 DS total comp?"),
-                72,
-                fd::CHANNEL_ID,
-                std::slice::from_ref(&me),
-            ),
-        )
+    bot.post(bot.mention("meta E4 DS total comp?", 72, fd::CHANNEL_ID))
         .await;
     let elsewhere = fd::CHANNEL_ID + 7;
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message(
-                &format!("{ping} netflix L5 MLE total comp"),
-                72,
-                elsewhere,
-                std::slice::from_ref(&me),
-            ),
-        )
+    bot.post(bot.mention("netflix L5 MLE total comp", 72, elsewhere))
         .await;
     let second = nth_channel_post(&bot, 2).await;
     assert_eq!(second.param("channel_id"), elsewhere.to_string());
@@ -1385,14 +1312,7 @@ async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
 
     // A private answer offers no hand-off (nobody else could see what it answers).
     let private = bot
-        .command(
-            "ask",
-            json!([
-                fd::opt("question", "how do I get promoted to senior?"),
-                fd::opt("private", true)
-            ]),
-            82,
-        )
+        .ask_private("how do I get promoted to senior?", 82)
         .await;
     assert!(!private.json()["data"].to_string().contains("escalate:"));
     bot.stop().await;
@@ -1433,11 +1353,7 @@ async fn make_auto_answer(bot: &Bot, channel: u64, kind: u64, admin: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_the_rest() {
-    let bot = Bot::start(Setup {
-        env: vec![("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string())],
-        ..Setup::default()
-    })
-    .await;
+    let bot = Bot::start(Setup::with(&["GUIDEBOT_MESSAGE_CONTENT_INTENT"])).await;
     let forum = fd::next_snowflake();
     make_auto_answer(&bot, forum, 15, 91).await;
 
@@ -1450,23 +1366,23 @@ async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_
         92,
     );
     let off_topic_thread = off_topic["channel_id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", off_topic).await;
+    bot.post(off_topic).await;
     let covered = forum_post(&bot, forum, "whats the total comp for a google L4 MLE?", 93);
     let covered_thread = covered["channel_id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", covered).await;
+    bot.post(covered).await;
     let mut by_bot = forum_post(&bot, forum, "meta E4 DS total comp?", 94);
     by_bot["author"]["bot"] = json!(true);
-    bot.fake.dispatch("MESSAGE_CREATE", by_bot).await;
+    bot.post(by_bot).await;
 
     let answer = nth_channel_post(&bot, 1).await;
     assert_eq!(answer.param("channel_id"), covered_thread);
     let body = answer.json();
-    assert!(shown(body).contains("$300k–$430k"), "{}", shown(body));
+    assert_shows(body, "$300k–$430k");
     assert_eq!(body["allowed_mentions"]["parse"], json!([]));
     // A later covered post proves the off-topic and bot posts were read and passed over.
     let later = forum_post(&bot, forum, "do I need to know spark at mid?", 95);
     let later_thread = later["channel_id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", later).await;
+    bot.post(later).await;
     let second = nth_channel_post(&bot, 2).await;
     assert_eq!(second.param("channel_id"), later_thread);
     let touched: Vec<RecordedRequest> = bot
@@ -1486,41 +1402,38 @@ async fn an_auto_answer_forum_answers_covered_posts_in_their_thread_and_ignores_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auto_answer_channel_answers_new_messages_without_a_mention() {
-    let bot = Bot::start(Setup {
-        env: vec![("GUIDEBOT_MESSAGE_CONTENT_INTENT", "true".to_string())],
-        ..Setup::default()
-    })
-    .await;
+    let bot = Bot::start(Setup::with(&["GUIDEBOT_MESSAGE_CONTENT_INTENT"])).await;
     let channel = fd::next_snowflake();
     make_auto_answer(&bot, channel, 0, 96).await;
 
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message("anyone up for lunch at noon?", 97, channel, &[]),
-        )
-        .await;
+    bot.post(human_message(
+        "anyone up for lunch at noon?",
+        97,
+        channel,
+        &[],
+    ))
+    .await;
     let covered = human_message(
         "whats the total comp for a google L4 MLE?",
         97,
         channel,
         &[],
     );
-    let covered_id = covered["id"].as_str().unwrap().to_string();
-    bot.fake.dispatch("MESSAGE_CREATE", covered).await;
+    let covered_id = bot.post(covered).await;
     let answer = nth_channel_post(&bot, 1).await;
     assert_eq!(answer.param("channel_id"), channel.to_string());
     assert_eq!(answer.json()["message_reference"]["message_id"], covered_id);
-    assert!(shown(answer.json()).contains("$300k–$430k"));
+    assert_shows(answer.json(), "$300k–$430k");
     // Messages in other channels still need a mention.
-    bot.fake
-        .dispatch(
-            "MESSAGE_CREATE",
-            human_message("meta E4 DS total comp?", 97, fd::CHANNEL_ID, &[]),
-        )
-        .await;
+    bot.post(human_message(
+        "meta E4 DS total comp?",
+        97,
+        fd::CHANNEL_ID,
+        &[],
+    ))
+    .await;
     let later = human_message("do I need to know spark at mid?", 97, channel, &[]);
-    bot.fake.dispatch("MESSAGE_CREATE", later).await;
+    bot.post(later).await;
     nth_channel_post(&bot, 2).await;
     let posts: Vec<RecordedRequest> = bot
         .fake

@@ -539,7 +539,6 @@ async fn every_llm_failure_gives_the_extractive_answer_with_a_note() {
 
 #[tokio::test]
 async fn the_eval_counts_trimmed_and_fallen_back_llm_answers() {
-    use clap::Parser;
     let temp = tempfile::tempdir().unwrap();
     let questions = temp.path().join("questions.toml");
     std::fs::write(
@@ -565,18 +564,16 @@ async fn the_eval_counts_trimmed_and_fallen_back_llm_answers() {
             "--questions",
             questions.to_str().unwrap(),
         ];
-        let cli = guidebot::cli::Cli::try_parse_from(args).unwrap();
         let base = fake.base_url();
-        let env = support::setup::vars(&[
+        let env = [
             ("GUIDEBOT_LLM_PROVIDER", kind.as_str()),
             ("GUIDEBOT_LLM_MODEL", "test-model"),
             ("GUIDEBOT_LLM_BASE_URL", &base),
             ("GUIDEBOT_LLM_API_KEY", TEST_KEY),
             ("GUIDEBOT_LLM_MAX_RETRIES", "0"),
-        ]);
-        let mut out = Vec::new();
-        guidebot::cli::run(cli, &env, &mut out).await.unwrap();
-        let out = String::from_utf8(out).unwrap();
+        ];
+        let (result, out) = support::setup::run_cli(&args, &env).await;
+        result.unwrap();
         assert!(out.contains(&format!("answers: {kind} mode")), "{out}");
         assert!(
             out.contains(

@@ -28,6 +28,34 @@ async fn collect(client: &LlmClient) -> Vec<Result<LlmEvent, LlmError>> {
     client.stream(&sample_request()).collect().await
 }
 
+/// Every event of a stream that must not fail.
+async fn collect_ok(client: &LlmClient) -> Vec<LlmEvent> {
+    let events = collect(client).await;
+    events.into_iter().map(Result::unwrap).collect()
+}
+
+/// A 429 with `Retry-After: seconds`.
+fn rate_limited(fake: &FakeLlm, seconds: &str) -> ResponseTemplate {
+    fake.error(429, "slow down")
+        .insert_header("retry-after", seconds)
+}
+
+/// A completion of the sample request that must succeed, and how long it took.
+async fn timed_completion(fake: &FakeLlm) -> (LlmCompletion, Duration) {
+    let started = Instant::now();
+    let completion = fake.client().complete(&sample_request()).await.unwrap();
+    (completion, started.elapsed())
+}
+
+/// Asserts the fake received `count` requests, each a valid `stream` (or not) request of `kind`.
+async fn assert_requests(fake: &FakeLlm, kind: ProviderKind, count: usize, stream: bool) {
+    let requests = fake.requests().await;
+    assert_eq!(requests.len(), count);
+    for r in &requests {
+        assert_request(kind, r, stream);
+    }
+}
+
 fn client_with(fake: &FakeLlm, change: impl FnOnce(&mut LlmSettings)) -> LlmClient {
     let mut settings = fake.settings();
     change(&mut settings);
@@ -160,9 +188,7 @@ async fn a_plain_answer_sends_the_exact_request() {
             uncited_completion(kind, "Mid-level pay is covered in the guide.", 321, 12),
             "{kind}"
         );
-        let requests = fake.requests().await;
-        assert_eq!(requests.len(), 1);
-        assert_request(kind, &requests[0], false);
+        assert_requests(&fake, kind, 1, false).await;
     }
 }
 
@@ -189,11 +215,7 @@ async fn a_streamed_answer_is_deltas_then_one_done_with_usage() {
         let body = fake.stream_body(&["Base salaries ", "are $150k-$190k."], StreamEnd::Complete);
         fake.always(sse_response(body)).await;
 
-        let events: Vec<LlmEvent> = collect(&fake.client())
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let events = collect_ok(&fake.client()).await;
 
         assert_eq!(
             events,
@@ -209,9 +231,7 @@ async fn a_streamed_answer_is_deltas_then_one_done_with_usage() {
             ],
             "{kind}"
         );
-        let requests = fake.requests().await;
-        assert_eq!(requests.len(), 1);
-        assert_request(kind, &requests[0], true);
+        assert_requests(&fake, kind, 1, true).await;
     }
 }
 
@@ -219,28 +239,17 @@ async fn a_streamed_answer_is_deltas_then_one_done_with_usage() {
 async fn rate_limited_with_retry_after_then_success() {
     for kind in BOTH {
         let fake = FakeLlm::new(kind).await;
-        fake.first(
-            1,
-            fake.error(429, "slow down")
-                .insert_header("retry-after", "1"),
-        )
-        .await;
+        fake.first(1, rate_limited(&fake, "1")).await;
         fake.always(fake.plain_answer("ok")).await;
 
-        let started = Instant::now();
-        let completion = fake.client().complete(&sample_request()).await.unwrap();
+        let (completion, took) = timed_completion(&fake).await;
 
         assert_eq!(completion.text, "ok");
         assert!(
-            started.elapsed() >= Duration::from_millis(950),
-            "{kind}: waited {:?}",
-            started.elapsed()
+            took >= Duration::from_millis(950),
+            "{kind}: waited {took:?}"
         );
-        let requests = fake.requests().await;
-        assert_eq!(requests.len(), 2);
-        for r in &requests {
-            assert_request(kind, r, false);
-        }
+        assert_requests(&fake, kind, 2, false).await;
     }
 }
 
@@ -248,11 +257,7 @@ async fn rate_limited_with_retry_after_then_success() {
 async fn rate_limited_beyond_the_cap_fails_fast_with_the_hint() {
     for kind in BOTH {
         let fake = FakeLlm::new(kind).await;
-        fake.always(
-            fake.error(429, "slow down")
-                .insert_header("retry-after", "120"),
-        )
-        .await;
+        fake.always(rate_limited(&fake, "120")).await;
 
         let started = Instant::now();
         let err = fake.client().complete(&sample_request()).await.unwrap_err();
@@ -272,11 +277,7 @@ async fn rate_limited_beyond_the_cap_fails_fast_with_the_hint() {
 async fn rate_limited_forever_reports_the_hint_after_the_retries() {
     for kind in BOTH {
         let fake = FakeLlm::new(kind).await;
-        fake.always(
-            fake.error(429, "slow down")
-                .insert_header("retry-after", "0"),
-        )
-        .await;
+        fake.always(rate_limited(&fake, "0")).await;
 
         let err = client_with(&fake, |s| s.max_retries = 1)
             .complete(&sample_request())
@@ -302,12 +303,11 @@ async fn server_errors_are_retried_with_backoff() {
         fake.first(1, fake.error(529, "Overloaded")).await;
         fake.always(fake.plain_answer("ok")).await;
 
-        let started = Instant::now();
-        let completion = fake.client().complete(&sample_request()).await.unwrap();
+        let (completion, took) = timed_completion(&fake).await;
 
         assert_eq!(completion.text, "ok");
         assert!(
-            started.elapsed() >= Duration::from_millis(700),
+            took >= Duration::from_millis(700),
             "{kind}: 250 ms then 500 ms of backoff"
         );
         assert_eq!(fake.requests().await.len(), 3);
@@ -501,11 +501,7 @@ async fn a_stream_retries_before_the_first_byte() {
 
         assert!(events.iter().all(Result::is_ok), "{kind}: {events:?}");
         assert!(matches!(events.last(), Some(Ok(LlmEvent::Done(c))) if c.text == "Base salaries."));
-        let requests = fake.requests().await;
-        assert_eq!(requests.len(), 3);
-        for r in &requests {
-            assert_request(kind, r, true);
-        }
+        assert_requests(&fake, kind, 3, true).await;
     }
 }
 
@@ -732,11 +728,7 @@ async fn anthropic_streamed_citations_come_back_as_markers_and_pieces() {
     ])))
     .await;
 
-    let events: Vec<LlmEvent> = collect(&fake.client())
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let events = collect_ok(&fake.client()).await;
 
     assert_eq!(
         events,

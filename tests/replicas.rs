@@ -7,7 +7,7 @@
 
 mod support;
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,13 +20,8 @@ const REQUESTS: usize = 12;
 use support::setup::{free_port, Process as Replica};
 
 fn guidebot(database: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GUIDEBOT_RELOAD_WATCH", "false")
-        .env("GUIDEBOT_STORE_URL", database);
+    let mut command = support::setup::guidebot_command();
+    command.env("GUIDEBOT_STORE_URL", database);
     command
 }
 
@@ -36,14 +31,7 @@ async fn signed_post(
     key: &SigningKey,
     body: &str,
 ) -> (u16, Value) {
-    let timestamp = guidebot::util::clock::now_unix().to_string();
-    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
-    let response = client
-        .post(format!("{base}/interactions"))
-        .header("content-type", "application/json")
-        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
-        .header("x-signature-timestamp", &timestamp)
-        .body(body.to_string())
+    let response = support::setup::signed_interaction(client, base, key, body)
         .send()
         .await
         .expect("the replica answers");

@@ -3,17 +3,25 @@
 
 mod support;
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn guidebot() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
+use support::setup::{guidebot_command as guidebot, signed_interaction};
+
+/// `serve --http 127.0.0.1:PORT` checking signatures with `key`'s public half, with its index
+/// and database in `dir`.
+fn http_server(key: &SigningKey, port: u16, dir: &std::path::Path) -> Command {
+    let mut command = guidebot();
     command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GUIDEBOT_RELOAD_WATCH", "false");
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .env(
+            "DISCORD_PUBLIC_KEY",
+            hex::encode(key.verifying_key().to_bytes()),
+        )
+        .arg("--index")
+        .arg(dir.join("index"))
+        .env("GUIDEBOT_STORE_PATH", dir.join("guidebot.sqlite"));
     command
 }
 
@@ -52,24 +60,19 @@ fn a_bad_public_key_is_a_clear_startup_error() {
 
 use support::setup::{free_port, wait_until_ready, Process as Server};
 
+/// A signed interaction's body: Discord's PING.
+const PING: &str = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
+
 #[tokio::test]
 async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
     let key = SigningKey::from_bytes(&[7u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let metrics_port = free_port();
-    let mut command = guidebot();
+    // Issue 13: serve honours the global --index flag like every command.
+    let mut command = http_server(&key, port, dir.path());
     command
-        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .env(
-            "DISCORD_PUBLIC_KEY",
-            hex::encode(key.verifying_key().to_bytes()),
-        )
-        // Issue 13: serve honours the global --index flag like every command.
-        .arg("--index")
-        .arg(dir.path().join("index"))
-        .env("GUIDEBOT_STORE_PATH", dir.path().join("guidebot.sqlite"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut server = Server(command.spawn().unwrap());
@@ -84,19 +87,7 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
         "serve built its index where --index says"
     );
 
-    let body = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
-    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
-    let response = client
-        .post(format!("{base}/interactions"))
-        .header("content-type", "application/json")
-        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
-        .header("x-signature-timestamp", &timestamp)
-        .body(body)
+    let response = signed_interaction(&client, &base, &key, PING)
         .send()
         .await
         .unwrap();
@@ -106,7 +97,7 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
 
     let unsigned = client
         .post(format!("{base}/interactions"))
-        .body(body)
+        .body(PING)
         .send()
         .await
         .unwrap();
@@ -141,20 +132,8 @@ async fn http_mode_answers_a_signed_ping_and_stops_on_sigterm() {
 /// Sends a signed PING to `base` and returns how long the answer took, or `None` if none came
 /// within 3 seconds (Discord's deadline).
 async fn signed_ping(base: &str, key: &SigningKey) -> Option<Duration> {
-    let body = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
-    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
     let started = Instant::now();
-    let response = reqwest::Client::new()
-        .post(format!("{base}/interactions"))
-        .header("content-type", "application/json")
-        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
-        .header("x-signature-timestamp", &timestamp)
-        .body(body)
+    let response = signed_interaction(&reqwest::Client::new(), base, key, PING)
         .timeout(Duration::from_secs(3))
         .send()
         .await
@@ -172,17 +151,9 @@ async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_reques
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut command = guidebot();
+    let mut command = http_server(&key, port, dir.path());
     command
-        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-        .env(
-            "DISCORD_PUBLIC_KEY",
-            hex::encode(key.verifying_key().to_bytes()),
-        )
         .env("GUIDEBOT_HTTP_MAX_CONNECTIONS", "64")
-        .arg("--index")
-        .arg(dir.path().join("index"))
-        .env("GUIDEBOT_STORE_PATH", dir.path().join("guidebot.sqlite"))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.

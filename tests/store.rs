@@ -15,7 +15,7 @@ use guidebot::bot::conversation::{
 use guidebot::bot::dispatch::{Budgets, ResponderError};
 use guidebot::bot::render::{Rendered, Reply};
 use guidebot::bot::request::{BotRequest, Invocation};
-use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Outcome, Responder};
+use guidebot::bot::{BotSettings, Dispatcher, InteractionReport, NoObserver, Outcome, Responder};
 use guidebot::corpus::Corpus;
 use guidebot::engine::{Engine, EngineHandle, PriorTurn};
 use guidebot::llm::LlmSettings;
@@ -144,7 +144,17 @@ impl Responder for RecordingResponder {
     }
 }
 
+/// A dispatcher over the bundled guides.
 fn dispatcher(
+    llm: Option<LlmSettings>,
+    settings: BotSettings,
+    store: Arc<dyn Store>,
+) -> Dispatcher {
+    dispatcher_on(corpus_at(&bundled_dir()), llm, settings, store)
+}
+
+/// A dispatcher over `corpus`.
+fn dispatcher_on(
     corpus: Corpus,
     llm: Option<LlmSettings>,
     settings: BotSettings,
@@ -157,6 +167,31 @@ fn dispatcher(
         Arc::new(NoObserver),
     )
     .with_store(store)
+}
+
+/// Runs one interaction: its report and what was sent, as JSON.
+async fn run(
+    dispatcher: &Dispatcher,
+    invocation: Invocation,
+) -> (InteractionReport, Vec<serde_json::Value>) {
+    let responder = RecordingResponder::default();
+    let report = dispatcher
+        .run_interaction(invocation, &responder)
+        .await
+        .unwrap();
+    (report, responder.sent.into_inner().unwrap())
+}
+
+/// No cooldown, and at most `requests` LLM answers per user and day.
+fn user_budget(requests: u64) -> BotSettings {
+    let budgets = Budgets {
+        user_requests_per_day: Some(requests),
+        ..Budgets::default()
+    };
+    BotSettings {
+        budgets,
+        ..no_cooldown()
+    }
 }
 
 fn ask(user_id: u64, guild_id: Option<u64>, question: &str) -> Invocation {
@@ -218,12 +253,7 @@ fn claim(user: &str, requests_per_day: u64, cooldown: Option<Duration>) -> LlmCl
 
 async fn feedback_and_questions_are_stored_with_hashed_ids(db: TestDb) {
     let store = db.open().await;
-    let dispatcher = dispatcher(
-        corpus_at(&bundled_dir()),
-        None,
-        no_cooldown(),
-        store.clone(),
-    );
+    let dispatcher = dispatcher(None, no_cooldown(), store.clone());
     let responder = RecordingResponder::default();
     let user_id = 987_654_321_012_345_678;
     let report = dispatcher
@@ -291,55 +321,32 @@ async fn feedback_and_questions_are_stored_with_hashed_ids(db: TestDb) {
 async fn budgets_hold_across_a_restart(db: TestDb) {
     let fake = fake_openai().await;
     let settings = BotSettings {
-        budgets: Budgets {
-            user_requests_per_day: Some(1),
-            ..Budgets::default()
-        },
         answer_cache_ttl: Duration::ZERO,
-        ..no_cooldown()
+        ..user_budget(1)
     };
+    let question = "whats the TC for a google L4 MLE?";
     {
-        let dispatcher = dispatcher(
-            corpus_at(&bundled_dir()),
-            Some(fake.settings()),
-            settings.clone(),
-            db.open().await,
-        );
-        let report = dispatcher
-            .run_interaction(
-                ask(7, None, "whats the TC for a google L4 MLE?"),
-                &RecordingResponder::default(),
-            )
-            .await
-            .unwrap();
+        let dispatcher = dispatcher(Some(fake.settings()), settings.clone(), db.open().await);
+        let (report, _) = run(&dispatcher, ask(7, None, question)).await;
         assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
         assert!(report.deferred);
         assert!(dispatcher.flush_storage(FLUSH).await);
     }
     // A new process: same database, budget already spent.
     let store = db.open().await;
-    let dispatcher = dispatcher(
-        corpus_at(&bundled_dir()),
-        Some(fake.settings()),
-        settings,
-        store.clone(),
-    );
-    let responder = RecordingResponder::default();
-    let report = dispatcher
-        .run_interaction(
-            ask(7, None, "what does meta pay an E4 data scientist"),
-            &responder,
-        )
-        .await
-        .unwrap();
+    let dispatcher = dispatcher(Some(fake.settings()), settings, store.clone());
+    let (report, sent) = run(
+        &dispatcher,
+        ask(7, None, "what does meta pay an E4 data scientist"),
+    )
+    .await;
     assert_eq!(report.mode.map(|m| m.as_str()), Some("extractive"));
     assert_eq!(
         report.fallback.as_ref().map(|f| f.label()),
         Some("over_budget")
     );
     assert!(!report.deferred, "an extractive answer is sent directly");
-    let first_sent = responder.sent.lock().unwrap()[0].clone();
-    let description = first_sent["data"]["embeds"][0]["description"]
+    let description = sent[0]["data"]["embeds"][0]["description"]
         .as_str()
         .unwrap();
     assert!(description.contains("budget"), "{description}");
@@ -350,13 +357,7 @@ async fn budgets_hold_across_a_restart(db: TestDb) {
     assert_eq!(usage.requests, 1);
     assert_eq!(usage.tokens, 850);
     // Another user still has their budget.
-    let report = dispatcher
-        .run_interaction(
-            ask(8, None, "whats the TC for a google L4 MLE?"),
-            &RecordingResponder::default(),
-        )
-        .await
-        .unwrap();
+    let (report, _) = run(&dispatcher, ask(8, None, question)).await;
     assert_eq!(report.mode.map(|m| m.as_str()), Some("openai"));
 }
 
@@ -497,24 +498,10 @@ async fn a_burst_of_replay_checks_lets_each_id_through_once(db: TestDb) {
 async fn cached_answers_skip_the_llm_until_the_corpus_changes(db: TestDb) {
     let fake = fake_openai().await;
     let question = "whats the TC for a google L4 MLE?";
-    let first = dispatcher(
-        corpus_at(&bundled_dir()),
-        Some(fake.settings()),
-        no_cooldown(),
-        db.open().await,
-    );
-    let report = first
-        .run_interaction(ask(1, None, question), &RecordingResponder::default())
-        .await
-        .unwrap();
+    let first = dispatcher(Some(fake.settings()), no_cooldown(), db.open().await);
+    let (report, _) = run(&first, ask(1, None, question)).await;
     assert!(!report.cached);
-    let report = first
-        .run_interaction(
-            ask(2, None, "Whats the TC for a Google L4 MLE??"),
-            &RecordingResponder::default(),
-        )
-        .await
-        .unwrap();
+    let (report, _) = run(&first, ask(2, None, "Whats the TC for a Google L4 MLE??")).await;
     assert!(
         report.cached,
         "same normalized question, same index: served from the cache"
@@ -524,16 +511,8 @@ async fn cached_answers_skip_the_llm_until_the_corpus_changes(db: TestDb) {
     assert!(first.flush_storage(FLUSH).await);
 
     // Another replica (its own memory cache is empty) finds the answer in the shared store.
-    let other = dispatcher(
-        corpus_at(&bundled_dir()),
-        Some(fake.settings()),
-        no_cooldown(),
-        db.open().await,
-    );
-    let report = other
-        .run_interaction(ask(4, None, question), &RecordingResponder::default())
-        .await
-        .unwrap();
+    let other = dispatcher(Some(fake.settings()), no_cooldown(), db.open().await);
+    let (report, _) = run(&other, ask(4, None, question)).await;
     assert!(report.cached, "the cache is shared between replicas");
     assert_eq!(fake.requests().await.len(), 1);
 
@@ -546,16 +525,14 @@ async fn cached_answers_skip_the_llm_until_the_corpus_changes(db: TestDb) {
     let guide = dir.path().join("mid-level-ds-mle-guide-2026.md");
     let text = std::fs::read_to_string(&guide).unwrap();
     std::fs::write(&guide, format!("{text}\nAn added paragraph.\n")).unwrap();
-    let second = dispatcher(
-        corpus_at(dir.path()),
+    let corpus = corpus_at(dir.path());
+    let second = dispatcher_on(
+        corpus,
         Some(fake.settings()),
         no_cooldown(),
         db.open().await,
     );
-    let report = second
-        .run_interaction(ask(3, None, question), &RecordingResponder::default())
-        .await
-        .unwrap();
+    let (report, _) = run(&second, ask(3, None, question)).await;
     assert!(!report.cached);
     assert_eq!(fake.requests().await.len(), 2);
 
@@ -713,6 +690,27 @@ async fn report_exports_questions_to_label_in_the_eval_format(db: TestDb) {
 /// be checked are not spent blindly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_database_never_stops_an_answer_and_refuses_unchecked_llm_answers() {
+    let (_dir, store, _locker) = locked_sqlite();
+    let fake = fake_openai().await;
+    let dispatcher = dispatcher(Some(fake.settings()), user_budget(5), store);
+    let (report, sent) = run(
+        &dispatcher,
+        ask(1, Some(2), "whats the TC for a google L4 MLE?"),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Fallback);
+    assert_eq!(
+        report.fallback.as_ref().map(|f| f.label()),
+        Some("store_unavailable")
+    );
+    let text = sent[0].to_string();
+    assert!(text.contains("database is unreachable"), "{text}");
+    assert!(fake.requests().await.is_empty(), "no unbudgeted LLM call");
+}
+
+/// A store on a new SQLite file that another connection (returned with it) holds the write
+/// lock of, as a stuck writer would.
+fn locked_sqlite() -> (tempfile::TempDir, Arc<dyn Store>, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("guidebot.sqlite");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
@@ -720,36 +718,7 @@ async fn a_locked_database_never_stops_an_answer_and_refuses_unchecked_llm_answe
     locker
         .execute_batch("BEGIN IMMEDIATE; INSERT INTO usage (scope, day, requests, tokens) VALUES ('x', 'y', 1, 1);")
         .unwrap();
-    let fake = fake_openai().await;
-    let settings = BotSettings {
-        budgets: Budgets {
-            user_requests_per_day: Some(5),
-            ..Budgets::default()
-        },
-        ..no_cooldown()
-    };
-    let dispatcher = dispatcher(
-        corpus_at(&bundled_dir()),
-        Some(fake.settings()),
-        settings,
-        store.clone(),
-    );
-    let responder = RecordingResponder::default();
-    let report = dispatcher
-        .run_interaction(
-            ask(1, Some(2), "whats the TC for a google L4 MLE?"),
-            &responder,
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.outcome, Outcome::Fallback);
-    assert_eq!(
-        report.fallback.as_ref().map(|f| f.label()),
-        Some("store_unavailable")
-    );
-    let text = responder.sent.lock().unwrap()[0].to_string();
-    assert!(text.contains("database is unreachable"), "{text}");
-    assert!(fake.requests().await.is_empty(), "no unbudgeted LLM call");
+    (dir, store, locker)
 }
 
 /// PostgreSQL unreachable (nothing listens on the port): extractive answers continue, LLM answers
@@ -765,27 +734,12 @@ async fn an_unreachable_postgres_keeps_extractive_answers_and_fails_closed() {
     let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&Secret::new(url), None).unwrap());
     assert!(store.migrate().await.is_err());
     let fake = fake_openai().await;
-    let settings = BotSettings {
-        budgets: Budgets {
-            user_requests_per_day: Some(5),
-            ..Budgets::default()
-        },
-        ..no_cooldown()
-    };
-    let dispatcher = dispatcher(
-        corpus_at(&bundled_dir()),
-        Some(fake.settings()),
-        settings,
-        store,
-    );
-    let responder = RecordingResponder::default();
-    let report = dispatcher
-        .run_interaction(
-            ask(1, None, "whats the TC for a google L4 MLE?"),
-            &responder,
-        )
-        .await
-        .unwrap();
+    let dispatcher = dispatcher(Some(fake.settings()), user_budget(5), store);
+    let (report, _) = run(
+        &dispatcher,
+        ask(1, None, "whats the TC for a google L4 MLE?"),
+    )
+    .await;
     assert_eq!(
         report.fallback.as_ref().map(|f| f.label()),
         Some("store_unavailable")
@@ -913,19 +867,25 @@ async fn writes_queued_while_postgres_is_lost_are_committed_after_it_returns() {
     through_proxy.ping().await.expect("the pool reconnected");
 }
 
+/// A store on a new SQLite file (its path returned with it) holding one question asked now.
+async fn sqlite_file_with(question_text: &str) -> (tempfile::TempDir, PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guidebot.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .record_question(&question(now_unix(), question_text, false))
+        .await
+        .unwrap();
+    (dir, path, store)
+}
+
 /// Issue 14: an SQLite file deleted while serving used to keep receiving writes in its unlinked
 /// inode (everything gone at the next restart). The store now notices, opens the path again
 /// (creating and migrating a new file), counts it, and later writes land in the file on disk.
 #[tokio::test]
 async fn an_sqlite_file_deleted_while_serving_is_opened_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("guidebot.sqlite");
-    let store = SqliteStore::open(&path).unwrap();
+    let (_dir, path, store) = sqlite_file_with("before the delete").await;
     let now = now_unix();
-    store
-        .record_question(&question(now, "before the delete", false))
-        .await
-        .unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let file = PathBuf::from(format!("{}{suffix}", path.display()));
         if file.exists() {
@@ -960,14 +920,8 @@ async fn an_sqlite_file_deleted_while_serving_is_opened_again() {
 #[tokio::test]
 async fn an_sqlite_file_corrupted_while_serving_fails_calls_cleanly() {
     use std::io::{Seek, SeekFrom, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("guidebot.sqlite");
-    let store = SqliteStore::open(&path).unwrap();
+    let (_dir, path, store) = sqlite_file_with("before the damage").await;
     let now = now_unix();
-    store
-        .record_question(&question(now, "before the damage", false))
-        .await
-        .unwrap();
     store.ping().await.expect("healthy before");
     // Overwrite the header and the first pages in place (same inode: not a replaced file).
     let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
@@ -999,8 +953,7 @@ async fn an_sqlite_file_corrupted_while_serving_fails_calls_cleanly() {
 /// every replica answered, and only their own server's.
 async fn server_stats_come_from_the_shared_database(db: TestDb) {
     let (first_store, second_store) = (db.open().await, db.open().await);
-    let replica =
-        |store: Arc<dyn Store>| dispatcher(corpus_at(&bundled_dir()), None, no_cooldown(), store);
+    let replica = |store: Arc<dyn Store>| dispatcher(None, no_cooldown(), store);
     let (first, second) = (replica(first_store), replica(second_store));
     let responder = RecordingResponder::default();
     for (dispatcher, guild, question) in [
@@ -1027,9 +980,8 @@ async fn server_stats_come_from_the_shared_database(db: TestDb) {
         },
         conversation: None,
     };
-    let responder = RecordingResponder::default();
-    first.run_interaction(stats, &responder).await.unwrap();
-    let shown = responder.sent.lock().unwrap()[0].to_string();
+    let (_, sent) = run(&first, stats).await;
+    let shown = sent[0].to_string();
     assert!(
         shown.contains("Questions: 3"),
         "both replicas, this server only: {shown}"
@@ -1211,28 +1163,17 @@ fn ask_in(conversation: ConversationKey, question: &str) -> Invocation {
 /// read with the question the other asked there; a third dispatcher opened afterwards (a
 /// restart) continues it too.
 async fn a_thread_continues_on_another_replica_and_after_a_restart(db: TestDb) {
-    let corpus = || corpus_at(&bundled_dir());
-    let first = dispatcher(corpus(), None, no_cooldown(), db.open().await);
-    let second = dispatcher(corpus(), None, no_cooldown(), db.open().await);
+    let first = dispatcher(None, no_cooldown(), db.open().await);
+    let second = dispatcher(None, no_cooldown(), db.open().await);
     let thread = ConversationKey::Thread(77);
-    let responder = RecordingResponder::default();
-    let report = first
-        .run_interaction(
-            ask_in(thread, "whats the total comp for a google L4 MLE?"),
-            &responder,
-        )
-        .await
-        .unwrap();
+    let question = "whats the total comp for a google L4 MLE?";
+    let (report, _) = run(&first, ask_in(thread, question)).await;
     assert_eq!(report.outcome, Outcome::Answered);
     assert!(!report.follow_up);
-    let responder = RecordingResponder::default();
-    let report = second
-        .run_interaction(ask_in(thread, "and at Meta?"), &responder)
-        .await
-        .unwrap();
+    let (report, sent) = run(&second, ask_in(thread, "and at Meta?")).await;
     assert_eq!(report.outcome, Outcome::Answered, "{report:?}");
     assert!(report.follow_up, "the other replica's turn was read");
-    let text = responder.sent.lock().unwrap()[0].to_string();
+    let text = sent[0].to_string();
     assert!(text.contains("$300k–$420k"), "{text}");
     // Cited where Meta's figure is written (as in tests/conversation.rs).
     assert!(!report.citations.is_empty());
@@ -1245,12 +1186,8 @@ async fn a_thread_continues_on_another_replica_and_after_a_restart(db: TestDb) {
         report.citations
     );
     drop((first, second));
-    let restarted = dispatcher(corpus(), None, no_cooldown(), db.open().await);
-    let responder = RecordingResponder::default();
-    let report = restarted
-        .run_interaction(ask_in(thread, "and the base?"), &responder)
-        .await
-        .unwrap();
+    let restarted = dispatcher(None, no_cooldown(), db.open().await);
+    let (report, _) = run(&restarted, ask_in(thread, "and the base?")).await;
     assert!(
         report.follow_up,
         "history outlives the processes that wrote it"
@@ -1266,27 +1203,13 @@ async fn a_thread_continues_on_another_replica_and_after_a_restart(db: TestDb) {
 /// answer; the follow-up is then answered on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_database_answers_without_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("guidebot.sqlite");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
-    let dispatcher = dispatcher(corpus_at(&bundled_dir()), None, no_cooldown(), store);
-    let locker = rusqlite::Connection::open(&db).unwrap();
-    locker
-        .execute_batch("BEGIN IMMEDIATE; INSERT INTO usage (scope, day, requests, tokens) VALUES ('x', 'y', 1, 1);")
-        .unwrap();
+    let (_dir, store, _locker) = locked_sqlite();
+    let dispatcher = dispatcher(None, no_cooldown(), store);
     let thread = ConversationKey::Thread(78);
     for question in ["whats the total comp for a google L4 MLE?", "and at Meta?"] {
-        let responder = RecordingResponder::default();
-        let report = dispatcher
-            .run_interaction(ask_in(thread, question), &responder)
-            .await
-            .unwrap();
+        let (report, sent) = run(&dispatcher, ask_in(thread, question)).await;
         assert!(!report.follow_up, "nothing could be recorded: {question}");
-        assert_eq!(
-            responder.sent.lock().unwrap().len(),
-            1,
-            "{question} answered"
-        );
+        assert_eq!(sent.len(), 1, "{question} answered");
         assert_ne!(report.outcome, Outcome::Invalid);
     }
     assert!(dispatcher

@@ -4,7 +4,7 @@
 //! survive restarts); [`MemoryHistory`] is the bounded in-memory one used without a store.
 
 use crate::engine::PriorTurn;
-use crate::store::{hash_id, Storage, StoreError};
+use crate::store::{hash_id, Storage, Store, StoreError};
 use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -37,42 +37,28 @@ pub enum HistoryError {
     Unavailable(String),
 }
 
+/// What every [`ConversationHistory`] method returns: a boxed future of the value, or why history
+/// is unavailable.
+pub type HistoryCall<'a, T> = BoxFuture<'a, Result<T, HistoryError>>;
+
 /// Keeps conversations. Async (boxed futures) so a database-backed implementation fits; every
 /// method takes the current time so tests and stores agree on ages.
 pub trait ConversationHistory: Send + Sync {
     /// The turns of `key` within the limits, oldest first.
-    fn recent(
-        &self,
-        key: ConversationKey,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<Vec<PriorTurn>, HistoryError>>;
+    fn recent(&self, key: ConversationKey, now_unix: i64) -> HistoryCall<'_, Vec<PriorTurn>>;
     /// Appends a turn to `key` (older turns past the limits may be dropped).
-    fn record(
-        &self,
-        key: ConversationKey,
-        turn: PriorTurn,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<(), HistoryError>>;
+    fn record(&self, key: ConversationKey, turn: PriorTurn, now_unix: i64) -> HistoryCall<'_, ()>;
     /// Remembers that `message_id` (an answer the bot posted) belongs to `key`, so a reply to it
     /// continues the conversation.
-    fn link(
-        &self,
-        message_id: u64,
-        key: ConversationKey,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<(), HistoryError>>;
+    fn link(&self, message_id: u64, key: ConversationKey, now_unix: i64) -> HistoryCall<'_, ()>;
     /// The conversation a message belongs to, if it was linked and is not too old.
     fn conversation_of(
         &self,
         message_id: u64,
         now_unix: i64,
-    ) -> BoxFuture<'_, Result<Option<ConversationKey>, HistoryError>>;
+    ) -> HistoryCall<'_, Option<ConversationKey>>;
     /// Whether `channel_id` is a thread the bot answered in within [`THREAD_MEMORY`].
-    fn is_bot_thread(
-        &self,
-        channel_id: u64,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<bool, HistoryError>>;
+    fn is_bot_thread(&self, channel_id: u64, now_unix: i64) -> HistoryCall<'_, bool>;
 }
 
 /// How long a thread the bot answered in stays one where messages are follow-ups (Discord's
@@ -111,22 +97,28 @@ impl MemoryHistory {
         }
     }
 
-    fn with_state<T>(&self, work: impl FnOnce(&mut MemoryState) -> T) -> Result<T, HistoryError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| HistoryError::Unavailable("the history lock was poisoned".to_string()))?;
-        Ok(work(&mut state))
+    /// Runs `work` on the state, as the answer of a history call (at once: nothing to wait for).
+    fn with_state<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut MemoryState) -> T,
+    ) -> HistoryCall<'static, T> {
+        let state = self.state.lock();
+        let poisoned = |_| HistoryError::Unavailable("the history lock was poisoned".to_string());
+        let result = state.map(|mut state| work(&mut state)).map_err(poisoned);
+        Box::pin(std::future::ready(result))
     }
 }
 
-/// The age limit in seconds.
-fn max_age_secs(limits: &HistoryLimits) -> i64 {
-    i64::try_from(limits.max_age.as_secs()).unwrap_or(i64::MAX)
+/// The oldest time, in Unix seconds, that is within `age` of `now_unix`.
+fn oldest_within(now_unix: i64, age: Duration) -> i64 {
+    now_unix.saturating_sub(i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn thread_memory_secs() -> i64 {
-    i64::try_from(THREAD_MEMORY.as_secs()).unwrap_or(i64::MAX)
+impl HistoryLimits {
+    /// The turns kept per conversation (at least one).
+    fn kept_turns(&self) -> usize {
+        self.turns.max(1)
+    }
 }
 
 /// Drops the oldest entries of `map` beyond `cap`, by the timestamp `at` reads.
@@ -147,37 +139,21 @@ fn evict<K: Copy + Eq + std::hash::Hash, V>(
 }
 
 impl ConversationHistory for MemoryHistory {
-    fn recent(
-        &self,
-        key: ConversationKey,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<Vec<PriorTurn>, HistoryError>> {
-        let oldest = now_unix.saturating_sub(max_age_secs(&self.limits));
-        let turns = self.with_state(|state| {
-            state
+    fn recent(&self, key: ConversationKey, now_unix: i64) -> HistoryCall<'_, Vec<PriorTurn>> {
+        let oldest = oldest_within(now_unix, self.limits.max_age);
+        self.with_state(move |state| {
+            let turns = state
                 .conversations
                 .get(&key)
-                .map(|conversation| {
-                    conversation
-                        .turns
-                        .iter()
-                        .filter(|(at, _)| *at >= oldest)
-                        .map(|(_, turn)| turn.clone())
-                        .collect()
-                })
-                .unwrap_or_default()
-        });
-        Box::pin(std::future::ready(turns))
+                .map(|conversation| &conversation.turns);
+            let recent = turns.into_iter().flatten().filter(|(at, _)| *at >= oldest);
+            recent.map(|(_, turn)| turn.clone()).collect()
+        })
     }
 
-    fn record(
-        &self,
-        key: ConversationKey,
-        turn: PriorTurn,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<(), HistoryError>> {
-        let keep = self.limits.turns.max(1);
-        let result = self.with_state(|state| {
+    fn record(&self, key: ConversationKey, turn: PriorTurn, now_unix: i64) -> HistoryCall<'_, ()> {
+        let keep = self.limits.kept_turns();
+        self.with_state(move |state| {
             let conversation = state.conversations.entry(key).or_default();
             conversation.turns.push_back((now_unix, turn));
             while conversation.turns.len() > keep {
@@ -189,52 +165,36 @@ impl ConversationHistory for MemoryHistory {
                 MEMORY_CONVERSATIONS,
                 |conversation| conversation.last_at,
             );
-        });
-        Box::pin(std::future::ready(result))
+        })
     }
 
-    fn link(
-        &self,
-        message_id: u64,
-        key: ConversationKey,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<(), HistoryError>> {
-        let result = self.with_state(|state| {
+    fn link(&self, message_id: u64, key: ConversationKey, now_unix: i64) -> HistoryCall<'_, ()> {
+        self.with_state(move |state| {
             state.links.insert(message_id, (key, now_unix));
             evict(&mut state.links, MEMORY_CONVERSATIONS, |(_, at)| *at);
-        });
-        Box::pin(std::future::ready(result))
+        })
     }
 
     fn conversation_of(
         &self,
         message_id: u64,
         now_unix: i64,
-    ) -> BoxFuture<'_, Result<Option<ConversationKey>, HistoryError>> {
-        let oldest = now_unix.saturating_sub(thread_memory_secs());
-        let found = self.with_state(|state| {
-            state
-                .links
-                .get(&message_id)
-                .filter(|(_, at)| *at >= oldest)
-                .map(|(key, _)| *key)
-        });
-        Box::pin(std::future::ready(found))
+    ) -> HistoryCall<'_, Option<ConversationKey>> {
+        let oldest = oldest_within(now_unix, THREAD_MEMORY);
+        self.with_state(move |state| {
+            let link = state.links.get(&message_id).filter(|(_, at)| *at >= oldest);
+            link.map(|(key, _)| *key)
+        })
     }
 
-    fn is_bot_thread(
-        &self,
-        channel_id: u64,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<bool, HistoryError>> {
-        let oldest = now_unix.saturating_sub(thread_memory_secs());
-        let known = self.with_state(|state| {
-            state
+    fn is_bot_thread(&self, channel_id: u64, now_unix: i64) -> HistoryCall<'_, bool> {
+        let oldest = oldest_within(now_unix, THREAD_MEMORY);
+        self.with_state(move |state| {
+            let thread = state
                 .conversations
-                .get(&ConversationKey::Thread(channel_id))
-                .is_some_and(|conversation| conversation.last_at >= oldest)
-        });
-        Box::pin(std::future::ready(known))
+                .get(&ConversationKey::Thread(channel_id));
+            thread.is_some_and(|conversation| conversation.last_at >= oldest)
+        })
     }
 }
 
@@ -271,16 +231,19 @@ impl StoreHistory {
         format!("{}:{}", key.kind(), hash_id(&self.salt, key.id()))
     }
 
-    /// Runs one store call, bounded by the timeout; a database that is not ready (still
+    /// Runs `work` on the store, bounded by the timeout; a database that is not ready (still
     /// connecting), fails or is slow makes it [`HistoryError::Unavailable`].
-    fn call<'a, T: Send + 'a>(
+    fn call<'a, T: Send + 'a, F>(
         &'a self,
-        work: impl Future<Output = Result<T, StoreError>> + Send + 'a,
-    ) -> BoxFuture<'a, Result<T, HistoryError>> {
+        work: impl FnOnce(&'a dyn Store) -> F,
+    ) -> HistoryCall<'a, T>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'a,
+    {
+        let store = self.storage.store().as_ref();
+        let ready = self.storage.readiness().map(|()| work(store));
         Box::pin(async move {
-            self.storage
-                .readiness()
-                .map_err(HistoryError::Unavailable)?;
+            let work = ready.map_err(HistoryError::Unavailable)?;
             match tokio::time::timeout(self.timeout, work).await {
                 Ok(result) => result.map_err(|error| HistoryError::Unavailable(error.to_string())),
                 Err(_) => Err(HistoryError::Unavailable(format!(
@@ -293,80 +256,43 @@ impl StoreHistory {
 }
 
 impl ConversationHistory for StoreHistory {
-    fn recent(
-        &self,
-        key: ConversationKey,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<Vec<PriorTurn>, HistoryError>> {
-        let oldest = now_unix.saturating_sub(max_age_secs(&self.limits));
-        let conversation = self.conversation(key);
-        let turns = self.limits.turns.max(1);
-        self.call(async move {
-            self.storage
-                .store()
-                .conversation_turns(&conversation, turns, oldest)
-                .await
+    fn recent(&self, key: ConversationKey, now_unix: i64) -> HistoryCall<'_, Vec<PriorTurn>> {
+        let oldest = oldest_within(now_unix, self.limits.max_age);
+        let (conversation, turns) = (self.conversation(key), self.limits.kept_turns());
+        self.call(move |store| async move {
+            store.conversation_turns(&conversation, turns, oldest).await
         })
     }
 
-    fn record(
-        &self,
-        key: ConversationKey,
-        turn: PriorTurn,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<(), HistoryError>> {
-        let conversation = self.conversation(key);
-        let keep = self.limits.turns.max(1);
-        self.call(async move {
-            self.storage
-                .store()
+    fn record(&self, key: ConversationKey, turn: PriorTurn, now_unix: i64) -> HistoryCall<'_, ()> {
+        let (conversation, keep) = (self.conversation(key), self.limits.kept_turns());
+        self.call(move |store| async move {
+            store
                 .record_turn(&conversation, &turn, now_unix, keep)
                 .await
         })
     }
 
-    fn link(
-        &self,
-        message_id: u64,
-        key: ConversationKey,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+    fn link(&self, message_id: u64, key: ConversationKey, now_unix: i64) -> HistoryCall<'_, ()> {
         let message = hash_id(&self.salt, message_id);
-        self.call(async move {
-            self.storage
-                .store()
-                .link_message(&message, key, now_unix)
-                .await
-        })
+        self.call(move |store| async move { store.link_message(&message, key, now_unix).await })
     }
 
     fn conversation_of(
         &self,
         message_id: u64,
         now_unix: i64,
-    ) -> BoxFuture<'_, Result<Option<ConversationKey>, HistoryError>> {
+    ) -> HistoryCall<'_, Option<ConversationKey>> {
         let message = hash_id(&self.salt, message_id);
-        let oldest = now_unix.saturating_sub(thread_memory_secs());
-        self.call(async move {
-            self.storage
-                .store()
-                .linked_conversation(&message, oldest)
-                .await
-        })
+        let oldest = oldest_within(now_unix, THREAD_MEMORY);
+        self.call(move |store| async move { store.linked_conversation(&message, oldest).await })
     }
 
-    fn is_bot_thread(
-        &self,
-        channel_id: u64,
-        now_unix: i64,
-    ) -> BoxFuture<'_, Result<bool, HistoryError>> {
+    fn is_bot_thread(&self, channel_id: u64, now_unix: i64) -> HistoryCall<'_, bool> {
         let conversation = self.conversation(ConversationKey::Thread(channel_id));
-        let oldest = now_unix.saturating_sub(thread_memory_secs());
-        self.call(async move {
-            self.storage
-                .store()
-                .conversation_active_since(&conversation, oldest)
-                .await
+        let oldest = oldest_within(now_unix, THREAD_MEMORY);
+        self.call(move |store| async move {
+            store.conversation_active_since(&conversation, oldest).await
         })
     }
 }

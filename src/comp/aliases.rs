@@ -1,9 +1,9 @@
 //! Company aliases and role names as data (`corpus/company-aliases.toml`), so maintainers add "fb → Meta" without code.
 
-use super::CompError;
+use crate::corpus::CorpusError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The file, next to the guides, that maps nicknames to the company names the guides use.
 pub const ALIASES_FILE_NAME: &str = "company-aliases.toml";
@@ -43,12 +43,12 @@ const DEFAULT_ROLES: &[(&str, &[&str])] = &[
 impl CompanyAliases {
     /// Loads `company-aliases.toml` from the corpus folder; a missing file means no company aliases
     /// (the built-in role names still apply). A malformed file is an error naming file and line.
-    pub fn load(corpus_dir: &Path) -> Result<CompanyAliases, CompError> {
+    pub fn load(corpus_dir: &Path) -> Result<CompanyAliases, CorpusError> {
         let path = corpus_dir.join(ALIASES_FILE_NAME);
         if !path.exists() {
             return Ok(CompanyAliases::with_default_roles(Vec::new(), Vec::new()));
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| CompError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|source| CorpusError::Io {
             path: path.clone(),
             source,
         })?;
@@ -56,14 +56,14 @@ impl CompanyAliases {
     }
 
     /// Parses the TOML text of an alias file; `path` is for error messages.
-    pub fn parse(path: &Path, text: &str) -> Result<CompanyAliases, CompError> {
+    pub fn parse(path: &Path, text: &str) -> Result<CompanyAliases, CorpusError> {
         let file: AliasFile = toml::from_str(text).map_err(|error| {
             let line = crate::util::toml::error_line(text, &error, 1);
-            CompError::Invalid {
-                path: PathBuf::from(path),
+            CorpusError::invalid(
+                path,
                 line,
-                message: format!("bad company aliases: {}", error.message()),
-            }
+                format!("bad company aliases: {}", error.message()),
+            )
         })?;
         let companies = file
             .companies

@@ -7,7 +7,8 @@
 
 use super::aliases::CompanyAliases;
 use super::money::{find_money_spans, is_blank_cell, parse_money, parse_money_cell};
-use super::{normalize, CompError, CompRecord, MoneyRange, Origin};
+use super::{normalize, CompRecord, MoneyRange, Origin};
+use crate::corpus::CorpusError;
 use crate::corpus::{Guide, PassageKind, Table};
 
 /// What each column of a comp table holds, by index.
@@ -155,13 +156,9 @@ fn row_record(
     row: &crate::corpus::TableRow,
     as_of: &str,
     source: &str,
-) -> Result<CompRecord, CompError> {
+) -> Result<CompRecord, CorpusError> {
     {
-        let fail = |message: String| CompError::Invalid {
-            path: guide.path.clone(),
-            line: row.line,
-            message,
-        };
+        let fail = |message: String| CorpusError::invalid(&guide.path, row.line, message);
         let cell = |index: Option<usize>| -> &str {
             index
                 .and_then(|i| row.cells.get(i))
@@ -175,22 +172,23 @@ fn row_record(
                 column_label(&table.header[columns.company])
             )));
         }
-        let money = |index: Option<usize>| -> Result<(Option<MoneyRange>, Vec<String>), CompError> {
-            let Some(index) = index else {
-                return Ok((None, Vec::new()));
-            };
-            let text = cell(Some(index));
-            if is_blank_cell(text) {
-                return Ok((None, Vec::new()));
-            }
-            let parsed = parse_money_cell(text).map_err(|why| {
+        let money =
+            |index: Option<usize>| -> Result<(Option<MoneyRange>, Vec<String>), CorpusError> {
+                let Some(index) = index else {
+                    return Ok((None, Vec::new()));
+                };
+                let text = cell(Some(index));
+                if is_blank_cell(text) {
+                    return Ok((None, Vec::new()));
+                }
+                let parsed = parse_money_cell(text).map_err(|why| {
                 fail(format!(
                     "cannot read the {} cell {text:?} ({why}); write figures like \"$170k–$220k\", \"$185k\" or \"$700k+\"",
                     column_label(&table.header[index])
                 ))
             })?;
-            Ok((Some(parsed.range), parsed.notes))
-        };
+                Ok((Some(parsed.range), parsed.notes))
+            };
         let (base, base_notes) = money(columns.base)?;
         let (total, total_notes) = money(columns.total)?;
         if base.is_none() && total.is_none() {

@@ -17,28 +17,8 @@ pub use aliases::{CompanyAliases, ALIASES_FILE_NAME};
 pub use money::{parse_money, MoneyRange};
 pub use render::{render_aligned_table, render_rows, source_footer};
 
-use crate::corpus::Corpus;
+use crate::corpus::{Corpus, CorpusError};
 use serde::Serialize;
-use std::path::PathBuf;
-
-/// Why comp records could not be built. Every variant names the file so a maintainer can fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum CompError {
-    /// A data file could not be read.
-    #[error("cannot read {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A comp table cell or the alias file could not be read; `line` is the row's line.
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
 
 /// Where a record was read from, so answers can say whether it is a table row or a sentence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,7 +163,7 @@ impl CompData {
     /// Reads every comp table and prose comp figure of the corpus, with the aliases in
     /// `corpus.dir/company-aliases.toml` (optional). A comp table with an unreadable cell is an error
     /// naming the file and row line.
-    pub fn from_corpus(corpus: &Corpus) -> Result<CompData, CompError> {
+    pub fn from_corpus(corpus: &Corpus) -> Result<CompData, CorpusError> {
         let aliases = CompanyAliases::load(&corpus.dir)?;
         let mut records = Vec::new();
         let mut warnings = Vec::new();

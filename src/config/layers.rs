@@ -2,9 +2,11 @@
 //! text into a typed, checked value, secrets from variables or `*_FILE` files, and the problems
 //! found on the way (all of them, each with its place).
 
-use super::{Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
+use super::{Env, Flag, FILE_SUFFIX, KEYS, SECRET_VARS};
 use crate::util::parse::{optional, parsed};
+use crate::util::secret;
 use crate::util::secret::{mask_url_credentials, Secret};
+use crate::util::text::non_empty;
 use crate::util::toml::{line_of, scalar_text};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -32,8 +34,7 @@ impl Source {
     pub fn location(&self, key: &str) -> String {
         match self {
             Source::File { path, line } => format!("{}:{line}: {key}", path.display()),
-            Source::Env { var } => var.clone(),
-            Source::Flag { flag } => flag.clone(),
+            Source::Env { var: name } | Source::Flag { flag: name } => name.clone(),
             Source::Default => key.to_string(),
         }
     }
@@ -80,80 +81,81 @@ pub struct ConfigError {
 
 impl From<Problem> for ConfigError {
     fn from(problem: Problem) -> Self {
-        ConfigError {
-            problems: vec![problem],
-        }
+        let problems = vec![problem];
+        ConfigError { problems }
     }
 }
 
+/// What a secret's value must pass besides being set (a token without spaces, ...).
+type Check = fn(&str) -> Result<(), String>;
+
 /// Applies the layers one key at a time and collects problems instead of stopping at the first.
 #[derive(Default)]
-pub(super) struct Layers<'a> {
-    env: HashMap<String, String>,
-    flags: &'a [Flag],
-    /// The file read (empty without one), and each of its values as the text a variable would
-    /// hold, with its line.
-    path: PathBuf,
-    file: HashMap<String, (Result<String, &'static str>, usize)>,
+pub(super) struct Layers {
+    /// The variables that are set, trimmed (empty ones count as unset).
+    env: Env,
+    /// Each key a flag, a variable or the file gives, with the text of the first of them (`Err`
+    /// for a file value that is not a single value) and its source.
+    given: HashMap<&'static str, (Result<String, &'static str>, Source)>,
     pub(super) sources: BTreeMap<&'static str, Source>,
     pub(super) problems: Vec<Problem>,
 }
 
-impl<'a> Layers<'a> {
-    /// Reads the file (a syntax error stops here); unknown keys and secrets in it are problems.
-    pub(super) fn new(
-        file: Option<(&Path, &str)>,
-        env: &HashMap<String, String>,
-        flags: &'a [Flag],
-    ) -> Result<Self, Problem> {
-        let env = env
-            .iter()
-            .map(|(var, value)| (var.clone(), value.trim().to_string()));
-        let env = env.filter(|(_, value)| !value.is_empty()).collect();
-        let mut layers = Layers {
-            env,
-            flags,
-            ..Layers::default()
-        };
-        let Some((path, text)) = file else {
-            return Ok(layers);
-        };
-        layers.path = path.to_path_buf();
+impl Layers {
+    /// The variables and the flags (the last flag for a key wins); the file goes under them
+    /// ([`Layers::read_file`]).
+    pub(super) fn new(vars: &Env, flags: &[Flag]) -> Self {
+        let set = |(var, value): (&String, &String)| Some((var.clone(), non_empty(value)?.into()));
+        let mut layers = Layers::default();
+        let Layers { env, given, .. } = &mut layers;
+        env.extend(vars.iter().filter_map(set));
+        for spec in KEYS {
+            if let Some(text) = env.get(spec.env) {
+                let var = spec.env.to_string();
+                given.insert(spec.key, (Ok(text.clone()), Source::Env { var }));
+            }
+        }
+        for Flag { key, flag, value } in flags {
+            let flag = flag.to_string();
+            given.insert(*key, (Ok(value.clone()), Source::Flag { flag }));
+        }
+        layers
+    }
+
+    /// Takes each value of the TOML `text` (read from `path`) with its line, where no variable or
+    /// flag gives the key. A syntax error stops here; unknown keys and secrets are problems.
+    pub(super) fn read_file(&mut self, path: &Path, text: &str) -> Result<(), Problem> {
         let at = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
         let table = DeTable::parse(text).map_err(|error| {
-            Problem::new(
-                at(error.span().map_or(0, |span| span.start)),
-                error.message().trim(),
-            )
+            let offset = error.span().map_or(0, |span| span.start);
+            Problem::new(at(offset), error.message().trim())
         })?;
         let unknown = |what: &str, name: &str| {
             format!("unknown {what} `{name}`; see deploy/guidebot.example.toml for every key, or `guidebot config check`")
         };
         for (section, body) in table.get_ref().iter() {
             let name = section.get_ref();
-            let known = KEYS
-                .iter()
-                .any(|spec| spec.key.split('.').next() == Some(name));
+            let known = KEYS.iter().any(|s| s.key.split('.').next() == Some(name));
             let (true, Some(entries)) = (known, body.get_ref().as_table()) else {
-                layers.problem::<()>(at(section.span().start), unknown("section", name));
+                self.problem::<()>(at(section.span().start), unknown("section", name));
                 continue;
             };
             for (name, value) in entries.iter() {
                 let key = format!("{}.{}", section.get_ref(), name.get_ref());
                 if let Some((var, _)) = SECRET_VARS.iter().find(|(_, file_key)| *file_key == key) {
                     let message = format!("secrets are not read from the config file; remove it and set {var} or {var}{FILE_SUFFIX} (a file holding it)");
-                    layers.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
-                } else if KEYS.iter().any(|spec| spec.key == key) {
-                    let line = line_of(text, value.span().start);
-                    layers
-                        .file
-                        .insert(key, (scalar_text(value.get_ref()), line));
+                    self.problem::<()>(format!("{}: {key}", at(name.span().start)), message);
+                } else if let Some(spec) = KEYS.iter().find(|spec| spec.key == key) {
+                    let (path, line) = (path.to_path_buf(), line_of(text, value.span().start));
+                    let source = Source::File { path, line };
+                    let text = scalar_text(value.get_ref());
+                    self.given.entry(spec.key).or_insert((text, source));
                 } else {
-                    layers.problem::<()>(at(name.span().start), unknown("key", &key));
+                    self.problem::<()>(at(name.span().start), unknown("key", &key));
                 }
             }
         }
-        Ok(layers)
+        Ok(())
     }
 
     /// The value of `key`: the flag if given, else the variable, else the file, else `default`.
@@ -161,78 +163,35 @@ impl<'a> Layers<'a> {
     pub(super) fn pick<T>(
         &mut self,
         key: &'static str,
-        env: &'static str,
         default: T,
         read: impl Fn(&str) -> Result<T, String>,
     ) -> T {
-        let flag = self.flags.iter().rev().find(|f| f.key == key);
-        let (text, source) = match (flag, self.env.get(env), self.file.remove(key)) {
-            (Some(flag), ..) => (
-                Ok(flag.value.clone()),
-                Source::Flag {
-                    flag: flag.flag.into(),
-                },
-            ),
-            (None, Some(raw), _) => (Ok(raw.clone()), Source::Env { var: env.into() }),
-            (None, None, Some((text, line))) => {
-                let path = self.path.clone();
-                (text.map_err(str::to_string), Source::File { path, line })
-            }
-            (None, None, None) => {
-                self.sources.insert(key, Source::Default);
-                return default;
-            }
+        let Some((text, source)) = self.given.remove(key) else {
+            self.sources.insert(key, Source::Default);
+            return default;
         };
         // A URL's password must not reach the message.
-        let invalid =
-            |text: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(text));
+        let invalid = |t: &str, fix| format!("{:?} is invalid: {fix}", mask_url_credentials(t));
+        let (text, location) = (text.map_err(str::to_string), source.location(key));
+        self.sources.insert(key, source); // unused when there is a problem: no configuration then
         match text.and_then(|text| read(text.trim()).map_err(|fix| invalid(&text, fix))) {
-            Ok(value) => {
-                self.sources.insert(key, source);
-                value
-            }
-            Err(message) => {
-                self.problem::<()>(source.location(key), message);
-                default
-            }
+            Ok(value) => value,
+            Err(fix) => self.problem(location, fix).unwrap_or(default),
         }
     }
 
-    /// A secret from `VAR` or the file named by `VAR_FILE` (both set is ambiguous: a problem).
-    pub(super) fn secret(
-        &mut self,
-        var: &'static str,
-        check: fn(&str) -> Result<(), String>,
-    ) -> Option<Secret> {
-        let file_var = format!("{var}{FILE_SUFFIX}");
-        let (value, from) = match (self.env.get(var), self.env.get(&file_var)) {
-            (Some(_), Some(_)) => return self.problem(var, format!("both {var} and {file_var} are set; keep only one")),
-            (Some(value), None) => (value.clone(), var.to_string()),
-            (None, Some(path)) => match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => (text, file_var),
-                Ok(_) => return self.problem(&file_var, format!("the secret file {path} is empty; put the {var} value in it")),
-                Err(error) => return self.problem(&file_var, format!("cannot read the secret file {path} ({error}); mount the secret there or unset {file_var}")),
-            },
-            (None, None) => return None,
+    /// The secret `var`, from the variable `from` or the file named by `<from>_FILE` (`from` is
+    /// `var` itself, or a provider-specific fallback such as `ANTHROPIC_API_KEY`).
+    pub(super) fn secret(&mut self, var: &'static str, from: &str, check: Check) -> Option<Secret> {
+        let (secret, from) = match secret::from_env(&self.env, from) {
+            Ok(found) => found?,
+            Err((at, message)) => return self.problem(at, message),
         };
-        let secret = Secret::new(value);
         if let Err(message) = check(secret.expose()) {
             return self.problem(from, message);
         }
         self.sources.insert(var, Source::Env { var: from });
         Some(secret)
-    }
-
-    /// A secret read under another, provider-specific name (`ANTHROPIC_API_KEY` for `var`).
-    pub(super) fn fallback_secret(&mut self, var: &'static str, fallback: &str) -> Option<Secret> {
-        let value = Secret::new(self.env.get(fallback)?);
-        self.sources.insert(
-            var,
-            Source::Env {
-                var: fallback.into(),
-            },
-        );
-        Some(value)
     }
 
     fn problem<T>(&mut self, location: impl Into<String>, message: String) -> Option<T> {
@@ -241,21 +200,8 @@ impl<'a> Layers<'a> {
     }
 }
 
-// ------------------------------------------------------------------------------------ readers
-// The general ones (numbers, flags, URLs, addresses) are in `util::parse`; these two are the
-// configuration's own.
-
-/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it.
+/// `""` (none) or a Discord id (a server, a role); `what` says which and where to copy it. The
+/// general readers (numbers, flags, URLs, addresses) are in `util::parse`.
 pub(super) fn id(what: &'static str) -> impl Fn(&str) -> Result<Option<u64>, String> {
     optional(parsed(|id: &u64| *id > 0, format!("use {what}")))
-}
-
-/// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host).
-pub(super) fn postgres_url(raw: &str) -> Result<String, String> {
-    let fix = "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot";
-    let postgres = |url: &reqwest::Url| {
-        matches!(url.scheme(), "postgres" | "postgresql") && url.host().is_some()
-    };
-    let url = optional(parsed(postgres, fix.into()))(raw)?;
-    Ok(url.map_or(String::new(), |_| raw.to_string()))
 }

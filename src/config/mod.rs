@@ -20,19 +20,22 @@ use crate::llm::{LlmConfigError, LlmSettings, ProviderKind};
 use crate::store::StoreTarget;
 use crate::telemetry::LogFormat;
 use crate::transport::gateway::{GatewaySettings, ShardPlan};
-use crate::util::parse::{addr, flag, folder, seconds, text, url, whole};
+use crate::util::parse::{addr, display_text, flag, folder, postgres_url, seconds, text, url};
+use crate::util::parse::{whole, Text};
+pub use crate::util::secret::FILE_SUFFIX;
 use crate::util::secret::{mask_url_credentials, Secret};
-use layers::{id, postgres_url, Layers};
+use crate::util::text::non_empty;
+use layers::{id, Layers};
 pub use layers::{ConfigError, Problem, Source};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the TOML file when `--config` is not given.
 pub const ENV_CONFIG: &str = "GUIDEBOT_CONFIG";
-/// Suffix of the variables that name a file holding a secret (`DISCORD_TOKEN_FILE`, ...).
-pub const FILE_SUFFIX: &str = "_FILE";
+/// The environment as the loaders take it, variable to value (`std::env::vars().collect()`).
+pub type Env = HashMap<String, String>;
 
 /// One setting as the file, the environment and the docs know it. Exists so docs, `config
 /// check` and the tests share one list ([`KEYS`]).
@@ -94,21 +97,18 @@ macro_rules! settings {
             pub file: Option<PathBuf>,
             /// `GUIDEBOT_*` variables that are set but mean nothing (typos), for warnings.
             pub unknown_vars: Vec<String>,
-            #[serde(skip)]
-            llm_settings: Option<LlmSettings>,
-            #[serde(skip)]
-            sources: BTreeMap<&'static str, Source>,
+            #[serde(skip)] sources: BTreeMap<&'static str, Source>,
         }
 
         impl Config {
             /// Every setting through the layers, then every secret (problems in that order).
-            fn read(layers: &mut Layers) -> Config {
+            fn read(layers: &mut Layers, file: Option<&Path>, env: &Env) -> Config {
                 Config {
                     $($section: $Section { $( $field: layers.pick(
-                        concat!(stringify!($section), ".", stringify!($field)), $env, $default, $read,
+                        concat!(stringify!($section), ".", stringify!($field)), $default, $read,
                     ), )* },)*
-                    secrets: Secrets { $( $secret: layers.secret($var, $check), )* },
-                    file: None, unknown_vars: Vec::new(), llm_settings: None, sources: BTreeMap::new(),
+                    secrets: Secrets { $( $secret: layers.secret($var, $var, $check), )* },
+                    file: file.map(Path::to_path_buf), unknown_vars: unknown_env_vars(env), sources: BTreeMap::new(),
                 }
             }
 
@@ -120,11 +120,6 @@ macro_rules! settings {
                         Some(self.$section.$field.text()), )*)*
                     _ => None,
                 }
-            }
-
-            /// Each secret variable with its value, in [`SECRET_VARS`] order.
-            fn secret_values(&self) -> Vec<(&'static str, Option<&Secret>)> {
-                vec![$(($var, self.secrets.$secret.as_ref()),)*]
             }
         }
     };
@@ -260,16 +255,12 @@ pub struct ReportLine {
 impl Config {
     /// Loads defaults, then `file` (or the file named by `GUIDEBOT_CONFIG` in `env`; no file at
     /// all is fine), then the variables in `env` (pass `std::env::vars().collect()`).
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: &Env) -> Result<Self, ConfigError> {
         Config::load_with(file, env, &[])
     }
 
     /// [`Config::load`] plus command-line `flags`, the last layer.
-    pub fn load_with(
-        file: Option<&Path>,
-        env: &HashMap<String, String>,
-        flags: &[Flag],
-    ) -> Result<Config, ConfigError> {
+    pub fn load_with(file: Option<&Path>, env: &Env, flags: &[Flag]) -> Result<Self, ConfigError> {
         let named = env.get(ENV_CONFIG).and_then(|name| non_empty(name));
         let Some(path) = file.map(Path::to_path_buf).or(named.map(PathBuf::from)) else {
             return Config::build(None, env, flags);
@@ -282,40 +273,29 @@ impl Config {
     }
 
     /// Like [`Config::load`] with the file's contents given (`path` is used in messages).
-    pub fn from_toml_str(
-        text: &str,
-        path: &Path,
-        env: &HashMap<String, String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_toml_str(text: &str, path: &Path, env: &Env) -> Result<Self, ConfigError> {
         Config::build(Some((path, text)), env, &[])
     }
 
-    fn build(
-        file: Option<(&Path, &str)>,
-        env: &HashMap<String, String>,
-        flags: &[Flag],
-    ) -> Result<Config, ConfigError> {
-        let mut layers = Layers::new(file, env, flags)?;
-        let mut config = Config::read(&mut layers);
-        if let (None, Some(kind)) = (&config.secrets.llm_api_key, config.llm.provider) {
-            let fallback = kind.fallback_key_var();
-            config.secrets.llm_api_key = layers.fallback_secret("GUIDEBOT_LLM_API_KEY", fallback);
+    /// Every layer, then the rules that tie settings together; all problems at once.
+    fn build(file: Option<(&Path, &str)>, env: &Env, flags: &[Flag]) -> Result<Self, ConfigError> {
+        let mut layers = Layers::new(env, flags);
+        if let Some((path, text)) = file {
+            layers.read_file(path, text)?;
         }
-        config.file = file.map(|(path, _)| path.to_path_buf());
-        config.unknown_vars = unknown_env_vars(env);
+        let mut config = Config::read(&mut layers, file.map(|(path, _)| path), env);
+        if let (None, Some(kind)) = (&config.secrets.llm_api_key, config.llm.provider) {
+            let key = layers.secret("GUIDEBOT_LLM_API_KEY", kind.fallback_key_var(), |_| Ok(()));
+            config.secrets.llm_api_key = key;
+        }
         let mut problems = layers.problems;
         config.sources = layers.sources;
         problems.extend(config.password_in_file_url());
         if problems.is_empty() {
-            match config.build_llm_settings() {
-                Ok(settings) => config.llm_settings = settings,
-                Err(problem) => problems.push(problem),
-            }
+            problems.extend(config.build_llm_settings().err());
         }
-        problems
-            .is_empty()
-            .then_some(config)
-            .ok_or(ConfigError { problems })
+        let error = ConfigError { problems };
+        error.problems.is_empty().then_some(config).ok_or(error)
     }
 
     /// Builds the LLM settings from `[llm]` and the key, checking the rules that tie them together
@@ -324,11 +304,9 @@ impl Config {
         let (llm, Some(provider)) = (&self.llm, self.llm.provider) else {
             return Ok(None);
         };
+        let url = non_empty(&llm.base_url);
         let settings = LlmSettings {
-            base_url: match llm.base_url.as_str() {
-                "" => provider.default_base_url().to_string(),
-                url => url.to_string(),
-            },
+            base_url: url.unwrap_or(provider.default_base_url()).into(),
             api_key: self.secrets.llm_api_key.clone(),
             timeout: std::time::Duration::from_secs_f64(llm.timeout_secs),
             max_tokens: llm.max_tokens,
@@ -352,7 +330,7 @@ impl Config {
 
     /// The checked LLM settings; `None` when no provider is configured (extractive answers).
     pub fn llm_settings(&self) -> Option<LlmSettings> {
-        self.llm_settings.clone()
+        self.build_llm_settings().ok().flatten()
     }
 
     /// The storage file, `None` when storage is disabled (empty path).
@@ -405,98 +383,56 @@ impl Config {
     pub fn check_paths(&self) -> Vec<Problem> {
         let dir = &self.paths.corpus_dir;
         let message = format!("the corpus folder {} does not exist; use --corpus DIR, GUIDEBOT_CORPUS_DIR or paths.corpus_dir to name the folder holding the guides", dir.display());
-        let missing = (!dir.is_dir()).then(|| self.problem("paths.corpus_dir", message));
-        missing.into_iter().collect()
+        Vec::from_iter((!dir.is_dir()).then(|| self.problem("paths.corpus_dir", message)))
     }
 
     /// Every setting with its value (secrets as `***`) and where it came from, in [`KEYS`] order
     /// followed by the secrets: what `guidebot config check` prints.
     pub fn report(&self) -> Vec<ReportLine> {
-        let line = |key, env, value, source: &str| {
-            let source = self.source_of(source);
-            ReportLine {
-                key,
-                env,
-                value,
-                source,
-            }
-        };
         let settings = KEYS.iter().map(|spec| {
-            let value = self.value_text(spec.key).unwrap_or_default();
-            line(
-                spec.key.into(),
-                spec.env.into(),
-                mask_url_credentials(&value),
-                spec.key,
-            )
+            let value = mask_url_credentials(&self.value_text(spec.key).unwrap_or_default());
+            let source = self.source_of(spec.key);
+            (spec.key.to_string(), spec.env.to_string(), value, source)
         });
-        let secrets = self.secret_values().into_iter().map(|(var, secret)| {
-            let value = secret.map_or("(not set)".to_string(), Secret::to_string);
+        let secrets = SECRET_VARS.iter().map(|&(var, _)| {
+            // A secret has a source exactly when it is set.
+            let value = self.source(var).map_or("(not set)", |_| "***").to_string();
             let env = format!("{var} or {var}{FILE_SUFFIX}");
-            line(format!("secret {var}"), env, value, var)
+            (format!("secret {var}"), env, value, self.source_of(var))
         });
-        settings.chain(secrets).collect()
+        let line = |(key, env, value, source)| ReportLine {
+            key,
+            env,
+            value,
+            source,
+        };
+        settings.chain(secrets).map(line).collect()
     }
 }
 
-/// `text` trimmed, `None` when that leaves nothing (the feature is off, or not set).
-fn non_empty(text: &str) -> Option<&str> {
-    Some(text.trim()).filter(|text| !text.is_empty())
-}
-
-/// Every environment variable the configuration reads (settings, secrets and their `_FILE` forms,
-/// `GUIDEBOT_CONFIG`, the provider-specific key fallbacks). The deploy artifacts may use only these.
+/// Every environment variable the configuration reads (settings, `GUIDEBOT_CONFIG`, secrets and
+/// the provider-specific key fallbacks with their `_FILE` forms). The deploy artifacts may use
+/// only these.
 pub fn known_env_vars() -> Vec<String> {
-    let settings = KEYS.iter().map(|spec| spec.env.to_string());
-    let secrets = SECRET_VARS
-        .iter()
-        .flat_map(|(var, _)| [var.to_string(), format!("{var}{FILE_SUFFIX}")]);
-    let fallbacks = [ProviderKind::Anthropic, ProviderKind::OpenAi]
-        .map(|kind| kind.fallback_key_var().to_string());
-    settings
-        .chain(secrets)
-        .chain(fallbacks)
-        .chain([ENV_CONFIG.to_string()])
-        .collect()
+    let mut vars: Vec<String> = KEYS.iter().map(|spec| spec.env.to_string()).collect();
+    let secrets = SECRET_VARS.iter().map(|(var, _)| *var);
+    let kinds = [ProviderKind::Anthropic, ProviderKind::OpenAi];
+    for var in secrets.chain(kinds.map(ProviderKind::fallback_key_var)) {
+        vars.extend([var.to_string(), format!("{var}{FILE_SUFFIX}")]);
+    }
+    vars.push(ENV_CONFIG.into());
+    vars
 }
 
 /// `GUIDEBOT_*` variables in `env` that no setting reads: most likely typos, which would
 /// otherwise be ignored without a word.
-pub fn unknown_env_vars(env: &HashMap<String, String>) -> Vec<String> {
+pub fn unknown_env_vars(env: &Env) -> Vec<String> {
     let known = known_env_vars();
-    let unknown = env
-        .keys()
-        .filter(|var| var.starts_with("GUIDEBOT_") && !known.contains(var));
-    let mut unknown: Vec<String> = unknown.cloned().collect();
-    unknown.sort();
-    unknown
+    let ours = env.keys().filter(|var| var.starts_with("GUIDEBOT_"));
+    let unknown: BTreeSet<&String> = ours.filter(|var| !known.contains(var)).collect();
+    unknown.into_iter().cloned().collect()
 }
 
-/// The text of a setting's value, as a variable would hold it and as the example file shows it.
-trait SettingText {
-    /// The text of `None` for an optional value of this type.
-    const NONE: &'static str = "";
-    fn text(&self) -> String;
-}
-
-macro_rules! display_text {
-    ($($ty:ty $(: $none:literal)?),*) => { $(impl SettingText for $ty {
-        $(const NONE: &'static str = $none;)?
-        fn text(&self) -> String { self.to_string() }
-    })* };
-}
-
-display_text!(String, u64, u32, usize, f64, f32: "none", bool);
-display_text!(ShardPlan, LogFormat, ProviderKind, SocketAddr);
-
-impl SettingText for PathBuf {
-    fn text(&self) -> String {
-        self.display().to_string()
-    }
-}
-
-impl<T: SettingText> SettingText for Option<T> {
-    fn text(&self) -> String {
-        self.as_ref().map_or(T::NONE.to_string(), T::text)
-    }
-}
+// How the configuration's own types are written (see `util::parse::Text`); an omitted temperature
+// reads back as "none".
+display_text!(ShardPlan, LogFormat, ProviderKind, f32: "none");

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 impl From<&Config> for EngineConfig {
     fn from(config: &Config) -> Self {
+        let max_file_bytes = config.paths.max_guide_bytes;
         EngineConfig {
             llm: config.llm_settings(),
-            limits: crate::corpus::LoadLimits {
-                max_file_bytes: config.paths.max_guide_bytes,
-            },
+            limits: crate::corpus::LoadLimits { max_file_bytes },
             ..EngineConfig::new(&config.paths.corpus_dir, &config.paths.index_dir)
         }
     }
@@ -26,6 +25,7 @@ impl From<&Config> for BotSettings {
     fn from(config: &Config) -> Self {
         let bot = &config.bot;
         let limit = |value: u64| (value > 0).then_some(value);
+        let salt: Option<String> = config.secrets.id_salt.as_ref().map(|s| s.expose().into());
         BotSettings {
             llm_cooldown: Duration::from_secs(bot.llm_cooldown_secs),
             edit_interval: Duration::from_millis(bot.edit_interval_ms),
@@ -36,10 +36,7 @@ impl From<&Config> for BotSettings {
                 guild_tokens_per_day: limit(bot.guild_tokens_per_day),
             },
             answer_cache_ttl: Duration::from_secs(bot.answer_cache_secs),
-            id_salt: match &config.secrets.id_salt {
-                Some(salt) => salt.expose().to_string(),
-                None => BotSettings::default().id_salt,
-            },
+            id_salt: salt.unwrap_or_else(|| BotSettings::default().id_salt),
             history: HistoryLimits {
                 turns: usize::try_from(bot.history_turns).unwrap_or(usize::MAX),
                 max_age: Duration::from_secs(bot.history_minutes.saturating_mul(60)),
@@ -52,11 +49,9 @@ impl From<&Config> for BotSettings {
 impl From<&Config> for ReloadOptions {
     /// The watcher as configured; SIGHUP always on.
     fn from(config: &Config) -> Self {
-        let reload = &config.reload;
+        let debounce = Duration::from_millis(config.reload.debounce_ms);
         ReloadOptions {
-            watch_debounce: reload
-                .watch
-                .then(|| Duration::from_millis(reload.debounce_ms)),
+            watch_debounce: config.reload.watch.then_some(debounce),
             sighup: true,
         }
     }

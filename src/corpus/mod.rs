@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 /// The file, next to the guides, that holds the field's synonyms and abbreviations.
 pub const VOCABULARY_FILE_NAME: &str = "vocabulary.toml";
 
-/// Why a corpus could not be loaded. Every variant names the file so a maintainer can fix it.
+/// Why a corpus (its guides, vocabulary, comp tables or company aliases) could not be loaded.
+/// Every variant names the file so a maintainer can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     #[error("cannot read {path}")]

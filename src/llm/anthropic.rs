@@ -3,7 +3,7 @@
 
 use super::{
     dedupe_citations, sse::SseEvent, temperature_json, AnswerPiece, LlmCitation, LlmCompletion,
-    LlmError, LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
+    LlmError, LlmEvent, LlmRequest, LlmSettings, PromptPassage, StreamProgress, TokenUsage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -115,8 +115,7 @@ pub(crate) fn parse_response(
     body: &str,
     passages: &[PromptPassage],
 ) -> Result<LlmCompletion, LlmError> {
-    let response: MessageResponse = serde_json::from_str(body)
-        .map_err(|e| LlmError::Malformed(format!("messages response: {e}")))?;
+    let response: MessageResponse = super::from_json(body, "messages response")?;
     let numbers: Vec<usize> = passages.iter().map(|p| p.number).collect();
     let mut answer = Assembled::default();
     for block in response.content {
@@ -247,30 +246,19 @@ impl Assembled {
 
 /// Streaming parser for Anthropic SSE events.
 pub(crate) struct StreamState {
-    numbers: Vec<usize>,
+    pub(crate) progress: StreamProgress,
     answer: Assembled,
     blocks: BTreeMap<u64, BlockState>,
-    usage: TokenUsage,
-    stop_reason: Option<String>,
-    done: bool,
 }
 
 impl StreamState {
     /// A parser for a request whose passages have these numbers, in request order.
     pub(crate) fn new(numbers: Vec<usize>) -> Self {
         StreamState {
-            numbers,
+            progress: StreamProgress::new(numbers),
             answer: Assembled::default(),
             blocks: BTreeMap::new(),
-            usage: TokenUsage::default(),
-            stop_reason: None,
-            done: false,
         }
-    }
-
-    /// True once `message_stop` was seen (and `Done` emitted).
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
     }
 
     fn emit(&mut self, text: &str, out: &mut VecDeque<LlmEvent>) {
@@ -293,7 +281,7 @@ impl StreamState {
             return;
         };
         if let Some(block) = self.blocks.get_mut(&index) {
-            block.cite(&c, &self.numbers);
+            block.cite(&c, &self.progress.numbers);
         }
     }
 
@@ -303,11 +291,8 @@ impl StreamState {
         event: &SseEvent,
         out: &mut VecDeque<LlmEvent>,
     ) -> Result<(), LlmError> {
-        if self.done {
-            return Ok(());
-        }
-        let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| LlmError::Malformed(format!("stream event {:?}: {e}", event.event)))?;
+        let what = format_args!("stream event {:?}", event.event);
+        let data: Value = super::from_json(&event.data, what)?;
         let kind = data
             .get("type")
             .and_then(Value::as_str)
@@ -359,14 +344,14 @@ impl StreamState {
             }
             "message_delta" => {
                 if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.stop_reason = Some(reason.to_string());
+                    self.progress.stop_reason = Some(reason.to_string());
                 }
                 if let Some(u) = data.get("usage") {
                     self.update_usage(u);
                 }
             }
             "message_stop" => {
-                self.done = true;
+                self.progress.done = true;
                 // Blocks never stopped still count, in order.
                 for (_, block) in std::mem::take(&mut self.blocks) {
                     let m = self.answer.close(block);
@@ -374,7 +359,7 @@ impl StreamState {
                 }
                 let answer = std::mem::take(&mut self.answer);
                 out.push_back(LlmEvent::Done(
-                    answer.finish(self.usage, self.stop_reason.take()),
+                    answer.finish(self.progress.usage, self.progress.stop_reason.take()),
                 ));
             }
             "error" => {
@@ -401,28 +386,23 @@ impl StreamState {
                 + read("cache_read_input_tokens").unwrap_or(0)
                 + read("cache_creation_input_tokens").unwrap_or(0);
             if total > 0 {
-                self.usage.input_tokens = total;
+                self.progress.usage.input_tokens = total;
             }
         }
         if let Some(n) = read("cache_read_input_tokens") {
             if n > 0 {
-                self.usage.cached_input_tokens = n;
+                self.progress.usage.cached_input_tokens = n;
             }
         }
         if let Some(n) = usage.get("output_tokens").and_then(Value::as_u64) {
-            self.usage.output_tokens = n;
+            self.progress.usage.output_tokens = n;
         }
     }
 
-    /// The body ended: fine after `message_stop`, an error before it.
+    /// The body ended before `message_stop` (after it, the parser is not asked).
     pub(crate) fn on_end(&mut self, _out: &mut VecDeque<LlmEvent>) -> Result<(), LlmError> {
-        if self.done {
-            Ok(())
-        } else {
-            Err(LlmError::Stream(
-                "the stream ended before message_stop".to_string(),
-            ))
-        }
+        let message = "the stream ended before message_stop";
+        Err(LlmError::Stream(message.to_string()))
     }
 }
 

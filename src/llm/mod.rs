@@ -565,7 +565,38 @@ fn endpoint_url(base: &str, path: &str) -> String {
     }
 }
 
-/// Provider-specific SSE parser: turns SSE events into [`LlmEvent`]s.
+/// `text` read as JSON; `what` names it in the error when it is not.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: impl std::fmt::Display,
+) -> Result<T, LlmError> {
+    serde_json::from_str(text).map_err(|error| LlmError::Malformed(format!("{what}: {error}")))
+}
+
+/// What both providers' stream parsers keep besides the answer itself: the passages' numbers
+/// (in request order), the usage and stop reason reported so far, and whether `Done` was emitted.
+pub(crate) struct StreamProgress {
+    pub(crate) numbers: Vec<usize>,
+    pub(crate) usage: TokenUsage,
+    pub(crate) stop_reason: Option<String>,
+    pub(crate) done: bool,
+}
+
+impl StreamProgress {
+    /// Nothing received yet for a request whose passages have these numbers.
+    pub(crate) fn new(numbers: Vec<usize>) -> Self {
+        let (usage, stop_reason, done) = (TokenUsage::default(), None, false);
+        StreamProgress {
+            numbers,
+            usage,
+            stop_reason,
+            done,
+        }
+    }
+}
+
+/// Provider-specific SSE parser: turns SSE events into [`LlmEvent`]s. Once `Done` was emitted
+/// the rest of the body is ignored, for both providers.
 enum Parser {
     Anthropic(anthropic::StreamState),
     OpenAi(openai::StreamState),
@@ -578,6 +609,9 @@ impl Parser {
         event: &sse::SseEvent,
         out: &mut VecDeque<LlmEvent>,
     ) -> Result<(), LlmError> {
+        if self.is_done() {
+            return Ok(());
+        }
         match self {
             Parser::Anthropic(s) => s.on_event(event, out),
             Parser::OpenAi(s) => s.on_event(event, out),
@@ -586,6 +620,9 @@ impl Parser {
 
     /// Called when the body ends; emits `Done` if the provider's stream was complete.
     fn on_end(&mut self, out: &mut VecDeque<LlmEvent>) -> Result<(), LlmError> {
+        if self.is_done() {
+            return Ok(());
+        }
         match self {
             Parser::Anthropic(s) => s.on_end(out),
             Parser::OpenAi(s) => s.on_end(out),
@@ -594,8 +631,8 @@ impl Parser {
 
     fn is_done(&self) -> bool {
         match self {
-            Parser::Anthropic(s) => s.is_done(),
-            Parser::OpenAi(s) => s.is_done(),
+            Parser::Anthropic(s) => s.progress.done,
+            Parser::OpenAi(s) => s.progress.done,
         }
     }
 }

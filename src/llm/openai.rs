@@ -15,7 +15,7 @@
 
 use super::{
     dedupe_citations, sse::SseEvent, temperature_json, AnswerPiece, LlmCitation, LlmCompletion,
-    LlmError, LlmEvent, LlmRequest, LlmSettings, PromptPassage, TokenUsage,
+    LlmError, LlmEvent, LlmRequest, LlmSettings, PromptPassage, StreamProgress, TokenUsage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -139,8 +139,7 @@ pub(crate) fn parse_response(
     body: &str,
     passages: &[PromptPassage],
 ) -> Result<LlmCompletion, LlmError> {
-    let response: ChatResponse = serde_json::from_str(body)
-        .map_err(|e| LlmError::Malformed(format!("chat completion: {e}")))?;
+    let response: ChatResponse = super::from_json(body, "chat completion")?;
     let choice = response
         .choices
         .into_iter()
@@ -256,38 +255,29 @@ fn marker_numbers(text: &str) -> Vec<usize> {
 
 /// Streaming parser for `data: {chunk}` lines ending with `data: [DONE]`.
 pub(crate) struct StreamState {
-    numbers: Vec<usize>,
+    pub(crate) progress: StreamProgress,
     text: String,
-    usage: TokenUsage,
-    stop_reason: Option<String>,
-    done: bool,
 }
 
 impl StreamState {
     /// A parser for a request whose passages have these numbers.
     pub(crate) fn new(numbers: Vec<usize>) -> Self {
         StreamState {
-            numbers,
+            progress: StreamProgress::new(numbers),
             text: String::new(),
-            usage: TokenUsage::default(),
-            stop_reason: None,
-            done: false,
         }
     }
 
-    /// True once `Done` was emitted.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
-    }
-
     fn finish(&mut self, out: &mut VecDeque<LlmEvent>) {
-        self.done = true;
+        let progress = &mut self.progress;
+        progress.done = true;
         let text = std::mem::take(&mut self.text);
+        let (usage, stop_reason) = (progress.usage, progress.stop_reason.take());
         out.push_back(LlmEvent::Done(completion(
             text,
-            &self.numbers,
-            self.usage,
-            self.stop_reason.take(),
+            &progress.numbers,
+            usage,
+            stop_reason,
         )));
     }
 
@@ -297,9 +287,6 @@ impl StreamState {
         event: &SseEvent,
         out: &mut VecDeque<LlmEvent>,
     ) -> Result<(), LlmError> {
-        if self.done {
-            return Ok(());
-        }
         let data = event.data.trim();
         if data == "[DONE]" {
             self.finish(out);
@@ -308,8 +295,7 @@ impl StreamState {
         if data.is_empty() {
             return Ok(());
         }
-        let chunk: Value = serde_json::from_str(data)
-            .map_err(|e| LlmError::Malformed(format!("stream chunk: {e}")))?;
+        let chunk: Value = super::from_json(data, "stream chunk")?;
         if let Some(error) = chunk.get("error") {
             let message = error
                 .get("message")
@@ -321,7 +307,7 @@ impl StreamState {
         if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
             let usage = Usage::deserialize(usage)
                 .map_err(|e| LlmError::Malformed(format!("stream usage: {e}")))?;
-            self.usage = usage.into();
+            self.progress.usage = usage.into();
         }
         let choices = chunk.get("choices").and_then(Value::as_array);
         for choice in choices.into_iter().flatten() {
@@ -335,7 +321,7 @@ impl StreamState {
                 }
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-                self.stop_reason = Some(reason.to_string());
+                self.progress.stop_reason = Some(reason.to_string());
             }
         }
         Ok(())
@@ -344,9 +330,7 @@ impl StreamState {
     /// The body ended: completes leniently if a finish reason arrived (servers that omit
     /// `[DONE]`), otherwise the stream broke off.
     pub(crate) fn on_end(&mut self, out: &mut VecDeque<LlmEvent>) -> Result<(), LlmError> {
-        if self.done {
-            Ok(())
-        } else if self.stop_reason.is_some() {
+        if self.progress.stop_reason.is_some() {
             self.finish(out);
             Ok(())
         } else {

@@ -16,13 +16,25 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// What each version does, for the migrations table and logs: the same in both backends.
+const NAMES: [&str; 3] = [
+    "questions, feedback, usage, answer cache",
+    "cooldowns and seen interaction ids",
+    "conversation turns and message links",
+];
+
+/// Migration `version` (from 1) with its name from [`NAMES`].
+const fn step(version: i32, sql: &'static str) -> Migration {
+    let name = NAMES[version as usize - 1];
+    Migration { version, name, sql }
+}
+
 /// SQLite. Version 1 is the schema from before migrations (`IF NOT EXISTS`, so an existing file is
 /// adopted as it is).
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "questions, feedback, usage, answer cache",
-        sql: "
+    step(
+        1,
+        "
 CREATE TABLE IF NOT EXISTS questions (
     id INTEGER PRIMARY KEY,
     at_unix INTEGER NOT NULL,
@@ -61,11 +73,10 @@ CREATE TABLE IF NOT EXISTS answer_cache (
     at_unix INTEGER NOT NULL,
     answer TEXT NOT NULL
 );",
-    },
-    Migration {
-        version: 2,
-        name: "cooldowns and seen interaction ids",
-        sql: "
+    ),
+    step(
+        2,
+        "
 CREATE TABLE IF NOT EXISTS llm_cooldowns (
     user_hash TEXT PRIMARY KEY,
     at_millis INTEGER NOT NULL
@@ -75,11 +86,10 @@ CREATE TABLE IF NOT EXISTS seen_interactions (
     at_unix INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_interactions_at ON seen_interactions(at_unix);",
-    },
-    Migration {
-        version: 3,
-        name: "conversation turns and message links",
-        sql: "
+    ),
+    step(
+        3,
+        "
 CREATE TABLE IF NOT EXISTS conversation_turns (
     id INTEGER PRIMARY KEY,
     conversation TEXT NOT NULL,
@@ -97,15 +107,14 @@ CREATE TABLE IF NOT EXISTS conversation_links (
     at_unix INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conversation_links_at ON conversation_links(at_unix);",
-    },
+    ),
 ];
 
 /// PostgreSQL.
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "questions, feedback, usage, answer cache",
-        sql: "
+    step(
+        1,
+        "
 CREATE TABLE questions (
     id BIGSERIAL PRIMARY KEY,
     at_unix BIGINT NOT NULL,
@@ -145,11 +154,10 @@ CREATE TABLE answer_cache (
     at_unix BIGINT NOT NULL,
     answer TEXT NOT NULL
 );",
-    },
-    Migration {
-        version: 2,
-        name: "cooldowns and seen interaction ids",
-        sql: "
+    ),
+    step(
+        2,
+        "
 CREATE TABLE llm_cooldowns (
     user_hash TEXT PRIMARY KEY,
     at_millis BIGINT NOT NULL
@@ -159,11 +167,10 @@ CREATE TABLE seen_interactions (
     at_unix BIGINT NOT NULL
 );
 CREATE INDEX seen_interactions_at ON seen_interactions(at_unix);",
-    },
-    Migration {
-        version: 3,
-        name: "conversation turns and message links",
-        sql: "
+    ),
+    step(
+        3,
+        "
 CREATE TABLE conversation_turns (
     id BIGSERIAL PRIMARY KEY,
     conversation TEXT NOT NULL,
@@ -181,7 +188,7 @@ CREATE TABLE conversation_links (
     at_unix BIGINT NOT NULL
 );
 CREATE INDEX conversation_links_at ON conversation_links(at_unix);",
-    },
+    ),
 ];
 
 #[cfg(test)]

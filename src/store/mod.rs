@@ -157,6 +157,14 @@ pub struct Usage {
     pub tokens: u64,
 }
 
+impl Usage {
+    /// The usage as stored (two BIGINT columns).
+    pub(crate) fn stored(requests: i64, tokens: i64) -> Usage {
+        let (requests, tokens) = (stored_count(requests), stored_count(tokens));
+        Usage { requests, tokens }
+    }
+}
+
 /// One write that goes through the batching writer (never on a request's path).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -169,12 +177,64 @@ pub enum Write {
         day: String,
         tokens: u64,
     },
-    /// A written answer for the shared cache, as JSON.
-    CachedAnswer {
-        key: String,
-        at_unix: i64,
-        answer_json: String,
-    },
+    /// A written answer for the shared cache.
+    CachedAnswer(CachedAnswerRecord),
+    /// Requests and tokens added to one scope's usage of a day (a moved database's rows).
+    Usage(UsageRecord),
+}
+
+/// A written answer in the shared cache, as JSON, and when it was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedAnswerRecord {
+    pub key: String,
+    pub at_unix: i64,
+    pub answer_json: String,
+}
+
+/// One scope's LLM use of one day, as the `usage` table keeps it (`scope` is a
+/// [`BudgetScope::key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecord {
+    pub scope: String,
+    pub day: String,
+    pub usage: Usage,
+}
+
+impl Write {
+    /// An answer for the shared cache, stored at `now_unix`.
+    pub fn cached_answer(key: &str, answer: &Answer, now_unix: i64) -> Result<Write, StoreError> {
+        let answer_json = serde_json::to_string(answer)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let (key, at_unix) = (key.to_string(), now_unix);
+        let record = CachedAnswerRecord {
+            key,
+            at_unix,
+            answer_json,
+        };
+        Ok(Write::CachedAnswer(record))
+    }
+
+    /// What this write adds to the `usage` table: `(scope key, day, requests, tokens)` rows.
+    pub(crate) fn usage_added(&self) -> Vec<(String, &str, i64, i64)> {
+        match self {
+            Write::Tokens {
+                scopes,
+                day,
+                tokens,
+            } => {
+                let tokens = sql_limit(*tokens);
+                scopes
+                    .iter()
+                    .map(|scope| (scope.key(), day.as_str(), 0, tokens))
+                    .collect()
+            }
+            Write::Usage(UsageRecord { scope, day, usage }) => {
+                let (requests, tokens) = (sql_limit(usage.requests), sql_limit(usage.tokens));
+                vec![(scope.clone(), day.as_str(), requests, tokens)]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One scope's daily limits for a claim; `None` = unlimited.
@@ -239,10 +299,23 @@ impl LlmClaim {
 pub struct Dump {
     pub questions: Vec<QuestionRecord>,
     pub feedback: Vec<FeedbackRecord>,
-    /// `(scope key, day, usage)`.
-    pub usage: Vec<(String, String, Usage)>,
-    /// `(key, at_unix, answer JSON)`.
-    pub cache: Vec<(String, i64, String)>,
+    pub usage: Vec<UsageRecord>,
+    pub cache: Vec<CachedAnswerRecord>,
+}
+
+impl Dump {
+    /// Every row as the write that adds it, for [`Store::import`].
+    pub fn writes(&self) -> Vec<Write> {
+        let questions = self.questions.iter().cloned().map(Write::Question);
+        let feedback = self.feedback.iter().cloned().map(Write::Feedback);
+        let usage = self.usage.iter().cloned().map(Write::Usage);
+        let cache = self.cache.iter().cloned().map(Write::CachedAnswer);
+        questions
+            .chain(feedback)
+            .chain(usage)
+            .chain(cache)
+            .collect()
+    }
 }
 
 /// One server's questions and feedback from the shared database: what `/guidebot stats` shows, the
@@ -256,6 +329,20 @@ pub struct GuildStats {
     pub not_helpful: u64,
     /// The most refused questions (first wording, count), most frequent first.
     pub top_unanswered: Vec<(String, u64)>,
+}
+
+impl GuildStats {
+    /// The figures from the counts a backend read: questions, refused, helpful, not helpful.
+    pub(crate) fn from_counts(counts: [i64; 4], top_unanswered: Vec<(String, u64)>) -> GuildStats {
+        let [questions, refused, helpful, not_helpful] = counts.map(stored_count);
+        GuildStats {
+            questions,
+            refused,
+            helpful,
+            not_helpful,
+            top_unanswered,
+        }
+    }
 }
 
 /// What `guidebot report` prints.
@@ -274,37 +361,46 @@ pub struct Report {
     pub needs_attention: Vec<AttentionItem>,
 }
 
-/// The counts a backend reads for a [`Report`]; the ratios are computed once, here.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ReportCounts {
-    pub since_days: u32,
-    pub questions: i64,
-    pub refused: i64,
-    pub helpful: i64,
-    pub not_helpful: i64,
-    pub questions_per_day: Vec<(String, u64)>,
-    pub most_asked: Vec<(String, u64)>,
-    pub needs_attention: Vec<AttentionItem>,
-}
-
-impl From<ReportCounts> for Report {
-    fn from(counts: ReportCounts) -> Report {
-        let votes = counts.helpful + counts.not_helpful;
-        let questions = counts.questions.max(0);
+impl Report {
+    /// The report from what a backend read since `since_days` ago: the question, refused, helpful
+    /// and not-helpful counts, and the `(text, count)` lists in this order: questions per day,
+    /// most asked, most refused, most voted not helpful. Computed once here for both backends.
+    pub(crate) fn from_counts(
+        since_days: u32,
+        counts: [i64; 4],
+        lists: impl IntoIterator<Item = Vec<(String, u64)>>,
+    ) -> Report {
+        let [questions, refused, helpful, not_helpful] = counts.map(stored_count);
+        let mut lists = lists.into_iter();
+        let mut next = || lists.next().unwrap_or_default();
+        let (questions_per_day, most_asked) = (next(), next());
+        let needs_attention = [("refused", next()), ("not helpful", next())]
+            .into_iter()
+            .flat_map(|(reason, pairs)| {
+                pairs
+                    .into_iter()
+                    .map(move |(question, count)| AttentionItem {
+                        question,
+                        reason: reason.to_string(),
+                        count,
+                    })
+            })
+            .collect();
+        let votes = helpful + not_helpful;
         Report {
-            since_days: counts.since_days,
-            questions: questions as u64,
-            questions_per_day: counts.questions_per_day,
+            since_days,
+            questions,
+            questions_per_day,
             refusal_rate: if questions == 0 {
                 0.0
             } else {
-                counts.refused as f64 / questions as f64
+                refused as f64 / questions as f64
             },
-            feedback_helpful: counts.helpful.max(0) as u64,
-            feedback_not_helpful: counts.not_helpful.max(0) as u64,
-            feedback_ratio: (votes > 0).then(|| counts.helpful as f64 / votes as f64),
-            most_asked: counts.most_asked,
-            needs_attention: counts.needs_attention,
+            feedback_helpful: helpful,
+            feedback_not_helpful: not_helpful,
+            feedback_ratio: (votes > 0).then(|| helpful as f64 / votes as f64),
+            most_asked,
+            needs_attention,
         }
     }
 }
@@ -411,8 +507,6 @@ pub trait Store: Send + Sync {
     ) -> Result<GuildStats, StoreError>;
     /// Every row, for moving a database to another backend.
     async fn dump(&self) -> Result<Dump, StoreError>;
-    /// Adds every row of `dump` in one transaction (usage is added to what is there).
-    async fn import(&self, dump: &Dump) -> Result<(), StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The last `turns` turns of `conversation` (as the history names it: a salted hash of its
@@ -469,14 +563,8 @@ pub trait Store: Send + Sync {
         answer: &Answer,
         now_unix: i64,
     ) -> Result<(), StoreError> {
-        let answer_json = serde_json::to_string(answer)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        self.write_batch(&[Write::CachedAnswer {
-            key: key.to_string(),
-            at_unix: now_unix,
-            answer_json,
-        }])
-        .await
+        self.write_batch(&[Write::cached_answer(key, answer, now_unix)?])
+            .await
     }
     /// A cached answer for `key` stored less than `ttl` ago.
     async fn cached_answer(
@@ -485,13 +573,25 @@ pub trait Store: Send + Sync {
         ttl: Duration,
         now_unix: i64,
     ) -> Result<Option<Answer>, StoreError> {
-        let oldest = now_unix - ttl.as_secs() as i64;
-        match self.cached_answer_json(key, oldest).await? {
-            Some((_, json)) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|error| StoreError::Corrupt(error.to_string())),
-            None => Ok(None),
-        }
+        let answer = self.stored_answer(key, cached_since(ttl, now_unix)).await?;
+        Ok(answer.map(|(_, answer)| answer))
+    }
+    /// The cached answer for `key` stored at or after `oldest_unix`, with when it was stored.
+    async fn stored_answer(
+        &self,
+        key: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<(i64, Answer)>, StoreError> {
+        let Some((at, json)) = self.cached_answer_json(key, oldest_unix).await? else {
+            return Ok(None);
+        };
+        let answer =
+            serde_json::from_str(&json).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        Ok(Some((at, answer)))
+    }
+    /// Adds every row of `dump` in one transaction (usage is added to what is there).
+    async fn import(&self, dump: &Dump) -> Result<(), StoreError> {
+        self.write_batch(&dump.writes()).await
     }
 }
 
@@ -509,6 +609,32 @@ pub fn normalize_question(question: &str) -> String {
     crate::corpus::collapse_whitespace(&question.to_lowercase())
         .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
         .to_string()
+}
+
+/// The oldest time, in Unix seconds, an answer younger than `ttl` at `now_unix` was cached at.
+pub(crate) fn cached_since(ttl: Duration, now_unix: i64) -> i64 {
+    now_unix.saturating_sub(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `days` days before `now_unix`: where a retention period or a report's period starts.
+pub(crate) fn days_before(now_unix: i64, days: u32) -> i64 {
+    now_unix - i64::from(days) * 86_400
+}
+
+/// A count read from the database (a signed BIGINT) as the unsigned figure it is.
+pub(crate) fn stored_count(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+/// A count as a BIGINT parameter (a `LIMIT`, tokens): `i64::MAX` past it.
+pub(crate) fn sql_limit(count: impl TryInto<i64>) -> i64 {
+    count.try_into().unwrap_or(i64::MAX)
+}
+
+/// Citations as stored (one per line) read back.
+pub(crate) fn stored_citations(text: &str) -> Vec<String> {
+    let lines = text.lines().filter(|line| !line.is_empty());
+    lines.map(str::to_string).collect()
 }
 
 /// Milliseconds since the Unix epoch, for cooldowns shared across processes.

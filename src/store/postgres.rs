@@ -10,9 +10,9 @@
 
 use super::migrations::POSTGRES_MIGRATIONS;
 use super::{
-    AttentionItem, Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, FeedbackRecord,
-    GuildStats, LlmClaim, QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write,
-    SHORT_LIVED_KEEP,
+    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
+    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim,
+    QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write, SHORT_LIVED_KEEP,
 };
 use crate::engine::PriorTurn;
 use crate::util::clock::{day_of, now_unix};
@@ -93,27 +93,19 @@ async fn write_one(client: &impl GenericClient, write: &Write) -> Result<(), Sto
                 .await?;
             Ok(())
         }
-        Write::Tokens {
-            scopes,
-            day,
-            tokens,
-        } => {
-            for scope in scopes {
-                add_usage(client, &scope.key(), day, 0, *tokens as i64).await?;
+        Write::Tokens { .. } | Write::Usage { .. } => {
+            for (scope, day, requests, tokens) in write.usage_added() {
+                add_usage(client, &scope, day, requests, tokens).await?;
             }
             Ok(())
         }
-        Write::CachedAnswer {
-            key,
-            at_unix,
-            answer_json,
-        } => {
+        Write::CachedAnswer(cached) => {
             client
                 .execute(
                     "INSERT INTO answer_cache (key, at_unix, answer) VALUES ($1, $2, $3)
                      ON CONFLICT (key) DO UPDATE SET at_unix = excluded.at_unix, answer = excluded.answer
                      WHERE excluded.at_unix >= answer_cache.at_unix",
-                    &[key, at_unix, answer_json],
+                    &[&cached.key, &cached.at_unix, &cached.answer_json],
                 )
                 .await?;
             Ok(())
@@ -175,7 +167,7 @@ async fn pairs(
         .query(sql, &[&since])
         .await?
         .iter()
-        .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1).max(0) as u64))
+        .map(|row| (row.get::<_, String>(0), stored_count(row.get(1))))
         .collect())
 }
 
@@ -290,10 +282,7 @@ impl Store for PostgresStore {
                 &[&scope.key(), &day],
             )
             .await?;
-        Ok(row.map_or_else(Usage::default, |row| Usage {
-            requests: row.get::<_, i64>(0).max(0) as u64,
-            tokens: row.get::<_, i64>(1).max(0) as u64,
-        }))
+        Ok(row.map_or_else(Usage::default, |row| Usage::stored(row.get(0), row.get(1))))
     }
 
     async fn cached_answer_json(
@@ -327,7 +316,7 @@ impl Store for PostgresStore {
     }
 
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {
-        let cutoff = now_unix - i64::from(days) * 86_400;
+        let cutoff = days_before(now_unix, days);
         let cutoff_day = day_of(cutoff);
         let short_cutoff = now_unix - SHORT_LIVED_KEEP.as_secs() as i64;
         let client = self.client().await?;
@@ -356,7 +345,7 @@ impl Store for PostgresStore {
     }
 
     async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError> {
-        let since = now_unix - i64::from(since_days) * 86_400;
+        let since = days_before(now_unix, since_days);
         let client = self.client().await?;
         let row = client
             .query_one(
@@ -364,59 +353,27 @@ impl Store for PostgresStore {
                 &[&since],
             )
             .await?;
-        let (questions, refused): (i64, i64) = (row.get(0), row.get(1));
+        let (questions, refused) = (row.get(0), row.get(1));
         let row = client
             .query_one(
                 "SELECT COUNT(*) FILTER (WHERE helpful), COUNT(*) FILTER (WHERE NOT helpful) FROM feedback WHERE at_unix >= $1",
                 &[&since],
             )
             .await?;
-        let (helpful, not_helpful): (i64, i64) = (row.get(0), row.get(1));
-        let questions_per_day = pairs(
-            &client,
+        let counts = [questions, refused, row.get(0), row.get(1)];
+        let mut lists = Vec::new();
+        for sql in [
             "SELECT day, COUNT(*) FROM questions WHERE at_unix >= $1 GROUP BY day ORDER BY day",
-            since,
-        )
-        .await?;
-        let most_asked = pairs(
-            &client,
             "SELECT MIN(question), COUNT(*) AS asked FROM questions WHERE at_unix >= $1
              GROUP BY normalized ORDER BY asked DESC, MIN(at_unix) LIMIT 10",
-            since,
-        )
-        .await?;
-        let mut needs_attention = Vec::new();
-        for (sql, reason) in [
-            (
-                "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= $1 AND refused
-                 GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 50",
-                "refused",
-            ),
-            (
-                "SELECT MIN(q.question), COUNT(*) FROM feedback f JOIN questions q ON q.answer_key = f.answer_key
-                 WHERE f.at_unix >= $1 AND NOT f.helpful GROUP BY q.normalized ORDER BY COUNT(*) DESC, MIN(q.at_unix) LIMIT 50",
-                "not helpful",
-            ),
+            "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= $1 AND refused
+             GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 50",
+            "SELECT MIN(q.question), COUNT(*) FROM feedback f JOIN questions q ON q.answer_key = f.answer_key
+             WHERE f.at_unix >= $1 AND NOT f.helpful GROUP BY q.normalized ORDER BY COUNT(*) DESC, MIN(q.at_unix) LIMIT 50",
         ] {
-            needs_attention.extend(pairs(&client, sql, since).await?.into_iter().map(
-                |(question, count)| AttentionItem {
-                    question,
-                    reason: reason.to_string(),
-                    count,
-                },
-            ));
+            lists.push(pairs(&client, sql, since).await?);
         }
-        Ok(ReportCounts {
-            since_days,
-            questions,
-            refused,
-            helpful,
-            not_helpful,
-            questions_per_day,
-            most_asked,
-            needs_attention,
-        }
-        .into())
+        Ok(Report::from_counts(since_days, counts, lists))
     }
 
     async fn guild_stats(
@@ -425,7 +382,7 @@ impl Store for PostgresStore {
         since_days: u32,
         now_unix: i64,
     ) -> Result<GuildStats, StoreError> {
-        let since = now_unix - i64::from(since_days) * 86_400;
+        let since = days_before(now_unix, since_days);
         let client = self.client().await?;
         let row = client
             .query_one(
@@ -433,7 +390,7 @@ impl Store for PostgresStore {
                 &[&since, &guild_hash],
             )
             .await?;
-        let (questions, refused): (i64, i64) = (row.get(0), row.get(1));
+        let (questions, refused) = (row.get(0), row.get(1));
         let row = client
             .query_one(
                 "SELECT COUNT(*) FILTER (WHERE helpful), COUNT(*) FILTER (WHERE NOT helpful) FROM feedback
@@ -441,7 +398,7 @@ impl Store for PostgresStore {
                 &[&since, &guild_hash],
             )
             .await?;
-        let (helpful, not_helpful): (i64, i64) = (row.get(0), row.get(1));
+        let counts = [questions, refused, row.get(0), row.get(1)];
         let top_unanswered = client
             .query(
                 "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= $1 AND guild_hash = $2 AND refused
@@ -450,15 +407,9 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1).max(0) as u64))
+            .map(|row| (row.get::<_, String>(0), stored_count(row.get(1))))
             .collect();
-        Ok(GuildStats {
-            questions: questions.max(0) as u64,
-            refused: refused.max(0) as u64,
-            helpful: helpful.max(0) as u64,
-            not_helpful: not_helpful.max(0) as u64,
-            top_unanswered,
-        })
+        Ok(GuildStats::from_counts(counts, top_unanswered))
     }
 
     async fn dump(&self) -> Result<Dump, StoreError> {
@@ -481,12 +432,7 @@ impl Store for PostgresStore {
                 mode: row.get(6),
                 top_coverage: row.get::<_, Option<f64>>(7).map(|value| value as f32),
                 answer_key: row.get(8),
-                citations: row
-                    .get::<_, String>(9)
-                    .lines()
-                    .filter(|line| !line.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                citations: stored_citations(row.get(9)),
                 fingerprint: row.get(10),
             })
             .collect();
@@ -511,15 +457,10 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|row| {
-                (
-                    row.get(0),
-                    row.get(1),
-                    Usage {
-                        requests: row.get::<_, i64>(2).max(0) as u64,
-                        tokens: row.get::<_, i64>(3).max(0) as u64,
-                    },
-                )
+            .map(|row| UsageRecord {
+                scope: row.get(0),
+                day: row.get(1),
+                usage: Usage::stored(row.get(2), row.get(3)),
             })
             .collect();
         let cache = client
@@ -529,7 +470,11 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .map(|row| CachedAnswerRecord {
+                key: row.get(0),
+                at_unix: row.get(1),
+                answer_json: row.get(2),
+            })
             .collect();
         Ok(Dump {
             questions,
@@ -537,37 +482,6 @@ impl Store for PostgresStore {
             usage,
             cache,
         })
-    }
-
-    async fn import(&self, dump: &Dump) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await?;
-        for record in &dump.questions {
-            insert_question(&transaction, record).await?;
-        }
-        for record in &dump.feedback {
-            write_one(&transaction, &Write::Feedback(record.clone())).await?;
-        }
-        for (scope, day, usage) in &dump.usage {
-            add_usage(
-                &transaction,
-                scope,
-                day,
-                usage.requests as i64,
-                usage.tokens as i64,
-            )
-            .await?;
-        }
-        for (key, at_unix, answer_json) in &dump.cache {
-            let write = Write::CachedAnswer {
-                key: key.clone(),
-                at_unix: *at_unix,
-                answer_json: answer_json.clone(),
-            };
-            write_one(&transaction, &write).await?;
-        }
-        transaction.commit().await?;
-        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -581,7 +495,7 @@ impl Store for PostgresStore {
         turns: usize,
         oldest_unix: i64,
     ) -> Result<Vec<PriorTurn>, StoreError> {
-        let limit = i64::try_from(turns).unwrap_or(i64::MAX);
+        let limit = sql_limit(turns);
         let client = self.client().await?;
         Ok(client
             .query(
@@ -608,7 +522,7 @@ impl Store for PostgresStore {
         at_unix: i64,
         keep: usize,
     ) -> Result<(), StoreError> {
-        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let keep = sql_limit(keep);
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
         transaction

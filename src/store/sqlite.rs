@@ -4,9 +4,9 @@
 
 use super::migrations::SQLITE_MIGRATIONS;
 use super::{
-    AttentionItem, Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, FeedbackRecord,
-    GuildStats, LlmClaim, QuestionRecord, Report, ReportCounts, Store, StoreError, Usage, Write,
-    SHORT_LIVED_KEEP,
+    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
+    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim,
+    QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write, SHORT_LIVED_KEEP,
 };
 use crate::engine::PriorTurn;
 use crate::util::clock::day_of;
@@ -261,28 +261,20 @@ fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
                 .execute(params![record.at_unix, record.user_hash, record.answer_key, record.helpful])?;
             Ok(())
         }
-        Write::Tokens {
-            scopes,
-            day,
-            tokens,
-        } => {
-            for scope in scopes {
-                add_usage(connection, &scope.key(), day, 0, *tokens as i64)?;
+        Write::Tokens { .. } | Write::Usage { .. } => {
+            for (scope, day, requests, tokens) in write.usage_added() {
+                add_usage(connection, &scope, day, requests, tokens)?;
             }
             Ok(())
         }
-        Write::CachedAnswer {
-            key,
-            at_unix,
-            answer_json,
-        } => {
+        Write::CachedAnswer(cached) => {
             connection
                 .prepare_cached(
                     "INSERT INTO answer_cache (key, at_unix, answer) VALUES (?1, ?2, ?3)
                  ON CONFLICT(key) DO UPDATE SET at_unix = excluded.at_unix, answer = excluded.answer
                  WHERE excluded.at_unix >= answer_cache.at_unix",
                 )?
-                .execute(params![key, at_unix, answer_json])?;
+                .execute(params![cached.key, cached.at_unix, cached.answer_json])?;
             Ok(())
         }
     }
@@ -372,66 +364,41 @@ fn claim(connection: &mut Connection, claim: &LlmClaim) -> Result<ClaimOutcome, 
 }
 
 fn report(connection: &Connection, since_days: u32, now_unix: i64) -> Result<Report, StoreError> {
-    let since = now_unix - i64::from(since_days) * 86_400;
-    let (questions, refused): (i64, i64) = connection.query_row(
+    let since = days_before(now_unix, since_days);
+    let (questions, refused) = connection.query_row(
         "SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at_unix >= ?1",
         params![since],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
-    let pairs = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
-        let mut statement = connection.prepare(sql)?;
-        let rows = statement
-            .query_map(params![since], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?.max(0) as u64,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    };
-    let questions_per_day =
-        pairs("SELECT day, COUNT(*) FROM questions WHERE at_unix >= ?1 GROUP BY day ORDER BY day")?;
-    let (helpful, not_helpful): (i64, i64) = connection.query_row(
+    let (helpful, not_helpful) = connection.query_row(
         "SELECT COALESCE(SUM(helpful), 0), COALESCE(SUM(1 - helpful), 0) FROM feedback WHERE at_unix >= ?1",
         params![since],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
-    let most_asked = pairs(
+    let lists = [
+        "SELECT day, COUNT(*) FROM questions WHERE at_unix >= ?1 GROUP BY day ORDER BY day",
         "SELECT MIN(question), COUNT(*) AS asked FROM questions WHERE at_unix >= ?1
          GROUP BY normalized ORDER BY asked DESC, MIN(at_unix) LIMIT 10",
-    )?;
-    let attention = |sql: &str, reason: &str| -> Result<Vec<AttentionItem>, StoreError> {
-        Ok(pairs(sql)?
-            .into_iter()
-            .map(|(question, count)| AttentionItem {
-                question,
-                reason: reason.to_string(),
-                count,
-            })
-            .collect())
-    };
-    let mut needs_attention = attention(
         "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= ?1 AND refused = 1
          GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 50",
-        "refused",
-    )?;
-    needs_attention.extend(attention(
         "SELECT MIN(q.question), COUNT(*) FROM feedback f JOIN questions q ON q.answer_key = f.answer_key
          WHERE f.at_unix >= ?1 AND f.helpful = 0 GROUP BY q.normalized ORDER BY COUNT(*) DESC, MIN(q.at_unix) LIMIT 50",
-        "not helpful",
-    )?);
-    Ok(ReportCounts {
-        since_days,
-        questions,
-        refused,
-        helpful,
-        not_helpful,
-        questions_per_day,
-        most_asked,
-        needs_attention,
-    }
-    .into())
+    ]
+    .map(|sql| pairs(connection, sql, params![since]));
+    let lists: Vec<_> = lists.into_iter().collect::<Result<_, _>>()?;
+    let counts = [questions, refused, helpful, not_helpful];
+    Ok(Report::from_counts(since_days, counts, lists))
+}
+
+/// The `(text, count)` rows `sql` selects.
+fn pairs(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut statement = connection.prepare(sql)?;
+    let rows = statement.query_map(params, |row| Ok((row.get(0)?, stored_count(row.get(1)?))))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn dump(connection: &Connection) -> Result<Dump, StoreError> {
@@ -452,11 +419,7 @@ fn dump(connection: &Connection) -> Result<Dump, StoreError> {
                 mode: row.get(6)?,
                 top_coverage: row.get::<_, Option<f64>>(7)?.map(|value| value as f32),
                 answer_key: row.get(8)?,
-                citations: citations
-                    .lines()
-                    .filter(|line| !line.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                citations: stored_citations(&citations),
                 fingerprint: row.get(10)?,
             })
         })?
@@ -477,20 +440,23 @@ fn dump(connection: &Connection) -> Result<Dump, StoreError> {
         connection.prepare("SELECT scope, day, requests, tokens FROM usage ORDER BY scope, day")?;
     let usage = statement
         .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                Usage {
-                    requests: row.get::<_, i64>(2)?.max(0) as u64,
-                    tokens: row.get::<_, i64>(3)?.max(0) as u64,
-                },
-            ))
+            Ok(UsageRecord {
+                scope: row.get(0)?,
+                day: row.get(1)?,
+                usage: Usage::stored(row.get(2)?, row.get(3)?),
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut statement =
         connection.prepare("SELECT key, at_unix, answer FROM answer_cache ORDER BY key")?;
     let cache = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .query_map([], |row| {
+            Ok(CachedAnswerRecord {
+                key: row.get(0)?,
+                at_unix: row.get(1)?,
+                answer_json: row.get(2)?,
+            })
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Dump {
         questions,
@@ -544,12 +510,7 @@ impl Store for SqliteStore {
                 .query_row(
                     "SELECT requests, tokens FROM usage WHERE scope = ?1 AND day = ?2",
                     params![scope, day],
-                    |row| {
-                        Ok(Usage {
-                            requests: row.get::<_, i64>(0)?.max(0) as u64,
-                            tokens: row.get::<_, i64>(1)?.max(0) as u64,
-                        })
-                    },
+                    |row| Ok(Usage::stored(row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
             Ok(usage.unwrap_or_default())
@@ -594,7 +555,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {
-        let cutoff = now_unix - i64::from(days) * 86_400;
+        let cutoff = days_before(now_unix, days);
         let cutoff_day = day_of(cutoff);
         let short_cutoff = now_unix - SHORT_LIVED_KEEP.as_secs() as i64;
         self.call(move |connection| {
@@ -639,80 +600,33 @@ impl Store for SqliteStore {
         since_days: u32,
         now_unix: i64,
     ) -> Result<GuildStats, StoreError> {
-        let (guild, since) = (
-            guild_hash.to_string(),
-            now_unix - i64::from(since_days) * 86_400,
-        );
+        let (guild, since) = (guild_hash.to_string(), days_before(now_unix, since_days));
         self.call(move |connection| {
-            let (questions, refused): (i64, i64) = connection.query_row(
+            let (questions, refused) = connection.query_row(
                 "SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at_unix >= ?1 AND guild_hash = ?2",
                 params![since, guild],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )?;
-            let (helpful, not_helpful): (i64, i64) = connection.query_row(
+            let (helpful, not_helpful) = connection.query_row(
                 "SELECT COALESCE(SUM(helpful), 0), COALESCE(SUM(1 - helpful), 0) FROM feedback
                  WHERE at_unix >= ?1 AND answer_key IN (SELECT answer_key FROM questions WHERE guild_hash = ?2 AND answer_key IS NOT NULL)",
                 params![since, guild],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )?;
-            let mut statement = connection.prepare(
+            let top_unanswered = pairs(
+                connection,
                 "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= ?1 AND guild_hash = ?2 AND refused = 1
                  GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 5",
+                params![since, guild],
             )?;
-            let top_unanswered = statement
-                .query_map(params![since, guild], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(GuildStats {
-                questions: questions.max(0) as u64,
-                refused: refused.max(0) as u64,
-                helpful: helpful.max(0) as u64,
-                not_helpful: not_helpful.max(0) as u64,
-                top_unanswered,
-            })
+            let counts = [questions, refused, helpful, not_helpful];
+            Ok(GuildStats::from_counts(counts, top_unanswered))
         })
         .await
     }
 
     async fn dump(&self) -> Result<Dump, StoreError> {
         self.call(|connection| dump(connection)).await
-    }
-
-    async fn import(&self, dump: &Dump) -> Result<(), StoreError> {
-        let dump = dump.clone();
-        self.call(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for record in &dump.questions {
-                insert_question(&transaction, record)?;
-            }
-            for record in &dump.feedback {
-                write_one(&transaction, &Write::Feedback(record.clone()))?;
-            }
-            for (scope, day, usage) in &dump.usage {
-                add_usage(
-                    &transaction,
-                    scope,
-                    day,
-                    usage.requests as i64,
-                    usage.tokens as i64,
-                )?;
-            }
-            for (key, at_unix, answer_json) in &dump.cache {
-                write_one(
-                    &transaction,
-                    &Write::CachedAnswer {
-                        key: key.clone(),
-                        at_unix: *at_unix,
-                        answer_json: answer_json.clone(),
-                    },
-                )?;
-            }
-            transaction.commit()?;
-            Ok(())
-        })
-        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -732,7 +646,7 @@ impl Store for SqliteStore {
         oldest_unix: i64,
     ) -> Result<Vec<PriorTurn>, StoreError> {
         let conversation = conversation.to_string();
-        let limit = i64::try_from(turns).unwrap_or(i64::MAX);
+        let limit = sql_limit(turns);
         self.call(move |connection| {
             let mut statement = connection.prepare_cached(
                 "SELECT question, standalone, answer FROM (
@@ -762,7 +676,7 @@ impl Store for SqliteStore {
         keep: usize,
     ) -> Result<(), StoreError> {
         let (conversation, turn) = (conversation.to_string(), turn.clone());
-        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let keep = sql_limit(keep);
         self.call(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;

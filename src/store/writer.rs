@@ -161,7 +161,7 @@ impl Storage {
         ttl: Duration,
         now_unix: i64,
     ) -> Result<Option<Answer>, StoreError> {
-        let oldest = now_unix - ttl.as_secs() as i64;
+        let oldest = super::cached_since(ttl, now_unix);
         if let Ok(mut memory) = self.memory_cache.lock() {
             match memory.get(key) {
                 Some((at, answer)) if *at >= oldest => return Ok(Some(answer.clone())),
@@ -171,11 +171,9 @@ impl Storage {
                 None => {}
             }
         }
-        let Some((at, json)) = self.store.cached_answer_json(key, oldest).await? else {
+        let Some((at, answer)) = self.store.stored_answer(key, oldest).await? else {
             return Ok(None);
         };
-        let answer: Answer =
-            serde_json::from_str(&json).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         if let Ok(mut memory) = self.memory_cache.lock() {
             memory.put(key.to_string(), (at, answer.clone()));
         }
@@ -184,8 +182,8 @@ impl Storage {
 
     /// Caches an answer in memory now and in the shared store through the queue.
     pub fn put_cached_answer(&self, key: &str, answer: &Answer, now_unix: i64) {
-        let answer_json = match serde_json::to_string(answer) {
-            Ok(json) => json,
+        let write = match Write::cached_answer(key, answer, now_unix) {
+            Ok(write) => write,
             Err(error) => {
                 tracing::warn!(%error, "an answer could not be serialized for the cache");
                 return;
@@ -194,11 +192,7 @@ impl Storage {
         if let Ok(mut memory) = self.memory_cache.lock() {
             memory.put(key.to_string(), (now_unix, answer.clone()));
         }
-        self.enqueue(Write::CachedAnswer {
-            key: key.to_string(),
-            at_unix: now_unix,
-            answer_json,
-        });
+        self.enqueue(write);
     }
 }
 

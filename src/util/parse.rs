@@ -1,8 +1,10 @@
 //! Reading a value an operator typed (a setting, a variable, a flag): each reader takes trimmed
-//! text and returns the value or how to fix the text, one message per rule. Domain values keep
-//! their readers next to their type (`ShardPlan::parse`, `LogFormat::parse`, ...); the general
-//! ones live here so none is written twice.
+//! text and returns the value or how to fix the text, one message per rule; [`Text`] writes a
+//! value back as that text. Domain values keep their readers next to their type
+//! (`ShardPlan::parse`, `LogFormat::parse`, ...); the general ones live here so none is written
+//! twice.
 
+use reqwest::Url;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,15 +77,35 @@ pub fn seconds(high: f64) -> impl Fn(&str) -> Result<f64, String> {
 /// An http(s) URL without query or fragment, trailing `/` removed; `""` allowed when `optional`.
 pub fn url(optional: bool) -> impl Fn(&str) -> Result<String, String> {
     let fix = "use an http(s) URL without a query, e.g. https://discord.com or http://ollama:11434";
-    let http = |url: &reqwest::Url| {
+    let http = |url: &Url| {
         matches!(url.scheme(), "http" | "https")
-            && url.host().is_some()
             && url.query().is_none()
             && url.fragment().is_none()
     };
-    move |raw| match raw.trim_end_matches('/') {
+    let read = url_with(http, optional, fix);
+    move |raw| read(raw.trim_end_matches('/'))
+}
+
+/// `""` or a PostgreSQL URL (`postgres://` or `postgresql://`, with a host), as typed.
+pub fn postgres_url(raw: &str) -> Result<String, String> {
+    let fix = "use \"\" (SQLite) or a PostgreSQL URL, e.g. postgres://guidebot@db:5432/guidebot";
+    url_with(
+        |url| matches!(url.scheme(), "postgres" | "postgresql"),
+        true,
+        fix,
+    )(raw)
+}
+
+/// `""` when `optional`, else a URL with a host that `ok` accepts, as typed; else `fix`.
+fn url_with(
+    ok: impl Fn(&Url) -> bool,
+    optional: bool,
+    fix: &'static str,
+) -> impl Fn(&str) -> Result<String, String> {
+    let read = parsed(move |url: &Url| url.host().is_some() && ok(url), fix.into());
+    move |raw| match raw {
         "" if optional => Ok(String::new()),
-        base => parsed(http, fix.into())(base).map(|_| base.to_string()),
+        _ => read(raw).map(|_| raw.to_string()),
     }
 }
 
@@ -92,6 +114,32 @@ pub fn addr(raw: &str) -> Result<Option<SocketAddr>, String> {
     let fix =
         "use IP:PORT, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:9000, or \"\" to turn it off";
     optional(parsed(|_: &SocketAddr| true, fix.into()))(raw)
+}
+
+/// A value as the text its reader reads back, as a variable would hold it (`""` for `None`).
+pub trait Text {
+    /// The text of `None` for an optional value of this type.
+    const NONE: &'static str = "";
+    /// The text of the value.
+    fn text(&self) -> String;
+}
+
+/// Implements [`Text`] through `Display` (of `self`, or of `self.$show()`), with the text of
+/// `None` where it is not `""`.
+macro_rules! display_text {
+    ($($ty:ty $(: $none:literal)? $(=> $show:ident)?),*) => { $(impl $crate::util::parse::Text for $ty {
+        $(const NONE: &'static str = $none;)?
+        fn text(&self) -> String { self$(.$show())?.to_string() }
+    })* };
+}
+pub(crate) use display_text;
+
+display_text!(String, u64, u32, usize, f64, bool, SocketAddr, PathBuf => display);
+
+impl<T: Text> Text for Option<T> {
+    fn text(&self) -> String {
+        self.as_ref().map_or(T::NONE.to_string(), T::text)
+    }
 }
 
 #[cfg(test)]

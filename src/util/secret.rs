@@ -3,7 +3,11 @@
 //! accident.
 
 use serde::{Serialize, Serializer};
+use std::collections::HashMap;
 use std::fmt;
+
+/// Suffix of the variable that names a file holding a secret (`DISCORD_TOKEN_FILE`, ...).
+pub const FILE_SUFFIX: &str = "_FILE";
 
 /// A secret string. `Debug`, `Display` and `Serialize` all print `***`; only [`Secret::expose`]
 /// gives the value, for the one place that sends it.
@@ -58,6 +62,40 @@ pub fn mask_url_credentials(value: &str) -> String {
         ),
         None => value.to_string(),
     }
+}
+
+/// The secret in the variable `var` of `env`, or in the file named by `<var>_FILE` (how container
+/// platforms mount secrets), with the variable it came from; `None` when neither is set. `Err`
+/// names the variable to fix and how: both set is ambiguous, and the file must be readable and
+/// not empty.
+pub fn from_env(
+    env: &HashMap<String, String>,
+    var: &str,
+) -> Result<Option<(Secret, String)>, (String, String)> {
+    let file_var = format!("{var}{FILE_SUFFIX}");
+    let (value, from) = match (env.get(var), env.get(&file_var)) {
+        (Some(_), Some(_)) => {
+            let message = format!("both {var} and {file_var} are set; keep only one");
+            return Err((var.to_string(), message));
+        }
+        (Some(value), None) => (value.clone(), var.to_string()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                format!("cannot read the secret file {path} ({error}); mount the secret there or unset {file_var}")
+            });
+            match text {
+                Ok(text) if !text.trim().is_empty() => (text, file_var),
+                Ok(_) => {
+                    let message =
+                        format!("the secret file {path} is empty; put the {var} value in it");
+                    return Err((file_var, message));
+                }
+                Err(message) => return Err((file_var, message)),
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some((Secret::new(value), from)))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Shortening text for display. One rule everywhere: count characters (not bytes), cut on a word
+//! Shortening text for display, and telling empty text from text. One rule everywhere: count characters (not bytes), cut on a word
 //! boundary when one is near, and end with an ellipsis, so nothing is ever cut mid-character.
 
 /// Cuts `text` to at most `limit` characters, ending with "…" when cut. The cut moves back to the
@@ -15,6 +15,11 @@ pub fn truncate(text: &str, limit: usize) -> String {
     }
     cut.push('…');
     cut
+}
+
+/// `text` trimmed, `None` when that leaves nothing (a setting that is off, or not set).
+pub fn non_empty(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 #[cfg(test)]

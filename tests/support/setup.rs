@@ -1,5 +1,5 @@
 //! Setup repeated across the integration tests: the bundled guides, an in-memory engine over
-//! them, and an environment map for the configuration.
+//! them, an environment map for the configuration, and a command run in process.
 
 use guidebot::corpus::Corpus;
 use guidebot::engine::Engine;
@@ -33,6 +33,46 @@ pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect()
+}
+
+/// The `guidebot` binary run from the crate root with a clean environment (only `PATH`) and the
+/// corpus watcher off.
+pub fn guidebot_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_guidebot"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUIDEBOT_RELOAD_WATCH", "false");
+    command
+}
+
+/// A POST of `body` to `base`'s interactions endpoint, signed by `key` now as Discord signs it.
+pub fn signed_interaction(
+    client: &reqwest::Client,
+    base: &str,
+    key: &ed25519_dalek::SigningKey,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    use ed25519_dalek::Signer;
+    let timestamp = guidebot::util::clock::now_unix().to_string();
+    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
+    client
+        .post(format!("{base}/interactions"))
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
+        .header("x-signature-timestamp", &timestamp)
+        .body(body.to_string())
+}
+
+/// Runs `guidebot ARGS` in process (the binary's own code) with only `pairs` in its environment;
+/// the result and what it printed (which must be UTF-8).
+pub async fn run_cli(args: &[&str], pairs: &[(&str, &str)]) -> (anyhow::Result<()>, String) {
+    use clap::Parser;
+    let cli = guidebot::cli::Cli::try_parse_from(args).expect("the arguments parse");
+    let mut out = Vec::new();
+    let result = guidebot::cli::run(cli, &vars(pairs), &mut out).await;
+    (result, String::from_utf8(out).expect("UTF-8 output"))
 }
 
 /// Sends SIGTERM to a `guidebot` process, waits (up to 30 s) for it to exit by itself, checks that

@@ -14,7 +14,9 @@
 
 use super::analysis::{analyzed_tokens, stem_words};
 use crate::corpus::Vocabulary;
-use std::collections::{HashMap, HashSet};
+// Fx hashing: the keys are short words the guides and questions use, not attacker-chosen at scale
+// (a question is cut to 2,000 characters), and SipHash was a visible share of planning a query.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// The token standing for any term of synonym group `group_index` in the concept fields.
 pub(crate) fn concept_token(group_index: usize) -> String {
@@ -83,8 +85,8 @@ pub(crate) struct ConceptMatcher {
 
 impl ConceptMatcher {
     pub(crate) fn new(vocabulary: &Vocabulary) -> Self {
-        let mut by_first_stem: HashMap<String, Vec<TermPattern>> = HashMap::new();
-        let mut seen: HashSet<(usize, Vec<String>)> = HashSet::new();
+        let mut by_first_stem: HashMap<String, Vec<TermPattern>> = HashMap::default();
+        let mut seen: HashSet<(usize, Vec<String>)> = HashSet::default();
         for (group_index, group) in vocabulary.synonyms.iter().enumerate() {
             for (term_index, term) in group.terms.iter().enumerate() {
                 let stems = stem_words(term);

@@ -7,7 +7,9 @@ use super::concepts::{
 };
 use super::{Fields, MAX_QUERY_CHARS};
 use crate::corpus::Corpus;
-use std::collections::{HashMap, HashSet};
+// Fx hashing: the keys are short words the guides and questions use, not attacker-chosen at scale
+// (a question is cut to 2,000 characters), and SipHash was a visible share of planning a query.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
@@ -203,7 +205,7 @@ impl QueryPlanner {
     pub(crate) fn new(fields: Fields, corpus: &Corpus) -> Self {
         // Built once per opened index over every passage (6 million words at 100,000 passages):
         // one reused buffer, and a key allocated only for a word not seen before.
-        let mut lexicon: HashMap<String, u32> = HashMap::new();
+        let mut lexicon: HashMap<String, u32> = HashMap::default();
         let mut lowercase = String::new();
         let mut add_words = |text: &str| {
             for word in text
@@ -245,7 +247,7 @@ impl QueryPlanner {
                 add_words(term);
             }
         }
-        let mut compounds: HashMap<String, Vec<String>> = HashMap::new();
+        let mut compounds: HashMap<String, Vec<String>> = HashMap::default();
         let mut add_compounds = |text: &str| {
             for word in text.split_whitespace() {
                 let word = word.trim_matches(|c: char| !c.is_alphanumeric());
@@ -271,7 +273,7 @@ impl QueryPlanner {
             }
         }
         compounds.retain(|joined, _| !lexicon.contains_key(joined));
-        let mut lexicon_by_length: HashMap<usize, Vec<String>> = HashMap::new();
+        let mut lexicon_by_length: HashMap<usize, Vec<String>> = HashMap::default();
         for word in lexicon.keys() {
             lexicon_by_length
                 .entry(word.chars().count())
@@ -311,11 +313,11 @@ impl QueryPlanner {
             groups,
             question_words,
             symbol_terms: symbol_terms(&corpus.vocabulary),
-            corrections: std::sync::RwLock::new(HashMap::new()),
+            corrections: std::sync::RwLock::new(HashMap::default()),
             lexicon,
             lexicon_by_length,
             compounds,
-            doc_freqs: std::sync::Mutex::new(HashMap::new()),
+            doc_freqs: std::sync::Mutex::new(HashMap::default()),
         }
     }
 
@@ -381,7 +383,7 @@ impl QueryPlanner {
 
         // Vocabulary groups present in the query, matched on stems so plurals count.
         let mut concepts = Vec::new();
-        let mut consumed: HashSet<&str> = HashSet::new();
+        let mut consumed: HashSet<&str> = HashSet::default();
         let mut expansions: Vec<Expansion> = Vec::new();
         for (group_index, group) in self.groups.iter().enumerate() {
             let typed: Vec<bool> = group
@@ -456,7 +458,7 @@ impl QueryPlanner {
         }
         let corrected_words: HashSet<&str> =
             corrections.iter().map(|(_, to)| to.as_str()).collect();
-        let mut seen_tokens: HashSet<&str> = HashSet::new();
+        let mut seen_tokens: HashSet<&str> = HashSet::default();
         for (word, tokens) in words.iter().zip(&word_tokens) {
             let corrected = corrected_words.contains(word.as_str());
             for token in tokens {

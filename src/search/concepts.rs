@@ -14,8 +14,7 @@
 
 use super::analysis::{analyzed_tokens, stem_words};
 use crate::corpus::Vocabulary;
-// Fx hashing: the keys are short words the guides and questions use, not attacker-chosen at scale
-// (a question is cut to 2,000 characters), and SipHash was a visible share of planning a query.
+// Fx hashing: these tables are built from the guides' vocabulary, not from what users type.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// The token standing for any term of synonym group `group_index` in the concept fields.

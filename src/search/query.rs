@@ -7,8 +7,8 @@ use super::concepts::{
 };
 use super::{Fields, MAX_QUERY_CHARS};
 use crate::corpus::Corpus;
-// Fx hashing: the keys are short words the guides and questions use, not attacker-chosen at scale
-// (a question is cut to 2,000 characters), and SipHash was a visible share of planning a query.
+// Fx hashing for tables built from the guides and for one question's own small sets (a question is
+// cut to 2,000 characters); the caches that outlive a question keep SipHash (see the planner).
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
@@ -142,8 +142,9 @@ pub(crate) struct QueryPlanner {
     /// the symbols would be lost ("c++" would read as the letter "c").
     symbol_terms: Vec<(String, String)>,
     /// Typo corrections already worked out (a word → its correction, or none).
-    corrections: std::sync::RwLock<HashMap<String, Option<String>>>,
-    doc_freqs: std::sync::Mutex<HashMap<String, FieldFrequencies>>,
+    // Keyed by what users type: SipHash, so crafted words cannot pile into one bucket.
+    corrections: std::sync::RwLock<std::collections::HashMap<String, Option<String>>>,
+    doc_freqs: std::sync::Mutex<std::collections::HashMap<String, FieldFrequencies>>,
 }
 
 /// A synonym group's terms, analyzed the two ways planning needs.
@@ -313,11 +314,11 @@ impl QueryPlanner {
             groups,
             question_words,
             symbol_terms: symbol_terms(&corpus.vocabulary),
-            corrections: std::sync::RwLock::new(HashMap::default()),
+            corrections: std::sync::RwLock::new(std::collections::HashMap::new()),
             lexicon,
             lexicon_by_length,
             compounds,
-            doc_freqs: std::sync::Mutex::new(HashMap::default()),
+            doc_freqs: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 

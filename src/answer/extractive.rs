@@ -529,6 +529,7 @@ fn best_sentences<'a>(
     let Some(best) = best.cloned() else {
         return Vec::new();
     };
+    let best = earlier_lead(&units[best.source.rank], best, weights);
     let mut chosen = vec![best.clone()];
     let mut words = word_count(&best.shown);
     for unit in units[best.source.rank]
@@ -582,6 +583,42 @@ fn best_sentences<'a>(
         }
     }
     chosen
+}
+
+/// Where the reading of `best` starts: the earliest sentence of the same passage that carries all
+/// of the question's weight that `best` carries, when `best` still fits in the window read from
+/// there. Guides introduce an idea before they elaborate on it ("Bounce Rate calculates the
+/// percentage of users who ... A high bounce rate may indicate ..."), and the short elaboration
+/// otherwise wins on length alone.
+fn earlier_lead<'a>(
+    units: &[Candidate<'a>],
+    best: Candidate<'a>,
+    weights: &UnitWeights,
+) -> Candidate<'a> {
+    let wanted = matched_weight(&best.shown, weights);
+    let mut words_to_best: usize = units
+        .iter()
+        .filter(|unit| unit.position == best.position)
+        .map(|unit| word_count(&unit.shown))
+        .sum();
+    let mut lead = None;
+    for unit in units
+        .iter()
+        .filter(|unit| unit.position < best.position)
+        .rev()
+    {
+        words_to_best += word_count(&unit.shown);
+        if words_to_best > WINDOW_WORDS {
+            break;
+        }
+        if unit.score > 0.0
+            && !unit.shown.trim_end().ends_with('?')
+            && matched_weight(&unit.shown, weights) >= wanted
+        {
+            lead = Some(unit);
+        }
+    }
+    lead.cloned().unwrap_or(best)
 }
 
 /// The answer when the guides do not cover the question: say so and point at the closest sections.
@@ -642,7 +679,17 @@ fn closest_sections(hits: &[Hit]) -> Vec<SectionRef> {
 /// lowered for long text (the short sentence that carries the question's words beats a long one
 /// that merely mentions more of them) and by the passage's rank.
 fn score_text(text: &str, weights: &UnitWeights, rank_factor: f32) -> f32 {
-    // Each matched idea counts once, however often the sentence repeats it.
+    let matched = matched_weight(text, weights);
+    if matched <= 0.0 {
+        return 0.0;
+    }
+    let words = word_count(text) as f32;
+    matched * rank_factor / (1.0 + words / LENGTH_SCALE_WORDS)
+}
+
+/// The summed weight of the question's ideas that `text` carries, each counted once however often
+/// the text repeats it.
+fn matched_weight(text: &str, weights: &UnitWeights) -> f32 {
     let mut matched_tokens: Vec<&str> = Vec::new();
     let mut matched = 0.0;
     for_each_token(text, |token| {
@@ -653,11 +700,7 @@ fn score_text(text: &str, weights: &UnitWeights, rank_factor: f32) -> f32 {
             }
         }
     });
-    if matched <= 0.0 {
-        return 0.0;
-    }
-    let words = word_count(text) as f32;
-    matched * rank_factor / (1.0 + words / LENGTH_SCALE_WORDS)
+    matched
 }
 
 /// The units of one passage, scored: sentences of prose and list items (a short label joined to

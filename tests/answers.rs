@@ -53,9 +53,7 @@ async fn an_empty_question_is_the_only_error() {
 
 /// A guide with a list of interview questions and, elsewhere, the answer to one of them.
 fn question_list_engine() -> (tempfile::TempDir, guidebot::engine::Engine) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("llm-interviews.md"),
+    engine_over(
         "# LLM interviews\n\n## Sample questions\n\n\
          - What is the KV cache and why does it matter for inference?\n\
          - How does attention cost scale with sequence length?\n\
@@ -64,7 +62,12 @@ fn question_list_engine() -> (tempfile::TempDir, guidebot::engine::Engine) {
          The KV cache stores the keys and values of earlier tokens, so each new token is computed \
          without recomputing them. It dominates memory at long context.\n",
     )
-    .expect("guide written");
+}
+
+/// An engine over one guide written in the test, with the hub's vocabulary.
+fn engine_over(markdown: &str) -> (tempfile::TempDir, guidebot::engine::Engine) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("guide.md"), markdown).expect("guide written");
     // The hub's vocabulary: its question words ("what", "why") are not searched for.
     std::fs::copy(
         support::setup::bundled_corpus_dir().join("vocabulary.toml"),
@@ -179,4 +182,30 @@ async fn a_list_item_is_read_on_to_the_sentence_that_answers() {
             "{citation:?}"
         );
     }
+}
+
+/// A short elaboration ("A high bounce rate may indicate ...") wins on length alone; the sentence
+/// before it that introduces the same idea, and defines it, leads the answer.
+#[tokio::test]
+async fn the_sentence_that_introduces_an_idea_leads_its_elaboration() {
+    let (_dir, engine) = engine_over(
+        "# Product metrics\n\n## Engagement\n\n\
+         - Click-through rate: the share of impressions that get a click.\n\
+         - Bounce rate: bounce rate counts the share of visitors who open a single page and then \
+         leave without any further action, such as opening a second page or clicking a link. \
+         A high bounce rate suggests dull content.\n\n\
+         ## Revenue\n\n\
+         Revenue per user divides the period's revenue by its active users.\n",
+    );
+    let answer = engine
+        .answer("what does bounce rate measure", &AnswerOptions::default())
+        .await
+        .unwrap();
+    assert!(!answer.refused, "{}", answer.answer);
+    assert!(
+        answer.answer.contains("leave without any further action"),
+        "{}",
+        answer.answer
+    );
+    assert!(answer.answer.contains("dull content"), "{}", answer.answer);
 }

@@ -28,7 +28,7 @@ const BUNDLED_ALONE: &[Floors] = &[
         fact_at_3: 0.91,
         off_topic_refusal: 0.98,
         answerable_refusal: 0.03,
-        facts_in_answer: 0.84,
+        facts_in_answer: 0.85,
         right_guide_first: 1.00,
     },
     Floors {
@@ -37,7 +37,7 @@ const BUNDLED_ALONE: &[Floors] = &[
         fact_at_3: 0.87,
         off_topic_refusal: 0.68,
         answerable_refusal: 0.15,
-        facts_in_answer: 0.70,
+        facts_in_answer: 0.73,
         right_guide_first: 1.00,
     },
     Floors {
@@ -67,7 +67,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.87,
         off_topic_refusal: 0.94,
         answerable_refusal: 0.03,
-        facts_in_answer: 0.81,
+        facts_in_answer: 0.82,
         right_guide_first: 0.92,
     },
     Floors {
@@ -76,7 +76,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.79,
         off_topic_refusal: 0.62,
         answerable_refusal: 0.10,
-        facts_in_answer: 0.71,
+        facts_in_answer: 0.75,
         right_guide_first: 0.81,
     },
     Floors {
@@ -103,7 +103,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.63,
         off_topic_refusal: 0.84,
         answerable_refusal: 0.18,
-        facts_in_answer: 0.34,
+        facts_in_answer: 0.39,
         right_guide_first: 0.64,
     },
     Floors {
@@ -112,7 +112,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.61,
         off_topic_refusal: 0.74,
         answerable_refusal: 0.14,
-        facts_in_answer: 0.34,
+        facts_in_answer: 0.36,
         right_guide_first: 0.64,
     },
     Floors {
@@ -121,7 +121,7 @@ const ALL_GUIDES: &[Floors] = &[
         fact_at_3: 0.55,
         off_topic_refusal: 0.65,
         answerable_refusal: 0.23,
-        facts_in_answer: 0.25,
+        facts_in_answer: 0.27,
         right_guide_first: 0.60,
     },
     Floors {

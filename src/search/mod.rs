@@ -794,6 +794,12 @@ pub fn for_each_token(text: &str, visit: impl FnMut(&str)) {
     analysis::for_each_analyzed_token(text, visit)
 }
 
+/// Like [`for_each_token`], for the guides' own text, which is read request after request: each
+/// word's stem is remembered by the thread instead of being worked out again. Not for user text.
+pub fn for_each_guide_token(text: &str, visit: impl FnMut(&str)) {
+    analysis::for_each_remembered_token(text, visit)
+}
+
 /// The first `limit` characters of `text`, cut at a word boundary, with an ellipsis when cut.
 pub fn first_chars(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {

@@ -56,6 +56,9 @@ pub fn init_for_cli() {
 /// Lines the log writer buffers before it drops new ones: a burst of logs never delays an answer.
 const LOG_BUFFER_LINES: usize = 16_384;
 
+/// Bytes of log lines the writer thread gathers into one write call.
+const LOG_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Keeps the background log writer alive; dropping it flushes what is buffered.
 pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
@@ -73,7 +76,13 @@ pub fn init_for_server(format: LogFormat, level: &str) -> Option<LogGuard> {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(LOG_BUFFER_LINES)
         .lossy(true)
-        .finish(std::io::stdout());
+        // The writer thread flushes after each batch of lines it takes from the queue: buffered,
+        // a burst of lines goes out in one write call instead of one each (stdout alone flushes
+        // at every newline).
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_WRITE_BUFFER_BYTES,
+            std::io::stdout(),
+        ));
     let installed = if format == LogFormat::Json {
         tracing_subscriber::fmt()
             .json()

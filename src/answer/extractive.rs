@@ -17,7 +17,7 @@
 use super::{Answer, AnswerMode, Citation, SectionRef, ANSWER_PASSAGES};
 use crate::corpus::sentences::split_sentences;
 use crate::corpus::{Corpus, Passage, PassageKind};
-use crate::search::{for_each_token, Hit, SearchResults};
+use crate::search::{for_each_guide_token, Hit, SearchResults};
 use std::collections::HashMap;
 
 /// Longest extractive answer, in words; the first unit is kept even when it alone is longer.
@@ -692,7 +692,8 @@ fn score_text(text: &str, weights: &UnitWeights, rank_factor: f32) -> f32 {
 fn matched_weight(text: &str, weights: &UnitWeights) -> f32 {
     let mut matched_tokens: Vec<&str> = Vec::new();
     let mut matched = 0.0;
-    for_each_token(text, |token| {
+    // Units are the guides' sentences and rows: their words' stems are remembered.
+    for_each_guide_token(text, |token| {
         if let Some((&known, &weight)) = weights.terms.get_key_value(token) {
             if !matched_tokens.contains(&known) {
                 matched_tokens.push(known);

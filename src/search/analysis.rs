@@ -55,30 +55,61 @@ pub(crate) fn for_each_analyzed_token(text: &str, mut visit: impl FnMut(&str)) {
 /// thousand words; the cap only bounds a flood of made-up ones).
 const REMEMBERED_STEMS: usize = 50_000;
 
-/// The stems a thread has computed, by word (a run of letters and digits): highlighting reads the
-/// same guide words request after request, and stemming them again was most of a snippet's cost.
+/// The stems a thread has computed, by word (a run of letters and digits): highlighting and the
+/// extractive answer read the same guide words request after request, and stemming them again was
+/// most of a snippet's cost.
 #[derive(Default)]
 pub(crate) struct RememberedStems {
-    stems: rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>,
+    /// Each remembered word's place in `stems`: a word seen before costs one lookup.
+    places: rustc_hash::FxHashMap<Box<str>, u32>,
+    /// The analyzer's token of each remembered word (`None`: a stop word).
+    stems: Vec<Option<Box<str>>>,
 }
 
 impl RememberedStems {
     /// The analyzer's token for `word`, or `None` for a stop word.
     pub(crate) fn stem(&mut self, word: &str) -> Option<&str> {
-        if !self.stems.contains_key(word) {
-            if self.stems.len() >= REMEMBERED_STEMS {
-                self.stems.clear();
-            }
-            let mut stem = None;
-            for_each_analyzed_token(word, |token| {
-                if stem.is_none() {
-                    stem = Some(Box::from(token));
+        let place = match self.places.get(word) {
+            Some(&place) => place,
+            None => {
+                if self.stems.len() >= REMEMBERED_STEMS {
+                    self.places.clear();
+                    self.stems.clear();
                 }
-            });
-            self.stems.insert(Box::from(word), stem);
-        }
-        self.stems.get(word).and_then(Option::as_deref)
+                let mut stem = None;
+                for_each_analyzed_token(word, |token| {
+                    if stem.is_none() {
+                        stem = Some(Box::from(token));
+                    }
+                });
+                let place = self.stems.len() as u32;
+                self.stems.push(stem);
+                self.places.insert(Box::from(word), place);
+                place
+            }
+        };
+        self.stems
+            .get(place as usize)
+            .and_then(|stem| stem.as_deref())
     }
+}
+
+/// Calls `visit` with each of the analyzer's tokens of `text`, as [`for_each_analyzed_token`]
+/// does, each word's stem read from the thread's [`RememberedStems`]. For the guides' own text
+/// only: the memory is keyed by word with an unkeyed hash, and user text could crowd it.
+/// `visit` must not analyze text itself (the thread's memory is borrowed while it runs).
+pub(crate) fn for_each_remembered_token(text: &str, mut visit: impl FnMut(&str)) {
+    with_remembered_stems(|remembered| {
+        // The index's tokenizer splits words at every character that is not a letter or digit.
+        for word in text
+            .split(|character: char| !character.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+        {
+            if let Some(token) = remembered.stem(word) {
+                visit(token);
+            }
+        }
+    });
 }
 
 /// Runs `work` with this thread's [`RememberedStems`].
@@ -152,5 +183,22 @@ mod tests {
             }
         }
         assert!(with_remembered_stems(|stems| stems.stem("the").is_none()));
+    }
+
+    #[test]
+    fn remembered_tokens_are_the_analyzer_s_tokens() {
+        let texts = [
+            "Google MLE — Level L4, Base $170k–$220k; the über-long naïve résumé's ML/AI (2026)!",
+            "What's a KV-cache? Don't over-think it: A/B tests, k-means, tf-idf.",
+            "averyveryveryveryveryveryveryverylongwordthatisdropped and the rest",
+            "",
+        ];
+        for _ in 0..2 {
+            for text in texts {
+                let mut remembered = Vec::new();
+                for_each_remembered_token(text, |token| remembered.push(token.to_string()));
+                assert_eq!(remembered, analyzed_tokens(text), "{text}");
+            }
+        }
     }
 }

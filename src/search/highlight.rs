@@ -3,8 +3,9 @@
 //!
 //! Why not Tantivy's `SnippetGenerator`: it runs the full English analyzer (stemmer included) over
 //! every word of every hit, which was a fifth of the HTTP endpoint's CPU time under `/search` load.
-//! Here a word is stemmed only when its first letters could lead to one of the question's stems
-//! (the English stemmer keeps a word's first two letters), so most words cost a comparison.
+//! Here each word is stemmed once per thread and its stem remembered; for a small index every
+//! passage's words are stemmed and numbered when it opens ([`StemmedText`]), so a snippet compares
+//! numbers.
 
 use super::analysis::with_remembered_stems;
 use super::first_chars;
@@ -24,10 +25,108 @@ struct Match<'a> {
 /// when no word matches (a hit on the heading alone).
 pub(crate) fn highlighted_snippet(text: &str, stems: &[(String, f32)], max_chars: usize) -> String {
     let matches = find_matches(text, stems);
+    rendered_snippet(text, &matches, max_chars)
+}
+
+/// A passage's shown text with the stem of each of its words as a number, worked out once when a
+/// small index opens: a snippet then compares a few numbers per word instead of looking up every
+/// word's stem by its text (that lookup was most of a snippet's cost).
+#[derive(Debug)]
+pub(crate) struct StemmedText {
+    /// The text a snippet is cut from (a table row with its column names).
+    shown: String,
+    /// The words that have a stem (not stop words), in order.
+    words: Vec<StemmedWord>,
+}
+
+/// A word of a [`StemmedText`]: its byte range and its stem's number in the [`StemNumbers`].
+#[derive(Debug, Clone, Copy)]
+struct StemmedWord {
+    start: u32,
+    end: u32,
+    stem: u32,
+}
+
+/// The stems of every [`StemmedText`] of an index, numbered (guide words only).
+#[derive(Debug, Default)]
+pub(crate) struct StemNumbers {
+    numbers: FxHashMap<String, u32>,
+}
+
+impl StemNumbers {
+    /// `shown` with its words' stems numbered, new stems added to the table. `None` for a text
+    /// too long for 32-bit offsets (its snippets are then highlighted from the text).
+    pub(crate) fn stemmed(&mut self, shown: String) -> Option<StemmedText> {
+        u32::try_from(shown.len()).ok()?;
+        let mut stemmed_words = Vec::new();
+        with_remembered_stems(|remembered| {
+            for (start, word) in words(&shown) {
+                let Some(stem) = remembered.stem(word) else {
+                    continue;
+                };
+                let next = self.numbers.len() as u32;
+                let number = match self.numbers.get(stem) {
+                    Some(&number) => number,
+                    None => {
+                        self.numbers.insert(stem.to_string(), next);
+                        next
+                    }
+                };
+                stemmed_words.push(StemmedWord {
+                    start: start as u32,
+                    end: (start + word.len()) as u32,
+                    stem: number,
+                });
+            }
+        });
+        Some(StemmedText {
+            shown,
+            words: stemmed_words,
+        })
+    }
+}
+
+/// [`highlighted_snippet`] of a [`StemmedText`]: the same snippet, from its numbered stems.
+pub(crate) fn highlighted_stemmed(
+    text: &StemmedText,
+    numbers: &StemNumbers,
+    stems: &[(String, f32)],
+    max_chars: usize,
+) -> String {
+    // The question's stems by number, a later weight for the same stem replacing an earlier one
+    // (as in `find_matches`); a stem no shown text has matches nothing.
+    let mut wanted: Vec<(u32, &str, f32)> = Vec::with_capacity(stems.len());
+    for (stem, weight) in stems {
+        let Some(&number) = numbers.numbers.get(stem.as_str()) else {
+            continue;
+        };
+        match wanted.iter_mut().find(|(seen, _, _)| *seen == number) {
+            Some(entry) => entry.2 = *weight,
+            None => wanted.push((number, stem.as_str(), *weight)),
+        }
+    }
+    let matches: Vec<Match<'_>> = text
+        .words
+        .iter()
+        .filter_map(|word| {
+            let &(_, stem, weight) = wanted.iter().find(|(number, _, _)| *number == word.stem)?;
+            Some(Match {
+                start: word.start as usize,
+                end: word.end as usize,
+                stem,
+                weight,
+            })
+        })
+        .collect();
+    rendered_snippet(&text.shown, &matches, max_chars)
+}
+
+/// The best window of `text` for `matches`, matched words in bold.
+fn rendered_snippet(text: &str, matches: &[Match<'_>], max_chars: usize) -> String {
     if matches.is_empty() {
         return first_chars(text, max_chars);
     }
-    let (start, end) = best_window(text, &matches, max_chars);
+    let (start, end) = best_window(text, matches, max_chars);
     let mut rendered = String::with_capacity(end - start + 16);
     if start > 0 {
         rendered.push('…');
@@ -202,6 +301,36 @@ mod tests {
             highlighted_snippet("Nothing to see here.", &stems(&["bread"]), 220),
             "Nothing to see here."
         );
+    }
+
+    #[test]
+    fn numbered_stems_give_the_same_snippets() {
+        let texts = [
+            "Senior promotion is bottlenecked on designing ML systems.",
+            "Company: Google MLE; Level: L4; Base: $170k–$220k; Total comp: $300k–$430k",
+            &"é€ 3–5 years → mid, the total comp band is wide ".repeat(12),
+        ];
+        let mut numbers = StemNumbers::default();
+        let stemmed: Vec<StemmedText> = texts
+            .iter()
+            .filter_map(|text| numbers.stemmed(text.to_string()))
+            .collect();
+        let questions = [
+            stems(&["promote", "system"]),
+            stems(&["total", "comp", "google", "l4"]),
+            stems(&["mid", "years", "unknownword"]),
+            Vec::new(),
+        ];
+        for (text, prepared) in texts.iter().zip(&stemmed) {
+            for question in &questions {
+                for max_chars in [40, 220] {
+                    assert_eq!(
+                        highlighted_stemmed(prepared, &numbers, question, max_chars),
+                        highlighted_snippet(text, question, max_chars)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -243,6 +243,8 @@ impl Default for SearchOptions {
 
 /// Each stored document's tokens as sorted ids, `[segment][doc]`.
 type DocumentTokenIds = Vec<Vec<Box<[u32]>>>;
+/// Each stored document's shown text with numbered stems, `[segment][doc]`.
+type DocumentStemmedTexts = Vec<Vec<Option<highlight::StemmedText>>>;
 
 /// A built index, open for searching: one reader for the life of the process, a searcher per query.
 pub struct SearchIndex {
@@ -258,6 +260,10 @@ pub struct SearchIndex {
     /// For a small index, each document's stored tokens as sorted ids (`[segment][doc]`) and the
     /// table that numbers them: coverage then compares numbers.
     token_ids: Option<(query::TokenIds, DocumentTokenIds)>,
+    /// For a small index, each document's shown text with its words' stems numbered
+    /// (`[segment][doc]`) and the table that numbers them: `/search` snippets then look up no
+    /// word's stem.
+    stemmed_texts: Option<(highlight::StemNumbers, DocumentStemmedTexts)>,
     /// A question the index must answer (a passage's heading and first words), run when an index
     /// on disk is opened to catch corruption that checksums miss.
     probe_question: String,
@@ -348,6 +354,19 @@ impl SearchIndex {
                 .collect();
             (table, ids)
         });
+        let stemmed_texts = documents.as_ref().map(|segments| {
+            let mut numbers = highlight::StemNumbers::default();
+            let texts = segments
+                .iter()
+                .map(|documents| {
+                    documents
+                        .iter()
+                        .map(|document| numbers.stemmed(shown_text(document, fields)))
+                        .collect()
+                })
+                .collect();
+            (numbers, texts)
+        });
         let probe_question = corpus
             .passages()
             .next()
@@ -358,6 +377,7 @@ impl SearchIndex {
             .unwrap_or_default();
         Ok(SearchIndex {
             token_ids,
+            stemmed_texts,
             probe_question,
             reader,
             fields,
@@ -384,6 +404,20 @@ impl SearchIndex {
             Some(document) => Cow::Borrowed(document),
             None => Cow::Owned(searcher.doc(address)?),
         })
+    }
+
+    /// A small index's document at `address` as its snippets are cut from, with its numbered
+    /// stems; `None` for a large index.
+    fn stemmed_text(
+        &self,
+        address: DocAddress,
+    ) -> Option<(&highlight::StemNumbers, &highlight::StemmedText)> {
+        let (numbers, texts) = self.stemmed_texts.as_ref()?;
+        let text = texts
+            .get(address.segment_ord as usize)?
+            .get(address.doc_id as usize)?
+            .as_ref()?;
+        Some((numbers, text))
     }
 
     /// Fingerprint of the corpus this index was built from (plus the schema version).
@@ -542,13 +576,13 @@ impl SearchIndex {
             {
                 adjusted *= QUESTION_LIST_FACTOR;
             }
-            rescored.push((adjusted, coverage, document));
+            rescored.push((adjusted, coverage, document, address));
         }
         rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut sections_seen: Vec<(String, usize)> = Vec::new();
         let mut chosen = Vec::with_capacity(limit);
         let mut deferred = Vec::new();
-        for (score, coverage, document) in rescored {
+        for (score, coverage, document, address) in rescored {
             let section = stored_text(&document, self.fields.section_id);
             let count = match sections_seen.iter_mut().find(|(id, _)| *id == section) {
                 Some((_, count)) => {
@@ -561,16 +595,16 @@ impl SearchIndex {
                 }
             };
             if count <= PASSAGES_PER_SECTION {
-                chosen.push((score, coverage, document));
+                chosen.push((score, coverage, document, address));
             } else {
-                deferred.push((score, coverage, document));
+                deferred.push((score, coverage, document, address));
             }
         }
         chosen.extend(deferred);
         chosen.truncate(limit);
         let mut best_coverage = query::Coverage::default();
         let mut first_coverage = 0.0;
-        for (rank, (score, coverage, document)) in chosen.into_iter().enumerate() {
+        for (rank, (score, coverage, document, address)) in chosen.into_iter().enumerate() {
             if rank == 0 {
                 first_coverage = coverage.share;
             }
@@ -582,12 +616,19 @@ impl SearchIndex {
                 Some(stored_text(&document, self.fields.context)).filter(|c| !c.is_empty());
             let kind = parse_kind(&stored_text(&document, self.fields.kind));
             let snippet = if with_snippets {
-                // A row reads better with its column names ("Company: Google MLE; Level: L4").
-                let shown = match (kind, &context) {
-                    (PassageKind::TableRow, Some(context)) => labelled_row(context, &text),
-                    _ => text.clone(),
-                };
-                highlight::highlighted_snippet(&shown, &plan.snippet_stems, SNIPPET_CHARS)
+                match self.stemmed_text(address) {
+                    Some((numbers, stemmed)) => highlight::highlighted_stemmed(
+                        stemmed,
+                        numbers,
+                        &plan.snippet_stems,
+                        SNIPPET_CHARS,
+                    ),
+                    None => highlight::highlighted_snippet(
+                        &shown_text(&document, self.fields),
+                        &plan.snippet_stems,
+                        SNIPPET_CHARS,
+                    ),
+                }
             } else {
                 first_chars(&text, SNIPPET_CHARS)
             };
@@ -735,6 +776,17 @@ fn passage_tokens(passage: &crate::corpus::Passage) -> String {
     tokens.join(" ")
 }
 
+/// The text a `/search` snippet is cut from: the passage's text, a table row with its column
+/// names ("Company: Google MLE; Level: L4"), which reads better.
+fn shown_text(document: &TantivyDocument, fields: Fields) -> String {
+    let text = stored_str(document, fields.body);
+    let context = stored_str(document, fields.context);
+    match parse_kind(stored_str(document, fields.kind)) {
+        PassageKind::TableRow if !context.is_empty() => labelled_row(context, text),
+        _ => text.to_string(),
+    }
+}
+
 fn stored_text(document: &TantivyDocument, field: Field) -> String {
     stored_str(document, field).to_string()
 }
@@ -792,6 +844,12 @@ pub fn analyze(text: &str) -> Vec<String> {
 /// Calls `visit` with each analyzed token of `text`, without collecting them.
 pub fn for_each_token(text: &str, visit: impl FnMut(&str)) {
     analysis::for_each_analyzed_token(text, visit)
+}
+
+/// Like [`for_each_token`], for the guides' own text, which is read request after request: each
+/// word's stem is remembered by the thread instead of being worked out again. Not for user text.
+pub fn for_each_guide_token(text: &str, visit: impl FnMut(&str)) {
+    analysis::for_each_remembered_token(text, visit)
 }
 
 /// The first `limit` characters of `text`, cut at a word boundary, with an ellipsis when cut.

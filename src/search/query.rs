@@ -130,6 +130,10 @@ pub(crate) struct QueryPlanner {
     fields: Fields,
     /// The vocabulary's synonym groups, each term analyzed once when the planner is made.
     groups: Vec<GroupTerms>,
+    /// Every group term (group index, term index) by its first stem, so planning looks up the
+    /// few terms that can start at each of the question's words instead of trying every term of
+    /// every group against the whole question (that was a tenth of the planner's time).
+    terms_by_first_stem: HashMap<String, Vec<(usize, usize)>>,
     question_words: HashSet<String>,
     /// Every lowercase word of the corpus with its count, for typo correction.
     lexicon: HashMap<String, u32>,
@@ -285,7 +289,7 @@ impl QueryPlanner {
             words.sort();
         }
         let canonicals = canonical_term_indices(&corpus.vocabulary);
-        let groups = corpus
+        let groups: Vec<GroupTerms> = corpus
             .vocabulary
             .synonyms
             .iter()
@@ -303,6 +307,17 @@ impl QueryPlanner {
                     .collect(),
             })
             .collect();
+        let mut terms_by_first_stem: HashMap<String, Vec<(usize, usize)>> = HashMap::default();
+        for (group_index, group) in groups.iter().enumerate() {
+            for (term_index, term) in group.terms.iter().enumerate() {
+                if let Some(first) = term.stems.first() {
+                    terms_by_first_stem
+                        .entry(first.clone())
+                        .or_default()
+                        .push((group_index, term_index));
+                }
+            }
+        }
         let question_words = corpus
             .vocabulary
             .question_words
@@ -312,6 +327,7 @@ impl QueryPlanner {
         QueryPlanner {
             fields,
             groups,
+            terms_by_first_stem,
             question_words,
             symbol_terms: symbol_terms(&corpus.vocabulary),
             corrections: std::sync::RwLock::new(std::collections::HashMap::new()),
@@ -386,15 +402,17 @@ impl QueryPlanner {
         let mut concepts = Vec::new();
         let mut consumed: HashSet<&str> = HashSet::default();
         let mut expansions: Vec<Expansion> = Vec::new();
-        for (group_index, group) in self.groups.iter().enumerate() {
-            let typed: Vec<bool> = group
-                .terms
-                .iter()
-                .map(|term| contains_sequence(&stemmed_query, &term.stems))
+        let named = self.named_group_terms(&stemmed_query);
+        for terms_of_group in named.chunk_by(|a, b| a.0 == b.0) {
+            let group_index = terms_of_group[0].0;
+            let group = &self.groups[group_index];
+            let typed: Vec<bool> = (0..group.terms.len())
+                .map(|term_index| {
+                    terms_of_group
+                        .iter()
+                        .any(|&(_, named_term)| named_term == term_index)
+                })
                 .collect();
-            if !typed.contains(&true) {
-                continue;
-            }
             for (term, _) in group.terms.iter().zip(&typed).filter(|(_, typed)| **typed) {
                 consumed.extend(term.stems.iter().map(String::as_str));
             }
@@ -566,6 +584,26 @@ impl QueryPlanner {
             notice,
             concepts,
         }
+    }
+
+    /// The vocabulary terms whose stems appear in `stems` as a sequence, as (group index, term
+    /// index), sorted and each once: the groups the question names, in the vocabulary's order.
+    fn named_group_terms(&self, stems: &[String]) -> Vec<(usize, usize)> {
+        let mut named: Vec<(usize, usize)> = Vec::new();
+        for stem in stems {
+            let Some(terms) = self.terms_by_first_stem.get(stem) else {
+                continue;
+            };
+            for &(group_index, term_index) in terms {
+                let term = &self.groups[group_index].terms[term_index];
+                if contains_sequence(stems, &term.stems) {
+                    named.push((group_index, term_index));
+                }
+            }
+        }
+        named.sort_unstable();
+        named.dedup();
+        named
     }
 
     /// Plans a follow-up: `text` at full weight, and the ideas of `borrowed` (an earlier question

@@ -209,3 +209,46 @@ async fn the_sentence_that_introduces_an_idea_leads_its_elaboration() {
     );
     assert!(answer.answer.contains("dull content"), "{}", answer.answer);
 }
+
+/// A lead-in that ends its section ("The most common ones include:") is read with the list that
+/// opens the next one, under its own heading.
+#[tokio::test]
+async fn a_lead_in_ending_its_section_is_read_with_the_next_sections_list() {
+    let (_dir, engine) = engine_over(
+        "# Coding rounds\n\n## The ML coding round\n\n\
+         Only a few algorithms are expected to be coded from scratch in the ML coding round. \
+         The most common ones include:\n\n\
+         ### Algorithms to code\n\n\
+         - Linear regression (code)\n\
+         - Logistic regression (code)\n\
+         - K-means clustering (code)\n\
+         - K-nearest neighbors (code)\n\n\
+         ## The general coding round\n\n\
+         The general coding round is much like a software engineering one: data structures and \
+         algorithms.\n",
+    );
+    let answer = engine
+        .answer(
+            "which algorithms do i need to code from scratch in the ml coding round",
+            &AnswerOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!answer.refused, "{}", answer.answer);
+    assert!(
+        answer.answer.contains("The most common ones include:"),
+        "{}",
+        answer.answer
+    );
+    assert!(
+        answer.answer.contains("• K-means clustering (code)"),
+        "{}",
+        answer.answer
+    );
+    for citation in &answer.citations {
+        assert!(
+            engine.corpus().contains_quote(&citation.quote),
+            "{citation:?}"
+        );
+    }
+}

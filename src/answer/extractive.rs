@@ -498,7 +498,27 @@ fn items_introduced_by<'a>(
         {
             list_items(&section, position + 1, weights, true)
         }
-        _ => Vec::new(),
+        Some(_) => Vec::new(),
+        // The lead-in ends its section: a heading then the list ("The most common ones include:"
+        // / "## ML Algorithms" / "- Linear regression"). The next section's opening list is read.
+        None => {
+            let Some(next) = guide
+                .passages
+                .iter()
+                .skip_while(|passage| passage.id != lead_in.passage_id)
+                .nth(1)
+            else {
+                return Vec::new();
+            };
+            if next.kind != PassageKind::ListItem || next.context.is_some() {
+                return Vec::new();
+            }
+            let next_section: Vec<&Passage> = guide.passages_of(&next.section_id).collect();
+            if next_section.first().map(|first| &first.id) != Some(&next.id) {
+                return Vec::new();
+            }
+            list_items(&next_section, 0, weights, true)
+        }
     }
 }
 

@@ -252,3 +252,23 @@ async fn a_lead_in_ending_its_section_is_read_with_the_next_sections_list() {
         );
     }
 }
+
+/// "MLSD" is how people write "ML system design": a question using it is answered, not refused
+/// as if the abbreviation were a word no guide uses.
+#[tokio::test]
+async fn mlsd_is_read_as_ml_system_design() {
+    let engine = engine(None);
+    let answer = engine
+        .answer(
+            "what are interviewers grading on in an MLSD interview?",
+            &AnswerOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!answer.refused, "{}", answer.answer);
+    assert!(
+        answer.answer.contains("Problem framing"),
+        "{}",
+        answer.answer
+    );
+}

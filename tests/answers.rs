@@ -272,3 +272,32 @@ async fn mlsd_is_read_as_ml_system_design() {
         answer.answer
     );
 }
+
+/// "hyperparams" and "rec sys" are how people write hyperparameters and recommender systems.
+#[tokio::test]
+async fn common_abbreviations_of_the_field_find_their_passages() {
+    let (_dir, engine) = engine_over(
+        "# Modelling notes\n\n## Tuning\n\n\
+         The learning rate is the hyper-parameter that matters most when tuning gradient boosting; \
+         tune the number of trees with it.\n\n\
+         ## Recommendations\n\n\
+         A recommender system usually has a candidate generation stage and a ranking stage.\n\n\
+         ## Data\n\n\
+         Clean the data before anything else.\n",
+    );
+    for (question, wanted) in [
+        ("which hyperparams matter most", "learning rate"),
+        ("rec sys stages?", "candidate generation"),
+    ] {
+        let answer = engine
+            .answer(question, &AnswerOptions::default())
+            .await
+            .unwrap();
+        assert!(!answer.refused, "{question}: {}", answer.answer);
+        assert!(
+            answer.answer.contains(wanted),
+            "{question}: {}",
+            answer.answer
+        );
+    }
+}

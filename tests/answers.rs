@@ -51,6 +51,16 @@ async fn an_empty_question_is_the_only_error() {
     assert!(answer.refused);
 }
 
+/// Every citation of `answer` quotes the guide verbatim.
+fn assert_quotes_verbatim(engine: &guidebot::engine::Engine, answer: &guidebot::answer::Answer) {
+    for citation in &answer.citations {
+        assert!(
+            engine.corpus().contains_quote(&citation.quote),
+            "{citation:?}"
+        );
+    }
+}
+
 /// A guide with a list of interview questions and, elsewhere, the answer to one of them.
 fn question_list_engine() -> (tempfile::TempDir, guidebot::engine::Engine) {
     engine_over(
@@ -176,12 +186,7 @@ async fn a_list_item_is_read_on_to_the_sentence_that_answers() {
         "{}",
         answer.answer
     );
-    for citation in &answer.citations {
-        assert!(
-            engine.corpus().contains_quote(&citation.quote),
-            "{citation:?}"
-        );
-    }
+    assert_quotes_verbatim(&engine, &answer);
 }
 
 /// A short elaboration ("A high bounce rate may indicate ...") wins on length alone; the sentence
@@ -245,12 +250,7 @@ async fn a_lead_in_ending_its_section_is_read_with_the_next_sections_list() {
         "{}",
         answer.answer
     );
-    for citation in &answer.citations {
-        assert!(
-            engine.corpus().contains_quote(&citation.quote),
-            "{citation:?}"
-        );
-    }
+    assert_quotes_verbatim(&engine, &answer);
 }
 
 /// "MLSD" is how people write "ML system design": a question using it is answered, not refused

@@ -91,8 +91,9 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
                 bail!("cannot use the PostgreSQL store ({error}); fix bot.store_url / GUIDEBOT_STORE_URL")
             }
             Err(error) => {
-                // Storage is an extra: without it the bot still answers (no feedback or budgets).
-                tracing::error!(%error, "storage disabled: feedback, budgets and the answer cache are off");
+                // Storage is an extra: without it the bot still answers. Configured LLM budgets
+                // cannot be counted, so the dispatcher refuses LLM answers rather than let them lapse.
+                tracing::error!(%error, "storage disabled: feedback and the answer cache are off; with LLM budgets configured, LLM answers are refused (extractive answers go on)");
                 None
             }
         },

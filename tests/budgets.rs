@@ -52,6 +52,16 @@ struct Bot {
 
 impl Bot {
     async fn new(budgets: Budgets, cooldown: Duration) -> Bot {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("in-memory store"));
+        Bot::with(budgets, cooldown, Some(store)).await
+    }
+
+    /// A bot whose store could not be opened (`serve` then runs without one).
+    async fn without_store(budgets: Budgets) -> Bot {
+        Bot::with(budgets, Duration::ZERO, None).await
+    }
+
+    async fn with(budgets: Budgets, cooldown: Duration, store: Option<Arc<dyn Store>>) -> Bot {
         let fake = FakeLlm::openai_google_l4_answer().await;
         let engine = Engine::in_memory(corpus_at(&bundled_corpus_dir()), Some(fake.settings()))
             .expect("the bundled guide indexes");
@@ -62,13 +72,14 @@ impl Bot {
             answer_cache_ttl: Duration::ZERO,
             ..BotSettings::default()
         };
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("in-memory store"));
-        let dispatcher = Dispatcher::new(
+        let mut dispatcher = Dispatcher::new(
             Arc::new(EngineHandle::new(engine)),
             settings,
             Arc::new(NoObserver),
-        )
-        .with_store(store);
+        );
+        if let Some(store) = store {
+            dispatcher = dispatcher.with_store(store);
+        }
         Bot { dispatcher, fake }
     }
 
@@ -190,4 +201,27 @@ async fn a_second_llm_question_within_the_cooldown_is_answered_extractively() {
     // The cooldown is per user.
     assert_eq!(bot.ask(2, Some(42), OTHER_PAY).await.mode, Some("openai"));
     assert_eq!(bot.llm_calls().await, 2);
+}
+
+/// Issue 14: a store that could not be opened must not switch the budgets off. With budgets
+/// configured and no store to count against, LLM answers are refused (the answer is extractive,
+/// saying why) and the model is never called; without budgets the LLM still answers.
+#[tokio::test]
+async fn without_a_store_configured_budgets_refuse_llm_answers_instead_of_lapsing() {
+    let budgets = Budgets {
+        user_requests_per_day: Some(100),
+        ..Budgets::default()
+    };
+    let bot = Bot::without_store(budgets).await;
+    let asked = bot.ask(1, Some(42), PAY).await;
+    assert_eq!(asked.mode, Some("extractive"), "{}", asked.sent);
+    assert_eq!(asked.fallback, Some("store_unavailable"), "{}", asked.sent);
+    assert_eq!(
+        bot.llm_calls().await,
+        0,
+        "no LLM call without a budget check"
+    );
+
+    let unlimited = Bot::without_store(Budgets::default()).await;
+    assert_eq!(unlimited.ask(1, Some(42), PAY).await.mode, Some("openai"));
 }

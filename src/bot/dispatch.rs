@@ -622,10 +622,15 @@ impl Dispatcher {
         if !engine.has_llm() {
             return LlmPermission::Allowed;
         }
+        let scopes = self.budget_scopes(asker);
         let Some(storage) = &self.store else {
+            if !scopes.is_empty() {
+                // Budgets are configured but there is no store to count against (it could not
+                // be opened): LLM answers are refused rather than spent without limits.
+                return LlmPermission::Denied(FallbackReason::StoreUnavailable);
+            }
             return self.local_cooldown(asker);
         };
-        let scopes = self.budget_scopes(asker);
         let cooldown = &self.settings.llm_cooldown;
         if scopes.is_empty() && cooldown.is_zero() {
             return LlmPermission::Allowed;

@@ -616,11 +616,7 @@ fn earlier_lead<'a>(
     weights: &UnitWeights,
 ) -> Candidate<'a> {
     let wanted = matched_weight(&best.shown, weights);
-    let mut words_to_best: usize = units
-        .iter()
-        .filter(|unit| unit.position == best.position)
-        .map(|unit| word_count(&unit.shown))
-        .sum();
+    let mut words_to_best = word_count(&best.shown);
     let mut lead = None;
     for unit in units
         .iter()

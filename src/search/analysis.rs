@@ -100,16 +100,36 @@ impl RememberedStems {
 /// `visit` must not analyze text itself (the thread's memory is borrowed while it runs).
 pub(crate) fn for_each_remembered_token(text: &str, mut visit: impl FnMut(&str)) {
     with_remembered_stems(|remembered| {
-        // The index's tokenizer splits words at every character that is not a letter or digit.
-        for word in text
-            .split(|character: char| !character.is_alphanumeric())
-            .filter(|word| !word.is_empty())
-        {
+        for (_, word) in words(text) {
             if let Some(token) = remembered.stem(word) {
                 visit(token);
             }
         }
     });
+}
+
+/// The words of `text` (runs of letters and digits, as the index's tokenizer splits them) with
+/// their byte offsets.
+pub(crate) fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        while let Some(&(_, character)) = rest.peek() {
+            if character.is_alphanumeric() {
+                break;
+            }
+            rest.next();
+        }
+        let (start, _) = *rest.peek()?;
+        let mut end = start;
+        while let Some(&(index, character)) = rest.peek() {
+            if !character.is_alphanumeric() {
+                break;
+            }
+            end = index + character.len_utf8();
+            rest.next();
+        }
+        Some((start, &text[start..end]))
+    })
 }
 
 /// Runs `work` with this thread's [`RememberedStems`].

@@ -7,7 +7,7 @@
 //! passage's words are stemmed and numbered when it opens ([`StemmedText`]), so a snippet compares
 //! numbers.
 
-use super::analysis::with_remembered_stems;
+use super::analysis::{with_remembered_stems, words};
 use super::first_chars;
 use rustc_hash::FxHashMap;
 
@@ -172,30 +172,6 @@ fn find_matches<'a>(text: &str, stems: &'a [(String, f32)]) -> Vec<Match<'a>> {
         }
     });
     matches
-}
-
-/// The passage's words (runs of letters and digits, as the index's tokenizer splits them) with
-/// their byte offsets.
-fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut rest = text.char_indices().peekable();
-    std::iter::from_fn(move || {
-        while let Some(&(_, character)) = rest.peek() {
-            if character.is_alphanumeric() {
-                break;
-            }
-            rest.next();
-        }
-        let (start, _) = *rest.peek()?;
-        let mut end = start;
-        while let Some(&(index, character)) = rest.peek() {
-            if !character.is_alphanumeric() {
-                break;
-            }
-            end = index + character.len_utf8();
-            rest.next();
-        }
-        Some((start, &text[start..end]))
-    })
 }
 
 /// The byte range of the window of at most `max_chars` characters whose distinct matched stems

@@ -19,42 +19,18 @@ QUESTIONS=${QUESTIONS:-tests/eval/dev3.toml}
 PEER_DIR=${PEER_DIR:-../shared/peers}
 PEER_VENV=${PEER_VENV:?set PEER_VENV to a virtualenv with the peer installed (see ../shared/peers/README.md)}
 
-cargo build --release --quiet --bin guidebot --example signed_load
-BIN=target/release/guidebot
-LOAD=target/release/examples/signed_load
 SEED=1111111111111111111111111111111111111111111111111111111111111111
-PUBLIC_KEY=$($LOAD --seed $SEED --print-public-key)
-WORK=$(mktemp -d)
+source benches/serve_common.sh
 GUIDEBOT_PORT=${GUIDEBOT_PORT:-18080}
 PEER_PORT=${PEER_PORT:-18711}
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
-# guidebot with its defaults: logs to a file (as a service manager would collect them), the
-# SQLite store in the work folder.
-(cd "$WORK" && DISCORD_PUBLIC_KEY=$PUBLIC_KEY exec "$OLDPWD/$BIN" --corpus "$OLDPWD/corpus" \
-  --index "$WORK/index" serve --http 127.0.0.1:$GUIDEBOT_PORT >"$WORK/guidebot.log" 2>&1) &
-PIDS+=($!)
+start_guidebot $GUIDEBOT_PORT
 DISCORD_PUBLIC_KEY=$PUBLIC_KEY "$PEER_VENV/bin/uvicorn" --app-dir "$PEER_DIR" python_endpoint:app \
   --port $PEER_PORT --log-level warning >"$WORK/peer.log" 2>&1 &
 PIDS+=($!)
-
-wait_for() {
-  for _ in $(seq 1 300); do
-    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not start; see $WORK" >&2
-  exit 1
-}
 wait_for $GUIDEBOT_PORT
 wait_for $PEER_PORT
-GUIDEBOT_PID=$(pgrep -f "serve --http 127.0.0.1:$GUIDEBOT_PORT" | head -1)
+GUIDEBOT_PID=$(server_pid $GUIDEBOT_PORT)
 PEER_PID=$(pgrep -f "python_endpoint:app --port $PEER_PORT" | head -1)
 
 run() { # name port pid

@@ -17,28 +17,11 @@ CONNECTIONS=${3:-32}
 QUESTIONS=${QUESTIONS:-tests/eval/dev3.toml}
 PORT=${GUIDEBOT_PORT:-18090}
 
-cargo build --release --quiet --bin guidebot --example signed_load
-BIN=target/release/guidebot
-LOAD=target/release/examples/signed_load
 SEED=2222222222222222222222222222222222222222222222222222222222222222
-PUBLIC_KEY=$($LOAD --seed $SEED --print-public-key)
-WORK=$(mktemp -d)
-SERVER=""
-cleanup() {
-  [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-(cd "$WORK" && DISCORD_PUBLIC_KEY=$PUBLIC_KEY exec "$OLDPWD/$BIN" --corpus "$OLDPWD/corpus" \
-  --index "$WORK/index" serve --http 127.0.0.1:$PORT >"$WORK/guidebot.log" 2>&1) &
-SERVER=$!
-for _ in $(seq 1 300); do
-  if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then break; fi
-  sleep 0.1
-done
-PID=$(pgrep -f "serve --http 127.0.0.1:$PORT" | head -1)
+source benches/serve_common.sh
+start_guidebot $PORT
+wait_for $PORT
+PID=$(server_pid $PORT)
 echo "start: rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)"
 for slice in $(seq 1 "$SLICES"); do
   if [ $((slice % 2)) -eq 1 ]; then COMMAND=search; else COMMAND=ask; fi

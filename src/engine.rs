@@ -286,7 +286,9 @@ impl Engine {
         query: &str,
         options: &SearchOptions,
     ) -> Result<SearchResults, SearchError> {
-        self.index.search(query, options)
+        let mut results = self.index.search(query, options)?;
+        self.refuse_pay_outside_the_tables(query, &mut results);
+        Ok(results)
     }
 
     /// The extractive answer: fast, no network. An empty question is the only error.
@@ -481,8 +483,18 @@ impl Engine {
             Some(borrowed) => self.index.search_follow_up(question, &borrowed, &options)?,
             None => self.index.search_passages(question, &options)?,
         };
-        // A pay question for a level the tables do not list ("senior", "L5 at Google") would be
-        // answered with the rows of other levels: refuse, and say which levels there are.
+        self.refuse_pay_outside_the_tables(question, &mut results);
+        Ok(results)
+    }
+
+    /// A pay question for what the tables have no row for (a level such as "senior" or "L5 at
+    /// Google", an employer such as Airbnb, a place such as London) would be answered with other
+    /// rows: mark it not relevant, naming what is missing, for every command alike.
+    fn refuse_pay_outside_the_tables(&self, question: &str, results: &mut SearchResults) {
+        // An already refused question only gains the name of what is missing.
+        if !results.relevant && results.refusal_reason.is_some() {
+            return;
+        }
         let pay_row_first = results.hits.first().is_some_and(|hit| {
             matches!(
                 hit.kind,
@@ -493,15 +505,15 @@ impl Engine {
                 .iter()
                 .any(|record| record.guide == hit.guide && record.section_id == hit.section_id)
         });
-        if results.relevant && pay_row_first {
-            if let Some(level) = self.comp.unlisted_level(question) {
-                results.relevant = false;
-                results.refusal_reason = Some(format!(
-                    "The guides' pay tables have no figures for {level}; try /comp to see the levels they list."
-                ));
-            }
+        if !(pay_row_first || self.comp.asks_for_pay(question)) {
+            return;
         }
-        Ok(results)
+        if let Some(name) = self.comp.not_in_pay_tables(question) {
+            results.relevant = false;
+            results.refusal_reason = Some(format!(
+                "The guides' pay tables have no figures for {name}; try /comp to see what they list."
+            ));
+        }
     }
 
     /// Compensation rows for the companies asked (see `comp::CompData::lookup`).

@@ -171,6 +171,65 @@ async fn member_of_technical_staff_is_a_title_not_the_staff_level() {
 }
 
 #[tokio::test]
+async fn pay_for_an_employer_or_place_the_tables_do_not_cover_is_refused_by_name() {
+    let engine = engine(None);
+    let options = guidebot::search::SearchOptions { limit: 5 };
+    for (question, missing) in [
+        (
+            "how much does airbnb pay a mid-level data scientist",
+            "Airbnb",
+        ),
+        ("what do mid level data scientists make in london", "London"),
+        ("jane street ML engineer total comp?", "Jane Street"),
+        (
+            "what does a new grad data scientist make at google?",
+            "new grad",
+        ),
+    ] {
+        let answer = engine
+            .answer(question, &AnswerOptions::default())
+            .await
+            .unwrap();
+        assert!(answer.refused, "{question}: {}", answer.answer);
+        assert!(
+            answer.answer.contains(&format!("no figures for {missing}")),
+            "{question}: {}",
+            answer.answer
+        );
+        // /search says the same: one relevance decision for every command.
+        let results = engine.search(question, &options).unwrap();
+        assert!(!results.relevant, "{question}");
+    }
+    // Covered employers (by name, alias or tier) and questions that are not about pay still answer.
+    for (question, figure) in [
+        ("what does facebook pay an E4 data scientist", "$300k–$420k"),
+        (
+            "how much do machine learning engineers make at google L4",
+            "$300k–$430k",
+        ),
+    ] {
+        let answer = engine
+            .answer(question, &AnswerOptions::default())
+            .await
+            .unwrap();
+        assert!(!answer.refused, "{question}: {}", answer.answer);
+        assert!(
+            answer.answer.contains(figure),
+            "{question}: {}",
+            answer.answer
+        );
+    }
+    let answer = engine
+        .answer(
+            "which companies hire for causal inference, like airbnb?",
+            &AnswerOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!answer.refused, "{}", answer.answer);
+}
+
+#[tokio::test]
 async fn a_list_item_is_read_on_to_the_sentence_that_answers() {
     let engine = engine(None);
     let answer = engine

@@ -674,3 +674,52 @@ fn a_broken_alias_file_is_an_error_naming_it() {
     let message = CompData::from_corpus(&corpus).unwrap_err().to_string();
     assert!(message.contains("company-aliases.toml:2:"), "{message}");
 }
+
+#[test]
+fn pay_questions_name_what_the_tables_do_not_cover_and_never_a_covered_company() {
+    let (_, data) = bundled();
+    assert!(data.asks_for_pay("what does airbnb pay data scientists"));
+    assert!(data.asks_for_pay("what do machine learning engineers make at apple"));
+    assert!(data.asks_for_pay("how much do they make at uber"));
+    assert!(!data.asks_for_pay("what makes a good ML system design answer"));
+    assert!(!data.asks_for_pay("what does it take to make senior as a data scientist"));
+    assert!(data.asks_for_pay("what do data scientists make in london"));
+    assert!(!data.asks_for_pay("which companies hire for causal inference, like airbnb?"));
+    assert_eq!(
+        data.not_in_pay_tables("airbnb DS salary").as_deref(),
+        Some("Airbnb")
+    );
+    assert_eq!(
+        data.not_in_pay_tables("MLE comp in tel aviv").as_deref(),
+        Some("Tel Aviv")
+    );
+    // Whole words only: "amazonian" is not Amazon, "turkeys" not Turkey.
+    assert_eq!(data.not_in_pay_tables("amazonian pay for turkeys"), None);
+    assert_eq!(data.not_in_pay_tables("meta E4 DS salary"), None);
+
+    // A name listed as not covered that a guide's table does cover is ignored: adding a row to a
+    // guide needs no edit of the list.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("corpus/mid-level-ds-mle-guide-2026.md"),
+        dir.path().join("guide.md"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(guidebot::comp::ALIASES_FILE_NAME),
+        "[companies]\n\"Meta\" = [\"fb\"]\n[not_covered]\nemployers = [\"Netflix\", \"fb\", \"Airbnb\"]\nplaces = [\"Berlin\"]\n",
+    )
+    .unwrap();
+    let corpus = Corpus::load(dir.path()).unwrap();
+    let data = CompData::from_corpus(&corpus).unwrap();
+    assert_eq!(data.not_in_pay_tables("netflix L5 MLE salary"), None);
+    assert_eq!(data.not_in_pay_tables("fb E4 DS pay"), None);
+    assert_eq!(
+        data.not_in_pay_tables("airbnb pay").as_deref(),
+        Some("Airbnb")
+    );
+    assert_eq!(
+        data.not_in_pay_tables("salary in berlin").as_deref(),
+        Some("Berlin")
+    );
+}

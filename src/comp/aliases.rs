@@ -16,6 +16,10 @@ pub struct CompanyAliases {
     pub companies: Vec<(String, Vec<String>)>,
     /// Role code ("MLE") → its spellings ("ml engineer", ...): the file's roles, then built-in ones.
     pub roles: Vec<(String, Vec<String>)>,
+    /// Employers and places people ask pay for that the guides' tables do not cover (the file's
+    /// `[not_covered]`), as written: a pay question naming one is refused with that name instead
+    /// of being answered with other companies' rows.
+    pub not_covered: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +29,18 @@ struct AliasFile {
     companies: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    not_covered: NotCoveredFile,
+}
+
+/// `[not_covered]`: names whose pay the guides do not give, by kind (kinds only organize the file).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotCoveredFile {
+    #[serde(default)]
+    employers: Vec<String>,
+    #[serde(default)]
+    places: Vec<String>,
 }
 
 /// Role codes known even without a data file, so tables in any corpus split "Meta DS" correctly.
@@ -46,7 +62,11 @@ impl CompanyAliases {
     pub fn load(corpus_dir: &Path) -> Result<CompanyAliases, CorpusError> {
         let path = corpus_dir.join(ALIASES_FILE_NAME);
         if !path.exists() {
-            return Ok(CompanyAliases::with_default_roles(Vec::new(), Vec::new()));
+            return Ok(CompanyAliases::with_default_roles(
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ));
         }
         let text = std::fs::read_to_string(&path).map_err(|source| CorpusError::Io {
             path: path.clone(),
@@ -75,12 +95,25 @@ impl CompanyAliases {
             .into_iter()
             .map(|(code, spellings)| (code.trim().to_string(), spellings))
             .collect();
-        Ok(CompanyAliases::with_default_roles(companies, roles))
+        let not_covered = file
+            .not_covered
+            .employers
+            .into_iter()
+            .chain(file.not_covered.places)
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        Ok(CompanyAliases::with_default_roles(
+            companies,
+            roles,
+            not_covered,
+        ))
     }
 
     fn with_default_roles(
         companies: Vec<(String, Vec<String>)>,
         mut roles: Vec<(String, Vec<String>)>,
+        not_covered: Vec<String>,
     ) -> CompanyAliases {
         for (code, spellings) in DEFAULT_ROLES {
             match roles
@@ -100,7 +133,11 @@ impl CompanyAliases {
                 )),
             }
         }
-        CompanyAliases { companies, roles }
+        CompanyAliases {
+            companies,
+            roles,
+            not_covered,
+        }
     }
 
     /// The role code for a word or phrase ("mle", "ML engineer" → "MLE"), if it names a role.

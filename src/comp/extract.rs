@@ -350,6 +350,10 @@ pub(super) const SENIORITY_WORDS: &[&str] = &[
     "entry",
     "entrylevel",
     "newgrad",
+    "new grad",
+    "new graduate",
+    "entry level",
+    "intern",
     "lead",
 ];
 

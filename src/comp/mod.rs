@@ -346,6 +346,70 @@ impl CompData {
         None
     }
 
+    /// Whether a question asks about pay: a pay word ("salary", "TC", "earn", "comp"), "how much"
+    /// with "make", or "make" closing a clause about a role ("what do data scientists make in
+    /// London", not "what does it take to make senior"). Pay questions are the ones whose answer
+    /// must come from a row for what they name, not from a row that merely shares words.
+    pub fn asks_for_pay(&self, question: &str) -> bool {
+        let words = words_of(question);
+        if words.iter().any(|word| PAY_WORDS.contains(&word.as_str())) {
+            return true;
+        }
+        let lowered = format!(" {} ", words.join(" "));
+        let makes = words.iter().any(|word| word == "make" || word == "makes");
+        if makes && lowered.contains(" how much ") {
+            return true;
+        }
+        let make_closes_clause = words.iter().enumerate().any(|(at, word)| {
+            word == "make"
+                && words
+                    .get(at + 1)
+                    .is_none_or(|next| MAKE_FOLLOWERS.contains(&next.as_str()))
+        });
+        if !make_closes_clause {
+            return false;
+        }
+        // "ML" alone is a field, not a role people are paid as.
+        let names_role = self
+            .aliases
+            .roles
+            .iter()
+            .filter(|(code, _)| !code.eq_ignore_ascii_case("ML"))
+            .any(|(code, spellings)| {
+                std::iter::once(code)
+                    .chain(spellings)
+                    .map(|spelling| spelling.to_lowercase())
+                    .any(|spelling| {
+                        lowered.contains(&format!(" {spelling} "))
+                            || lowered.contains(&format!(" {spelling}s "))
+                    })
+            });
+        names_role
+    }
+
+    /// What a pay question names that the pay tables have no row for: a level ("L5", "senior"; see
+    /// [`CompData::unlisted_level`]), or an employer or place from the aliases file's
+    /// `[not_covered]` list that no table covers ("Airbnb", "London"). Answering such a question
+    /// with the rows there are would quote another company's or country's pay as if it answered.
+    pub fn not_in_pay_tables(&self, question: &str) -> Option<String> {
+        if let Some(level) = self.unlisted_level(question) {
+            return Some(level);
+        }
+        let lowered = format!(" {} ", words_of(question).join(" "));
+        let covered = self.companies();
+        self.aliases
+            .not_covered
+            .iter()
+            .filter(|name| {
+                let key = normalize(name);
+                !covered.iter().any(|company| {
+                    normalize(company) == key || self.aliases_of(company).contains(&key)
+                })
+            })
+            .find(|name| lowered.contains(&format!(" {} ", words_of(name).join(" "))))
+            .cloned()
+    }
+
     /// The words of an earlier question that a follow-up still borrows: a follow-up naming a
     /// company ("and at Meta?") replaces the earlier question's companies, one naming a level
     /// ("what about L5?") replaces its levels, so the borrowed words do not pull the search back
@@ -635,6 +699,30 @@ const SENIORITY_WORDS: &[&str] = &[
 
 /// "l4", "e5", "ic4", "t3", "mts-3", "mts3": a level code as companies write them.
 /// The lowercase words of `text` (letters, digits and inner hyphens).
+/// Words after "make" that leave it meaning pay ("make at Google", "make per year").
+const MAKE_FOLLOWERS: &[&str] = &[
+    "at", "in", "per", "a", "with", "on", "annually", "yearly", "there", "now",
+];
+
+/// Words that make a question a pay question on their own.
+const PAY_WORDS: &[&str] = &[
+    "salary",
+    "salaries",
+    "pay",
+    "pays",
+    "paid",
+    "paying",
+    "comp",
+    "compensation",
+    "tc",
+    "earn",
+    "earns",
+    "earning",
+    "income",
+    "wage",
+    "wages",
+];
+
 fn words_of(text: &str) -> Vec<String> {
     text.to_lowercase()
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))

@@ -840,8 +840,16 @@ impl Dispatcher {
             report.answer_key = Some(key);
             return Ok(report);
         }
-        let permission = self.llm_permission(engine, asker).await;
-        let llm_allowed = engine.has_llm() && permission == LlmPermission::Allowed;
+        // Budgets and the cooldown are charged only for a question the LLM would be asked: a
+        // refusal never calls it, so it is answered at once and spends nothing. (An empty
+        // question goes on to the extractive path, which says what to type.)
+        let asks_llm = engine.would_call_llm(question, &history).unwrap_or(false);
+        let permission = if asks_llm {
+            self.llm_permission(engine, asker).await
+        } else {
+            LlmPermission::Allowed
+        };
+        let llm_allowed = asks_llm && permission == LlmPermission::Allowed;
         let options = AnswerOptions {
             llm: permission,
             history: history.clone(),

@@ -53,13 +53,20 @@ struct Setup {
 /// instead of polling for rows.
 struct Finished {
     count: tokio::sync::watch::Sender<usize>,
+    reports: std::sync::Mutex<Vec<InteractionReport>>,
 }
 
 impl Finished {
     fn new() -> Arc<Finished> {
         Arc::new(Finished {
             count: tokio::sync::watch::channel(0).0,
+            reports: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The reports of the interactions finished so far, in the order they finished.
+    fn reports(&self) -> Vec<InteractionReport> {
+        self.reports.lock().expect("reports").clone()
     }
 
     /// Waits until `n` interactions have finished.
@@ -73,7 +80,8 @@ impl Finished {
 }
 
 impl InteractionObserver for Finished {
-    fn observe(&self, _report: &InteractionReport, _elapsed: Duration) {
+    fn observe(&self, report: &InteractionReport, _elapsed: Duration) {
+        self.reports.lock().expect("reports").push(report.clone());
         self.count.send_modify(|finished| *finished += 1);
     }
 }
@@ -248,6 +256,22 @@ impl Bot {
         let id = message["id"].as_str().expect("a message id").to_string();
         self.fake.dispatch("MESSAGE_CREATE", message).await;
         id
+    }
+
+    /// `message` as Discord delivers it to this bot: without the Message Content intent in the
+    /// bot's IDENTIFY, a server message that does not mention the bot arrives with its text
+    /// withheld (empty content); DMs and mentions keep it.
+    async fn as_delivered(&self, mut message: Value) -> Value {
+        let intents = self.fake.wait_for_identify(1, TIMEOUT).await.intents;
+        let bot = self.fake.bot_user_id().to_string();
+        let mentioned = message["mentions"]
+            .as_array()
+            .is_some_and(|users| users.iter().any(|user| user["id"] == bot.as_str()));
+        let in_server = message.get("guild_id").is_some();
+        if intents & MESSAGE_CONTENT_BIT == 0 && in_server && !mentioned {
+            message["content"] = json!("");
+        }
+        message
     }
 
     /// The bot's own user, as a message's mentions list it.
@@ -1156,6 +1180,83 @@ async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     assert_shows(last.json(), "$210k–$280k");
     let posts = channel_posts(&bot);
     assert_eq!(posts, 3);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_message_content_intent_an_unpinged_message_in_the_bots_thread_is_a_follow_up() {
+    unpinged_message_in_the_bots_thread(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_message_content_intent_an_unpinged_message_in_the_bots_thread_is_ignored() {
+    unpinged_message_in_the_bots_thread(false).await;
+}
+
+/// The text of the first embed of a posted answer (the answer itself).
+fn answer_text(post: &RecordedRequest) -> String {
+    let text = post.json()["embeds"][0]["description"].as_str();
+    text.unwrap_or_default().to_string()
+}
+
+/// Issue 16: in a thread the bot started, "and the base?" without a mention, delivered as Discord
+/// delivers it to a bot with or without the Message Content intent (`message_content` sets
+/// `GUIDEBOT_MESSAGE_CONTENT_INTENT`). With it, the message is answered in the thread as a
+/// follow-up: read with the thread's first question (Databricks' base), reported as one. Without
+/// it, the text is withheld and the message ignored; the same words with a mention are answered.
+async fn unpinged_message_in_the_bots_thread(message_content: bool) {
+    let finished = Finished::new();
+    let mut vars = vec!["GUIDEBOT_MENTION_THREADS"];
+    if message_content {
+        vars.push("GUIDEBOT_MESSAGE_CONTENT_INTENT");
+    }
+    let bot = Bot::start(Setup {
+        observer: Some(finished.clone()),
+        ..Setup::with(&vars)
+    })
+    .await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(
+        identify.intents & MESSAGE_CONTENT_BIT != 0,
+        message_content,
+        "the setting decides the intent"
+    );
+    let question = bot.mention("how much does a databricks L4 MLE make", 64, fd::CHANNEL_ID);
+    let thread: u64 = bot.post(question).await.parse().unwrap();
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread.to_string());
+    assert_shows(first.json(), "$310k–$480k");
+
+    let unpinged = bot
+        .as_delivered(human_message("and the base?", 64, thread, &[]))
+        .await;
+    let unpinged_id = bot.post(unpinged).await;
+    let answered_id = if message_content {
+        unpinged_id
+    } else {
+        // Ignored: a mention with the same words, posted after it, is the thread's next answer.
+        bot.post(bot.mention("and the base?", 64, thread)).await
+    };
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), thread.to_string());
+    assert_eq!(
+        second.json()["message_reference"]["message_id"],
+        answered_id
+    );
+    assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
+    // Read with the thread's first question: Databricks' row leads (alone, "and the base?" does
+    // not know which company).
+    let text = answer_text(&second);
+    assert!(text.starts_with("Databricks MLE"), "{text}");
+    assert!(text.contains("$190k–$250k"), "{text}");
+    finished.wait_for(2).await;
+    let follow_up = &finished.reports()[1];
+    assert_eq!(follow_up.command, guidebot::bot::Command::Mention);
+    assert!(
+        follow_up.follow_up,
+        "answered as a follow-up: {follow_up:?}"
+    );
+    assert_eq!(channel_posts(&bot), 2, "one answer for the follow-up");
     bot.stop().await;
 }
 

@@ -646,9 +646,10 @@ async fn run_store_migrate(
     store.import(&dump).await.context("cannot copy the rows")?;
     writeln!(
         out,
-        "Copied {} question(s), {} vote(s), {} usage row(s) and {} cached answer(s) from {}",
+        "Copied {} question(s), {} vote(s), {} hand-off(s), {} usage row(s) and {} cached answer(s) from {}",
         dump.questions.len(),
         dump.feedback.len(),
+        dump.escalations.len(),
         dump.usage.len(),
         dump.cache.len(),
         from.display()

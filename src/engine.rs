@@ -352,6 +352,25 @@ impl Engine {
         Ok(stream.boxed())
     }
 
+    /// Whether answering `question` after `history` would call the LLM: one is configured and
+    /// the guides cover the question (a refusal, or a question with no passage to send, never
+    /// calls it). The dispatcher asks before it charges an LLM budget or starts a cooldown, so a
+    /// refusal spends neither. An empty question is an error, as for every answer.
+    pub fn would_call_llm(
+        &self,
+        question: &str,
+        history: &[PriorTurn],
+    ) -> Result<bool, SearchError> {
+        if self.llm.is_none() {
+            return Ok(false);
+        }
+        let options = AnswerOptions {
+            llm: LlmPermission::Allowed,
+            history: history.to_vec(),
+        };
+        Ok(matches!(self.plan(question, &options)?, Plan::Llm { .. }))
+    }
+
     /// The extractive answer when it is final (no LLM, not allowed, or a refusal), else the LLM
     /// request for the question: its hits merged into citable passages.
     fn plan(&self, question: &str, options: &AnswerOptions) -> Result<Plan, SearchError> {

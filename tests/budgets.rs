@@ -8,7 +8,7 @@ mod support;
 use guidebot::bot::dispatch::{Budgets, ResponderError};
 use guidebot::bot::render::{Rendered, Reply};
 use guidebot::bot::request::{BotRequest, Invocation};
-use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Responder};
+use guidebot::bot::{BotSettings, Dispatcher, NoObserver, Outcome, Responder};
 use guidebot::engine::{Engine, EngineHandle};
 use guidebot::store::{SqliteStore, Store};
 use std::sync::{Arc, Mutex};
@@ -38,10 +38,13 @@ impl Responder for TextResponder {
     }
 }
 
-/// What one question got: the answer's mode, the fallback's label and everything sent.
+/// What one question got: the answer's mode, the fallback's label, whether it was refused or
+/// deferred, and everything sent.
 struct Asked {
     mode: Option<&'static str>,
     fallback: Option<&'static str>,
+    refused: bool,
+    deferred: bool,
     sent: String,
 }
 
@@ -104,6 +107,8 @@ impl Bot {
         Asked {
             mode: report.mode.map(|mode| mode.as_str()),
             fallback: report.fallback.as_ref().map(|reason| reason.label()),
+            refused: report.outcome == Outcome::Refused,
+            deferred: report.deferred,
             sent,
         }
     }
@@ -201,6 +206,28 @@ async fn a_second_llm_question_within_the_cooldown_is_answered_extractively() {
     // The cooldown is per user.
     assert_eq!(bot.ask(2, Some(42), OTHER_PAY).await.mode, Some("openai"));
     assert_eq!(bot.llm_calls().await, 2);
+}
+
+/// A question the guides do not cover never reaches the model, so it spends nothing: it is
+/// answered at once (not deferred), charges no request against the server's budget and starts no
+/// cooldown — the next covered question still gets the one LLM answer the server has left.
+#[tokio::test]
+async fn a_refused_question_charges_no_budget_and_starts_no_cooldown() {
+    let budgets = Budgets {
+        guild_requests_per_day: Some(1),
+        ..Budgets::default()
+    };
+    let bot = Bot::new(budgets, Duration::from_secs(600)).await;
+
+    let refused = bot
+        .ask(1, Some(42), "what's the visa sponsorship policy for pets?")
+        .await;
+    assert!(refused.refused, "{}", refused.sent);
+    assert!(!refused.deferred, "answered at once: {}", refused.sent);
+    assert_eq!(refused.fallback, None, "{}", refused.sent);
+    let covered = bot.ask(1, Some(42), PAY).await;
+    assert_eq!(covered.mode, Some("openai"), "{}", covered.sent);
+    assert_eq!(bot.llm_calls().await, 1);
 }
 
 /// Issue 14: a store that could not be opened must not switch the budgets off. With budgets

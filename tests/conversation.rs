@@ -5,8 +5,10 @@
 
 mod support;
 
+use guidebot::answer::AnswerMode;
 use guidebot::engine::{AnswerOptions, Engine, PriorTurn};
 use guidebot::llm::ProviderKind;
+use support::fake_llm::scenarios::{Cite, Part, Script, META_ROW};
 use support::fake_llm::FakeLlm;
 use support::setup::bundled_engine;
 
@@ -107,12 +109,19 @@ async fn a_question_that_stands_alone_borrows_nothing() {
     assert_eq!(engine.borrowed_terms("and at Meta?", &[]).unwrap(), None);
 }
 
+/// The model gets the earlier turns as messages, and the answer shown is the model's own: written
+/// by the provider (not the extractive fallback, which would also hold Meta's figures), its one
+/// sentence kept by the checks, its citation the Meta row that was sent in this turn.
 #[tokio::test]
 async fn the_llm_gets_the_earlier_turns_and_cites_only_what_was_sent() {
+    const WRITTEN: &str = "Meta E4 DS total comp is $300k–$420k";
     for kind in [ProviderKind::OpenAi, ProviderKind::Anthropic] {
         let fake = FakeLlm::new(kind).await;
-        fake.always(fake.plain_answer("Meta E4 DS total comp is $300k–$420k."))
-            .await;
+        fake.always(Script(vec![
+            Part::Cited(WRITTEN, vec![Cite::Block(META_ROW)]),
+            Part::Text("."),
+        ]))
+        .await;
         let engine = bundled_engine(Some(fake.settings()));
         let history = vec![PriorTurn {
             question: GOOGLE_PAY.to_string(),
@@ -152,21 +161,29 @@ async fn the_llm_gets_the_earlier_turns_and_cites_only_what_was_sent() {
         assert!(turns[1].1.contains("$300k–$430k"));
         assert_eq!(turns[2].0, "user");
         // Retrieval read the follow-up in context: Meta's row was among the passages sent.
-        assert!(
-            turns[2].1.contains("$300k–$420k"),
-            "{kind:?}: {}",
-            turns[2].1
-        );
+        assert!(turns[2].1.contains(META_ROW), "{kind:?}: {}", turns[2].1);
         assert!(turns[2].1.contains("and at Meta?"));
-        // Whatever is shown cites only text that was sent (the uncited answer falls back to the
-        // extractive one, whose quotes come from the same retrieval).
-        for citation in &answer.citations {
-            assert!(
-                turns[2].1.contains(&citation.quote) || answer.fallback.is_some(),
-                "{kind:?}: unsent quote {}",
-                citation.quote
-            );
-        }
-        assert!(answer.answer.contains("$300k–$420k"), "{}", answer.answer);
+        // The model's answer, not the extractive fallback: its mode, no fallback, nothing
+        // trimmed, and its words.
+        let provider = match kind {
+            ProviderKind::OpenAi => AnswerMode::OpenAi,
+            ProviderKind::Anthropic => AnswerMode::Anthropic,
+        };
+        assert_eq!(answer.mode, provider, "{kind:?}: {}", answer.answer);
+        assert_eq!(answer.fallback, None, "{kind:?}: {:?}", answer.note);
+        assert_eq!(answer.trimmed_sentences, 0, "{kind:?}");
+        assert_eq!(answer.answer, format!("{WRITTEN} [1]."), "{kind:?}");
+        // The citation check kept the one citation: the Meta row, sent in this turn.
+        let quotes: Vec<&str> = answer
+            .citations
+            .iter()
+            .map(|citation| citation.quote.as_str())
+            .collect();
+        assert_eq!(quotes, [META_ROW], "{kind:?}");
+        assert!(turns[2].1.contains(quotes[0]), "{kind:?}: unsent quote");
+        assert_eq!(
+            answer.citations[0].section_id, "compensation-the-real-bands-at-mid",
+            "{kind:?}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use guidebot::bot::{BotSettings, Dispatcher, NoObserver};
+use guidebot::bot::{BotSettings, Dispatcher, InteractionObserver, InteractionReport, NoObserver};
 use guidebot::engine::{Engine, EngineConfig, EngineHandle};
 use guidebot::llm::LlmSettings;
 use guidebot::transport::gateway::{self, GatewaySettings};
@@ -44,11 +44,53 @@ struct Setup {
     store: Option<Arc<dyn guidebot::store::Store>>,
     /// Run the live reloader, so `/guidebot reload` can use it.
     reload: bool,
+    /// Sees every interaction the dispatcher finishes (none when unset).
+    observer: Option<Arc<dyn InteractionObserver>>,
+}
+
+/// Counts the interactions (and messages) the dispatcher has finished. Its report is observed
+/// after every write the dispatcher queued for it, so a test waits here, then flushes the store,
+/// instead of polling for rows.
+struct Finished {
+    count: tokio::sync::watch::Sender<usize>,
+    reports: std::sync::Mutex<Vec<InteractionReport>>,
+}
+
+impl Finished {
+    fn new() -> Arc<Finished> {
+        Arc::new(Finished {
+            count: tokio::sync::watch::channel(0).0,
+            reports: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The reports of the interactions finished so far, in the order they finished.
+    fn reports(&self) -> Vec<InteractionReport> {
+        self.reports.lock().expect("reports").clone()
+    }
+
+    /// Waits until `n` interactions have finished.
+    async fn wait_for(&self, n: usize) {
+        let mut count = self.count.subscribe();
+        tokio::time::timeout(TIMEOUT, count.wait_for(|finished| *finished >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} interactions did not finish in time"))
+            .expect("the counter lives as long as the bot");
+    }
+}
+
+impl InteractionObserver for Finished {
+    fn observe(&self, report: &InteractionReport, _elapsed: Duration) {
+        self.reports.lock().expect("reports").push(report.clone());
+        self.count.send_modify(|finished| *finished += 1);
+    }
 }
 
 /// A running bot: the fake Discord, the `gateway::run` task and the trigger of its shutdown.
 struct Bot {
     fake: FakeDiscord,
+    /// The dispatcher `gateway::run` serves (to flush its store's writer).
+    dispatcher: Arc<Dispatcher>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
     _index: tempfile::TempDir,
@@ -70,7 +112,8 @@ impl Bot {
             .expect("engine task")
             .expect("engine over the bundled corpus");
         let engines = Arc::new(EngineHandle::new(engine));
-        let mut dispatcher = Dispatcher::new(Arc::clone(&engines), setup.bot, Arc::new(NoObserver));
+        let observer = setup.observer.unwrap_or_else(|| Arc::new(NoObserver));
+        let mut dispatcher = Dispatcher::new(Arc::clone(&engines), setup.bot, observer);
         if let Some(store) = setup.store {
             dispatcher = dispatcher.with_store(store);
         }
@@ -99,9 +142,13 @@ impl Bot {
         let config = guidebot::config::Config::load(None, &env).expect("configuration");
         let settings = GatewaySettings::try_from(&config).expect("settings");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gateway::run(settings, dispatcher, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(gateway::run(
+            settings,
+            Arc::clone(&dispatcher),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         fake.wait_for_ready(1, TIMEOUT).await;
         fake.wait_for_request(
             |r| r.method == "PUT" && r.route.is_some_and(|route| route.ends_with("/commands")),
@@ -110,6 +157,7 @@ impl Bot {
         .await;
         Bot {
             fake,
+            dispatcher,
             stop,
             task,
             _index: index,
@@ -208,6 +256,22 @@ impl Bot {
         let id = message["id"].as_str().expect("a message id").to_string();
         self.fake.dispatch("MESSAGE_CREATE", message).await;
         id
+    }
+
+    /// `message` as Discord delivers it to this bot: without the Message Content intent in the
+    /// bot's IDENTIFY, a server message that does not mention the bot arrives with its text
+    /// withheld (empty content); DMs and mentions keep it.
+    async fn as_delivered(&self, mut message: Value) -> Value {
+        let intents = self.fake.wait_for_identify(1, TIMEOUT).await.intents;
+        let bot = self.fake.bot_user_id().to_string();
+        let mentioned = message["mentions"]
+            .as_array()
+            .is_some_and(|users| users.iter().any(|user| user["id"] == bot.as_str()));
+        let in_server = message.get("guild_id").is_some();
+        if intents & MESSAGE_CONTENT_BIT == 0 && in_server && !mentioned {
+            message["content"] = json!("");
+        }
+        message
     }
 
     /// The bot's own user, as a message's mentions list it.
@@ -1119,6 +1183,83 @@ async fn thread_follow_ups(store: Option<Arc<dyn guidebot::store::Store>>) {
     bot.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_message_content_intent_an_unpinged_message_in_the_bots_thread_is_a_follow_up() {
+    unpinged_message_in_the_bots_thread(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_message_content_intent_an_unpinged_message_in_the_bots_thread_is_ignored() {
+    unpinged_message_in_the_bots_thread(false).await;
+}
+
+/// The text of the first embed of a posted answer (the answer itself).
+fn answer_text(post: &RecordedRequest) -> String {
+    let text = post.json()["embeds"][0]["description"].as_str();
+    text.unwrap_or_default().to_string()
+}
+
+/// Issue 16: in a thread the bot started, "and the base?" without a mention, delivered as Discord
+/// delivers it to a bot with or without the Message Content intent (`message_content` sets
+/// `GUIDEBOT_MESSAGE_CONTENT_INTENT`). With it, the message is answered in the thread as a
+/// follow-up: read with the thread's first question (Databricks' base), reported as one. Without
+/// it, the text is withheld and the message ignored; the same words with a mention are answered.
+async fn unpinged_message_in_the_bots_thread(message_content: bool) {
+    let finished = Finished::new();
+    let mut vars = vec!["GUIDEBOT_MENTION_THREADS"];
+    if message_content {
+        vars.push("GUIDEBOT_MESSAGE_CONTENT_INTENT");
+    }
+    let bot = Bot::start(Setup {
+        observer: Some(finished.clone()),
+        ..Setup::with(&vars)
+    })
+    .await;
+    let identify = bot.fake.wait_for_identify(1, TIMEOUT).await;
+    assert_eq!(
+        identify.intents & MESSAGE_CONTENT_BIT != 0,
+        message_content,
+        "the setting decides the intent"
+    );
+    let question = bot.mention("how much does a databricks L4 MLE make", 64, fd::CHANNEL_ID);
+    let thread: u64 = bot.post(question).await.parse().unwrap();
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread.to_string());
+    assert_shows(first.json(), "$310k–$480k");
+
+    let unpinged = bot
+        .as_delivered(human_message("and the base?", 64, thread, &[]))
+        .await;
+    let unpinged_id = bot.post(unpinged).await;
+    let answered_id = if message_content {
+        unpinged_id
+    } else {
+        // Ignored: a mention with the same words, posted after it, is the thread's next answer.
+        bot.post(bot.mention("and the base?", 64, thread)).await
+    };
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), thread.to_string());
+    assert_eq!(
+        second.json()["message_reference"]["message_id"],
+        answered_id
+    );
+    assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
+    // Read with the thread's first question: Databricks' row leads (alone, "and the base?" does
+    // not know which company).
+    let text = answer_text(&second);
+    assert!(text.starts_with("Databricks MLE"), "{text}");
+    assert!(text.contains("$190k–$250k"), "{text}");
+    finished.wait_for(2).await;
+    let follow_up = &finished.reports()[1];
+    assert_eq!(follow_up.command, guidebot::bot::Command::Mention);
+    assert!(
+        follow_up.follow_up,
+        "answered as a follow-up: {follow_up:?}"
+    );
+    assert_eq!(channel_posts(&bot), 2, "one answer for the follow-up");
+    bot.stop().await;
+}
+
 /// `/guidebot <sub>` with `options` from user 71, with or without Manage Server; its callback.
 async fn admin(bot: &Bot, sub: &str, options: Value, manage_server: bool) -> RecordedRequest {
     let mut interaction = fd::interaction_command(
@@ -1315,6 +1456,88 @@ async fn still_need_help_pings_exactly_the_helper_role_in_the_thread() {
         .ask_private("how do I get promoted to senior?", 82)
         .await;
     assert!(!private.json()["data"].to_string().contains("escalate:"));
+    bot.stop().await;
+}
+
+/// The `custom_id` of the button under a message `body` whose id starts with `prefix`.
+fn button(body: &Value, prefix: &str) -> String {
+    let rows = body["components"].as_array().cloned().unwrap_or_default();
+    rows.iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|button| button["custom_id"].as_str().map(str::to_string))
+        .find(|id| id.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} button under {body}"))
+}
+
+/// Issue 16: `/guidebot stats` end to end over the gateway, with a store, an LLM and budgets: one
+/// question answered by the model, one refused, a 👍 and a 👎 from two members under the answer,
+/// one hand-off from the refusal, and the reply of a member with Manage Server counts exactly
+/// those, lists the refused question as unanswered and shows today's LLM use (one answer, its 850
+/// tokens: the refusal spent nothing) against the server's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guidebot_stats_counts_questions_refusals_votes_hand_offs_and_llm_use() {
+    const ROLE: u64 = 555_000_000_000_000_002;
+    const REFUSED: &str = "what's the visa sponsorship policy for pets?";
+    let llm = FakeLlm::openai_google_l4_answer().await;
+    let finished = Finished::new();
+    let mut setup = openai_bot(&llm);
+    setup.bot.helper_role_id = Some(ROLE);
+    setup.bot.budgets = guidebot::bot::dispatch::Budgets {
+        guild_requests_per_day: Some(20),
+        guild_tokens_per_day: Some(100_000),
+        ..Default::default()
+    };
+    setup.store = Some(in_memory_store());
+    setup.observer = Some(finished.clone());
+    let bot = Bot::start(setup).await;
+
+    // Answered by the model (850 tokens, the fake says), with its buttons on the final edit.
+    let token = bot.ask("whats the TC for a google L4 MLE?", 101).await;
+    assert_eq!(bot.callback(&token).await.json()["type"], 5);
+    let (_, answered) = bot.edits_until_cited(&token).await;
+    let answered = answered.json().clone();
+    assert!(
+        answered["embeds"][0]["footer"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("answer: openai"),
+        "{answered}"
+    );
+    // Refused: the guides do not cover it, so it is answered at once and the model never sees it.
+    let refused = bot
+        .command("ask", json!([fd::opt("question", REFUSED)]), 102)
+        .await;
+    assert_eq!(refused.json()["type"], 4, "{}", refused.json());
+    let refused = refused.json()["data"].clone();
+
+    let up = bot.press(&button(&answered, "feedback:up:"), 103).await;
+    assert_eq!(flags(&up.json()["data"]) & 64, 64);
+    let down = bot.press(&button(&answered, "feedback:down:"), 104).await;
+    assert_eq!(flags(&down.json()["data"]) & 64, 64);
+    let help = bot.press(&button(&refused, "escalate:"), 104).await;
+    assert!(help.json()["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with(&format!("<@&{ROLE}>")));
+
+    // Two questions, two votes and a hand-off finished: their rows are queued; commit them.
+    finished.wait_for(5).await;
+    assert!(bot.dispatcher.flush_storage(TIMEOUT).await);
+    let stats = notice_text(&admin(&bot, "stats", json!([]), true).await);
+    assert_eq!(
+        stats,
+        format!(
+            "**This server, last 30 days**\n\
+             Questions: 2\n\
+             Refused: 1 (50%)\n\
+             Feedback: 1 👍 / 1 👎\n\
+             Hand-offs to helpers: 1\n\
+             LLM today: 1 answers (budget 20), 850 tokens (budget 100000)\n\
+             **Top unanswered**\n\
+             1× {REFUSED}"
+        )
+    );
+    assert_eq!(llm.requests().await.len(), 1, "only the answered question");
     bot.stop().await;
 }
 

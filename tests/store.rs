@@ -20,8 +20,8 @@ use guidebot::corpus::Corpus;
 use guidebot::engine::{Engine, EngineHandle, PriorTurn};
 use guidebot::llm::LlmSettings;
 use guidebot::store::{
-    Backend, BudgetScope, ClaimOutcome, Cooldown, LlmClaim, PostgresStore, QuestionRecord,
-    ScopeLimit, SqliteStore, Storage, StorageOptions, Store, Write,
+    hash_id, Backend, BudgetScope, ClaimOutcome, Cooldown, EscalationRecord, LlmClaim,
+    PostgresStore, QuestionRecord, ScopeLimit, SqliteStore, Storage, StorageOptions, Store, Write,
 };
 use guidebot::util::clock::{day_of, now_unix};
 use guidebot::util::secret::Secret;
@@ -118,6 +118,8 @@ on_both_backends!(
     retention_purges_conversations_with_the_analytics,
     a_thread_continues_on_another_replica_and_after_a_restart,
     a_burst_of_replay_checks_lets_each_id_through_once,
+    hand_offs_are_recorded_and_counted_per_server,
+    retention_purges_hand_offs,
 );
 
 /// Records what the dispatcher sends, as JSON.
@@ -658,13 +660,16 @@ async fn an_sqlite_file_moves_into_the_other_database(db: TestDb) {
         source.claim_llm(&claim("mover", 3, None)).await.unwrap(),
         ClaimOutcome::Allowed
     );
+    source.write_batch(&[hand_off(now, "g")]).await.unwrap();
     let dump = source.dump().await.unwrap();
+    assert_eq!(dump.escalations.len(), 1);
     let target = db.open().await;
     target.import(&dump).await.unwrap();
     let copied = target.dump().await.unwrap();
     assert_eq!(copied.questions, dump.questions);
     assert_eq!(copied.feedback, dump.feedback);
     assert_eq!(copied.usage, dump.usage);
+    assert_eq!(copied.escalations, dump.escalations);
     let report = target.report(1, now).await.unwrap();
     assert_eq!(report.questions, 1);
     assert_eq!(report.feedback_helpful, 1);
@@ -970,17 +975,7 @@ async fn server_stats_come_from_the_shared_database(db: TestDb) {
     assert!(first.flush_storage(Duration::from_secs(10)).await);
     assert!(second.flush_storage(Duration::from_secs(10)).await);
 
-    let stats = Invocation {
-        user_id: 1,
-        guild_id: Some(42),
-        channel_id: Some(1),
-        request: BotRequest::Admin {
-            action: guidebot::bot::request::AdminAction::Stats,
-            manage_server: true,
-        },
-        conversation: None,
-    };
-    let (_, sent) = run(&first, stats).await;
+    let (_, sent) = run(&first, stats_in(42)).await;
     let shown = sent[0].to_string();
     assert!(
         shown.contains("Questions: 3"),
@@ -995,6 +990,136 @@ async fn server_stats_come_from_the_shared_database(db: TestDb) {
         !shown.contains("tomatoes"),
         "another server's questions: {shown}"
     );
+}
+
+/// `/guidebot stats` in server `guild`, by a member with Manage Server.
+fn stats_in(guild: u64) -> Invocation {
+    Invocation {
+        user_id: 1,
+        guild_id: Some(guild),
+        channel_id: Some(1),
+        request: BotRequest::Admin {
+            action: guidebot::bot::request::AdminAction::Stats,
+            manage_server: true,
+        },
+        conversation: None,
+    }
+}
+
+/// A hand-off row at `at_unix` in the server hashed as `guild_hash`.
+fn hand_off(at_unix: i64, guild_hash: &str) -> Write {
+    Write::Escalation(EscalationRecord {
+        at_unix,
+        user_hash: "u".into(),
+        guild_hash: guild_hash.into(),
+        answer_key: "k".into(),
+    })
+}
+
+/// Issue 16: a "Still need help?" press is a row in the store (salted hashes only, like the other
+/// analytics), so `/guidebot stats` counts a server's hand-offs whichever replica took them — and
+/// a replica that took none itself shows them, without "(this process)".
+async fn hand_offs_are_recorded_and_counted_per_server(db: TestDb) {
+    const ROLE: u64 = 555_000_000_000_000_001;
+    let settings = BotSettings {
+        helper_role_id: Some(ROLE),
+        ..no_cooldown()
+    };
+    let first = dispatcher(None, settings.clone(), db.open().await);
+    let second = dispatcher(None, settings, db.open().await);
+    let (answered, _) = run(&first, ask(7, Some(42), "how do I bake sourdough bread")).await;
+    let key = answered.answer_key.expect("an answer key");
+    for (replica, user, guild) in [(&first, 7, 42), (&second, 8, 42), (&first, 9, 43)] {
+        let press = Invocation {
+            user_id: user,
+            guild_id: Some(guild),
+            channel_id: Some(1),
+            request: BotRequest::Escalate {
+                answer_key: key.clone(),
+            },
+            conversation: None,
+        };
+        let (report, sent) = run(replica, press).await;
+        assert_eq!(report.outcome, Outcome::Escalated);
+        assert!(
+            sent[0].to_string().contains(&format!("<@&{ROLE}>")),
+            "the helper role is pinged: {}",
+            sent[0]
+        );
+    }
+    assert!(first.flush_storage(FLUSH).await);
+    assert!(second.flush_storage(FLUSH).await);
+
+    let store = db.open().await;
+    let third = dispatcher(None, no_cooldown(), store.clone());
+    let (_, sent) = run(&third, stats_in(42)).await;
+    let shown = sent[0].to_string();
+    assert!(
+        shown.contains("Hand-offs to helpers: 2"),
+        "both replicas' hand-offs in this server: {shown}"
+    );
+    assert!(!shown.contains("this process"), "{shown}");
+    let (_, sent) = run(&third, stats_in(43)).await;
+    let shown = sent[0].to_string();
+    assert!(shown.contains("Hand-offs to helpers: 1"), "{shown}");
+
+    let now = now_unix();
+    let stats = store
+        .guild_stats(&hash_id("guidebot", 42), 30, now)
+        .await
+        .unwrap();
+    assert_eq!(stats.escalations, 2);
+    let dump = store.dump().await.unwrap();
+    let mut rows: Vec<(String, String, String)> = dump
+        .escalations
+        .iter()
+        .map(|row| {
+            let EscalationRecord {
+                user_hash,
+                guild_hash,
+                answer_key,
+                ..
+            } = row.clone();
+            (user_hash, guild_hash, answer_key)
+        })
+        .collect();
+    let hashed = |user: u64, guild: u64| {
+        (
+            hash_id("guidebot", user),
+            hash_id("guidebot", guild),
+            key.clone(),
+        )
+    };
+    // Two writers committed them: compare in one order.
+    rows.sort();
+    let mut expected = [hashed(7, 42), hashed(8, 42), hashed(9, 43)];
+    expected.sort();
+    assert_eq!(rows, expected);
+}
+
+/// Hand-offs are deleted with the other analytics, by the same retention setting.
+async fn retention_purges_hand_offs(db: TestDb) {
+    let store = db.open().await;
+    let now = now_unix();
+    store
+        .write_batch(&[
+            hand_off(now - 40 * 86_400, "g"),
+            hand_off(now - 86_400, "g"),
+        ])
+        .await
+        .unwrap();
+    let count = |since_days: u32| {
+        let store = store.clone();
+        async move {
+            let stats = store.guild_stats("g", since_days, now).await.unwrap();
+            stats.escalations
+        }
+    };
+    assert_eq!(count(365).await, 2);
+    assert_eq!(count(30).await, 1, "stats count their period only");
+    assert_eq!(store.purge_older_than(30, now).await.unwrap(), 1);
+    assert_eq!(count(365).await, 1, "the old hand-off is gone");
+    assert_eq!(store.purge_older_than(30, now).await.unwrap(), 0);
 }
 
 /// Conversation history in the store, as one replica (`StoreHistory` over its own handle).

@@ -22,8 +22,8 @@ use crate::comp::CompQuery;
 use crate::engine::{AnswerEvent, AnswerOptions, Engine, EngineHandle, LlmPermission, PriorTurn};
 use crate::search::{SearchError, SearchOptions};
 use crate::store::{
-    hash_id, normalize_question, now_millis, BudgetScope, ClaimOutcome, Cooldown, FeedbackRecord,
-    LlmClaim, QuestionRecord, ScopeLimit, Storage, StorageOptions, Store, Write,
+    hash_id, normalize_question, now_millis, BudgetScope, ClaimOutcome, Cooldown, EscalationRecord,
+    FeedbackRecord, LlmClaim, QuestionRecord, ScopeLimit, Storage, StorageOptions, Store, Write,
 };
 use crate::util::clock::{day_of, now_unix};
 use futures::{FutureExt, StreamExt};
@@ -389,6 +389,16 @@ impl Dispatcher {
                     .respond(render::render_escalation(role, asker.user_id))
                     .await?;
                 self.stats.record(guild, StatsEvent::Escalation);
+                // Queued like feedback: `/guidebot stats` counts hand-offs from the shared store.
+                if let Some(storage) = &self.store {
+                    let salt = &self.settings.id_salt;
+                    storage.enqueue(Write::Escalation(EscalationRecord {
+                        at_unix: now_unix(),
+                        user_hash: hash_id(salt, asker.user_id),
+                        guild_hash: hash_id(salt, guild),
+                        answer_key: answer_key.clone(),
+                    }));
+                }
                 tracing::info!(
                     answer_key = %answer_key,
                     "a member asked for a helper; the helper role was pinged"
@@ -522,13 +532,13 @@ impl Dispatcher {
         Ok(InteractionReport::new(Command::Admin, outcome))
     }
 
-    /// `/guidebot stats` for one server: this process's counters, and today's LLM use against
-    /// the server's budget when a store keeps it.
+    /// `/guidebot stats` for one server: questions, feedback and hand-offs from the store every
+    /// replica writes to (this process's counters without one), and today's LLM use against the
+    /// server's budget when a store keeps it.
     async fn stats_text(&self, guild: u64) -> String {
-        let memory = self.stats.of(guild, 5);
         let guild_hash = hash_id(&self.settings.id_salt, guild);
-        // With a store, questions and feedback come from the database every replica writes to;
-        // without one (or when it cannot answer), from this process's counters.
+        // With a store, questions, feedback and hand-offs come from the database every replica
+        // writes to; without one (or when it cannot answer), from this process's counters.
         let stored = match &self.store {
             Some(storage) => storage
                 .store()
@@ -538,19 +548,24 @@ impl Dispatcher {
                 .ok(),
             None => None,
         };
-        let (heading, stats) = match stored {
+        let (heading, hand_offs, stats) = match stored {
             Some(stored) => (
                 format!("This server, last {STATS_DAYS} days"),
+                "Hand-offs to helpers",
                 ServerStats {
                     questions: stored.questions,
                     refused: stored.refused,
                     helpful: stored.helpful,
                     not_helpful: stored.not_helpful,
-                    escalations: memory.escalations,
+                    escalations: stored.escalations,
                     top_unanswered: stored.top_unanswered,
                 },
             ),
-            None => ("This server since the bot started".to_string(), memory),
+            None => (
+                "This server since the bot started".to_string(),
+                "Hand-offs to helpers (this process)",
+                self.stats.of(guild, 5),
+            ),
         };
         let refusal_rate = if stats.questions == 0 {
             0.0
@@ -558,7 +573,7 @@ impl Dispatcher {
             100.0 * stats.refused as f64 / stats.questions as f64
         };
         let mut text = format!(
-            "**{heading}**\nQuestions: {}\nRefused: {} ({refusal_rate:.0}%)\nFeedback: {} 👍 / {} 👎\nHand-offs to helpers (this process): {}",
+            "**{heading}**\nQuestions: {}\nRefused: {} ({refusal_rate:.0}%)\nFeedback: {} 👍 / {} 👎\n{hand_offs}: {}",
             stats.questions, stats.refused, stats.helpful, stats.not_helpful, stats.escalations
         );
         let scope = BudgetScope::Guild(guild_hash);
@@ -825,8 +840,16 @@ impl Dispatcher {
             report.answer_key = Some(key);
             return Ok(report);
         }
-        let permission = self.llm_permission(engine, asker).await;
-        let llm_allowed = engine.has_llm() && permission == LlmPermission::Allowed;
+        // Budgets and the cooldown are charged only for a question the LLM would be asked: a
+        // refusal never calls it, so it is answered at once and spends nothing. (An empty
+        // question goes on to the extractive path, which says what to type.)
+        let asks_llm = engine.would_call_llm(question, &history).unwrap_or(false);
+        let permission = if asks_llm {
+            self.llm_permission(engine, asker).await
+        } else {
+            LlmPermission::Allowed
+        };
+        let llm_allowed = asks_llm && permission == LlmPermission::Allowed;
         let options = AnswerOptions {
             llm: permission,
             history: history.clone(),

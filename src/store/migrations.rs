@@ -17,10 +17,11 @@ pub struct Migration {
 }
 
 /// What each version does, for the migrations table and logs: the same in both backends.
-const NAMES: [&str; 3] = [
+const NAMES: [&str; 4] = [
     "questions, feedback, usage, answer cache",
     "cooldowns and seen interaction ids",
     "conversation turns and message links",
+    "hand-offs to helpers",
 ];
 
 /// Migration `version` (from 1) with its name from [`NAMES`].
@@ -108,6 +109,19 @@ CREATE TABLE IF NOT EXISTS conversation_links (
 );
 CREATE INDEX IF NOT EXISTS conversation_links_at ON conversation_links(at_unix);",
     ),
+    step(
+        4,
+        "
+CREATE TABLE IF NOT EXISTS escalations (
+    id INTEGER PRIMARY KEY,
+    at_unix INTEGER NOT NULL,
+    user_hash TEXT NOT NULL,
+    guild_hash TEXT NOT NULL,
+    answer_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escalations_guild ON escalations(guild_hash, at_unix);
+CREATE INDEX IF NOT EXISTS escalations_at ON escalations(at_unix);",
+    ),
 ];
 
 /// PostgreSQL.
@@ -188,6 +202,19 @@ CREATE TABLE conversation_links (
     at_unix BIGINT NOT NULL
 );
 CREATE INDEX conversation_links_at ON conversation_links(at_unix);",
+    ),
+    step(
+        4,
+        "
+CREATE TABLE escalations (
+    id BIGSERIAL PRIMARY KEY,
+    at_unix BIGINT NOT NULL,
+    user_hash TEXT NOT NULL,
+    guild_hash TEXT NOT NULL,
+    answer_key TEXT NOT NULL
+);
+CREATE INDEX escalations_guild ON escalations(guild_hash, at_unix);
+CREATE INDEX escalations_at ON escalations(at_unix);",
     ),
 ];
 

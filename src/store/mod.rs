@@ -1,5 +1,5 @@
-//! Storage for feedback, analytics, LLM budgets and cooldowns, replayed interaction ids, the
-//! answer cache and conversation history, behind one async [`Store`] trait with two backends:
+//! Storage for feedback, analytics (questions and hand-offs to helpers), LLM budgets and
+//! cooldowns, replayed interaction ids, the answer cache and conversation history, behind one async [`Store`] trait with two backends:
 //! SQLite ([`SqliteStore`], one embedded file, the default) and PostgreSQL ([`PostgresStore`],
 //! shared by any number of replicas). [`Storage`] sits in front of either: a bounded queue to one
 //! batching writer task (no write is on a request's path), an in-memory LRU in front of the answer
@@ -133,6 +133,18 @@ pub struct FeedbackRecord {
     pub helpful: bool,
 }
 
+/// A press of "Still need help?" that pinged the server's helper role: kept so `/guidebot stats`
+/// counts hand-offs from the database every replica writes to, not one process's memory. Ids are
+/// salted hashes, like every other analytics row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalationRecord {
+    pub at_unix: i64,
+    pub user_hash: String,
+    pub guild_hash: String,
+    /// The answer the member still needed help with.
+    pub answer_key: String,
+}
+
 /// Whose budget a usage counts against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BudgetScope {
@@ -170,6 +182,8 @@ impl Usage {
 pub enum Write {
     Question(QuestionRecord),
     Feedback(FeedbackRecord),
+    /// A hand-off to the helper role.
+    Escalation(EscalationRecord),
     /// Tokens of one LLM answer, added to each scope's usage of `day` (the request itself was
     /// counted when the answer was claimed, see [`Store::claim_llm`]).
     Tokens {
@@ -301,6 +315,7 @@ pub struct Dump {
     pub feedback: Vec<FeedbackRecord>,
     pub usage: Vec<UsageRecord>,
     pub cache: Vec<CachedAnswerRecord>,
+    pub escalations: Vec<EscalationRecord>,
 }
 
 impl Dump {
@@ -310,16 +325,18 @@ impl Dump {
         let feedback = self.feedback.iter().cloned().map(Write::Feedback);
         let usage = self.usage.iter().cloned().map(Write::Usage);
         let cache = self.cache.iter().cloned().map(Write::CachedAnswer);
+        let escalations = self.escalations.iter().cloned().map(Write::Escalation);
         questions
             .chain(feedback)
             .chain(usage)
             .chain(cache)
+            .chain(escalations)
             .collect()
     }
 }
 
-/// One server's questions and feedback from the shared database: what `/guidebot stats` shows, the
-/// same whichever replica answers.
+/// One server's questions, feedback and hand-offs from the shared database: what `/guidebot
+/// stats` shows, the same whichever replica answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct GuildStats {
     pub questions: u64,
@@ -327,19 +344,23 @@ pub struct GuildStats {
     /// 👍 and 👎 on answers given in this server.
     pub helpful: u64,
     pub not_helpful: u64,
+    /// Hand-offs to the helper role in this server.
+    pub escalations: u64,
     /// The most refused questions (first wording, count), most frequent first.
     pub top_unanswered: Vec<(String, u64)>,
 }
 
 impl GuildStats {
-    /// The figures from the counts a backend read: questions, refused, helpful, not helpful.
-    pub(crate) fn from_counts(counts: [i64; 4], top_unanswered: Vec<(String, u64)>) -> GuildStats {
-        let [questions, refused, helpful, not_helpful] = counts.map(stored_count);
+    /// The figures from the counts a backend read: questions, refused, helpful, not helpful,
+    /// hand-offs.
+    pub(crate) fn from_counts(counts: [i64; 5], top_unanswered: Vec<(String, u64)>) -> GuildStats {
+        let [questions, refused, helpful, not_helpful, escalations] = counts.map(stored_count);
         GuildStats {
             questions,
             refused,
             helpful,
             not_helpful,
+            escalations,
             top_unanswered,
         }
     }
@@ -493,8 +514,8 @@ pub trait Store: Send + Sync {
     /// Remembers an interaction id; `true` the first time it is seen, `false` for a replay.
     async fn first_sighting(&self, interaction_id: &str, now_unix: i64)
         -> Result<bool, StoreError>;
-    /// Deletes questions, feedback, usage, cache rows, conversation turns and message links older
-    /// than `days` (and replay ids and cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows
+    /// Deletes questions, feedback, hand-offs, usage, cache rows, conversation turns and message
+    /// links older than `days` (and replay ids and cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows
     /// deleted.
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError>;
     async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError>;

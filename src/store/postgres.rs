@@ -11,8 +11,9 @@
 use super::migrations::POSTGRES_MIGRATIONS;
 use super::{
     days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
-    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim,
-    QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write, SHORT_LIVED_KEEP,
+    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, EscalationRecord, FeedbackRecord,
+    GuildStats, LlmClaim, QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write,
+    SHORT_LIVED_KEEP,
 };
 use crate::engine::PriorTurn;
 use crate::util::clock::{day_of, now_unix};
@@ -89,6 +90,15 @@ async fn write_one(client: &impl GenericClient, write: &Write) -> Result<(), Sto
                     "INSERT INTO feedback (at_unix, user_hash, answer_key, helpful) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (user_hash, answer_key) DO UPDATE SET at_unix = excluded.at_unix, helpful = excluded.helpful",
                     &[&record.at_unix, &record.user_hash, &record.answer_key, &record.helpful],
+                )
+                .await?;
+            Ok(())
+        }
+        Write::Escalation(record) => {
+            client
+                .execute(
+                    "INSERT INTO escalations (at_unix, user_hash, guild_hash, answer_key) VALUES ($1, $2, $3, $4)",
+                    &[&record.at_unix, &record.user_hash, &record.guild_hash, &record.answer_key],
                 )
                 .await?;
             Ok(())
@@ -324,6 +334,7 @@ impl Store for PostgresStore {
         for (sql, bound) in [
             ("DELETE FROM questions WHERE at_unix < $1", cutoff),
             ("DELETE FROM feedback WHERE at_unix < $1", cutoff),
+            ("DELETE FROM escalations WHERE at_unix < $1", cutoff),
             ("DELETE FROM answer_cache WHERE at_unix < $1", cutoff),
             ("DELETE FROM conversation_turns WHERE at_unix < $1", cutoff),
             ("DELETE FROM conversation_links WHERE at_unix < $1", cutoff),
@@ -398,7 +409,15 @@ impl Store for PostgresStore {
                 &[&since, &guild_hash],
             )
             .await?;
-        let counts = [questions, refused, row.get(0), row.get(1)];
+        let (helpful, not_helpful) = (row.get(0), row.get(1));
+        let escalations = client
+            .query_one(
+                "SELECT COUNT(*) FROM escalations WHERE at_unix >= $1 AND guild_hash = $2",
+                &[&since, &guild_hash],
+            )
+            .await?
+            .get(0);
+        let counts = [questions, refused, helpful, not_helpful, escalations];
         let top_unanswered = client
             .query(
                 "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= $1 AND guild_hash = $2 AND refused
@@ -476,11 +495,26 @@ impl Store for PostgresStore {
                 answer_json: row.get(2),
             })
             .collect();
+        let escalations = client
+            .query(
+                "SELECT at_unix, user_hash, guild_hash, answer_key FROM escalations ORDER BY id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| EscalationRecord {
+                at_unix: row.get(0),
+                user_hash: row.get(1),
+                guild_hash: row.get(2),
+                answer_key: row.get(3),
+            })
+            .collect();
         Ok(Dump {
             questions,
             feedback,
             usage,
             cache,
+            escalations,
         })
     }
 

@@ -5,8 +5,9 @@
 use super::migrations::SQLITE_MIGRATIONS;
 use super::{
     days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
-    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, FeedbackRecord, GuildStats, LlmClaim,
-    QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write, SHORT_LIVED_KEEP,
+    CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, EscalationRecord, FeedbackRecord,
+    GuildStats, LlmClaim, QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write,
+    SHORT_LIVED_KEEP,
 };
 use crate::engine::PriorTurn;
 use crate::util::clock::day_of;
@@ -261,6 +262,14 @@ fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
                 .execute(params![record.at_unix, record.user_hash, record.answer_key, record.helpful])?;
             Ok(())
         }
+        Write::Escalation(record) => {
+            connection
+                .prepare_cached(
+                    "INSERT INTO escalations (at_unix, user_hash, guild_hash, answer_key) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![record.at_unix, record.user_hash, record.guild_hash, record.answer_key])?;
+            Ok(())
+        }
         Write::Tokens { .. } | Write::Usage { .. } => {
             for (scope, day, requests, tokens) in write.usage_added() {
                 add_usage(connection, &scope, day, requests, tokens)?;
@@ -458,11 +467,25 @@ fn dump(connection: &Connection) -> Result<Dump, StoreError> {
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let mut statement = connection.prepare(
+        "SELECT at_unix, user_hash, guild_hash, answer_key FROM escalations ORDER BY id",
+    )?;
+    let escalations = statement
+        .query_map([], |row| {
+            Ok(EscalationRecord {
+                at_unix: row.get(0)?,
+                user_hash: row.get(1)?,
+                guild_hash: row.get(2)?,
+                answer_key: row.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Dump {
         questions,
         feedback,
         usage,
         cache,
+        escalations,
     })
 }
 
@@ -570,7 +593,7 @@ impl Store for SqliteStore {
                 "DELETE FROM answer_cache WHERE at_unix < ?1",
                 params![cutoff],
             )?;
-            for table in ["conversation_turns", "conversation_links"] {
+            for table in ["escalations", "conversation_turns", "conversation_links"] {
                 deleted += connection.execute(
                     &format!("DELETE FROM {table} WHERE at_unix < ?1"),
                     params![cutoff],
@@ -613,13 +636,18 @@ impl Store for SqliteStore {
                 params![since, guild],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )?;
+            let escalations = connection.query_row(
+                "SELECT COUNT(*) FROM escalations WHERE at_unix >= ?1 AND guild_hash = ?2",
+                params![since, guild],
+                |row| row.get(0),
+            )?;
             let top_unanswered = pairs(
                 connection,
                 "SELECT MIN(question), COUNT(*) FROM questions WHERE at_unix >= ?1 AND guild_hash = ?2 AND refused = 1
                  GROUP BY normalized ORDER BY COUNT(*) DESC, MIN(at_unix) LIMIT 5",
                 params![since, guild],
             )?;
-            let counts = [questions, refused, helpful, not_helpful];
+            let counts = [questions, refused, helpful, not_helpful, escalations];
             Ok(GuildStats::from_counts(counts, top_unanswered))
         })
         .await

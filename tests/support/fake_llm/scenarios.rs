@@ -1,7 +1,8 @@
 //! Scripted answers for the grounding scenarios: a [`Script`] answers any request the engine sends,
 //! in the provider's format (Anthropic or OpenAI-compatible, by the path) and transport (SSE when
 //! the body asks to stream, one JSON body otherwise), citing the blocks it finds in that request
-//! by their text, so a script survives changes in ranking or passage order.
+//! by their text, so a script survives changes in ranking or passage order. With earlier turns of a
+//! conversation in the request, the passages are in the last user message (the current turn).
 
 use super::{
     a_block_start, a_block_stop, a_cite, a_message_delta, a_message_start, a_message_stop, a_text,
@@ -188,7 +189,7 @@ fn anthropic_citation(body: &Value, cite: &Cite) -> Value {
             })
         }
     };
-    let results: Vec<&Value> = body["messages"][0]["content"]
+    let results: Vec<&Value> = current_turn(body)["content"]
         .as_array()
         .into_iter()
         .flatten()
@@ -213,13 +214,24 @@ fn anthropic_citation(body: &Value, cite: &Cite) -> Value {
     panic!("the script cites {block:?}, which the request did not send:\n{body:#}");
 }
 
-/// `(number, text)` of each numbered passage of an OpenAI-compatible request's user turn.
+/// The request's last user message: the question being answered, with its passages (earlier
+/// turns of a conversation come before it).
+fn current_turn(body: &Value) -> &Value {
+    body["messages"]
+        .as_array()
+        .and_then(|messages| {
+            messages
+                .iter()
+                .rev()
+                .find(|message| message["role"] == "user")
+        })
+        .unwrap_or(&Value::Null)
+}
+
+/// `(number, text)` of each numbered passage of an OpenAI-compatible request's current user turn.
 fn openai_passages(body: &Value) -> Vec<(usize, String)> {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let user = messages
-        .iter()
-        .find(|message| message["role"] == "user")
-        .and_then(|message| message["content"].as_str())
+    let user = current_turn(body)["content"]
+        .as_str()
         .unwrap_or_default()
         .to_string();
     let question_at = user.rfind("\n\nQuestion: ").unwrap_or(user.len());
@@ -259,6 +271,9 @@ fn openai_number(passages: &[(usize, String)], block: &str) -> usize {
 
 /// The Google row of the bundled guide's pay table, as sent and as quoted.
 pub const GOOGLE_ROW: &str = "Google MLE | L4 | $170k–$220k | $300k–$430k";
+
+/// The Meta row of the same table, as sent and as quoted.
+pub const META_ROW: &str = "Meta DS | E4 | $170k–$220k | $300k–$420k";
 
 /// An answer to "whats the TC for a google L4 MLE?" whose second sentence states a figure the
 /// cited row does not hold: the checks keep the first sentence only.

@@ -1,5 +1,6 @@
 //! `guidebot serve` as a process: clear startup errors, the HTTP endpoint answering a signed PING
-//! with metrics exposed, and a clean exit on SIGTERM.
+//! with metrics exposed, a clean exit on SIGTERM, and the endpoint holding under stalled clients
+//! and out of file descriptors.
 
 mod support;
 
@@ -146,7 +147,6 @@ async fn signed_ping(base: &str, key: &SigningKey) -> Option<Duration> {
 /// answered within Discord's 3 seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_requests() {
-    use std::os::unix::process::CommandExt;
     use tokio::io::AsyncWriteExt;
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let dir = tempfile::tempdir().unwrap();
@@ -156,19 +156,7 @@ async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_reques
         .env("GUIDEBOT_HTTP_MAX_CONNECTIONS", "64")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 128,
-                rlim_max: 128,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    with_file_limit(&mut command, 128);
     let mut server = Server(command.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
@@ -195,4 +183,88 @@ async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_reques
     }
     drop(stalled);
     drop(server);
+}
+
+/// `command` runs with at most `files` open file descriptors (set in the child before exec).
+fn with_file_limit(command: &mut Command, files: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// What the server logs each time `accept` fails.
+const ACCEPT_FAILED: &str = "accept failed";
+
+/// Out of file descriptors, with a connection cap too high to help: `accept` itself fails
+/// (EMFILE) while stalled clients keep connecting. The failures are logged about once a second,
+/// not once per attempt, and once the clients go away a signed PING is answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_errors_out_of_file_descriptors_are_logged_sparingly_and_service_resumes() {
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log_path = dir.path().join("serve.log");
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .env("GUIDEBOT_HTTP_MAX_CONNECTIONS", "100000")
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    with_file_limit(&mut command, 64);
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+
+    // Far more connections than the process has descriptors for; they wait in the listen backlog.
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            stalled.push(stream);
+        }
+    }
+    // Three seconds under that pressure, asking meanwhile (answers are not required here).
+    while started.elapsed() < Duration::from_secs(3) {
+        let _ = signed_ping(&base, &key).await;
+    }
+    let connected = stalled.len();
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while signed_ping(&base, &key).await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no signed PING answered within 15 s after the stalled clients left"
+        );
+    }
+    let pressure = started.elapsed();
+    support::setup::terminate(&mut server.0).await;
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let failures = logs
+        .lines()
+        .filter(|line| line.contains(ACCEPT_FAILED))
+        .count();
+    assert!(
+        failures >= 1,
+        "accept never failed with {connected} connections and 64 descriptors: the case is not exercised"
+    );
+    let allowed = 2 * pressure.as_secs() as usize + 2;
+    assert!(
+        failures <= allowed,
+        "{failures} '{ACCEPT_FAILED}' lines in {pressure:?} (at most {allowed}):\n{}",
+        logs.lines()
+            .filter(|line| line.contains(ACCEPT_FAILED))
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -238,6 +238,38 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between two attempts after `accept` fails (out of file descriptors, ...).
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Accept failures are logged at most this often: out of file descriptors with clients queueing,
+/// every freed descriptor is taken at once and the next `accept` fails again, hundreds of times a
+/// second.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Logs `accept` failures at most once per [`ACCEPT_LOG_INTERVAL`], each line saying how many
+/// failed since the previous one (`/metrics` counts every one).
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, error: &std::io::Error, retry_in: Duration) {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|at| at.elapsed() < ACCEPT_LOG_INTERVAL)
+        {
+            return;
+        }
+        tracing::warn!(
+            %error,
+            failures = self.unlogged,
+            retry_in_ms = retry_in.as_millis() as u64,
+            "accept failed (logged at most once a second; failures = how many since the last line)"
+        );
+        self.unlogged = 0;
+        self.last_logged = Some(Instant::now());
+    }
+}
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, marks the replica
 /// not ready, lets requests in progress finish and waits (up to 30 s) for deferred answers still
@@ -270,6 +302,7 @@ pub async fn run(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(5);
+    let mut accept_failures = AcceptFailures::default();
     loop {
         // At the cap, the oldest connection that never completed a request's headers (a stalled
         // or idle client) makes room, so stalled clients cannot lock real ones out.
@@ -288,7 +321,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                    accept_failures.record(&error, backoff);
                     state.inner.metrics.reject("accept_error");
                     drop(permit);
                     // Out of file descriptors: make room too.

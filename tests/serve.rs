@@ -268,3 +268,112 @@ async fn accept_errors_out_of_file_descriptors_are_logged_sparingly_and_service_
             .join("\n")
     );
 }
+
+/// Passages in the synthetic corpus the reload below rebuilds: about ten seconds of indexing in a
+/// debug build, far longer than the process may take to exit.
+const SLOW_RELOAD_PASSAGES: usize = 10_000;
+/// How soon after SIGTERM the process must be gone when no request is in flight: shutdown does not
+/// wait for a rebuild (README, "Limits and failure behaviour").
+const PROMPT_EXIT: Duration = Duration::from_secs(10);
+
+/// The live generation named by `index/CURRENT`.
+fn live_generation(index: &std::path::Path) -> String {
+    std::fs::read_to_string(index.join("CURRENT"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Waits (at most `limit`) until `found` holds, failing the test if `process` exits first.
+async fn wait_for(process: &mut Server, what: &str, limit: Duration, found: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !found() {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            panic!("the server exited ({status}) while waiting for {what}");
+        }
+        assert!(Instant::now() < deadline, "no {what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGTERM while a reload rebuilds a big corpus: the process exits successfully within seconds,
+/// without waiting for the rebuild, and the abandoned rebuild never goes live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_long_reload_exits_promptly_and_keeps_the_previous_index() {
+    let key = SigningKey::from_bytes(&[13u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for entry in std::fs::read_dir(support::setup::bundled_corpus_dir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), corpus.join(entry.file_name())).unwrap();
+        }
+    }
+    let index = dir.path().join("index");
+    let log_path = dir.path().join("serve.log");
+    let port = free_port();
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .arg("--corpus")
+        .arg(&corpus)
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    let before = live_generation(&index);
+    // SIGHUP before the reloader listens would end the process (its default action).
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for(
+        &mut server,
+        "armed reloader",
+        Duration::from_secs(30),
+        || log().contains("live reload listening"),
+    )
+    .await;
+
+    guidebot::synthetic::write_synthetic_corpus(
+        &support::setup::bundled_corpus(),
+        &corpus,
+        SLOW_RELOAD_PASSAGES,
+    )
+    .unwrap();
+    let pid = server.0.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    // The rebuild is under way once its build folder exists.
+    let building = || {
+        std::fs::read_dir(&index).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|entry| entry.file_name().to_string_lossy().starts_with(".build-"))
+        })
+    };
+    wait_for(
+        &mut server,
+        "build folder",
+        Duration::from_secs(120),
+        building,
+    )
+    .await;
+
+    let asked = Instant::now();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < PROMPT_EXIT,
+            "still running {PROMPT_EXIT:?} after SIGTERM, during a reload"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit {status}: {}", log());
+    assert_eq!(
+        live_generation(&index),
+        before,
+        "the abandoned rebuild went live"
+    );
+    assert!(log().contains("shutdown requested"), "{}", log());
+}

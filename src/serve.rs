@@ -151,7 +151,7 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
         });
     }
     if let Some(storage) = &storage {
-        if storage.readiness().is_err() {
+        if storage.connected().is_err() {
             let storage = Arc::clone(storage);
             services.start("store-connect", |stop| connect_store(storage, stop));
         }

@@ -377,3 +377,175 @@ async fn sigterm_during_a_long_reload_exits_promptly_and_keeps_the_previous_inde
     );
     assert!(log().contains("shutdown requested"), "{}", log());
 }
+
+/// The application and user the signed commands below come from.
+const APP_ID: u64 = 800_000_000_000_000_002;
+const USER: u64 = 700_000_000_000_000_001;
+
+/// A `guidebot serve --http` process with its SQLite store at `dir/guidebot.sqlite`, metrics on
+/// their own port, and its logs in `dir/serve.log`.
+struct StoreServer {
+    _process: Server,
+    key: SigningKey,
+    base: String,
+    metrics: String,
+    store: std::path::PathBuf,
+    client: reqwest::Client,
+}
+
+impl StoreServer {
+    async fn start(dir: &std::path::Path, seed: u8) -> StoreServer {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let (port, metrics_port) = (free_port(), free_port());
+        let mut command = http_server(&key, port, dir);
+        command
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .stdout(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .stderr(Stdio::null());
+        let mut process = Server(command.spawn().unwrap());
+        let base = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&mut process, &base, Duration::from_secs(60)).await;
+        StoreServer {
+            _process: process,
+            key,
+            base,
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+            store: dir.join("guidebot.sqlite"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// A signed `/search` (the replay check reads and writes the store); its HTTP status.
+    async fn search(&self) -> u16 {
+        let body = support::fake_discord::interaction_command(
+            APP_ID,
+            "search",
+            serde_json::json!([support::fake_discord::opt("query", "google l4 total comp")]),
+            USER,
+        )
+        .to_string();
+        signed_interaction(&self.client, &self.base, &self.key, &body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// `/readyz`: status and body.
+    async fn readyz(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// The value of the unlabelled sample `name` in `/metrics`, 0 when absent.
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self.client.get(&self.metrics).send().await.unwrap();
+        let text = text.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
+    /// Removes the database file and its WAL side files.
+    fn delete_store(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", self.store.display()));
+            if file.exists() {
+                std::fs::remove_file(&file).unwrap();
+            }
+        }
+    }
+}
+
+/// How long `/readyz` may take to follow the store: a few failed calls, or one successful one.
+const READINESS_FOLLOWS_WITHIN: Duration = Duration::from_secs(15);
+
+/// The SQLite file damaged in place while serving: answers go on (extractive, 200), and after a
+/// few failed store calls `/readyz` says 503 and names the store; once the damaged file is removed
+/// the store opens a new one and `/readyz` is 200 again, with the reopening counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_an_sqlite_store_damaged_while_serving_and_its_repair() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = StoreServer::start(dir.path(), 15).await;
+    assert_eq!(server.search().await, 200);
+    assert_eq!(server.readyz().await.0, 200);
+
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&server.store)
+        .unwrap();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.write_all(&[0xA5; 8192]).unwrap();
+    file.sync_all().unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let side = std::path::PathBuf::from(format!("{}{suffix}", server.store.display()));
+        if side.exists() {
+            std::fs::write(&side, [0x5A; 4096]).unwrap();
+        }
+    }
+
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    let reason = loop {
+        assert_eq!(server.search().await, 200, "answers go on without a store");
+        let (status, body) = server.readyz().await;
+        if status == 503 {
+            break body["reason"].as_str().unwrap_or_default().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {status} {body} with the store damaged"
+        );
+    };
+    assert!(
+        reason.contains("store") && reason.contains("sqlite"),
+        "{reason}"
+    );
+
+    server.delete_store();
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    loop {
+        let (status, body) = server.readyz().await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {status} {body} after the damaged file was removed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.store.exists(), "a new file is in place");
+    assert_eq!(server.metric("guidebot_store_reopened_total").await, 1.0);
+    assert_eq!(server.search().await, 200);
+}
+
+/// The SQLite file deleted while serving: the next store call opens a new file, `/metrics`
+/// counts it in `guidebot_store_reopened_total`, and `/readyz` stays 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_store_deleted_while_serving_is_reopened_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = StoreServer::start(dir.path(), 17).await;
+    assert_eq!(server.search().await, 200);
+    assert_eq!(server.metric("guidebot_store_reopened_total").await, 0.0);
+
+    server.delete_store();
+    assert!(!server.store.exists());
+    assert_eq!(server.search().await, 200);
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    while server.metric("guidebot_store_reopened_total").await < 1.0 {
+        assert!(Instant::now() < deadline, "the reopening was never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.store.exists(), "a new file is in place");
+    assert_eq!(server.readyz().await.0, 200);
+    assert_eq!(server.search().await, 200);
+    assert_eq!(server.metric("guidebot_store_reopened_total").await, 1.0);
+    assert_eq!(server.readyz().await.0, 200);
+}

@@ -14,7 +14,7 @@
 //! retries it, so a repeated id is never a legitimate second delivery.
 //!
 //! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded,
-//! the database is usable and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
+//! the database is connected and its calls succeed, and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
 //!
 //! Handler tasks are tracked with [`InFlight`]: shutdown waits for deferred answers still being
 //! edited, and a handler that fails or panics is answered with a short notice.
@@ -450,11 +450,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"status": "not_ready", "reason": "the index has no passages"}),
         )
-    } else if let Some(Err(reason)) = inner
-        .dispatcher
-        .storage()
-        .map(|storage| storage.readiness())
-    {
+    } else if let Some(Err(reason)) = match inner.dispatcher.storage() {
+        Some(storage) => Some(storage.check_readiness().await),
+        None => None,
+    } {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"status": "not_ready", "reason": reason}),

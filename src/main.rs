@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(guidebot::cli::run(cli, &env, &mut out));
     // Work still running on the blocking pool (a reload reading a huge corpus) must not keep the
     // process alive past its shutdown: the services have already stopped or timed out.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    runtime.shutdown_timeout(guidebot::serve::BLOCKING_WORK_TIMEOUT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,

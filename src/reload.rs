@@ -9,7 +9,8 @@
 //! generation renamed into place) before [`EngineHandle::replace`] swaps it in; requests in flight
 //! keep the snapshot they took. A failed reload (a broken guide) changes nothing that serves: the
 //! old engine stays, and the error is logged, recorded in [`ReloadStatus`] (for metrics) and
-//! returned to whoever asked.
+//! returned to whoever asked. Shutdown never waits for a rebuild: the reloader stops at once and
+//! the rebuild is abandoned (it never goes live; its build folder is left like a killed build's).
 
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use serde::Serialize;
@@ -207,6 +208,7 @@ pub async fn watch_and_reload(
     } else {
         None
     };
+    tracing::info!(triggers = ?listening, "live reload listening");
     status.send_modify(|status| status.listening = listening.clone());
 
     tokio::pin!(shutdown);
@@ -222,7 +224,10 @@ pub async fn watch_and_reload(
                     while let Ok(more) = request_rx.try_recv() {
                         replies.push(more);
                     }
-                    let result = reload_once(&handle, &config, &status, TriggerKind::Request).await;
+                    let reload = reload_once(&handle, &config, &status, TriggerKind::Request);
+                    let Some(result) = until_shutdown(reload, &mut shutdown).await else {
+                        break;
+                    };
                     for reply in replies {
                         let _ = reply.send(result.clone());
                     }
@@ -249,9 +254,29 @@ pub async fn watch_and_reload(
             },
             () = next_hangup(&mut hangups) => TriggerKind::Signal,
         };
-        let _ = reload_once(&handle, &config, &status, trigger).await;
+        let reload = reload_once(&handle, &config, &status, trigger);
+        if until_shutdown(reload, &mut shutdown).await.is_none() {
+            break;
+        }
     }
     tracing::debug!("reloader stopped");
+}
+
+/// Runs `reload` unless `shutdown` completes first; `None` then. Shutdown never waits for a
+/// rebuild (a big corpus can take minutes): the rebuild is abandoned on its blocking thread and
+/// goes nowhere, since only a finished reload swaps the engine and `CURRENT`, and a half-written
+/// build folder is what a killed build leaves too (a later build removes it).
+async fn until_shutdown<T>(
+    reload: impl Future<Output = T>,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<T> {
+    tokio::select! {
+        () = shutdown.as_mut() => {
+            tracing::info!("shutdown during a reload: the rebuild is abandoned, the previous index stays live");
+            None
+        }
+        result = reload => Some(result),
+    }
 }
 
 async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {

@@ -23,10 +23,23 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long shutdown waits for the services (and their work in flight) to stop.
-const STOP_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long shutdown waits for the services (and their work in flight: deferred answers being
+/// edited) to stop. A rebuild in progress is not waited for (`reload::watch_and_reload`).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the storage writer to commit what is queued.
-const STORAGE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+const STORAGE_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the runtime waits, once `serve` has returned, for blocking work still running (an
+/// abandoned rebuild) before the process exits anyway (`main.rs`).
+pub const BLOCKING_WORK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest time from SIGTERM to exit: every wait above, added up, stays under it. Exists so
+/// the deploy files can grant it (systemd's `TimeoutStopSec`, Kubernetes'
+/// `terminationGracePeriodSeconds`, Compose's `stop_grace_period`; `tests/deploy_artifacts.rs`
+/// checks them) and the process is never killed half-way through its shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(40);
+const _: () = assert!(
+    STOP_TIMEOUT.as_secs() + STORAGE_DRAIN_TIMEOUT.as_secs() + BLOCKING_WORK_TIMEOUT.as_secs()
+        < SHUTDOWN_GRACE.as_secs()
+);
 /// How often old rows (and replay ids, cooldowns) are purged.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Longest wait between two attempts to reach the database at start-up.
@@ -138,7 +151,7 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
         });
     }
     if let Some(storage) = &storage {
-        if storage.readiness().is_err() {
+        if storage.connected().is_err() {
             let storage = Arc::clone(storage);
             services.start("store-connect", |stop| connect_store(storage, stop));
         }
@@ -179,7 +192,8 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
             tracing::info!("storage writes drained");
         } else {
             tracing::warn!(
-                "storage writes not drained within 10 s (the database is unreachable); queued writes are lost"
+                timeout_secs = STORAGE_DRAIN_TIMEOUT.as_secs(),
+                "storage writes not drained in time (the database is unreachable); queued writes are lost"
             );
         }
     }
@@ -281,7 +295,8 @@ impl Services {
         {
             tracing::warn!(
                 pending = self.tracker.len(),
-                "services did not stop within 40 s"
+                timeout_secs = STOP_TIMEOUT.as_secs(),
+                "services did not stop in time; exiting anyway"
             );
         }
         while let Ok((name, result)) = ends.try_recv() {

@@ -462,3 +462,54 @@ fn compose_and_kubernetes_share_one_postgres_store() {
         .as_str()
         .is_some_and(|url| url.starts_with("postgres://") && url.contains("REPLACE")));
 }
+
+/// Seconds in a duration as the deploy files write it: `45`, `45s`.
+fn seconds(text: &str) -> u64 {
+    text.trim()
+        .trim_end_matches('s')
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number of seconds: {text:?}"))
+}
+
+/// After SIGTERM, guidebot may take up to `serve::SHUTDOWN_GRACE` to finish answers in progress
+/// and exit; every way it is deployed waits at least that long before killing it.
+#[test]
+fn every_deployment_waits_the_shutdown_grace_period_before_killing() {
+    let grace = guidebot::serve::SHUTDOWN_GRACE.as_secs();
+    let unit = std::fs::read_to_string(deploy_dir().join("guidebot.service")).unwrap();
+    let stop = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("TimeoutStopSec="))
+        .expect("TimeoutStopSec is set");
+    assert!(seconds(stop) >= grace, "TimeoutStopSec={stop}");
+
+    let compose = &load_yaml(&deploy_dir().join("compose.yaml"))[0];
+    let stop = compose["services"]["guidebot"]["stop_grace_period"]
+        .as_str()
+        .expect("stop_grace_period is set (Docker's default is 10 s)");
+    assert!(seconds(stop) >= grace, "stop_grace_period: {stop}");
+
+    let mut workloads = 0;
+    for path in yaml_files()
+        .into_iter()
+        .filter(|path| path.parent().is_some_and(|dir| dir.ends_with("k8s")))
+    {
+        for doc in load_yaml(&path) {
+            let kind = doc["kind"].as_str().unwrap_or_default();
+            if !matches!(kind, "Deployment" | "StatefulSet") {
+                continue;
+            }
+            workloads += 1;
+            let period = doc["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: terminationGracePeriodSeconds is not set (Kubernetes' default is 30)",
+                        path.display()
+                    )
+                });
+            assert!(period as u64 >= grace, "{}: {period}", path.display());
+        }
+    }
+    assert!(workloads >= 2, "{workloads}");
+}

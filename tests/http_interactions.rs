@@ -53,6 +53,16 @@ fn state(
     api_base: &str,
     store: Option<Arc<dyn Store>>,
 ) -> (AppState, Arc<EngineHandle>) {
+    state_tuned(llm, api_base, store, |_| {})
+}
+
+/// [`state`] with its HTTP settings changed by `tune` first.
+fn state_tuned(
+    llm: Option<LlmSettings>,
+    api_base: &str,
+    store: Option<Arc<dyn Store>>,
+    tune: impl FnOnce(&mut HttpSettings),
+) -> (AppState, Arc<EngineHandle>) {
     let engines = Arc::new(EngineHandle::new(engine(llm)));
     let metrics = Arc::new(Metrics::new());
     let bot = BotSettings {
@@ -68,6 +78,7 @@ fn state(
     settings.api_base = api_base.to_string();
     settings.max_body_bytes = 64 * 1024;
     settings.metrics_on_public_port = true;
+    tune(&mut settings);
     (
         AppState::new(dispatcher, metrics, settings).unwrap(),
         engines,
@@ -94,7 +105,17 @@ impl Server {
         api_base: &str,
         store: Option<Arc<dyn Store>>,
     ) -> Server {
-        let (state, engines) = state(llm, api_base, store);
+        Server::start_tuned(llm, api_base, store, |_| {}).await
+    }
+
+    /// A server whose HTTP settings `tune` changes (short timeouts, ...).
+    async fn start_tuned(
+        llm: Option<LlmSettings>,
+        api_base: &str,
+        store: Option<Arc<dyn Store>>,
+        tune: impl FnOnce(&mut HttpSettings),
+    ) -> Server {
+        let (state, engines) = state_tuned(llm, api_base, store, tune);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -1188,6 +1209,207 @@ async fn admin_commands_over_http_are_checked_against_the_members_permissions() 
         ),
         1.0,
         "{metrics}"
+    );
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------- read timeouts over raw sockets
+
+/// Short read timeouts, so the tests below wait fractions of a second instead of the defaults' 10 s.
+const HEADER_TIMEOUT: Duration = Duration::from_millis(600);
+const BODY_TIMEOUT: Duration = Duration::from_millis(600);
+/// How long past its timeout a connection may stay open: the timer fires, then the connection's
+/// task runs. Generous for a loaded two-core machine, and still far below the 10 s defaults.
+const CLOSE_SLACK: Duration = Duration::from_secs(3);
+
+async fn server_with_short_timeouts() -> Server {
+    Server::start_tuned(None, "http://127.0.0.1:9", None, |settings| {
+        settings.header_timeout = HEADER_TIMEOUT;
+        settings.body_timeout = BODY_TIMEOUT;
+    })
+    .await
+}
+
+/// A bare TCP connection to `server`.
+async fn connect(server: &Server) -> tokio::net::TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    tokio::net::TcpStream::connect(addr).await.unwrap()
+}
+
+/// What a connection received until the server closed it.
+struct Closed {
+    /// Everything the server sent.
+    text: String,
+    /// When its first byte arrived, if any did.
+    first_byte: Option<std::time::Instant>,
+    /// When the server closed the connection (end of stream or reset).
+    at: std::time::Instant,
+}
+
+/// Reads from `reader` until the server closes the connection; fails the test when it is still
+/// open after `limit`. `got_bytes` is set once anything arrived.
+async fn read_until_closed(
+    reader: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: Duration,
+    got_bytes: Option<&std::sync::atomic::AtomicBool>,
+) -> Closed {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let (mut received, mut first_byte) = (Vec::new(), None);
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, reader.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Closed {
+                    text: String::from_utf8_lossy(&received).into_owned(),
+                    first_byte,
+                    at: std::time::Instant::now(),
+                }
+            }
+            Ok(Ok(read)) => {
+                first_byte.get_or_insert_with(std::time::Instant::now);
+                if let Some(flag) = got_bytes {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                received.extend_from_slice(&buffer[..read]);
+            }
+            Err(_) => panic!(
+                "the connection was still open after {limit:?}; the server sent {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+}
+
+/// A connection that sends half its headers and then nothing is closed once the header timeout
+/// has passed (with at most a 408 sent), and not before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_headers_are_cut_off_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let server = server_with_short_timeouts().await;
+    let mut stream = connect(&server).await;
+    let started = std::time::Instant::now();
+    stream
+        .write_all(b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .await
+        .unwrap();
+    let closed = read_until_closed(&mut stream, HEADER_TIMEOUT + CLOSE_SLACK, None).await;
+    let open_for = closed.at - started;
+    assert!(
+        open_for >= HEADER_TIMEOUT * 8 / 10,
+        "closed after {open_for:?}, before the header timeout: {:?}",
+        closed.text
+    );
+    assert!(
+        closed.text.is_empty() || closed.text.starts_with("HTTP/1.1 408"),
+        "{:?}",
+        closed.text
+    );
+    // Other clients are served meanwhile.
+    server.interaction(&fd::ping_interaction(APP_ID)).await;
+    server.stop().await;
+}
+
+/// A kept-alive connection that answered one request and then sits idle is closed once the
+/// header timeout has passed since its response, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let server = server_with_short_timeouts().await;
+    let mut stream = connect(&server).await;
+    let body = fd::ping_interaction(APP_ID).to_string();
+    let (signature, timestamp) = sign(&test_key(), body.as_bytes(), now());
+    // HTTP/1.1 keeps the connection alive unless told otherwise.
+    let request = format!(
+        "POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         X-Signature-Ed25519: {signature}\r\nX-Signature-Timestamp: {timestamp}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let closed = read_until_closed(&mut stream, HEADER_TIMEOUT + CLOSE_SLACK, None).await;
+    assert!(closed.text.starts_with("HTTP/1.1 200"), "{:?}", closed.text);
+    assert!(closed.text.ends_with(r#"{"type":1}"#), "{:?}", closed.text);
+    let answered = closed.first_byte.expect("the response arrived");
+    let idle_for = closed.at - answered;
+    assert!(
+        idle_for >= HEADER_TIMEOUT * 8 / 10,
+        "the kept-alive connection was closed {idle_for:?} after its response, before the idle timeout"
+    );
+    server.stop().await;
+}
+
+/// Headers and part of a body, then nothing: once the body timeout has passed the client gets
+/// 408 and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_half_way_gets_408_after_the_body_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let server = server_with_short_timeouts().await;
+    let mut stream = connect(&server).await;
+    let started = std::time::Instant::now();
+    stream
+        .write_all(
+            b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"type\":",
+        )
+        .await
+        .unwrap();
+    let closed = read_until_closed(&mut stream, BODY_TIMEOUT + CLOSE_SLACK, None).await;
+    assert!(closed.text.starts_with("HTTP/1.1 408"), "{:?}", closed.text);
+    let answered_after = closed.first_byte.expect("a response") - started;
+    assert!(
+        answered_after >= BODY_TIMEOUT * 8 / 10,
+        "answered after {answered_after:?}, before the body timeout"
+    );
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"guidebot_http_rejections_total{reason="body_timeout"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+/// A body sent a byte at a time, each byte well within the body timeout, is still cut off once
+/// the whole body has taken longer than the timeout: the deadline is for the body, not per chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickled_a_byte_at_a_time_gets_408_after_the_body_timeout() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let server = server_with_short_timeouts().await;
+    let (mut reader, mut writer) = connect(&server).await.into_split();
+    // 200 bytes, one every 150 ms: 30 s for the whole body.
+    writer
+        .write_all(
+            b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 200\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answered = Arc::new(AtomicBool::new(false));
+    let trickle = {
+        let answered = Arc::clone(&answered);
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                // Stop once answered: more bytes on a closed connection would reset it.
+                if answered.load(Ordering::SeqCst) || writer.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let closed = read_until_closed(&mut reader, BODY_TIMEOUT + CLOSE_SLACK, Some(&answered)).await;
+    trickle.abort();
+    assert!(closed.text.starts_with("HTTP/1.1 408"), "{:?}", closed.text);
+    let answered_after = closed.first_byte.expect("a response") - started;
+    assert!(
+        answered_after >= BODY_TIMEOUT * 8 / 10,
+        "answered after {answered_after:?}, before the body timeout"
     );
     server.stop().await;
 }

@@ -1,6 +1,8 @@
-//! Fault injection on the index folder: damaged files, builders racing each other, a build killed
-//! half-way, a generation deleted under a reader. Each case must end with a correct answer and no
-//! panic escaping; damage is repaired by a rebuild that says why. Seeded and bounded: no sleeps.
+//! Fault injection on the index folder: damaged files, builders racing each other (threads, and
+//! separate processes started together), a build killed half-way (a leftover folder, and a real
+//! process killed with SIGKILL), a generation deleted under a reader. Each case must end with a
+//! correct answer and no panic escaping; damage is repaired by a rebuild that says why. Seeded and
+//! bounded: waits poll with a deadline, no sleeps for luck.
 
 mod support;
 
@@ -133,46 +135,193 @@ fn two_builders_at_once_both_end_with_a_working_index() {
     assert!(generation(root.path()).exists());
 }
 
+/// `guidebot --corpus CORPUS --index INDEX ARGS...`, output captured.
+fn guidebot_on(corpus: &Path, index: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guidebot"));
+    command
+        .arg("--corpus")
+        .arg(corpus)
+        .arg("--index")
+        .arg(index)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// The search JSON of a successful `search --json` run; fails the test with its stderr otherwise.
+fn search_json(output: std::process::Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "search failed: {stderr}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!("search printed no JSON ({error}): {stderr}");
+    })
+}
+
+/// The folders of builds in progress (or left by a killed one) in an index root.
+fn build_folders(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .is_some_and(|name| name.to_string_lossy().starts_with(".build-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Six `index --force` processes and three `search` processes started together on one index
+/// folder (the issue's `for i in 1..6; do guidebot index --force & done`): every one succeeds,
+/// `CURRENT` names a complete generation, no build folder is left behind, and a search answers.
 #[test]
 fn builders_in_separate_processes_never_delete_each_others_index() {
     let root = tempfile::tempdir().expect("temp dir");
     let index_dir = root.path().join("index");
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_guidebot"))
-                .arg("--corpus")
-                .arg(bundled_corpus_dir())
-                .arg("--index")
-                .arg(&index_dir)
-                .args(["index", "--force"])
-                .output()
-        })
-        .collect();
-    for child in children {
-        let output = child.expect("guidebot runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let corpus = bundled_corpus_dir();
+    // A live generation for the searches to read while the builders replace and clean it up.
+    let first = guidebot_on(&corpus, &index_dir, &["index"])
+        .output()
+        .expect("guidebot runs");
+    assert!(first.status.success(), "{first:?}");
+    let mut children = Vec::new();
+    for round in 0..6 {
+        let builder = guidebot_on(&corpus, &index_dir, &["index", "--force", "--json"]);
+        children.push(("index --force", builder));
+        if round % 2 == 0 {
+            let search = guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION]);
+            children.push(("search", search));
+        }
     }
-    // Searches right after, from other processes, all succeed.
-    for _ in 0..6 {
-        let output = Command::new(env!("CARGO_BIN_EXE_guidebot"))
-            .arg("--corpus")
-            .arg(bundled_corpus_dir())
-            .arg("--index")
-            .arg(&index_dir)
-            .args(["search", "--json", QUESTION])
-            .output()
-            .expect("guidebot runs");
+    // Every process is running before any is waited for.
+    let running: Vec<_> = children
+        .iter_mut()
+        .map(|(name, command)| (*name, command.spawn().expect("guidebot starts")))
+        .collect();
+    assert_eq!(running.len(), 9);
+    for (name, child) in running {
+        let output = child.wait_with_output().expect("guidebot runs");
         assert!(
             output.status.success(),
-            "{}",
+            "{name} failed ({}): {}",
+            output.status,
             String::from_utf8_lossy(&output.stderr)
         );
+        if name == "search" {
+            let hits = search_json(output)["hits"].clone();
+            assert_eq!(
+                hits[0]["section_id"], "compensation-the-real-bands-at-mid",
+                "{hits}"
+            );
+        }
     }
     assert!(generation(&index_dir).join("guidebot-index.json").exists());
+    assert_eq!(build_folders(&index_dir), Vec::<PathBuf>::new());
+    let after = search_json(
+        guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
+            .output()
+            .expect("guidebot runs"),
+    );
+    assert_eq!(
+        after["hits"][0]["section_id"],
+        "compensation-the-real-bands-at-mid"
+    );
+}
+
+/// Passages in the synthetic corpus a killed build works on: about five seconds to index in a
+/// debug build, so the kill lands while the build folder is being written.
+const SLOW_BUILD_PASSAGES: usize = 5_000;
+
+/// A real `guidebot index --force` process killed with SIGKILL while it writes its build folder:
+/// `CURRENT` still names the previous generation, a search from another process opens it as is
+/// and answers as before, and the next build succeeds (the dead process's lock is gone with it).
+#[test]
+fn a_build_process_killed_with_sigkill_half_way_leaves_the_previous_generation_answering() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = tempfile::tempdir().expect("temp dir");
+    let corpus = root.path().join("corpus");
+    let index_dir = root.path().join("index");
+    guidebot::synthetic::write_synthetic_corpus(&bundled_corpus(), &corpus, SLOW_BUILD_PASSAGES)
+        .expect("synthetic corpus");
+    let built = guidebot_on(&corpus, &index_dir, &["index"])
+        .output()
+        .expect("guidebot runs");
+    assert!(built.status.success(), "{built:?}");
+    let live = generation(&index_dir);
+    let before = search_json(
+        guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
+            .output()
+            .expect("guidebot runs"),
+    );
+    assert_eq!(before["relevant"], true, "{before}");
+
+    let mut builder = guidebot_on(&corpus, &index_dir, &["index", "--force"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("guidebot starts");
+    // Half-way: its build folder exists (the corpus is read, documents are being written).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while build_folders(&index_dir).is_empty() {
+        assert!(
+            builder.try_wait().expect("waitable").is_none(),
+            "the build finished before it could be killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no build folder appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    builder.kill().expect("SIGKILL");
+    let status = builder.wait().expect("waitable");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(
+        generation(&index_dir),
+        live,
+        "CURRENT still names the old generation"
+    );
+    assert_eq!(
+        build_folders(&index_dir).len(),
+        1,
+        "the killed build's folder is left"
+    );
+
+    let after = search_json(
+        guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
+            .output()
+            .expect("guidebot runs"),
+    );
+    assert_eq!(after["hits"], before["hits"]);
+    assert_eq!(
+        generation(&index_dir),
+        live,
+        "the search opened it, no rebuild"
+    );
+
+    let rebuilt = guidebot_on(&corpus, &index_dir, &["index", "--force", "--json"])
+        .output()
+        .expect("guidebot runs");
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let fresh = generation(&index_dir);
+    assert_ne!(fresh, live);
+    assert!(fresh.join("guidebot-index.json").exists());
+    let last = search_json(
+        guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
+            .output()
+            .expect("guidebot runs"),
+    );
+    assert_eq!(last["hits"], before["hits"]);
 }
 
 #[test]

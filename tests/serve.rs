@@ -1,5 +1,6 @@
 //! `guidebot serve` as a process: clear startup errors, the HTTP endpoint answering a signed PING
-//! with metrics exposed, and a clean exit on SIGTERM.
+//! with metrics exposed, a clean exit on SIGTERM, and the endpoint holding under stalled clients
+//! and out of file descriptors.
 
 mod support;
 
@@ -146,7 +147,6 @@ async fn signed_ping(base: &str, key: &SigningKey) -> Option<Duration> {
 /// answered within Discord's 3 seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_requests() {
-    use std::os::unix::process::CommandExt;
     use tokio::io::AsyncWriteExt;
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let dir = tempfile::tempdir().unwrap();
@@ -156,19 +156,7 @@ async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_reques
         .env("GUIDEBOT_HTTP_MAX_CONNECTIONS", "64")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 128,
-                rlim_max: 128,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    with_file_limit(&mut command, 128);
     let mut server = Server(command.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
@@ -195,4 +183,369 @@ async fn stalled_connections_beyond_the_file_limit_do_not_lock_out_signed_reques
     }
     drop(stalled);
     drop(server);
+}
+
+/// `command` runs with at most `files` open file descriptors (set in the child before exec).
+fn with_file_limit(command: &mut Command, files: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// What the server logs each time `accept` fails.
+const ACCEPT_FAILED: &str = "accept failed";
+
+/// Out of file descriptors, with a connection cap too high to help: `accept` itself fails
+/// (EMFILE) while stalled clients keep connecting. The failures are logged about once a second,
+/// not once per attempt, and once the clients go away a signed PING is answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_errors_out_of_file_descriptors_are_logged_sparingly_and_service_resumes() {
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log_path = dir.path().join("serve.log");
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .env("GUIDEBOT_HTTP_MAX_CONNECTIONS", "100000")
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    with_file_limit(&mut command, 64);
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+
+    // Far more connections than the process has descriptors for; they wait in the listen backlog.
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            stalled.push(stream);
+        }
+    }
+    // Three seconds under that pressure, asking meanwhile (answers are not required here).
+    while started.elapsed() < Duration::from_secs(3) {
+        let _ = signed_ping(&base, &key).await;
+    }
+    let connected = stalled.len();
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while signed_ping(&base, &key).await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no signed PING answered within 15 s after the stalled clients left"
+        );
+    }
+    let pressure = started.elapsed();
+    support::setup::terminate(&mut server.0).await;
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let failures = logs
+        .lines()
+        .filter(|line| line.contains(ACCEPT_FAILED))
+        .count();
+    assert!(
+        failures >= 1,
+        "accept never failed with {connected} connections and 64 descriptors: the case is not exercised"
+    );
+    let allowed = 2 * pressure.as_secs() as usize + 2;
+    assert!(
+        failures <= allowed,
+        "{failures} '{ACCEPT_FAILED}' lines in {pressure:?} (at most {allowed}):\n{}",
+        logs.lines()
+            .filter(|line| line.contains(ACCEPT_FAILED))
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Passages in the synthetic corpus the reload below rebuilds: about ten seconds of indexing in a
+/// debug build, far longer than the process may take to exit.
+const SLOW_RELOAD_PASSAGES: usize = 10_000;
+/// How soon after SIGTERM the process must be gone when no request is in flight: shutdown does not
+/// wait for a rebuild (README, "Limits and failure behaviour").
+const PROMPT_EXIT: Duration = Duration::from_secs(10);
+
+/// The live generation named by `index/CURRENT`.
+fn live_generation(index: &std::path::Path) -> String {
+    std::fs::read_to_string(index.join("CURRENT"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Waits (at most `limit`) until `found` holds, failing the test if `process` exits first.
+async fn wait_for(process: &mut Server, what: &str, limit: Duration, found: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !found() {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            panic!("the server exited ({status}) while waiting for {what}");
+        }
+        assert!(Instant::now() < deadline, "no {what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGTERM while a reload rebuilds a big corpus: the process exits successfully within seconds,
+/// without waiting for the rebuild, and the abandoned rebuild never goes live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_long_reload_exits_promptly_and_keeps_the_previous_index() {
+    let key = SigningKey::from_bytes(&[13u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for entry in std::fs::read_dir(support::setup::bundled_corpus_dir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), corpus.join(entry.file_name())).unwrap();
+        }
+    }
+    let index = dir.path().join("index");
+    let log_path = dir.path().join("serve.log");
+    let port = free_port();
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .arg("--corpus")
+        .arg(&corpus)
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    let before = live_generation(&index);
+    // SIGHUP before the reloader listens would end the process (its default action).
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for(
+        &mut server,
+        "armed reloader",
+        Duration::from_secs(30),
+        || log().contains("live reload listening"),
+    )
+    .await;
+
+    guidebot::synthetic::write_synthetic_corpus(
+        &support::setup::bundled_corpus(),
+        &corpus,
+        SLOW_RELOAD_PASSAGES,
+    )
+    .unwrap();
+    let pid = server.0.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    // The rebuild is under way once its build folder exists.
+    let building = || {
+        std::fs::read_dir(&index).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|entry| entry.file_name().to_string_lossy().starts_with(".build-"))
+        })
+    };
+    wait_for(
+        &mut server,
+        "build folder",
+        Duration::from_secs(120),
+        building,
+    )
+    .await;
+
+    let asked = Instant::now();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < PROMPT_EXIT,
+            "still running {PROMPT_EXIT:?} after SIGTERM, during a reload"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit {status}: {}", log());
+    assert_eq!(
+        live_generation(&index),
+        before,
+        "the abandoned rebuild went live"
+    );
+    assert!(log().contains("shutdown requested"), "{}", log());
+}
+
+/// The application and user the signed commands below come from.
+const APP_ID: u64 = 800_000_000_000_000_002;
+const USER: u64 = 700_000_000_000_000_001;
+
+/// A `guidebot serve --http` process with its SQLite store at `dir/guidebot.sqlite`, metrics on
+/// their own port, and its logs in `dir/serve.log`.
+struct StoreServer {
+    _process: Server,
+    key: SigningKey,
+    base: String,
+    metrics: String,
+    store: std::path::PathBuf,
+    client: reqwest::Client,
+}
+
+impl StoreServer {
+    async fn start(dir: &std::path::Path, seed: u8) -> StoreServer {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let (port, metrics_port) = (free_port(), free_port());
+        let mut command = http_server(&key, port, dir);
+        command
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .stdout(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .stderr(Stdio::null());
+        let mut process = Server(command.spawn().unwrap());
+        let base = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&mut process, &base, Duration::from_secs(60)).await;
+        StoreServer {
+            _process: process,
+            key,
+            base,
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+            store: dir.join("guidebot.sqlite"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// A signed `/search` (the replay check reads and writes the store); its HTTP status.
+    async fn search(&self) -> u16 {
+        let body = support::fake_discord::interaction_command(
+            APP_ID,
+            "search",
+            serde_json::json!([support::fake_discord::opt("query", "google l4 total comp")]),
+            USER,
+        )
+        .to_string();
+        signed_interaction(&self.client, &self.base, &self.key, &body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// `/readyz`: status and body.
+    async fn readyz(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// The value of the unlabelled sample `name` in `/metrics`, 0 when absent.
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self.client.get(&self.metrics).send().await.unwrap();
+        let text = text.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
+    /// Removes the database file and its WAL side files.
+    fn delete_store(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", self.store.display()));
+            if file.exists() {
+                std::fs::remove_file(&file).unwrap();
+            }
+        }
+    }
+}
+
+/// How long `/readyz` may take to follow the store: a few failed calls, or one successful one.
+const READINESS_FOLLOWS_WITHIN: Duration = Duration::from_secs(15);
+
+/// The SQLite file damaged in place while serving: answers go on (extractive, 200), and after a
+/// few failed store calls `/readyz` says 503 and names the store; once the damaged file is removed
+/// the store opens a new one and `/readyz` is 200 again, with the reopening counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_an_sqlite_store_damaged_while_serving_and_its_repair() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = StoreServer::start(dir.path(), 15).await;
+    assert_eq!(server.search().await, 200);
+    assert_eq!(server.readyz().await.0, 200);
+
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&server.store)
+        .unwrap();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.write_all(&[0xA5; 8192]).unwrap();
+    file.sync_all().unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let side = std::path::PathBuf::from(format!("{}{suffix}", server.store.display()));
+        if side.exists() {
+            std::fs::write(&side, [0x5A; 4096]).unwrap();
+        }
+    }
+
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    let reason = loop {
+        assert_eq!(server.search().await, 200, "answers go on without a store");
+        let (status, body) = server.readyz().await;
+        if status == 503 {
+            break body["reason"].as_str().unwrap_or_default().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {status} {body} with the store damaged"
+        );
+    };
+    assert!(
+        reason.contains("store") && reason.contains("sqlite"),
+        "{reason}"
+    );
+
+    server.delete_store();
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    loop {
+        let (status, body) = server.readyz().await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {status} {body} after the damaged file was removed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.store.exists(), "a new file is in place");
+    assert_eq!(server.metric("guidebot_store_reopened_total").await, 1.0);
+    assert_eq!(server.search().await, 200);
+}
+
+/// The SQLite file deleted while serving: the next store call opens a new file, `/metrics`
+/// counts it in `guidebot_store_reopened_total`, and `/readyz` stays 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_store_deleted_while_serving_is_reopened_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = StoreServer::start(dir.path(), 17).await;
+    assert_eq!(server.search().await, 200);
+    assert_eq!(server.metric("guidebot_store_reopened_total").await, 0.0);
+
+    server.delete_store();
+    assert!(!server.store.exists());
+    assert_eq!(server.search().await, 200);
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    while server.metric("guidebot_store_reopened_total").await < 1.0 {
+        assert!(Instant::now() < deadline, "the reopening was never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.store.exists(), "a new file is in place");
+    assert_eq!(server.readyz().await.0, 200);
+    assert_eq!(server.search().await, 200);
+    assert_eq!(server.metric("guidebot_store_reopened_total").await, 1.0);
+    assert_eq!(server.readyz().await.0, 200);
 }

@@ -219,6 +219,10 @@ settings! {
             "Most connections open at once; more wait in the backlog. Keep it under the file limit (LimitNOFILE).";
         public_metrics: bool = false, "GUIDEBOT_HTTP_PUBLIC_METRICS", flag,
             "Also serve /metrics on the interactions port (off: use metrics.addr, not exposed publicly).";
+        header_timeout_secs: u64 = crate::transport::http::DEFAULT_HEADER_TIMEOUT.as_secs(), "GUIDEBOT_HTTP_HEADER_TIMEOUT_SECS", whole(1, 300),
+            "Seconds a client may take to send a request's headers, or sit idle on a kept-alive connection, before it is closed (1-300).";
+        body_timeout_secs: u64 = crate::transport::http::DEFAULT_BODY_TIMEOUT.as_secs(), "GUIDEBOT_HTTP_BODY_TIMEOUT_SECS", whole(1, 300),
+            "Seconds a client may take to send a whole request body after its headers; slower ones get 408 (1-300).";
     }
     metrics: MetricsConfig "`[metrics]`: Prometheus endpoint on its own address." {
         addr: Option<SocketAddr> = None, "GUIDEBOT_METRICS_ADDR", addr,

@@ -95,6 +95,8 @@ impl TryFrom<&Config> for HttpSettings {
             replay_window: Duration::from_secs(config.http.replay_window_secs),
             max_connections: config.http.max_connections,
             metrics_on_public_port: config.http.public_metrics,
+            header_timeout: Duration::from_secs(config.http.header_timeout_secs),
+            body_timeout: Duration::from_secs(config.http.body_timeout_secs),
             ..HttpSettings::new(key.expose())
         };
         settings.public_key().map_err(invalid)?;

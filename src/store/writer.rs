@@ -5,14 +5,25 @@
 //! queue, so a short outage loses nothing. An in-memory LRU sits in front of the shared answer
 //! cache. [`Storage::flush`] waits until everything queued so far is committed (clean shutdown,
 //! tests).
+//!
+//! Health: every call to the store, through [`Storage::store`] or the writer, is watched. After
+//! [`FAILURES_BEFORE_NOT_READY`] failed calls in a row the store counts as failing and
+//! [`Storage::readiness`] says so (`/readyz` 503, naming the store); one successful call (a
+//! reconnect, an SQLite file opened again) makes it ready again. While it is failing,
+//! [`Storage::check_readiness`] pings it, so a replica taken out of rotation (and sent no
+//! requests) still notices the recovery.
 
-use super::{ClaimOutcome, LlmClaim, Store, StoreError, Write};
+use super::{
+    Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, GuildStats, LlmClaim, Report, Store,
+    StoreError, Usage, Write,
+};
 use crate::answer::Answer;
+use crate::engine::PriorTurn;
 use futures::FutureExt;
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -62,9 +73,18 @@ enum Queued {
     Flush(oneshot::Sender<()>),
 }
 
+/// Failed store calls in a row after which the store counts as failing (`/readyz` 503): one
+/// failure can be a blip (a lock held a moment too long); three in a row is a store that does
+/// not work.
+pub const FAILURES_BEFORE_NOT_READY: u32 = 3;
+/// How long [`Storage::check_readiness`] waits for a failing store's ping.
+const READINESS_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A store with its writer queue, answer LRU and health. Share it in an `Arc`.
 pub struct Storage {
+    /// The store, watched: every call's outcome goes to `health`.
     store: Arc<dyn Store>,
+    health: Arc<Health>,
     queue: mpsc::Sender<Queued>,
     counters: Arc<StorageCounters>,
     memory_cache: Mutex<LruCache<String, (i64, Answer)>>,
@@ -78,6 +98,11 @@ impl Storage {
     /// Starts the writer task on the current tokio runtime. `ready` says whether `store` is
     /// usable already (SQLite: migrated when opened); otherwise call [`Storage::set_ready`].
     pub fn start(store: Arc<dyn Store>, options: StorageOptions, ready: bool) -> Arc<Storage> {
+        let health = Arc::new(Health::new(store.backend()));
+        let store: Arc<dyn Store> = Arc::new(Watched {
+            inner: store,
+            health: Arc::clone(&health),
+        });
         let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let counters = Arc::new(StorageCounters::default());
         tokio::spawn(run_writer(
@@ -89,6 +114,7 @@ impl Storage {
         let entries = NonZeroUsize::new(options.memory_cache_entries).unwrap_or(NonZeroUsize::MIN);
         Arc::new(Storage {
             store,
+            health,
             queue,
             counters,
             memory_cache: Mutex::new(LruCache::new(entries)),
@@ -99,7 +125,8 @@ impl Storage {
         })
     }
 
-    /// The store behind the queue (reads, claims, reports).
+    /// The store behind the queue (reads, claims, reports); every call through it counts toward
+    /// the store's health.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -135,8 +162,9 @@ impl Storage {
         }
     }
 
-    /// `Ok` when the database is usable, else why not.
-    pub fn readiness(&self) -> Result<(), String> {
+    /// `Ok` once the database is connected and migrated, else why not. A store that is
+    /// connected but failing is still connected: see [`Storage::readiness`].
+    pub fn connected(&self) -> Result<(), String> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -146,6 +174,28 @@ impl Storage {
             .ok()
             .and_then(|reason| reason.clone());
         Err(reason.unwrap_or_else(|| "the database is not ready".to_string()))
+    }
+
+    /// `Ok` when the database is connected and its calls succeed, else why not (for `/readyz`
+    /// and for callers that skip the store while it fails).
+    pub fn readiness(&self) -> Result<(), String> {
+        self.connected()?;
+        self.health.failing().map_or(Ok(()), Err)
+    }
+
+    /// [`Storage::readiness`], after pinging the store when it is failing (bounded to a second),
+    /// so that a recovery is noticed even when no request reaches this replica.
+    pub async fn check_readiness(&self) -> Result<(), String> {
+        if self.connected().is_ok() && self.health.failing().is_some() {
+            let ping = tokio::time::timeout(READINESS_PING_TIMEOUT, self.store.ping()).await;
+            if ping.is_err() {
+                self.health.record_failure(&format!(
+                    "the store did not answer a ping within {} ms",
+                    READINESS_PING_TIMEOUT.as_millis()
+                ));
+            }
+        }
+        self.readiness()
     }
 
     /// Charges an LLM answer (see [`Store::claim_llm`]).
@@ -193,6 +243,200 @@ impl Storage {
             memory.put(key.to_string(), (now_unix, answer.clone()));
         }
         self.enqueue(write);
+    }
+}
+
+/// The store's health as its calls tell it: failed calls in a row and the last error.
+struct Health {
+    backend: Backend,
+    failures_in_a_row: AtomicU32,
+    last_error: Mutex<String>,
+}
+
+impl Health {
+    fn new(backend: Backend) -> Health {
+        Health {
+            backend,
+            failures_in_a_row: AtomicU32::new(0),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+
+    fn record<T>(&self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => self.record_success(),
+            Err(error) => self.record_failure(&error.to_string()),
+        }
+    }
+
+    fn record_success(&self) {
+        let failures = self.failures_in_a_row.swap(0, Ordering::AcqRel);
+        if failures >= FAILURES_BEFORE_NOT_READY {
+            tracing::info!(
+                backend = self.backend.as_str(),
+                "store calls succeed again; /readyz reports ready"
+            );
+        }
+    }
+
+    fn record_failure(&self, error: &str) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = error.to_string();
+        }
+        let failures = self.failures_in_a_row.fetch_add(1, Ordering::AcqRel) + 1;
+        if failures == FAILURES_BEFORE_NOT_READY {
+            tracing::warn!(
+                backend = self.backend.as_str(),
+                %error,
+                failures,
+                "store calls keep failing; /readyz reports not ready until one succeeds"
+            );
+        }
+    }
+
+    /// Why the store counts as failing, when it does.
+    fn failing(&self) -> Option<String> {
+        let failures = self.failures_in_a_row.load(Ordering::Acquire);
+        if failures < FAILURES_BEFORE_NOT_READY {
+            return None;
+        }
+        let error = self
+            .last_error
+            .lock()
+            .map(|last| last.clone())
+            .unwrap_or_default();
+        Some(format!(
+            "the {} store is failing ({failures} calls in a row failed; the last: {error})",
+            self.backend.as_str()
+        ))
+    }
+}
+
+/// A store whose every call's outcome is recorded in a [`Health`].
+struct Watched {
+    inner: Arc<dyn Store>,
+    health: Arc<Health>,
+}
+
+impl Watched {
+    fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.health.record(&result);
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Watched {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    fn reopened(&self) -> u64 {
+        self.inner.reopened()
+    }
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        self.note(self.inner.migrate().await)
+    }
+    async fn write_batch(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.note(self.inner.write_batch(writes).await)
+    }
+    async fn claim_llm(&self, claim: &LlmClaim) -> Result<ClaimOutcome, StoreError> {
+        self.note(self.inner.claim_llm(claim).await)
+    }
+    async fn usage(&self, scope: &BudgetScope, day: &str) -> Result<Usage, StoreError> {
+        self.note(self.inner.usage(scope, day).await)
+    }
+    async fn cached_answer_json(
+        &self,
+        key: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        self.note(self.inner.cached_answer_json(key, oldest_unix).await)
+    }
+    async fn first_sighting(
+        &self,
+        interaction_id: &str,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        self.note(self.inner.first_sighting(interaction_id, now_unix).await)
+    }
+    async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {
+        self.note(self.inner.purge_older_than(days, now_unix).await)
+    }
+    async fn report(&self, since_days: u32, now_unix: i64) -> Result<Report, StoreError> {
+        self.note(self.inner.report(since_days, now_unix).await)
+    }
+    async fn guild_stats(
+        &self,
+        guild_hash: &str,
+        since_days: u32,
+        now_unix: i64,
+    ) -> Result<GuildStats, StoreError> {
+        self.note(
+            self.inner
+                .guild_stats(guild_hash, since_days, now_unix)
+                .await,
+        )
+    }
+    async fn dump(&self) -> Result<Dump, StoreError> {
+        self.note(self.inner.dump().await)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.note(self.inner.ping().await)
+    }
+    async fn conversation_turns(
+        &self,
+        conversation: &str,
+        turns: usize,
+        oldest_unix: i64,
+    ) -> Result<Vec<PriorTurn>, StoreError> {
+        self.note(
+            self.inner
+                .conversation_turns(conversation, turns, oldest_unix)
+                .await,
+        )
+    }
+    async fn record_turn(
+        &self,
+        conversation: &str,
+        turn: &PriorTurn,
+        at_unix: i64,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.note(
+            self.inner
+                .record_turn(conversation, turn, at_unix, keep)
+                .await,
+        )
+    }
+    async fn conversation_active_since(
+        &self,
+        conversation: &str,
+        oldest_unix: i64,
+    ) -> Result<bool, StoreError> {
+        self.note(
+            self.inner
+                .conversation_active_since(conversation, oldest_unix)
+                .await,
+        )
+    }
+    async fn link_message(
+        &self,
+        message: &str,
+        conversation: ConversationKey,
+        at_unix: i64,
+    ) -> Result<(), StoreError> {
+        self.note(
+            self.inner
+                .link_message(message, conversation, at_unix)
+                .await,
+        )
+    }
+    async fn linked_conversation(
+        &self,
+        message: &str,
+        oldest_unix: i64,
+    ) -> Result<Option<ConversationKey>, StoreError> {
+        self.note(self.inner.linked_conversation(message, oldest_unix).await)
     }
 }
 

@@ -14,7 +14,7 @@
 //! retries it, so a repeated id is never a legitimate second delivery.
 //!
 //! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded,
-//! the database is usable and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
+//! the database is connected and its calls succeed, and the server is not shutting down) and `GET /metrics` (Prometheus / OpenMetrics text).
 //!
 //! Handler tasks are tracked with [`InFlight`]: shutdown waits for deferred answers still being
 //! edited, and a handler that fails or panics is answered with a short notice.
@@ -25,9 +25,8 @@ use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::{request, Dispatcher, Responder};
 use crate::metrics::Metrics;
 use crate::util::clock::now_unix;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -79,6 +78,14 @@ pub struct HttpSettings {
     /// Also serve `/metrics` on the public interactions port (`GUIDEBOT_HTTP_PUBLIC_METRICS`);
     /// off by default: metrics go to their own address (`metrics.addr`).
     pub metrics_on_public_port: bool,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may sit idle before its next request (`GUIDEBOT_HTTP_HEADER_TIMEOUT_SECS`): a
+    /// stalled or idle connection is closed after this, so it cannot hold a slot for long.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a whole request body once its headers arrived
+    /// (`GUIDEBOT_HTTP_BODY_TIMEOUT_SECS`): one deadline for the whole body, not per chunk, so a
+    /// body sent a byte at a time cannot hold the connection; past it the answer is 408.
+    pub body_timeout: Duration,
 }
 
 /// Default cap on open connections: under systemd's default soft file limit of 1,024.
@@ -114,6 +121,8 @@ impl HttpSettings {
             replay_window: DEFAULT_REPLAY_WINDOW,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             metrics_on_public_port: false,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 
@@ -209,12 +218,9 @@ impl AppState {
 /// only when `metrics_on_public_port` says so (metrics can reveal traffic and usage; by default
 /// they have their own address). Usable without a socket, e.g. with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
-    let limit = state.inner.settings.max_body_bytes;
+    // The interactions handler reads its body itself, bounded in size and time.
     let router = Router::new()
-        .route(
-            "/interactions",
-            post(interactions).layer(DefaultBodyLimit::max(limit)),
-        )
+        .route("/interactions", post(interactions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let router = if state.inner.settings.metrics_on_public_port {
@@ -225,20 +231,53 @@ pub fn app(state: AppState) -> Router {
     router.with_state(state)
 }
 
-/// How long a client may take to send a request's headers, and how long a kept-alive connection
-/// may sit idle before its next request: a stalled or idle connection is closed after this.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send a request's body once its headers arrived.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`HttpSettings::header_timeout`]: headers, or the next request on a kept-alive
+/// connection, within 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`HttpSettings::body_timeout`]: a whole body within 10 s of its headers.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between two attempts after `accept` fails (out of file descriptors, ...).
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Accept failures are logged at most this often: out of file descriptors with clients queueing,
+/// every freed descriptor is taken at once and the next `accept` fails again, hundreds of times a
+/// second.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Logs `accept` failures at most once per [`ACCEPT_LOG_INTERVAL`], each line saying how many
+/// failed since the previous one (`/metrics` counts every one).
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, error: &std::io::Error, retry_in: Duration) {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|at| at.elapsed() < ACCEPT_LOG_INTERVAL)
+        {
+            return;
+        }
+        tracing::warn!(
+            %error,
+            failures = self.unlogged,
+            retry_in_ms = retry_in.as_millis() as u64,
+            "accept failed (logged at most once a second; failures = how many since the last line)"
+        );
+        self.unlogged = 0;
+        self.last_logged = Some(Instant::now());
+    }
+}
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, marks the replica
 /// not ready, lets requests in progress finish and waits (up to 30 s) for deferred answers still
 /// being edited.
 ///
-/// Hostile or stalled clients cannot hold it: headers must arrive within [`HEADER_READ_TIMEOUT`]
-/// (which also bounds an idle keep-alive connection), a body within [`BODY_READ_TIMEOUT`], and at
+/// Hostile or stalled clients cannot hold it: headers must arrive within
+/// [`HttpSettings::header_timeout`] (which also bounds an idle keep-alive connection), a whole body
+/// within [`HttpSettings::body_timeout`] (else 408 and the connection is closed), and at
 /// most `settings.max_connections` connections are open at once — past that, new ones wait in the
 /// listen backlog until a slot frees (a stalled one frees its slot within the timeouts). Accept
 /// errors (out of file descriptors) are retried with back-off, not in a busy loop.
@@ -251,20 +290,19 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP interactions endpoint listening");
     }
-    let router = app(state.clone()).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        BODY_READ_TIMEOUT,
-    ));
+    let router = app(state.clone());
     let slots = Arc::new(tokio::sync::Semaphore::new(
         state.inner.settings.max_connections.max(1),
     ));
     let open = OpenConnections::default();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(state.inner.settings.header_timeout)
         .keep_alive(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(5);
+    let mut accept_failures = AcceptFailures::default();
     loop {
         // At the cap, the oldest connection that never completed a request's headers (a stalled
         // or idle client) makes room, so stalled clients cannot lock real ones out.
@@ -283,7 +321,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                    accept_failures.record(&error, backoff);
                     state.inner.metrics.reject("accept_error");
                     drop(permit);
                     // Out of file descriptors: make room too.
@@ -412,11 +450,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"status": "not_ready", "reason": "the index has no passages"}),
         )
-    } else if let Some(Err(reason)) = inner
-        .dispatcher
-        .storage()
-        .map(|storage| storage.readiness())
-    {
+    } else if let Some(Err(reason)) = match inner.dispatcher.storage() {
+        Some(storage) => Some(storage.check_readiness().await),
+        None => None,
+    } {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"status": "not_ready", "reason": reason}),
@@ -471,26 +508,92 @@ struct Peek {
     id: Option<String>,
 }
 
-async fn interactions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+/// Why a request body could not be read.
+enum BodyError {
+    /// Longer than `max_body_bytes` (declared or sent).
+    TooLarge,
+    /// Not all there within `body_timeout`.
+    TimedOut,
+    /// The connection failed while reading it.
+    Unreadable,
+}
+
+/// Reads a whole request body, at most `limit` bytes, within `deadline` of the call: one deadline
+/// for the whole body, so a client trickling bytes cannot hold the connection.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, BodyError> {
+    use futures::StreamExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let read = async {
+        let mut chunks = body.into_data_stream();
+        let mut whole: Option<Bytes> = None;
+        let mut joined: Vec<u8> = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+            let so_far = whole.as_ref().map_or(joined.len(), Bytes::len);
+            if so_far + chunk.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            // Most bodies arrive in one chunk: keep it without copying.
+            match whole.take() {
+                None if joined.is_empty() => whole = Some(chunk),
+                first => {
+                    if let Some(first) = first {
+                        joined.extend_from_slice(&first);
+                    }
+                    joined.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(whole.unwrap_or_else(|| Bytes::from(joined)))
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(BodyError::TimedOut))
+}
+
+async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let inner = &state.inner;
-    let body = match body {
+    let settings = &inner.settings;
+    let body = match read_body(
+        &headers,
+        body,
+        settings.max_body_bytes,
+        settings.body_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        Err(BodyError::TooLarge) => {
             return reject(
                 inner,
                 "too_large",
                 StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body larger than {} bytes", settings.max_body_bytes),
+            );
+        }
+        Err(BodyError::TimedOut) => {
+            return reject(
+                inner,
+                "body_timeout",
+                StatusCode::REQUEST_TIMEOUT,
                 &format!(
-                    "request body larger than {} bytes",
-                    inner.settings.max_body_bytes
+                    "the request body did not arrive within {} ms",
+                    settings.body_timeout.as_millis()
                 ),
             );
         }
-        Err(_) => {
+        Err(BodyError::Unreadable) => {
             return reject(
                 inner,
                 "malformed",

@@ -1532,7 +1532,7 @@ async fn guidebot_stats_counts_questions_refusals_votes_hand_offs_and_llm_use() 
              Refused: 1 (50%)\n\
              Feedback: 1 👍 / 1 👎\n\
              Hand-offs to helpers: 1\n\
-             LLM today: 1 answers (budget 20), 850 tokens (budget 100000)\n\
+             LLM answers today: 1 (budget 20); tokens: 850 (budget 100000)\n\
              **Top unanswered**\n\
              1× {REFUSED}"
         )

@@ -587,7 +587,7 @@ impl Dispatcher {
             let limit =
                 |value: Option<u64>| value.map_or("no limit".to_string(), |v| v.to_string());
             text.push_str(&format!(
-                "\nLLM today: {} answers (budget {}), {} tokens (budget {})",
+                "\nLLM answers today: {} (budget {}); tokens: {} (budget {})",
                 usage.requests,
                 limit(budget.guild_requests_per_day),
                 usage.tokens,

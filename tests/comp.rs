@@ -693,6 +693,14 @@ fn pay_questions_name_what_the_tables_do_not_cover_and_never_a_covered_company()
         data.not_in_pay_tables("MLE comp in tel aviv").as_deref(),
         Some("Tel Aviv")
     );
+    // Parts of pay the tables do not carry make a pay question of their own, named most specific
+    // first; one a guide mentions ("vesting") is covered.
+    assert!(data.asks_for_pay("does google do a 401k match"));
+    assert_eq!(
+        data.not_in_pay_tables("typical signing bonus for meta E4?")
+            .as_deref(),
+        Some("signing bonus")
+    );
     // Whole words only: "amazonian" is not Amazon, "turkeys" not Turkey.
     assert_eq!(data.not_in_pay_tables("amazonian pay for turkeys"), None);
     assert_eq!(data.not_in_pay_tables("meta E4 DS salary"), None);
@@ -707,7 +715,7 @@ fn pay_questions_name_what_the_tables_do_not_cover_and_never_a_covered_company()
     .unwrap();
     std::fs::write(
         dir.path().join(guidebot::comp::ALIASES_FILE_NAME),
-        "[companies]\n\"Meta\" = [\"fb\"]\n[not_covered]\nemployers = [\"Netflix\", \"fb\", \"Airbnb\"]\nplaces = [\"Berlin\"]\n",
+        "[companies]\n\"Meta\" = [\"fb\"]\n[not_covered]\nemployers = [\"Netflix\", \"fb\", \"Airbnb\"]\nplaces = [\"Berlin\"]\npay = [\"vesting\", \"signing bonus\"]\n",
     )
     .unwrap();
     let corpus = Corpus::load(dir.path()).unwrap();
@@ -721,5 +729,11 @@ fn pay_questions_name_what_the_tables_do_not_cover_and_never_a_covered_company()
     assert_eq!(
         data.not_in_pay_tables("salary in berlin").as_deref(),
         Some("Berlin")
+    );
+    // The guide mentions "PPU vesting cycles": vesting is covered; a signing bonus is not.
+    assert_eq!(data.not_in_pay_tables("vesting at openai"), None);
+    assert_eq!(
+        data.not_in_pay_tables("signing bonus at openai").as_deref(),
+        Some("signing bonus")
     );
 }

@@ -20,6 +20,10 @@ pub struct CompanyAliases {
     /// `[not_covered]`), as written: a pay question naming one is refused with that name instead
     /// of being answered with other companies' rows.
     pub not_covered: Vec<String>,
+    /// Parts of pay the tables do not carry ("signing bonus", "401k"; the file's
+    /// `[not_covered] pay`): naming one makes a question a pay question, refused with that name
+    /// unless a guide's text mentions it.
+    pub not_covered_pay: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +45,8 @@ struct NotCoveredFile {
     employers: Vec<String>,
     #[serde(default)]
     places: Vec<String>,
+    #[serde(default)]
+    pay: Vec<String>,
 }
 
 /// Role codes known even without a data file, so tables in any corpus split "Meta DS" correctly.
@@ -95,19 +101,22 @@ impl CompanyAliases {
             .into_iter()
             .map(|(code, spellings)| (code.trim().to_string(), spellings))
             .collect();
-        let not_covered = file
-            .not_covered
-            .employers
-            .into_iter()
-            .chain(file.not_covered.places)
-            .map(|name| name.trim().to_string())
-            .filter(|name| !name.is_empty())
-            .collect();
-        Ok(CompanyAliases::with_default_roles(
-            companies,
-            roles,
-            not_covered,
-        ))
+        let trimmed = |names: Vec<String>| -> Vec<String> {
+            names
+                .into_iter()
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty())
+                .collect()
+        };
+        let NotCoveredFile {
+            employers,
+            places,
+            pay,
+        } = file.not_covered;
+        let not_covered = trimmed(employers.into_iter().chain(places).collect());
+        let mut aliases = CompanyAliases::with_default_roles(companies, roles, not_covered);
+        aliases.not_covered_pay = trimmed(pay);
+        Ok(aliases)
     }
 
     fn with_default_roles(
@@ -137,6 +146,7 @@ impl CompanyAliases {
             companies,
             roles,
             not_covered,
+            not_covered_pay: Vec::new(),
         }
     }
 

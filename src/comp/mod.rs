@@ -164,7 +164,16 @@ impl CompData {
     /// `corpus.dir/company-aliases.toml` (optional). A comp table with an unreadable cell is an error
     /// naming the file and row line.
     pub fn from_corpus(corpus: &Corpus) -> Result<CompData, CorpusError> {
-        let aliases = CompanyAliases::load(&corpus.dir)?;
+        let mut aliases = CompanyAliases::load(&corpus.dir)?;
+        // A part of pay the guides do talk about is covered, whatever the list says.
+        let texts: Vec<String> = corpus
+            .passages()
+            .map(|passage| format!(" {} ", words_of(&passage.text).join(" ")))
+            .collect();
+        aliases.not_covered_pay.retain(|part| {
+            let wanted = format!(" {} ", words_of(part).join(" "));
+            !texts.iter().any(|text| text.contains(&wanted))
+        });
         let mut records = Vec::new();
         let mut warnings = Vec::new();
         for guide in &corpus.guides {
@@ -356,6 +365,9 @@ impl CompData {
             return true;
         }
         let lowered = format!(" {} ", words.join(" "));
+        if self.uncovered_pay_part(&lowered).is_some() {
+            return true;
+        }
         let makes = words.iter().any(|word| word == "make" || word == "makes");
         if makes && lowered.contains(" how much ") {
             return true;
@@ -388,14 +400,18 @@ impl CompData {
     }
 
     /// What a pay question names that the pay tables have no row for: a level ("L5", "senior"; see
-    /// [`CompData::unlisted_level`]), or an employer or place from the aliases file's
-    /// `[not_covered]` list that no table covers ("Airbnb", "London"). Answering such a question
+    /// [`CompData::unlisted_level`]), a part of pay no guide mentions ("signing bonus"), or an
+    /// employer or place from the aliases file's `[not_covered]` list that no table covers
+    /// ("Airbnb", "London"). Answering such a question
     /// with the rows there are would quote another company's or country's pay as if it answered.
     pub fn not_in_pay_tables(&self, question: &str) -> Option<String> {
         if let Some(level) = self.unlisted_level(question) {
             return Some(level);
         }
         let lowered = format!(" {} ", words_of(question).join(" "));
+        if let Some(part) = self.uncovered_pay_part(&lowered) {
+            return Some(part);
+        }
         let covered = self.companies();
         self.aliases
             .not_covered
@@ -407,6 +423,16 @@ impl CompData {
                 })
             })
             .find(|name| lowered.contains(&format!(" {} ", words_of(name).join(" "))))
+            .cloned()
+    }
+
+    /// The first part of pay from `[not_covered] pay` that `spaced_words` (the question's words,
+    /// space-joined and space-padded) names.
+    fn uncovered_pay_part(&self, spaced_words: &str) -> Option<String> {
+        self.aliases
+            .not_covered_pay
+            .iter()
+            .find(|part| spaced_words.contains(&format!(" {} ", words_of(part).join(" "))))
             .cloned()
     }
 

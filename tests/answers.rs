@@ -8,16 +8,18 @@ use guidebot::engine::AnswerOptions;
 
 use support::setup::bundled_engine as engine;
 
+/// The default answer to `question` (extractive unless the engine has an LLM).
+async fn ask(engine: &guidebot::engine::Engine, question: &str) -> guidebot::answer::Answer {
+    engine
+        .answer(question, &AnswerOptions::default())
+        .await
+        .expect("a non-empty question always gets an answer")
+}
+
 #[tokio::test]
 async fn extractive_answers_quote_the_guide_with_figures_intact() {
     let engine = engine(None);
-    let answer = engine
-        .answer(
-            "whats the TC for a google L4 MLE?",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(&engine, "whats the TC for a google L4 MLE?").await;
     assert_eq!(answer.mode, AnswerMode::Extractive);
     assert!(!answer.refused);
     assert!(answer.answer.contains("$300k–$430k"), "{}", answer.answer);
@@ -44,10 +46,7 @@ async fn an_empty_question_is_the_only_error() {
         .answer("   ", &AnswerOptions::default())
         .await
         .is_err());
-    let answer = engine
-        .answer("🤔🤔", &AnswerOptions::default())
-        .await
-        .unwrap();
+    let answer = ask(&engine, "🤔🤔").await;
     assert!(answer.refused);
 }
 
@@ -92,13 +91,7 @@ fn engine_over(markdown: &str) -> (tempfile::TempDir, guidebot::engine::Engine) 
 #[tokio::test]
 async fn a_guides_own_question_is_not_the_answer_unless_questions_are_asked_for() {
     let (_dir, engine) = question_list_engine();
-    let answer = engine
-        .answer(
-            "what is the kv cache and why does it matter",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(&engine, "what is the kv cache and why does it matter").await;
     assert!(!answer.refused, "{}", answer.answer);
     assert!(
         answer.answer.contains("dominates memory"),
@@ -107,13 +100,7 @@ async fn a_guides_own_question_is_not_the_answer_unless_questions_are_asked_for(
     );
     assert_eq!(answer.citations[0].section_id, "transformer-internals");
     // Asked which questions come up, the list is the answer.
-    let answer = engine
-        .answer(
-            "what questions do they ask about the kv cache",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(&engine, "what questions do they ask about the kv cache").await;
     assert!(
         answer
             .answer
@@ -126,13 +113,11 @@ async fn a_guides_own_question_is_not_the_answer_unless_questions_are_asked_for(
 #[tokio::test]
 async fn a_lead_in_is_read_with_the_list_it_introduces() {
     let engine = engine(None);
-    let answer = engine
-        .answer(
-            "what actually changes in the day-to-day when you go from junior to mid?",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(
+        &engine,
+        "what actually changes in the day-to-day when you go from junior to mid?",
+    )
+    .await;
     assert!(
         answer.answer.contains("three concrete ways:"),
         "{}",
@@ -149,19 +134,14 @@ async fn a_lead_in_is_read_with_the_list_it_introduces() {
 #[tokio::test]
 async fn member_of_technical_staff_is_a_title_not_the_staff_level() {
     let engine = engine(None);
-    let answer = engine
-        .answer(
-            "base salary for a mid level member of technical staff at anthropic?",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(
+        &engine,
+        "base salary for a mid level member of technical staff at anthropic?",
+    )
+    .await;
     assert!(!answer.refused, "{}", answer.answer);
     assert!(answer.answer.contains("$300k–$400k"), "{}", answer.answer);
-    let answer = engine
-        .answer("staff MLE TC at google", &AnswerOptions::default())
-        .await
-        .unwrap();
+    let answer = ask(&engine, "staff MLE TC at google").await;
     assert!(answer.refused, "{}", answer.answer);
     assert!(
         answer.answer.contains("no figures for staff"),
@@ -186,10 +166,7 @@ async fn pay_for_an_employer_or_place_the_tables_do_not_cover_is_refused_by_name
             "new grad",
         ),
     ] {
-        let answer = engine
-            .answer(question, &AnswerOptions::default())
-            .await
-            .unwrap();
+        let answer = ask(&engine, question).await;
         assert!(answer.refused, "{question}: {}", answer.answer);
         assert!(
             answer.answer.contains(&format!("no figures for {missing}")),
@@ -208,10 +185,7 @@ async fn pay_for_an_employer_or_place_the_tables_do_not_cover_is_refused_by_name
             "$300k–$430k",
         ),
     ] {
-        let answer = engine
-            .answer(question, &AnswerOptions::default())
-            .await
-            .unwrap();
+        let answer = ask(&engine, question).await;
         assert!(!answer.refused, "{question}: {}", answer.answer);
         assert!(
             answer.answer.contains(figure),
@@ -219,26 +193,18 @@ async fn pay_for_an_employer_or_place_the_tables_do_not_cover_is_refused_by_name
             answer.answer
         );
     }
-    let answer = engine
-        .answer(
-            "which companies hire for causal inference, like airbnb?",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(
+        &engine,
+        "which companies hire for causal inference, like airbnb?",
+    )
+    .await;
     assert!(!answer.refused, "{}", answer.answer);
 }
 
 #[tokio::test]
 async fn a_list_item_is_read_on_to_the_sentence_that_answers() {
     let engine = engine(None);
-    let answer = engine
-        .answer(
-            "why do people bomb the system design round at mid",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(&engine, "why do people bomb the system design round at mid").await;
     // The rubric item's label and first sentence are not the answer; its last sentence is.
     assert!(
         answer.answer.contains("jump to model architecture"),
@@ -261,10 +227,7 @@ async fn the_sentence_that_introduces_an_idea_leads_its_elaboration() {
          ## Revenue\n\n\
          Revenue per user divides the period's revenue by its active users.\n",
     );
-    let answer = engine
-        .answer("what does bounce rate measure", &AnswerOptions::default())
-        .await
-        .unwrap();
+    let answer = ask(&engine, "what does bounce rate measure").await;
     assert!(!answer.refused, "{}", answer.answer);
     assert!(
         answer.answer.contains("leave without any further action"),
@@ -291,13 +254,11 @@ async fn a_lead_in_ending_its_section_is_read_with_the_next_sections_list() {
          The general coding round is much like a software engineering one: data structures and \
          algorithms.\n",
     );
-    let answer = engine
-        .answer(
-            "which algorithms do i need to code from scratch in the ml coding round",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(
+        &engine,
+        "which algorithms do i need to code from scratch in the ml coding round",
+    )
+    .await;
     assert!(!answer.refused, "{}", answer.answer);
     assert!(
         answer.answer.contains("The most common ones include:"),
@@ -317,13 +278,11 @@ async fn a_lead_in_ending_its_section_is_read_with_the_next_sections_list() {
 #[tokio::test]
 async fn mlsd_is_read_as_ml_system_design() {
     let engine = engine(None);
-    let answer = engine
-        .answer(
-            "what are interviewers grading on in an MLSD interview?",
-            &AnswerOptions::default(),
-        )
-        .await
-        .unwrap();
+    let answer = ask(
+        &engine,
+        "what are interviewers grading on in an MLSD interview?",
+    )
+    .await;
     assert!(!answer.refused, "{}", answer.answer);
     assert!(
         answer.answer.contains("Problem framing"),
@@ -348,10 +307,7 @@ async fn common_abbreviations_of_the_field_find_their_passages() {
         ("which hyperparams matter most", "learning rate"),
         ("rec sys stages?", "candidate generation"),
     ] {
-        let answer = engine
-            .answer(question, &AnswerOptions::default())
-            .await
-            .unwrap();
+        let answer = ask(&engine, question).await;
         assert!(!answer.refused, "{question}: {}", answer.answer);
         assert!(
             answer.answer.contains(wanted),

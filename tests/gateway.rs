@@ -1260,6 +1260,153 @@ async fn unpinged_message_in_the_bots_thread(message_content: bool) {
     bot.stop().await;
 }
 
+/// A thread someone else opened in the server's channel (a community thread), registered at the
+/// fake so `GET /channels/{id}` describes it as Discord does: type 11, owned by `owner`.
+fn community_thread(bot: &Bot, owner: u64) -> u64 {
+    let thread = fd::next_snowflake();
+    bot.fake.add_channel(json!({
+        "id": thread.to_string(),
+        "type": 11,
+        "guild_id": fd::GUILD_ID.to_string(),
+        "parent_id": fd::CHANNEL_ID.to_string(),
+        "name": "comp chat",
+        "owner_id": owner.to_string(),
+        "thread_metadata": {
+            "archived": false,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": fd::TIMESTAMP,
+            "locked": false
+        }
+    }));
+    thread
+}
+
+/// Issue 16: a thread the bot answered in is one of its conversations even when someone else
+/// opened it. A mention there is answered in the thread (no new thread, no reply chain), and a
+/// second mention, "and at Meta?", is read with the first question (Google L4 pay): Meta's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_in_someone_elses_thread_makes_the_thread_a_conversation() {
+    let finished = Finished::new();
+    let bot = Bot::start(Setup {
+        observer: Some(finished.clone()),
+        ..Setup::with(&["GUIDEBOT_MENTION_THREADS"])
+    })
+    .await;
+    let thread = community_thread(&bot, 111);
+    let question = bot.mention("whats the total comp for a google L4 MLE?", 112, thread);
+    let question_id = bot.post(question).await;
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread.to_string());
+    assert_eq!(first.json()["message_reference"]["message_id"], question_id);
+    assert_shows(first.json(), "$300k–$430k");
+    finished.wait_for(1).await;
+
+    // Not a reply to the answer: only the thread ties it to the first question.
+    let follow_up = bot.mention("and at Meta?", 113, thread);
+    let follow_up_id = bot.post(follow_up).await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), thread.to_string());
+    assert_eq!(
+        second.json()["message_reference"]["message_id"],
+        follow_up_id
+    );
+    assert_eq!(second.json()["allowed_mentions"]["parse"], json!([]));
+    let text = answer_text(&second);
+    assert!(text.contains("$300k–$420k"), "Meta's row: {text}");
+    finished.wait_for(2).await;
+    let report = &finished.reports()[1];
+    assert_eq!(report.command, guidebot::bot::Command::Mention);
+    assert!(report.follow_up, "answered as a follow-up: {report:?}");
+    assert!(!report.citations.is_empty(), "cited: {report:?}");
+    assert!(
+        !bot.fake
+            .requests()
+            .iter()
+            .any(|r| r.is("POST", THREAD_FROM_MESSAGE)),
+        "answered in the thread it was asked in, never in a new one"
+    );
+    bot.stop().await;
+}
+
+/// Issue 16: in someone else's thread the bot answered in, with the Message Content intent, a
+/// message without a mention is answered only when the guides cover it, as a follow-up (Meta's
+/// row after Google L4 pay); off-topic chatter gets nothing at all, not even a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_someone_elses_thread_unpinged_messages_are_answered_only_when_covered() {
+    let finished = Finished::new();
+    let bot = Bot::start(Setup {
+        observer: Some(finished.clone()),
+        ..Setup::with(&["GUIDEBOT_MESSAGE_CONTENT_INTENT"])
+    })
+    .await;
+    let thread = community_thread(&bot, 121);
+    bot.post(bot.mention("whats the total comp for a google L4 MLE?", 122, thread))
+        .await;
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread.to_string());
+    finished.wait_for(1).await;
+
+    let lunch = human_message("anyone want to grab lunch?", 123, thread, &[]);
+    bot.post(bot.as_delivered(lunch).await).await;
+    finished.wait_for(2).await;
+    let report = &finished.reports()[1];
+    assert_eq!(report.command, guidebot::bot::Command::AutoAnswer);
+    assert_eq!(report.outcome, guidebot::bot::Outcome::Refused);
+    assert_eq!(channel_posts(&bot), 1, "no post for the off-topic message");
+
+    let covered = human_message("and at Meta?", 124, thread, &[]);
+    let covered_id = bot.post(bot.as_delivered(covered).await).await;
+    let second = nth_channel_post(&bot, 2).await;
+    assert_eq!(second.param("channel_id"), thread.to_string());
+    assert_eq!(second.json()["message_reference"]["message_id"], covered_id);
+    let text = answer_text(&second);
+    assert!(text.contains("$300k–$420k"), "Meta's row: {text}");
+    finished.wait_for(3).await;
+    let report = &finished.reports()[2];
+    assert_eq!(report.command, guidebot::bot::Command::AutoAnswer);
+    assert_eq!(report.outcome, guidebot::bot::Outcome::Answered);
+    assert!(report.follow_up, "answered as a follow-up: {report:?}");
+    assert_eq!(channel_posts(&bot), 2);
+    bot.stop().await;
+}
+
+/// In the bot's own answer thread, a message without a mention is still answered whatever it
+/// asks: a refused follow-up gets its refusal, as before issue 16's quiet rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_bots_own_thread_an_unpinged_refused_follow_up_still_gets_the_refusal() {
+    let finished = Finished::new();
+    let bot = Bot::start(Setup {
+        observer: Some(finished.clone()),
+        ..Setup::with(&[
+            "GUIDEBOT_MENTION_THREADS",
+            "GUIDEBOT_MESSAGE_CONTENT_INTENT",
+        ])
+    })
+    .await;
+    let question = bot.mention(
+        "whats the total comp for a google L4 MLE?",
+        131,
+        fd::CHANNEL_ID,
+    );
+    let thread: u64 = bot.post(question).await.parse().unwrap();
+    let first = nth_channel_post(&bot, 1).await;
+    assert_eq!(first.param("channel_id"), thread.to_string());
+    finished.wait_for(1).await;
+
+    let lunch = human_message("anyone want to grab lunch?", 131, thread, &[]);
+    let lunch_id = bot.post(bot.as_delivered(lunch).await).await;
+    let refusal = nth_channel_post(&bot, 2).await;
+    assert_eq!(refusal.param("channel_id"), thread.to_string());
+    assert_eq!(refusal.json()["message_reference"]["message_id"], lunch_id);
+    assert_eq!(refusal.json()["allowed_mentions"]["parse"], json!([]));
+    finished.wait_for(2).await;
+    let report = &finished.reports()[1];
+    assert_eq!(report.command, guidebot::bot::Command::Mention);
+    assert_eq!(report.outcome, guidebot::bot::Outcome::Refused);
+    assert_eq!(channel_posts(&bot), 2);
+    bot.stop().await;
+}
+
 /// `/guidebot <sub>` with `options` from user 71, with or without Manage Server; its callback.
 async fn admin(bot: &Bot, sub: &str, options: Value, manage_server: bool) -> RecordedRequest {
     let mut interaction = fd::interaction_command(

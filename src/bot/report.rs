@@ -13,7 +13,8 @@ pub enum Command {
     Ask,
     /// A message that mentioned the bot (answered like `/ask`).
     Mention,
-    /// A new post in an auto-answer channel (answered only when covered).
+    /// A question nobody asked the bot (answered only when covered): a new post in an
+    /// auto-answer channel, or a follow-up without a mention in a thread the bot did not open.
     AutoAnswer,
     /// `/search`.
     Search,

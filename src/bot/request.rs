@@ -3,8 +3,8 @@
 use super::admin::ChannelMode;
 use super::conversation::ConversationKey;
 use serenity::all::{
-    ChannelType, CommandInteraction, ComponentInteraction, Message, PartialChannel, Permissions,
-    ResolvedOption, ResolvedValue, UserId,
+    ChannelType, CommandInteraction, ComponentInteraction, GuildChannel, Message, PartialChannel,
+    Permissions, ResolvedOption, ResolvedValue, UserId,
 };
 
 /// Who asked and where: ids as plain numbers (hashed before anything is stored).
@@ -42,8 +42,10 @@ pub enum BotRequest {
     Mention {
         question: String,
     },
-    /// A new post in an auto-answer channel (or forum): answered only when the guides cover
-    /// it, silent otherwise.
+    /// A question nobody asked the bot: a new post in an auto-answer channel (or forum), or a
+    /// message without a mention in a thread the bot answered in but did not open. Answered only
+    /// when the guides cover it, silent otherwise, so the bot never floods a community thread
+    /// with refusals.
     AutoAnswer {
         question: String,
     },
@@ -208,10 +210,28 @@ pub fn from_command(interaction: &CommandInteraction) -> Invocation {
 
 /// Whether an interaction's channel is a thread (public, private or announcement).
 fn is_thread(channel: &PartialChannel) -> bool {
+    is_thread_type(channel.kind)
+}
+
+/// The channel types Discord uses for threads (public, private, announcement).
+fn is_thread_type(kind: ChannelType) -> bool {
     matches!(
-        channel.kind,
+        kind,
         ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
     )
+}
+
+/// What a server channel is to the bot, read from the channel Discord (or serenity's cache)
+/// describes: a thread (by its type, or by the thread metadata only threads carry) and whether
+/// the bot opened it (its owner), which decides how loud follow-ups there may be.
+pub fn channel_kind(channel: &GuildChannel, bot_user_id: UserId) -> ChannelKind {
+    if is_thread_type(channel.kind) || channel.thread_metadata.is_some() {
+        ChannelKind::Thread {
+            opened_by_bot: channel.owner_id == Some(bot_user_id),
+        }
+    } else {
+        ChannelKind::NotThread
+    }
 }
 
 /// Prefix of the feedback buttons' custom ids.
@@ -254,12 +274,31 @@ pub fn from_component(interaction: &ComponentInteraction) -> Invocation {
     }
 }
 
+/// What a message's channel is, as far as the transport looked it up: whether a mention starts
+/// a thread conversation, and whether follow-ups there may refuse out loud.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChannelKind {
+    /// Not looked up (it could not change the route), or the lookup failed. Read as "not a
+    /// thread" for a mention (a reply chain) and "not the bot's own thread" for a follow-up
+    /// without a mention (quiet): when unsure, the bot neither loses a conversation nor floods.
+    #[default]
+    Unknown,
+    /// Not a thread: a text channel, a forum, a DM.
+    NotThread,
+    /// A thread; `opened_by_bot` when its owner is the bot (its own answer threads), not when
+    /// someone else opened it (a community thread, a forum post the bot auto-answered).
+    Thread { opened_by_bot: bool },
+}
+
 /// Where a message stands in the bot's conversations, as the transport found out before reading
-/// it (the history knows threads and answers; the message says what it replies to).
+/// it (the history knows threads and answers; the message says what it replies to; the channel
+/// says whether it is a thread and whose).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MessageContext {
     /// The message's channel is a thread the bot started or answered in.
     pub in_bot_thread: bool,
+    /// What the message's channel is.
+    pub channel: ChannelKind,
     /// The conversation of the message it replies to, when that is one of the bot's answers.
     pub replied_conversation: Option<ConversationKey>,
     /// The privileged Message Content intent is on, so messages that do not mention the bot
@@ -279,9 +318,12 @@ pub enum MessageRoute {
     NeedsMessageContent,
 }
 
-/// Routes a message: mentions are questions (continuing the conversation they are in, if any);
+/// Routes a message: mentions are questions (continuing the conversation they are in, if any; a
+/// mention in a thread starts that thread's conversation, so the thread becomes one of the bot's);
 /// in a thread the bot answered in, or replying to one of its answers, a message without a
-/// mention is a follow-up too — when its text is readable.
+/// mention is a follow-up too — when its text is readable. In a thread the bot answered in but
+/// did not open, such a message is answered quietly ([`BotRequest::AutoAnswer`]: only when the
+/// guides cover it), since nobody there asked the bot; mentions are always answered.
 pub fn route_message(
     message: &Message,
     bot_user_id: UserId,
@@ -290,12 +332,17 @@ pub fn route_message(
     if message.author.bot || message.author.id == bot_user_id {
         return MessageRoute::Ignore;
     }
+    let mentioned = message.mentions.iter().any(|user| user.id == bot_user_id);
+    let in_thread = matches!(context.channel, ChannelKind::Thread { .. });
     let conversation = if context.in_bot_thread {
         Some(ConversationKey::Thread(message.channel_id.get()))
-    } else {
+    } else if context.replied_conversation.is_some() {
         context.replied_conversation
+    } else if mentioned && in_thread {
+        Some(ConversationKey::Thread(message.channel_id.get()))
+    } else {
+        None
     };
-    let mentioned = message.mentions.iter().any(|user| user.id == bot_user_id);
     if !mentioned && conversation.is_none() {
         return MessageRoute::Ignore;
     }
@@ -307,11 +354,20 @@ pub fn route_message(
             MessageRoute::Ignore
         };
     }
+    let opened_by_bot = context.channel
+        == ChannelKind::Thread {
+            opened_by_bot: true,
+        };
+    let request = if !mentioned && context.in_bot_thread && !opened_by_bot {
+        BotRequest::AutoAnswer { question }
+    } else {
+        BotRequest::Mention { question }
+    };
     MessageRoute::Ask(Invocation {
         user_id: message.author.id.get(),
         guild_id: message.guild_id.map(|id| id.get()),
         channel_id: Some(message.channel_id.get()),
-        request: BotRequest::Mention { question },
+        request,
         conversation,
     })
 }
@@ -353,6 +409,154 @@ pub fn strip_mentions(content: &str, bot_user_id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serenity::all::{ChannelId, GuildId, MessageId, ThreadMetadata, User};
+
+    const BOT: u64 = 42;
+    const THREAD: u64 = 900;
+
+    fn user(id: u64) -> User {
+        let mut user = User::default();
+        user.id = UserId::new(id);
+        user
+    }
+
+    /// A human's message in channel `THREAD` of a server, mentioning the bot or not.
+    fn message(content: &str, mentions_bot: bool) -> Message {
+        let mut message = Message::default();
+        message.id = MessageId::new(901);
+        message.channel_id = ChannelId::new(THREAD);
+        message.guild_id = Some(GuildId::new(7));
+        message.author = user(5);
+        if mentions_bot {
+            message.content = format!("<@{BOT}> {content}");
+            message.mentions = vec![user(BOT)];
+        } else {
+            message.content = content.to_string();
+        }
+        message
+    }
+
+    fn context(in_bot_thread: bool, channel: ChannelKind) -> MessageContext {
+        MessageContext {
+            in_bot_thread,
+            channel,
+            replied_conversation: None,
+            message_content: true,
+        }
+    }
+
+    /// The request and conversation a message is routed to (panics on any other route).
+    fn asked(message: &Message, context: MessageContext) -> (BotRequest, Option<ConversationKey>) {
+        match route_message(message, UserId::new(BOT), context) {
+            MessageRoute::Ask(invocation) => (invocation.request, invocation.conversation),
+            other => panic!("not a question: {other:?}"),
+        }
+    }
+
+    const SOMEONES_THREAD: ChannelKind = ChannelKind::Thread {
+        opened_by_bot: false,
+    };
+    const BOTS_THREAD: ChannelKind = ChannelKind::Thread {
+        opened_by_bot: true,
+    };
+
+    #[test]
+    fn a_mention_in_a_thread_starts_that_threads_conversation() {
+        let mention = message("google L4 pay?", true);
+        let question = || BotRequest::Mention {
+            question: "google L4 pay?".to_string(),
+        };
+        assert_eq!(
+            asked(&mention, context(false, SOMEONES_THREAD)),
+            (question(), Some(ConversationKey::Thread(THREAD)))
+        );
+        // Not a thread, or unknown (the lookup failed): no conversation yet, so the transport
+        // starts a reply chain.
+        for channel in [ChannelKind::NotThread, ChannelKind::Unknown] {
+            assert_eq!(asked(&mention, context(false, channel)), (question(), None));
+        }
+        // A reply to an answer keeps the conversation the answer belongs to.
+        let replying = MessageContext {
+            replied_conversation: Some(ConversationKey::Chain(3)),
+            ..context(false, SOMEONES_THREAD)
+        };
+        assert_eq!(
+            asked(&mention, replying),
+            (question(), Some(ConversationKey::Chain(3)))
+        );
+    }
+
+    #[test]
+    fn unpinged_follow_ups_are_quiet_only_in_threads_the_bot_did_not_open() {
+        let unpinged = message("and at Meta?", false);
+        let thread = Some(ConversationKey::Thread(THREAD));
+        let quiet = BotRequest::AutoAnswer {
+            question: "and at Meta?".to_string(),
+        };
+        let loud = BotRequest::Mention {
+            question: "and at Meta?".to_string(),
+        };
+        assert_eq!(
+            asked(&unpinged, context(true, BOTS_THREAD)),
+            (loud.clone(), thread)
+        );
+        assert_eq!(
+            asked(&unpinged, context(true, SOMEONES_THREAD)),
+            (quiet.clone(), thread)
+        );
+        // Whose thread it is unknown: quiet rather than flooding.
+        assert_eq!(
+            asked(&unpinged, context(true, ChannelKind::Unknown)),
+            (quiet, thread)
+        );
+        // A mention is always answered, refusals included.
+        let mention = message("and at Meta?", true);
+        assert_eq!(
+            asked(&mention, context(true, SOMEONES_THREAD)),
+            (loud, thread)
+        );
+        // A thread the bot never answered in is not its business without a mention.
+        assert_eq!(
+            route_message(&unpinged, UserId::new(BOT), context(false, SOMEONES_THREAD)),
+            MessageRoute::Ignore
+        );
+        // Without the Message Content intent the text is withheld: said in the logs.
+        let withheld = message("", false);
+        let no_content = MessageContext {
+            message_content: false,
+            ..context(true, SOMEONES_THREAD)
+        };
+        assert_eq!(
+            route_message(&withheld, UserId::new(BOT), no_content),
+            MessageRoute::NeedsMessageContent
+        );
+    }
+
+    #[test]
+    fn threads_are_told_by_type_or_metadata_and_their_owner() {
+        let mut channel = GuildChannel::default();
+        channel.kind = ChannelType::Text;
+        assert_eq!(
+            channel_kind(&channel, UserId::new(BOT)),
+            ChannelKind::NotThread
+        );
+        channel.kind = ChannelType::PublicThread;
+        channel.owner_id = Some(UserId::new(BOT));
+        assert_eq!(channel_kind(&channel, UserId::new(BOT)), BOTS_THREAD);
+        channel.kind = ChannelType::PrivateThread;
+        channel.owner_id = Some(UserId::new(5));
+        assert_eq!(channel_kind(&channel, UserId::new(BOT)), SOMEONES_THREAD);
+        // A type serenity does not know, but with thread metadata: still a thread.
+        channel.kind = ChannelType::Unknown(99);
+        let metadata: Result<ThreadMetadata, _> = serde_json::from_value(serde_json::json!({
+            "archived": false,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": "2026-01-01T00:00:00+00:00",
+            "locked": false
+        }));
+        channel.thread_metadata = Some(metadata.expect("thread metadata as Discord sends it"));
+        assert_eq!(channel_kind(&channel, UserId::new(BOT)), SOMEONES_THREAD);
+    }
 
     #[test]
     fn mentions_are_stripped() {

@@ -14,7 +14,7 @@ use crate::bot::conversation::{ConversationHistory, ConversationKey};
 use crate::bot::dispatch::{Dispatcher, Responder, ResponderError};
 use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::report::InteractionReport;
-use crate::bot::request::{self, Invocation, MessageContext, MessageRoute};
+use crate::bot::request::{self, ChannelKind, Invocation, MessageContext, MessageRoute};
 use crate::util::clock::now_unix;
 use crate::util::secret::Secret;
 use anyhow::Context as _;
@@ -426,7 +426,7 @@ impl EventHandler for Handler {
             );
             return;
         }
-        let context = self.message_context(&message, bot_id).await;
+        let context = self.message_context(&ctx, &message, bot_id).await;
         let mut route = request::route_message(&message, bot_id, context);
         let mut auto_thread = None;
         if route == MessageRoute::Ignore {
@@ -504,9 +504,15 @@ impl Handler {
         }
     }
 
-    /// Where a message stands in the bot's conversations: in one of its threads, or replying to
-    /// one of its answers. History errors count as "not in a conversation" (logged).
-    async fn message_context(&self, message: &Message, bot_id: UserId) -> MessageContext {
+    /// Where a message stands in the bot's conversations: in one of its threads, replying to one
+    /// of its answers, in a thread (whose). History errors count as "not in a conversation", a
+    /// channel that cannot be read as [`ChannelKind::Unknown`] (both logged).
+    async fn message_context(
+        &self,
+        ctx: &Context,
+        message: &Message,
+        bot_id: UserId,
+    ) -> MessageContext {
         let history = self.dispatcher.conversations();
         let now = now_unix();
         let in_bot_thread = history
@@ -549,10 +555,52 @@ impl Handler {
             }
             None => None,
         };
+        // The channel is looked up only where it can change the route: a mention that starts a
+        // conversation (in a thread, the thread's), and a message in one of the bot's threads
+        // (whether the bot opened it). Elsewhere `Unknown` routes the same and costs no call.
+        let mentioned = message.mentions.iter().any(|user| user.id == bot_id);
+        let channel = if message.guild_id.is_none() {
+            ChannelKind::NotThread
+        } else if in_bot_thread || (mentioned && replied_conversation.is_none()) {
+            self.channel_kind(ctx, message, bot_id).await
+        } else {
+            ChannelKind::Unknown
+        };
         MessageContext {
             in_bot_thread,
+            channel,
             replied_conversation,
             message_content: self.message_content,
+        }
+    }
+
+    /// What a server message's channel is (a thread, and whether the bot opened it): from
+    /// serenity's cache (the server's channels and active threads), else asked of Discord
+    /// (`GET /channels/{id}`). `Unknown` when it cannot be read (logged).
+    async fn channel_kind(&self, ctx: &Context, message: &Message, bot_id: UserId) -> ChannelKind {
+        let id = message.channel_id;
+        let cached = message.guild_id.and_then(|guild| {
+            let guild = ctx.cache.guild(guild)?;
+            let channel = guild
+                .channels
+                .get(&id)
+                .or_else(|| guild.threads.iter().find(|thread| thread.id == id))?;
+            Some(request::channel_kind(channel, bot_id))
+        });
+        if let Some(kind) = cached {
+            return kind;
+        }
+        match id.to_channel(ctx).await {
+            Ok(serenity::all::Channel::Guild(channel)) => request::channel_kind(&channel, bot_id),
+            Ok(_) => ChannelKind::NotThread,
+            Err(error) => {
+                tracing::debug!(
+                    %error,
+                    channel = id.get(),
+                    "cannot read the message's channel: a mention there is answered as a reply chain, a follow-up without one quietly"
+                );
+                ChannelKind::Unknown
+            }
         }
     }
 

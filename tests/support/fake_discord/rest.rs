@@ -331,30 +331,32 @@ fn answer(
         }
         ("POST", "/channels/{channel_id}/messages/{message_id}/threads") => {
             let parent: u64 = params["channel_id"].parse().unwrap_or(CHANNEL_ID);
-            // A thread started from a message has the message's id.
+            // A thread started from a message has the message's id; like Discord, the fake then
+            // describes it on `GET /channels/{id}` (owned by the bot that opened it).
             let id = params["message_id"].clone();
-            json_response(
-                201,
-                json!({
-                    "id": id,
-                    "type": 11,
-                    "guild_id": GUILD_ID.to_string(),
-                    "parent_id": parent.to_string(),
-                    "owner_id": cfg.bot_user_id.to_string(),
-                    "name": body.get("name").cloned().unwrap_or(json!("thread")),
-                    "last_message_id": null,
-                    "rate_limit_per_user": body.get("rate_limit_per_user").cloned().unwrap_or(json!(0)),
-                    "message_count": 0,
-                    "member_count": 1,
-                    "flags": 0,
-                    "thread_metadata": {
-                        "archived": false,
-                        "auto_archive_duration": body.get("auto_archive_duration").cloned().unwrap_or(json!(1440)),
-                        "archive_timestamp": TIMESTAMP,
-                        "locked": false
-                    }
-                }),
-            )
+            let thread = json!({
+                "id": id,
+                "type": 11,
+                "guild_id": GUILD_ID.to_string(),
+                "parent_id": parent.to_string(),
+                "owner_id": cfg.bot_user_id.to_string(),
+                "name": body.get("name").cloned().unwrap_or(json!("thread")),
+                "last_message_id": null,
+                "rate_limit_per_user": body.get("rate_limit_per_user").cloned().unwrap_or(json!(0)),
+                "message_count": 0,
+                "member_count": 1,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": false,
+                    "auto_archive_duration": body.get("auto_archive_duration").cloned().unwrap_or(json!(1440)),
+                    "archive_timestamp": TIMESTAMP,
+                    "locked": false
+                }
+            });
+            if let Ok(key) = id.parse::<u64>() {
+                shared.channels.lock().unwrap().insert(key, thread.clone());
+            }
+            json_response(201, thread)
         }
         ("GET", "/channels/{channel_id}") => {
             let id: u64 = params["channel_id"].parse().unwrap_or(0);

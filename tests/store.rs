@@ -21,7 +21,8 @@ use guidebot::engine::{Engine, EngineHandle, PriorTurn};
 use guidebot::llm::LlmSettings;
 use guidebot::store::{
     hash_id, Backend, BudgetScope, ClaimOutcome, Cooldown, EscalationRecord, LlmClaim,
-    PostgresStore, QuestionRecord, ScopeLimit, SqliteStore, Storage, StorageOptions, Store, Write,
+    PostgresStore, QuestionRecord, ScopeLimit, SqliteStore, Storage, StorageOptions, Store,
+    StoreReadiness, Write,
 };
 use guidebot::util::clock::{day_of, now_unix};
 use guidebot::util::secret::Secret;
@@ -864,9 +865,25 @@ async fn writes_queued_while_postgres_is_lost_are_committed_after_it_returns() {
     use std::sync::atomic::Ordering::Relaxed;
     assert!(storage.counters().failed_batches.load(Relaxed) > 0);
     assert_eq!(direct.report(1, now).await.unwrap().questions, 10);
+    // A shared database every replica uses is lost: each replica stays in rotation (extractive
+    // answers need no store) and says it is degraded, instead of all of them going unready.
+    for _ in 0..3 {
+        assert!(storage.store().ping().await.is_err());
+    }
+    assert!(
+        storage.readiness().is_err(),
+        "callers skip the failing store"
+    );
+    match storage.check_readiness().await {
+        StoreReadiness::Degraded(reason) => {
+            assert!(reason.contains("postgres store is failing"), "{reason}")
+        }
+        other => panic!("a lost shared database degrades, it does not unready: {other:?}"),
+    }
 
     proxy.restore();
     assert!(storage.flush(FLUSH).await, "flushed after the reconnect");
+    assert_eq!(storage.check_readiness().await, StoreReadiness::Ready);
     assert_eq!(direct.report(1, now).await.unwrap().questions, 20);
     assert_eq!(storage.counters().dropped.load(Relaxed), 0);
     through_proxy.ping().await.expect("the pool reconnected");

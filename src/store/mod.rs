@@ -21,7 +21,7 @@ mod writer;
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use writer::{Storage, StorageCounters, StorageOptions};
+pub use writer::{Storage, StorageCounters, StorageOptions, StoreReadiness};
 
 use crate::answer::Answer;
 use crate::engine::PriorTurn;

@@ -8,10 +8,11 @@
 //!
 //! Health: every call to the store, through [`Storage::store`] or the writer, is watched. After
 //! [`FAILURES_BEFORE_NOT_READY`] failed calls in a row the store counts as failing and
-//! [`Storage::readiness`] says so (`/readyz` 503, naming the store); one successful call (a
-//! reconnect, an SQLite file opened again) makes it ready again. While it is failing,
-//! [`Storage::check_readiness`] pings it, so a replica taken out of rotation (and sent no
-//! requests) still notices the recovery.
+//! [`Storage::readiness`] says so. For `/readyz` ([`Storage::check_readiness`]), a failing SQLite
+//! file makes the replica not ready (503) and a failing shared PostgreSQL makes it "degraded".
+//! One successful call (a reconnect, an SQLite file opened again) makes it ready again. While it
+//! is failing, [`Storage::check_readiness`] pings it, so a replica taken out of rotation (and sent
+//! no requests) still notices the recovery.
 
 use super::{
     Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, GuildStats, LlmClaim, Report, Store,
@@ -176,16 +177,20 @@ impl Storage {
         Err(reason.unwrap_or_else(|| "the database is not ready".to_string()))
     }
 
-    /// `Ok` when the database is connected and its calls succeed, else why not (for `/readyz`
-    /// and for callers that skip the store while it fails).
+    /// `Ok` when the database is connected and its calls succeed, else why not (for callers
+    /// that skip the store while it fails).
     pub fn readiness(&self) -> Result<(), String> {
         self.connected()?;
         self.health.failing().map_or(Ok(()), Err)
     }
 
-    /// [`Storage::readiness`], after pinging the store when it is failing (bounded to a second),
-    /// so that a recovery is noticed even when no request reaches this replica.
-    pub async fn check_readiness(&self) -> Result<(), String> {
+    /// What the store means for this replica's `/readyz`, after pinging the store when it is
+    /// failing (bounded to a second), so that a recovery is noticed even when no request reaches
+    /// this replica. A failing SQLite file is this replica's own fault: not ready, so traffic
+    /// goes elsewhere. A failing PostgreSQL is shared by every replica: taking them all out of
+    /// rotation would turn a store outage into a full one, so each stays ready (extractive
+    /// answers need no store; LLM answers fail closed) and reports itself degraded.
+    pub async fn check_readiness(&self) -> StoreReadiness {
         if self.connected().is_ok() && self.health.failing().is_some() {
             let ping = tokio::time::timeout(READINESS_PING_TIMEOUT, self.store.ping()).await;
             if ping.is_err() {
@@ -195,7 +200,14 @@ impl Storage {
                 ));
             }
         }
-        self.readiness()
+        if let Err(reason) = self.connected() {
+            return StoreReadiness::NotReady(reason);
+        }
+        match (self.health.failing(), self.health.backend) {
+            (None, _) => StoreReadiness::Ready,
+            (Some(reason), Backend::Sqlite) => StoreReadiness::NotReady(reason),
+            (Some(reason), Backend::Postgres) => StoreReadiness::Degraded(reason),
+        }
     }
 
     /// Charges an LLM answer (see [`Store::claim_llm`]).
@@ -310,6 +322,17 @@ impl Health {
             self.backend.as_str()
         ))
     }
+}
+
+/// The store's part in `/readyz` ([`Storage::check_readiness`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreReadiness {
+    /// Connected, and its calls succeed.
+    Ready,
+    /// A shared database keeps failing: the replica still serves (and says why it is degraded).
+    Degraded(String),
+    /// Not connected yet, or this replica's own SQLite file keeps failing: why.
+    NotReady(String),
 }
 
 /// A store whose every call's outcome is recorded in a [`Health`].

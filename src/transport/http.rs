@@ -24,6 +24,7 @@ use crate::bot::dispatch::ResponderError;
 use crate::bot::render::{self, Rendered, Reply};
 use crate::bot::{request, Dispatcher, Responder};
 use crate::metrics::Metrics;
+use crate::store::StoreReadiness;
 use crate::util::clock::now_unix;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -450,24 +451,31 @@ async fn readyz(State(state): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"status": "not_ready", "reason": "the index has no passages"}),
         )
-    } else if let Some(Err(reason)) = match inner.dispatcher.storage() {
-        Some(storage) => Some(storage.check_readiness().await),
-        None => None,
-    } {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"status": "not_ready", "reason": reason}),
-        )
     } else {
-        (
-            StatusCode::OK,
+        let store = match inner.dispatcher.storage() {
+            Some(storage) => storage.check_readiness().await,
+            None => StoreReadiness::Ready,
+        };
+        let ready = |status: &str| {
             serde_json::json!({
-                "status": "ready",
+                "status": status,
                 "fingerprint": engine.fingerprint(),
                 "passages": passages,
                 "answer_mode": engine.answer_mode().as_str(),
-            }),
-        )
+            })
+        };
+        match store {
+            StoreReadiness::NotReady(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "not_ready", "reason": reason}),
+            ),
+            StoreReadiness::Degraded(reason) => {
+                let mut body = ready("degraded");
+                body["store"] = serde_json::Value::String(reason);
+                (StatusCode::OK, body)
+            }
+            StoreReadiness::Ready => (StatusCode::OK, ready("ready")),
+        }
     };
     json_response(status, body.to_string().into_bytes())
 }

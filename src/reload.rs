@@ -10,7 +10,9 @@
 //! keep the snapshot they took. A failed reload (a broken guide) changes nothing that serves: the
 //! old engine stays, and the error is logged, recorded in [`ReloadStatus`] (for metrics) and
 //! returned to whoever asked. Shutdown never waits for a rebuild: the reloader stops at once and
-//! the rebuild is abandoned (it never goes live; its build folder is left like a killed build's).
+//! the rebuild is abandoned: it is never swapped in. Its thread may still finish before the
+//! process exits and publish a complete generation in the index folder (the next start opens it),
+//! or be cut off, leaving its build folder like a killed build's.
 
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use serde::Serialize;

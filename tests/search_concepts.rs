@@ -88,3 +88,20 @@ fn the_bundled_guide_is_one_segment_on_disk() {
     assert_eq!(index.segment_count(), 1);
     assert_eq!(index.passage_count() as usize, corpus().passages().count());
 }
+
+#[test]
+fn hedges_and_chat_filler_are_question_words_not_unknown_topics() {
+    // "honestly", "specifically", "exactly", "ngl"… name no topic: as unknown words they carried
+    // the rarest weight and got answerable questions refused.
+    let plain = search("which spark skills are expected at mid");
+    assert!(plain.relevant);
+    for filler in ["honestly", "specifically", "exactly", "ngl", "tbh", "kinda"] {
+        let hedged = search(&format!("{filler} which spark skills are expected at mid"));
+        assert!(hedged.relevant, "{filler}");
+        assert_eq!(
+            hedged.features.unknown_share, plain.features.unknown_share,
+            "{filler}"
+        );
+        assert_eq!(top_sections(&hedged, 1), top_sections(&plain, 1), "{filler}");
+    }
+}

@@ -95,13 +95,26 @@ fn hedges_and_chat_filler_are_question_words_not_unknown_topics() {
     // the rarest weight and got answerable questions refused.
     let plain = search("which spark skills are expected at mid");
     assert!(plain.relevant);
-    for filler in ["honestly", "specifically", "exactly", "ngl", "tbh", "kinda"] {
+    for filler in [
+        "honestly",
+        "specifically",
+        "exactly",
+        "ngl",
+        "tbh",
+        "kinda",
+        "realistically",
+        "ppl",
+    ] {
         let hedged = search(&format!("{filler} which spark skills are expected at mid"));
         assert!(hedged.relevant, "{filler}");
         assert_eq!(
             hedged.features.unknown_share, plain.features.unknown_share,
             "{filler}"
         );
-        assert_eq!(top_sections(&hedged, 1), top_sections(&plain, 1), "{filler}");
+        assert_eq!(
+            top_sections(&hedged, 1),
+            top_sections(&plain, 1),
+            "{filler}"
+        );
     }
 }

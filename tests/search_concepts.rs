@@ -118,3 +118,44 @@ fn hedges_and_chat_filler_are_question_words_not_unknown_topics() {
         );
     }
 }
+
+#[test]
+fn field_abbreviations_find_the_spelled_out_terms() {
+    // The shipped vocabulary beside a small guide that only spells the terms out.
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("corpus/vocabulary.toml"),
+        dir.path().join("vocabulary.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("notes.md"),
+        "# Interview notes\n\n\
+         ## Backpropagation\n\nBackpropagation applies the chain rule layer by layer to get every weight's gradient.\n\n\
+         ## Gradient boosting\n\nGradient boosting fits each new tree to the residual errors of the trees before it.\n\n\
+         ## Central limit theorem\n\nThe central limit theorem says sample means tend to a normal distribution.\n\n\
+         ## Coding rounds\n\nMost loops still include a round on data structures and algorithms.\n\n\
+         ## Regularizing deep models\n\nA neural network is regularized with dropout, weight decay and early stopping.\n",
+    )
+    .unwrap();
+    let corpus = Corpus::load(dir.path()).unwrap();
+    let index = SearchIndex::build_in_ram(&corpus).unwrap();
+    for (question, section) in [
+        ("backprop explained?", "backpropagation"),
+        ("what does a GBM fit at each step", "gradient-boosting"),
+        (
+            "is the normal distribution a CLT thing",
+            "central-limit-theorem",
+        ),
+        ("do MLE loops still have DSA rounds", "coding-rounds"),
+        ("how do you regularize a NN", "regularizing-deep-models"),
+    ] {
+        let results = index.search(question, &SearchOptions { limit: 3 }).unwrap();
+        assert_eq!(
+            results.hits.first().map(|hit| hit.section_id.as_str()),
+            Some(section),
+            "{question}"
+        );
+    }
+}

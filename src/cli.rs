@@ -236,7 +236,12 @@ pub async fn run(
         return run_config_check(loaded, json, out);
     }
     let settings = loaded.context("invalid configuration")?;
-    let mut config = EngineConfig::new(&settings.paths.corpus_dir, &settings.paths.index_dir);
+    // The configured paths and limits (`paths.max_guide_bytes`) reach every command; an LLM only
+    // the commands that answer with one.
+    let mut config = EngineConfig {
+        llm: None,
+        ..EngineConfig::from(&settings)
+    };
     match cli.command {
         Command::Config { .. } => Ok(()),
         Command::Ask {
@@ -392,14 +397,17 @@ pub async fn run(
                 .collect::<Result<Vec<_>, _>>()?;
             // Evals build their index in memory: nothing is written, and eval runs never race
             // over an index folder.
-            let corpus =
-                crate::corpus::Corpus::load_dirs(&config.corpus_dir, &config.extra_corpus_dirs)
-                    .with_context(|| {
-                        format!(
-                            "cannot load the guides from {}",
-                            config.corpus_dir.display()
-                        )
-                    })?;
+            let corpus = crate::corpus::Corpus::load_with(
+                &config.corpus_dir,
+                &config.extra_corpus_dirs,
+                &config.limits,
+            )
+            .with_context(|| {
+                format!(
+                    "cannot load the guides from {}",
+                    config.corpus_dir.display()
+                )
+            })?;
             let baseline = if no_baseline {
                 None
             } else {
@@ -531,12 +539,17 @@ fn run_index(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let corpus = crate::corpus::Corpus::load(&config.corpus_dir).with_context(|| {
-        format!(
-            "cannot load the guides from {}",
-            config.corpus_dir.display()
-        )
-    })?;
+    // The configured size limit applies here as in every other command (`paths.max_guide_bytes`).
+    let corpus = crate::corpus::Corpus::load_with(&config.corpus_dir, &[], &config.limits)
+        .with_context(|| {
+            format!(
+                "cannot load the guides from {}",
+                config.corpus_dir.display()
+            )
+        })?;
+    for warning in &corpus.warnings {
+        tracing::warn!("{warning}");
+    }
     let (index, outcome) = if force {
         let index = crate::search::SearchIndex::build(&corpus, &config.index_dir)?;
         (

@@ -107,6 +107,12 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
                 // Storage is an extra: without it the bot still answers. Configured LLM budgets
                 // cannot be counted, so the dispatcher refuses LLM answers rather than let them lapse.
                 tracing::error!(%error, "storage disabled: feedback and the answer cache are off; with LLM budgets configured, LLM answers are refused (extractive answers go on)");
+                dispatcher = dispatcher.without_store_because(format!(
+                    "the {} store {} could not be opened at start ({error}): serving without it; \
+                     LLM answers are refused while LLM budgets are configured",
+                    target.backend().as_str(),
+                    target.describe()
+                ));
                 None
             }
         },

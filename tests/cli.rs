@@ -424,6 +424,177 @@ async fn every_command_honours_the_index_flag() {
     assert!(out.contains("question(s)"), "{out}");
 }
 
+/// Issue 14: `paths.max_guide_bytes` reaches every command that reads the guides (the CLI used
+/// the built-in 10 MB whatever the configuration said; only `serve` honoured it): a guide over a
+/// smaller limit fails the command, naming the file and the limit.
+#[tokio::test]
+async fn every_command_honours_the_guide_size_limit() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("guidebot.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\nmax_guide_bytes = 1024\n",
+            bundled_corpus().display().to_string(),
+            temp.path().join("index").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let guide = guide_file(&bundled_corpus());
+    let guide_name = guide.file_name().unwrap().to_string_lossy().into_owned();
+    let file = file.to_str().unwrap();
+    let mut checked = 0;
+    for args in commands_reading_the_guides(temp.path()) {
+        // `config check` reports settings; it reads no guide.
+        if args[0] == "config" {
+            continue;
+        }
+        fails_naming(
+            args.clone(),
+            &["--config", file],
+            &format!("{guide_name} is "),
+        )
+        .await;
+        fails_naming(args, &["--config", file], "over the 1024-byte limit").await;
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+    assert!(
+        !temp.path().join("index").join("CURRENT").exists(),
+        "nothing was indexed from an oversized guide"
+    );
+}
+
+/// Issue 14: a pipe named like a guide hung every command, and a link to `/dev/zero` read until
+/// memory ran out. As real processes (killed, and failed, if one is still running after two
+/// minutes): `index` and `search` finish, answer from the real guide and name both odd files in
+/// a warning.
+#[test]
+fn a_pipe_and_a_link_to_dev_zero_in_the_corpus_never_hang_a_command() {
+    let temp = tempfile::tempdir().unwrap();
+    let corpus = temp.path().join("corpus");
+    copy_corpus(&corpus);
+    let pipe = std::ffi::CString::new(corpus.join("pipe.md").to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path; the result is checked.
+    assert_eq!(unsafe { libc::mkfifo(pipe.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", corpus.join("zero.md")).unwrap();
+    let index = temp.path().join("index");
+    for args in [
+        &["index", "--json"][..],
+        &["search", "--json", "whats the TC for a google L4 MLE?"][..],
+    ] {
+        let output = guidebot(&corpus, &index)
+            .args(args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{args:?} ({}): {stderr}",
+            output.status
+        );
+        for name in ["pipe.md", "zero.md"] {
+            assert!(
+                stderr.contains(name) && stderr.contains("not a regular file"),
+                "{args:?} does not name {name}: {stderr}"
+            );
+        }
+        let value = stdout_json(&output);
+        if args[0] == "index" {
+            assert_eq!(value["guides"], 1, "{value}");
+        } else {
+            assert_eq!(
+                value["hits"][0]["section_id"], "compensation-the-real-bands-at-mid",
+                "{value}"
+            );
+        }
+    }
+}
+
+/// Issue 14, memory on big inputs: a 5 MB guide that is one paragraph without a sentence end
+/// took 215 MB to index (one giant passage; 47 MB took 1.8 GB). It is now cut into thousands of
+/// bounded passages, and the `index` process's peak resident memory (from `wait4`) stays under
+/// [`INDEX_PEAK_LIMIT_KIB`] (measured: 106 MB in a debug build, with a 20,000-word vocabulary;
+/// README "Limits and failure behaviour" gives the figure for distinct words).
+#[test]
+fn indexing_a_5_mb_one_paragraph_guide_stays_within_its_memory_bound() {
+    let temp = tempfile::tempdir().unwrap();
+    let corpus = temp.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    // Seeded words from a 20,000-word vocabulary, no sentence ends, one line.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let vocabulary: Vec<String> = (0..20_000)
+        .map(|_| {
+            let bits = next();
+            let length = 3 + (bits % 7) as usize;
+            (0..length)
+                .map(|at| (b'a' + ((bits >> (6 * at)) % 26) as u8) as char)
+                .collect()
+        })
+        .collect();
+    let mut text = String::from("# Big\n\n");
+    while text.len() < 5_000_000 {
+        text.push_str(&vocabulary[(next() % vocabulary.len() as u64) as usize]);
+        text.push(' ');
+    }
+    text.push('\n');
+    std::fs::write(corpus.join("big.md"), &text).unwrap();
+
+    // Reaped by `wait4` below, which also reports its peak memory (`Child::wait` cannot).
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_guidebot"))
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--index")
+        .arg(temp.path().join("index"))
+        .arg("index")
+        .env_remove("GUIDEBOT_CORPUS_DIR")
+        .env_remove("GUIDEBOT_INDEX_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child, which nothing else
+    // waits for (std's Child does not wait on drop).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "index failed: status {status}"
+    );
+    let peak_kib = usage.ru_maxrss;
+    assert!(
+        peak_kib < INDEX_PEAK_LIMIT_KIB,
+        "indexing 5 MB peaked at {} MB",
+        peak_kib / 1024
+    );
+    let passages = success_json(
+        &guidebot(&corpus, &temp.path().join("index"))
+            .args(["index", "--json"])
+            .output()
+            .unwrap(),
+    )["passages"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(
+        passages > 5_000,
+        "{passages} passages: the paragraph was not cut"
+    );
+}
+
+/// [`indexing_a_5_mb_one_paragraph_guide_stays_within_its_memory_bound`]'s limit: the writer's
+/// 40 MB, the guide and its passages, and headroom.
+const INDEX_PEAK_LIMIT_KIB: libc::c_long = 160 * 1024;
+
 #[test]
 fn an_io_error_names_its_cause_once() {
     let temp = tempfile::tempdir().unwrap();

@@ -768,3 +768,44 @@ fn the_store_url_selects_postgres_and_its_password_stays_out_of_files_and_report
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(!found[0].contains("hunter2"), "{}", found[0]);
 }
+
+/// Issue 14: each budget setting, from the file or its variable, reaches its own allowance (a
+/// user's or a server's, requests or tokens) and nothing else; 0 leaves an allowance unlimited.
+#[test]
+fn each_budget_setting_reaches_its_own_allowance() {
+    let config = from_toml(
+        "[bot]\nuser_requests_per_day = 1\nguild_tokens_per_day = 4\n",
+        &[
+            ("GUIDEBOT_BOT_USER_TOKENS_PER_DAY", "2"),
+            ("GUIDEBOT_BOT_GUILD_REQUESTS_PER_DAY", "3"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        BotSettings::from(&config).budgets,
+        guidebot::bot::dispatch::Budgets {
+            user_requests_per_day: Some(1),
+            user_tokens_per_day: Some(2),
+            guild_requests_per_day: Some(3),
+            guild_tokens_per_day: Some(4),
+        }
+    );
+    let unlimited = from_toml(
+        "[bot]\nuser_requests_per_day = 0\nguild_tokens_per_day = 0\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        BotSettings::from(&unlimited).budgets,
+        guidebot::bot::dispatch::Budgets::default()
+    );
+}
+
+/// Issue 14: `paths.max_guide_bytes` (file or variable) is the engine's guide size limit.
+#[test]
+fn the_guide_size_limit_reaches_the_engine() {
+    let config = from_toml("[paths]\nmax_guide_bytes = 4096\n", &[]).unwrap();
+    assert_eq!(EngineConfig::from(&config).limits.max_file_bytes, 4096);
+    let config = from_toml("", &[("GUIDEBOT_MAX_GUIDE_BYTES", "8192")]).unwrap();
+    assert_eq!(EngineConfig::from(&config).limits.max_file_bytes, 8192);
+}

@@ -352,6 +352,32 @@ async fn a_heading_with_no_text_lists_its_subsections_and_each_opens() {
         opened.to_string().contains("specialization"),
         "the first FAQ's text: {opened}"
     );
+
+    // The guide's title (its H1) has no text of its own either: it lists the guide's sections.
+    let title = server
+        .interaction(&command(
+            "source",
+            json!([fd::opt(
+                "section",
+                "Mid-Level Data Scientist / ML Engineer Guide (2026): What Senior Promotion Actually Looks Like"
+            )]),
+        ))
+        .await;
+    assert_eq!(title["type"], 4, "{title}");
+    let listed = title["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        listed.contains("In short") && listed.contains("Key takeaways"),
+        "{title}"
+    );
+    let buttons = title["data"]["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .count();
+    assert!((1..=25).contains(&buttons), "{buttons} buttons: {title}");
     server.stop().await;
 }
 

@@ -1,8 +1,9 @@
 //! Fault injection on the index folder: damaged files, builders racing each other (threads, and
 //! separate processes started together), a build killed half-way (a leftover folder, and a real
-//! process killed with SIGKILL), a generation deleted under a reader. Each case must end with a
-//! correct answer and no panic escaping; damage is repaired by a rebuild that says why. Seeded and
-//! bounded: waits poll with a deadline, no sleeps for luck.
+//! process killed with SIGKILL), a generation deleted under a reader, clean-up beside recently
+//! opened generations. Each case must end with a correct answer and no panic escaping; damage is
+//! repaired by a rebuild that says why. Seeded and bounded: waits poll with a deadline, no sleeps
+//! for luck.
 
 mod support;
 
@@ -111,6 +112,93 @@ fn a_damaged_byte_in_any_index_file_is_detected_and_rebuilt() {
         answers_google(&index);
     }
     assert!(damaged_names.len() >= 5, "{damaged_names:?}");
+}
+
+/// The index's JSON files carry no checksum (Tantivy's `meta.json` and `.managed.json`, and
+/// guidebot's `guidebot-index.json`): a flipped byte in any of them either breaks the open, which
+/// rebuilds and says why, or touches nothing the index reads. Either way nothing panics and the
+/// answer is right. Three seeded bytes per file.
+#[test]
+fn a_damaged_byte_in_the_index_metadata_never_panics_and_the_answer_holds() {
+    let corpus = bundled_corpus();
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut random = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut rebuilt = 0;
+    for name in ["meta.json", ".managed.json", "guidebot-index.json"] {
+        for _ in 0..3 {
+            SearchIndex::build(&corpus, root.path()).expect("index builds");
+            let target = generation(root.path()).join(name);
+            let mut bytes = std::fs::read(&target).expect("the file is there");
+            assert!(!bytes.is_empty(), "{name} is empty");
+            let offset = (random.next() % bytes.len() as u64) as usize;
+            bytes[offset] ^= 0x5a;
+            std::fs::write(&target, &bytes).expect("write damage");
+
+            let (index, outcome) = SearchIndex::open_or_build(&corpus, root.path())
+                .unwrap_or_else(|error| panic!("{name} byte {offset}: {error}"));
+            if let OpenOutcome::Built { reason } = outcome {
+                assert!(!reason.is_empty());
+                rebuilt += 1;
+            }
+            answers_google(&index);
+        }
+    }
+    assert!(
+        rebuilt >= 3,
+        "only {rebuilt} of 9 damaged metadata files were noticed"
+    );
+}
+
+/// Sets a file's or folder's modification time `idle` into the past.
+fn idle_for(path: &Path, idle: std::time::Duration) {
+    let at = std::time::SystemTime::now() - idle;
+    let file = std::fs::File::open(path).expect("open to set its times");
+    file.set_times(std::fs::FileTimes::new().set_modified(at).set_accessed(at))
+        .expect("set its times");
+}
+
+/// Longer than the clean-up's grace for a generation no process opened.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(11 * 60);
+
+/// Issue 14: a build's clean-up never removes a generation a process opened in the last minutes
+/// (a server still reading it), however old its folder; one nobody opened for longer goes, and
+/// the one `CURRENT` names stays. A reader of a removed generation keeps answering.
+#[test]
+fn clean_up_keeps_a_generation_opened_in_the_last_minutes_and_removes_an_idle_one() {
+    let corpus = bundled_corpus();
+    let root = tempfile::tempdir().expect("temp dir");
+    SearchIndex::build(&corpus, root.path()).expect("index builds");
+    let first = generation(root.path());
+    idle_for(&first, IDLE);
+    // Another process opens it now (its folder stays old: only the open marks it).
+    let (reader, outcome) = SearchIndex::open_or_build(&corpus, root.path()).expect("opens");
+    assert_eq!(outcome, OpenOutcome::Opened);
+    idle_for(&first, IDLE);
+
+    SearchIndex::build(&corpus, root.path()).expect("index builds");
+    let second = generation(root.path());
+    assert_ne!(second, first);
+    assert!(
+        first.is_dir(),
+        "a generation opened moments ago was removed"
+    );
+
+    // Nobody opens either for longer than the grace: the next build's clean-up removes both
+    // old ones and keeps its own.
+    for path in [&first, &second] {
+        for entry in std::fs::read_dir(path).expect("generation").flatten() {
+            idle_for(&entry.path(), IDLE);
+        }
+        idle_for(path, IDLE);
+    }
+    SearchIndex::build(&corpus, root.path()).expect("index builds");
+    let third = generation(root.path());
+    assert!(!first.exists() && !second.exists(), "idle generations left");
+    assert!(third.join("guidebot-index.json").is_file());
+    answers_google(&reader);
+    let (index, outcome) = SearchIndex::open_or_build(&corpus, root.path()).expect("opens");
+    assert_eq!(outcome, OpenOutcome::Opened);
+    answers_google(&index);
 }
 
 #[test]
@@ -232,6 +320,58 @@ fn builders_in_separate_processes_never_delete_each_others_index() {
         after["hits"][0]["section_id"],
         "compensation-the-real-bands-at-mid"
     );
+}
+
+/// Issue 14 as a user met it: one changed byte in a `.fieldnorm` file made every command exit 101
+/// with a panic inside Tantivy. A `search` process now says why it rebuilds, answers, and exits 0;
+/// the next one opens the repaired index without a word.
+#[test]
+fn a_search_over_a_damaged_fieldnorm_file_rebuilds_and_answers_without_a_panic() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let index_dir = root.path().join("index");
+    let corpus = bundled_corpus_dir();
+    let built = guidebot_on(&corpus, &index_dir, &["index"])
+        .output()
+        .expect("guidebot runs");
+    assert!(built.status.success(), "{built:?}");
+    let damaged_generation = generation(&index_dir);
+    let fieldnorm = std::fs::read_dir(&damaged_generation)
+        .expect("generation folder")
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "fieldnorm")
+        })
+        .expect("a .fieldnorm file");
+    let mut bytes = std::fs::read(&fieldnorm).expect("index file");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&fieldnorm, &bytes).expect("write damage");
+
+    let output = guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
+        .output()
+        .expect("guidebot runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("rebuilding the search index") && stderr.contains("checksum"),
+        "the warning says why: {stderr}"
+    );
+    let hits = search_json(output)["hits"].clone();
+    assert_eq!(
+        hits[0]["section_id"], "compensation-the-real-bands-at-mid",
+        "{hits}"
+    );
+    assert_ne!(generation(&index_dir), damaged_generation);
+
+    let again = guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
+        .output()
+        .expect("guidebot runs");
+    let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(!stderr.contains("rebuilding"), "{stderr}");
+    assert_eq!(search_json(again)["hits"], hits);
 }
 
 /// Passages in the synthetic corpus a killed build works on: about five seconds to index in a

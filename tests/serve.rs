@@ -1,6 +1,6 @@
 //! `guidebot serve` as a process: clear startup errors, the HTTP endpoint answering a signed PING
-//! with metrics exposed, a clean exit on SIGTERM, and the endpoint holding under stalled clients
-//! and out of file descriptors.
+//! with metrics exposed, a clean exit on SIGTERM, the endpoint holding under stalled clients and
+//! out of file descriptors, live reloads counted in `/metrics`, and `/readyz` following the store.
 
 mod support;
 
@@ -560,4 +560,141 @@ async fn an_sqlite_store_deleted_while_serving_is_reopened_and_counted() {
     assert_eq!(server.search().await, 200);
     assert_eq!(server.metric("guidebot_store_reopened_total").await, 1.0);
     assert_eq!(server.readyz().await.0, 200);
+}
+
+/// The labelled sample `sample` (name and labels) in a metrics exposition, 0 when absent.
+fn sample(metrics: &str, sample: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap_or(f64::NAN))
+}
+
+/// Issue 14: the docs said reloads were in `/metrics`, and only a unit test over a fake source
+/// checked it. A real `serve` process: a SIGHUP after an edit is counted as `succeeded`, one after
+/// a guide is broken as `failed` (and the previous guides keep serving).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_reloads_are_counted_in_metrics_by_outcome() {
+    let key = SigningKey::from_bytes(&[19u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    let mut guide = None;
+    for entry in std::fs::read_dir(support::setup::bundled_corpus_dir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            let to = corpus.join(entry.file_name());
+            std::fs::copy(entry.path(), &to).unwrap();
+            if to.extension().is_some_and(|extension| extension == "md") {
+                guide = Some(to);
+            }
+        }
+    }
+    let guide = guide.expect("the bundled corpus has a guide");
+    let log_path = dir.path().join("serve.log");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .arg("--corpus")
+        .arg(&corpus)
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // SIGHUP before the reloader listens would end the process (its default action).
+    wait_for(
+        &mut server,
+        "armed reloader",
+        Duration::from_secs(30),
+        || log().contains("live reload listening"),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+    assert_eq!(reloads(&client, &metrics, "succeeded").await, 0.0);
+    assert_eq!(reloads(&client, &metrics, "failed").await, 0.0);
+    let pid = server.0.id() as i32;
+
+    let mut text = std::fs::read_to_string(&guide).unwrap();
+    text.push_str("\n## Reload marker\n\nA section added while serving.\n");
+    std::fs::write(&guide, &text).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    reloads_reach(&client, &metrics, "succeeded", 1.0).await;
+    assert_eq!(reloads(&client, &metrics, "failed").await, 0.0);
+
+    std::fs::write(&guide, "+++\ntitle = \n+++\n\n# Broken\n\nText.\n").unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    reloads_reach(&client, &metrics, "failed", 1.0).await;
+    assert_eq!(reloads(&client, &metrics, "succeeded").await, 1.0);
+    assert!(signed_ping(&base, &key).await.is_some(), "still serving");
+    support::setup::terminate(&mut server.0).await;
+    assert!(log().contains("reload failed"), "{}", log());
+}
+
+/// `guidebot_reloads_total{outcome}` as the metrics address reports it now.
+async fn reloads(client: &reqwest::Client, metrics: &str, outcome: &str) -> f64 {
+    let text = client
+        .get(metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sample(
+        &text,
+        &format!("guidebot_reloads_total{{outcome=\"{outcome}\"}}"),
+    )
+}
+
+/// Waits (at most a minute) until `guidebot_reloads_total{outcome}` is `wanted`.
+async fn reloads_reach(client: &reqwest::Client, metrics: &str, outcome: &str, wanted: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = reloads(client, metrics, outcome).await;
+        if now == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "guidebot_reloads_total{{outcome=\"{outcome}\"}} is {now}, not {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 14: an SQLite store that cannot be opened at start (here its path is a folder) used to
+/// be reported only in the log while `/readyz` said "ready". The replica still serves (extractive
+/// answers need no store) and `/readyz` says it is degraded, naming the store and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_store_that_cannot_be_opened_at_start_is_reported_by_readyz() {
+    let key = SigningKey::from_bytes(&[21u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_file = dir.path().join("store-is-a-folder");
+    std::fs::create_dir(&not_a_file).unwrap();
+    let port = free_port();
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .env("GUIDEBOT_STORE_PATH", &not_a_file)
+        .env("GUIDEBOT_BOT_USER_REQUESTS_PER_DAY", "5")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    let response = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    let store = body["store"].as_str().unwrap_or_default();
+    assert!(
+        store.contains("could not be opened")
+            && store.contains("store-is-a-folder")
+            && store.contains("budgets"),
+        "{body}"
+    );
+    assert!(signed_ping(&base, &key).await.is_some());
 }

@@ -936,6 +936,34 @@ async fn an_sqlite_file_deleted_while_serving_is_opened_again() {
     assert_eq!(store.reopened(), 1);
 }
 
+/// Issue 14: an SQLite file replaced while serving (another file renamed over it, as a restore
+/// does, its side files removed) is noticed like a deleted one: the store opens what is at the
+/// path now (here an empty database, migrated on opening) and later writes land there, not in
+/// the replaced inode.
+#[tokio::test]
+async fn an_sqlite_file_replaced_while_serving_is_opened_again() {
+    let (dir, path, store) = sqlite_file_with("before the replace").await;
+    let replacement = dir.path().join("restored.sqlite");
+    std::fs::write(&replacement, b"").unwrap();
+    std::fs::rename(&replacement, &path).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::remove_file(&side).unwrap();
+        }
+    }
+
+    store
+        .record_question(&question(now_unix(), "after the replace", false))
+        .await
+        .unwrap();
+    assert_eq!(store.reopened(), 1, "the replaced file was noticed once");
+    let reader = SqliteStore::open(&path).unwrap();
+    let report = reader.report(1, now_unix()).await.unwrap();
+    assert_eq!(report.questions, 1, "{report:?}");
+    assert_eq!(report.most_asked[0].0, "after the replace");
+}
+
 /// Issue 14: an SQLite file whose bytes are overwritten while serving (a disk fault, a stray
 /// `dd`) fails every later call with an error — never a panic, never a silent success — so
 /// `/readyz` reports the store down and budget checks fail closed.

@@ -118,6 +118,8 @@ pub struct Dispatcher {
     last_llm_answer: Mutex<HashMap<u64, Instant>>,
     observer: Arc<dyn InteractionObserver>,
     store: Option<Arc<Storage>>,
+    /// Why the configured store could not be opened, when the dispatcher serves without it.
+    store_unavailable: Option<String>,
     history: Arc<dyn ConversationHistory>,
     /// The history was set with [`Dispatcher::with_history`]: storage does not replace it.
     history_chosen: bool,
@@ -150,6 +152,7 @@ impl Dispatcher {
             last_llm_answer: Mutex::new(HashMap::new()),
             observer,
             store: None,
+            store_unavailable: None,
             history,
             history_chosen: false,
             channels: Arc::new(FileChannelSettings::in_memory()),
@@ -219,6 +222,18 @@ impl Dispatcher {
     /// The storage in use, if any.
     pub fn storage(&self) -> Option<&Arc<Storage>> {
         self.store.as_ref()
+    }
+
+    /// Records why the configured store could not be opened: the dispatcher serves without it
+    /// (LLM answers refused while budgets are configured) and `/readyz` reports it.
+    pub fn without_store_because(mut self, reason: String) -> Self {
+        self.store_unavailable = Some(reason);
+        self
+    }
+
+    /// Why the configured store could not be opened, when the dispatcher serves without it.
+    pub fn store_unavailable(&self) -> Option<&str> {
+        self.store_unavailable.as_deref()
     }
 
     /// Waits (up to `timeout`) until every write queued so far is in the store; `true` without a

@@ -305,7 +305,33 @@ fn build_into(
 
     let short_fingerprint: String = corpus.fingerprint.chars().take(12).collect();
     let generation_name = format!("{GENERATION_PREFIX}{short_fingerprint}-{nanos}");
-    let generation = root.join(&generation_name);
+    let generation = publish(root, build_dir, &generation_name, nanos)?;
+    remove_old_generations(root, &generation_name);
+
+    let index = Index::open_in_dir(&generation)?;
+    let location = IndexLocation {
+        root: root.to_path_buf(),
+        generation,
+    };
+    SearchIndex::from_index(
+        index,
+        fields,
+        corpus.fingerprint.clone(),
+        corpus,
+        Some(location),
+    )
+}
+
+/// Makes a finished build live as `generation_name`: the folder is renamed into place first and
+/// `CURRENT` swapped to it last, so `CURRENT` only ever names a complete generation. A failure at
+/// either step leaves the previous generation live.
+fn publish(
+    root: &Path,
+    build_dir: &Path,
+    generation_name: &str,
+    nanos: u128,
+) -> Result<PathBuf, SearchError> {
+    let generation = root.join(generation_name);
     std::fs::rename(build_dir, &generation).map_err(|error| {
         SearchError::io(
             format!("cannot move the new index into {}", generation.display()),
@@ -321,20 +347,7 @@ fn build_into(
             error,
         )
     })?;
-    remove_old_generations(root, &generation_name);
-
-    let index = Index::open_in_dir(&generation)?;
-    let location = IndexLocation {
-        root: root.to_path_buf(),
-        generation,
-    };
-    SearchIndex::from_index(
-        index,
-        fields,
-        corpus.fingerprint.clone(),
-        corpus,
-        Some(location),
-    )
+    Ok(generation)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
@@ -374,5 +387,58 @@ fn remove_old_generations(root: &Path, live: &str) {
                 tracing::warn!(path = %path.display(), %error, "could not remove an old index folder");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled() -> Corpus {
+        Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"))
+            .expect("the bundled guides load")
+    }
+
+    fn current(root: &Path) -> String {
+        std::fs::read_to_string(root.join(CURRENT_FILE))
+            .expect("CURRENT exists")
+            .trim()
+            .to_string()
+    }
+
+    /// Issue 14, the order of the swap: a build whose folder cannot be moved into place (here it
+    /// is gone) fails, and `CURRENT` still names the previous generation, which opens and answers.
+    /// Swapping the pointer before the folder is in place fails this test.
+    #[test]
+    fn a_build_that_fails_to_move_into_place_leaves_current_on_the_previous_generation() {
+        let corpus = bundled();
+        let root = tempfile::tempdir().expect("temp dir");
+        build(&corpus, root.path()).expect("the first build");
+        let live = current(root.path());
+
+        let missing = root.path().join(format!("{BUILD_PREFIX}gone-1"));
+        let failed = publish(root.path(), &missing, "gen-never-1", 1);
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(current(root.path()), live);
+        assert!(!root.path().join("gen-never-1").exists());
+        let index = try_open(&corpus, root.path()).expect("the previous generation opens");
+        let results = index
+            .search(
+                "whats the TC for a google L4 MLE?",
+                &super::super::SearchOptions::default(),
+            )
+            .expect("it answers");
+        assert_eq!(
+            results.hits.first().map(|hit| hit.section_id.as_str()),
+            Some("compensation-the-real-bands-at-mid")
+        );
+
+        // A build folder that is in place is published: the folder first, then the pointer.
+        let ready = root.path().join(format!("{BUILD_PREFIX}ready-2"));
+        std::fs::create_dir(&ready).expect("build folder");
+        let published = publish(root.path(), &ready, "gen-ready-2", 2).expect("published");
+        assert_eq!(published, root.path().join("gen-ready-2"));
+        assert!(published.is_dir() && !ready.exists());
+        assert_eq!(current(root.path()), "gen-ready-2");
     }
 }

@@ -454,7 +454,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         let store = match inner.dispatcher.storage() {
             Some(storage) => storage.check_readiness().await,
-            None => StoreReadiness::Ready,
+            // A store configured but not opened at start: answers go on without it, degraded.
+            None => match inner.dispatcher.store_unavailable() {
+                Some(reason) => StoreReadiness::Degraded(reason.to_string()),
+                None => StoreReadiness::Ready,
+            },
         };
         let ready = |status: &str| {
             serde_json::json!({

@@ -3,7 +3,7 @@
 # file, the SQLite store on), optionally alternating with an older build in the same run: for each
 # round and build, a fresh server (a new SQLite file), examples/signed_load driving signed
 # interactions from its own process, and `perf stat -e task-clock -p PID` on the server for
-# SECONDS after a second and a half of warm-up. Requests are counted from guidebot_requests_total
+# SECONDS after a second and a half of warm-up (and the server's context switches). Requests are counted from guidebot_requests_total
 # in /metrics just before and after perf, so the CPU is divided by the requests served in the
 # same interval.
 #
@@ -48,11 +48,13 @@ measure() { # name
     --warmup 1 --server-pid "$pid" >"$WORK/load.out" &
   local load=$!
   sleep 1.5
-  local before after clock_ms
+  local before after clock_ms switches
   before=$(requests)
-  clock_ms=$(perf stat -x, -e task-clock -p "$pid" -- sleep "$SECONDS_PER_RUN" 2>&1 |
-    awk -F, '$3 == "task-clock" {print $1}')
+  perf stat -x, -e task-clock,context-switches -p "$pid" -o "$WORK/perf.out" -- \
+    sleep "$SECONDS_PER_RUN"
   after=$(requests)
+  clock_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perf.out")
+  switches=$(awk -F, '$3 == "context-switches" {print $1}' "$WORK/perf.out")
   wait "$load"
   kill "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
@@ -61,7 +63,8 @@ measure() { # name
   micros=$(awk -v ms="$clock_ms" -v n="$served" 'BEGIN {printf "%.1f", ms * 1000 / n}')
   echo "$micros" >>"$WORK/$1.micros"
   echo "$1 round $round: ${micros} µs of server CPU per request ($served requests," \
-    "${clock_ms} ms task-clock); $(grep '^RESULT' "$WORK/load.out")"
+    "${clock_ms} ms task-clock, $(awk -v s="$switches" -v n="$served" 'BEGIN {printf "%.2f", s / n}')" \
+    "context switches per request); $(grep '^RESULT' "$WORK/load.out")"
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1165,7 +1165,7 @@ async fn a_replay_after_a_restart_with_sqlite_is_refused() {
 
 /// Interaction ids whose time is at the edges of the signature window (five minutes before and
 /// after now) or beyond it, in a request signed now: each is accepted once and refused when
-/// replayed, by the store, since memory answers only for ids of the last and next minute.
+/// replayed, by the store, since memory answers only for ids of the last 10 s and the next minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interaction_ids_at_the_replay_windows_edges_are_refused_when_replayed() {
     let dir = tempfile::tempdir().unwrap();

@@ -514,7 +514,7 @@ async fn replay_checks_through_storage_refuse_every_replay(db: TestDb) {
     let now = now_unix();
     let ids = [
         id_at(now, 1, 1),
-        id_at(now - 30, 2, 2),
+        id_at(now - 5, 2, 2),
         id_at(now - 200, 3, 3),
         id_at(now + 3_600, 4, 4),
         "not-a-snowflake".to_string(),
@@ -534,7 +534,7 @@ async fn replay_checks_through_storage_refuse_every_replay(db: TestDb) {
     }
     let figures = storage.figures();
     let from_memory = match db.open().await.backend() {
-        // The fresh and the 30-s-old id twice each, and the repeat of the future id (remembered
+        // The fresh and the 5-s-old id twice each, and the repeat of the future id (remembered
         // when the store checked it).
         Backend::Sqlite => 5,
         Backend::Postgres => 0,
@@ -628,7 +628,7 @@ async fn sqlite_a_replay_after_a_restart_is_refused() {
     let now = now_unix();
     let ids = [
         id_at(now, 1, 1),         // fresh: memory
-        id_at(now - 30, 2, 2),    // 30 s old: memory
+        id_at(now - 2, 2, 2),     // 2 s old: memory
         id_at(now - 200, 3, 3),   // older than memory's reach: the store
         id_at(now + 3_600, 4, 4), // an hour ahead: the store, remembered
     ];

@@ -20,7 +20,8 @@
 //! - `guidebot_index_info{fingerprint}` = 1 for the index being served
 //! - `guidebot_http_rejections_total{reason="bad_signature"|"stale"|"replayed"|"too_large"|"malformed"|"unknown_type"}`
 //! - `guidebot_store_writes_total{outcome="written"|"dropped"}`: analytics, feedback, token and
-//!   cache writes committed by the storage writer, or dropped because its queue was full
+//!   cache writes committed by the storage writer, or dropped because its queue was full (dropped
+//!   also counts replay ids accepted from memory but not queued, past the writer's cap)
 //! - `guidebot_store_failed_batches_total`: write batches that failed (kept and retried)
 //! - `guidebot_store_reopened_total`: times the SQLite file was found removed or replaced while
 //!   serving and opened again

@@ -3,13 +3,16 @@
 # default configuration, and waits for a port to accept connections.
 #
 #   SEED=<64 hex digits> source benches/serve_common.sh   (from the repository root)
-#   start_guidebot PORT        # starts the server; its log is $WORK/guidebot.log
+#   start_guidebot PORT [ARGS...]  # starts the server ($BIN, or BIN_PATH given); log $WORK/guidebot.log
 #   wait_for PORT              # until the port accepts connections (30 s at most)
 #   server_pid PORT            # the pid of `guidebot serve` listening on PORT
+#
+# Honours CARGO_TARGET_DIR; GUIDEBOT_BIN=/path/to/guidebot serves another build (an older commit's).
 
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin guidebot --example signed_load
-BIN=target/release/guidebot
-LOAD=target/release/examples/signed_load
+BIN=$(realpath "${GUIDEBOT_BIN:-$TARGET_DIR/release/guidebot}")
+LOAD=$(realpath "$TARGET_DIR/release/examples/signed_load")
 PUBLIC_KEY=$($LOAD --seed "$SEED" --print-public-key)
 WORK=$(mktemp -d)
 PIDS=()
@@ -21,10 +24,13 @@ cleanup() {
 trap cleanup EXIT
 
 # guidebot with its defaults: logs to a file (as a service manager would collect them), the
-# SQLite store in the work folder.
+# SQLite store in the work folder. BIN_PATH (a binary) overrides $BIN for this start; extra
+# arguments go to `serve` (e.g. --metrics-addr).
 start_guidebot() {
-  (cd "$WORK" && DISCORD_PUBLIC_KEY=$PUBLIC_KEY exec "$OLDPWD/$BIN" --corpus "$OLDPWD/corpus" \
-    --index "$WORK/index" serve --http "127.0.0.1:$1" >"$WORK/guidebot.log" 2>&1) &
+  local port=$1 bin=${BIN_PATH:-$BIN}
+  shift
+  (cd "$WORK" && DISCORD_PUBLIC_KEY=$PUBLIC_KEY exec "$bin" --corpus "$OLDPWD/corpus" \
+    --index "$WORK/index" serve --http "127.0.0.1:$port" "$@" >"$WORK/guidebot.log" 2>&1) &
   PIDS+=($!)
 }
 

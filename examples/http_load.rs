@@ -42,7 +42,7 @@ use guidebot::corpus::Corpus;
 use guidebot::engine::{Engine, EngineHandle};
 use guidebot::metrics::Metrics;
 use guidebot::transport::http::{run, AppState, HttpSettings};
-use load::{interaction, percentile, rss_kib};
+use load::{interaction, percentile, rss_kib, snowflake_now};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -318,7 +318,6 @@ async fn connection(worker: usize, authority: &str, load: &Load<'_>) {
         latencies,
     } = load;
     static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-    static RUN_START_MILLIS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let key = signing_key();
     let mut n = worker;
     let mut local: Vec<u32> = Vec::with_capacity(256);
@@ -336,16 +335,9 @@ async fn connection(worker: usize, authority: &str, load: &Load<'_>) {
                 Some(mix) => {
                     let uses = uses(mix);
                     let (name, option, value) = uses[n % uses.len()];
-                    // Ids start at this run's clock: a later run against the same database
-                    // must not repeat them (the server would answer 401, replayed).
-                    let base = RUN_START_MILLIS.get_or_init(|| {
-                        SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .unwrap()
-                            .as_millis() as u64
-                            * 1_000
-                    });
-                    let id = base + NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    // A snowflake of now, as Discord's: a later run against the same database
+                    // never repeats it (the server would answer 401, replayed).
+                    let id = snowflake_now(NEXT_ID.fetch_add(1, Ordering::Relaxed));
                     let body = interaction(id, name, option, value)
                         .to_string()
                         .into_bytes();
@@ -399,6 +391,10 @@ fn uses(mix: &str) -> Vec<(&'static str, &'static str, &'static str)> {
     out
 }
 
+/// Ids of interactions signed once and sent many times (a server without a store): fixed numbers,
+/// not snowflakes of a time.
+const FIXED_ID_BASE: u64 = 1_200_000_000_000_000_000;
+
 /// Signed interactions of `mix`, timestamped now: (body, signature, timestamp).
 fn signed_requests(mix: &str) -> Vec<(Vec<u8>, String, String)> {
     let key = signing_key();
@@ -411,7 +407,7 @@ fn signed_requests(mix: &str) -> Vec<(Vec<u8>, String, String)> {
         .into_iter()
         .enumerate()
         .map(|(i, (name, option, value))| {
-            let body = interaction(i as u64, name, option, value)
+            let body = interaction(FIXED_ID_BASE + i as u64, name, option, value)
                 .to_string()
                 .into_bytes();
             let message = [timestamp.as_bytes(), &body].concat();

@@ -20,7 +20,7 @@
 mod load;
 
 use ed25519_dalek::{Signer, SigningKey};
-use load::{interaction, percentile, rss_kib};
+use load::{interaction, percentile, rss_kib, snowflake_now};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -170,13 +170,9 @@ async fn run(options: Options, questions: Arc<Vec<String>>) {
         key: SigningKey::from_bytes(&options.seed),
         questions,
         command: options.command.clone(),
-        // Interaction ids start at this run's clock (microseconds): a store-backed server drops
-        // an id it has seen, so two runs against one server must never share ids.
-        next: AtomicU64::new(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |now| now.as_micros() as u64 % 1_000_000_000_000_000),
-        ),
+        // Counts requests: the question to ask and the low bits of the id (a snowflake of the
+        // time it is made, so two runs against one server never share ids).
+        next: AtomicU64::new(0),
         recording: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         errors: AtomicU64::new(0),
@@ -232,7 +228,7 @@ fn next_request(shared: &Shared) -> (Vec<u8>, String, String) {
     } else {
         "query"
     };
-    let body = interaction(n, &shared.command, option, question)
+    let body = interaction(snowflake_now(n), &shared.command, option, question)
         .to_string()
         .into_bytes();
     let timestamp = SystemTime::now()

@@ -20,10 +20,14 @@
 //! - `guidebot_index_info{fingerprint}` = 1 for the index being served
 //! - `guidebot_http_rejections_total{reason="bad_signature"|"stale"|"replayed"|"too_large"|"malformed"|"unknown_type"}`
 //! - `guidebot_store_writes_total{outcome="written"|"dropped"}`: analytics, feedback, token and
-//!   cache writes committed by the storage writer, or dropped because its queue was full
+//!   cache writes committed by the storage writer, or dropped because its queue was full (dropped
+//!   also counts replay ids accepted from memory but not queued, past the writer's cap)
 //! - `guidebot_store_failed_batches_total`: write batches that failed (kept and retried)
 //! - `guidebot_store_reopened_total`: times the SQLite file was found removed or replaced while
 //!   serving and opened again
+//! - `guidebot_replay_checks_total{answered_by="memory"|"store"}`: interaction ids checked against
+//!   replays, by what answered (memory: SQLite's in-memory check of fresh ids)
+//! - `guidebot_replay_ids_in_memory`: interaction ids the in-memory replay check holds
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -78,10 +82,32 @@ pub struct Metrics {
     /// Reads (written, dropped, failed batches) of the storage writer; see [`Metrics::follow_storage`].
     storage_source: OnceLock<StorageSource>,
     /// What the storage counters have counted so far.
-    storage_counted: Mutex<(u64, u64, u64, u64)>,
+    storage_counted: Mutex<StorageFigures>,
+    replay_checks: Family<Labels1, Counter>,
+    replay_ids_in_memory: Gauge,
 }
 
-type StorageSource = Box<dyn Fn() -> (u64, u64, u64, u64) + Send + Sync>;
+type StorageSource = Box<dyn Fn() -> StorageFigures + Send + Sync>;
+
+/// What the storage reports to `/metrics` (counters only grow; the ids in memory come and go).
+/// A plain struct so this floor-0 module needs nothing from the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageFigures {
+    /// Writes committed by the batching writer.
+    pub written: u64,
+    /// Writes dropped (full queue, or replay ids past the writer's cap).
+    pub dropped: u64,
+    /// Write batches that failed (each is retried).
+    pub failed_batches: u64,
+    /// Times the SQLite file was opened again after being removed or replaced.
+    pub reopened: u64,
+    /// Replay checks answered from memory.
+    pub replay_from_memory: u64,
+    /// Replay checks answered by the store.
+    pub replay_from_store: u64,
+    /// Interaction ids the in-memory replay check holds now.
+    pub replay_ids_in_memory: u64,
+}
 
 type ReloadSource = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
 
@@ -197,6 +223,18 @@ impl Metrics {
             "Times the SQLite file was found removed or replaced while serving and opened again",
             store_reopened.clone(),
         );
+        let replay_checks = Family::<Labels1, Counter>::default();
+        registry.register(
+            "replay_checks",
+            "Interaction ids checked against replays, by what answered (memory: SQLite's in-memory check of fresh ids; store: the database)",
+            replay_checks.clone(),
+        );
+        let replay_ids_in_memory = Gauge::default();
+        registry.register(
+            "replay_ids_in_memory",
+            "Interaction ids held by the in-memory replay check (SQLite)",
+            replay_ids_in_memory.clone(),
+        );
         let follow_ups = Family::<Labels1, Counter>::default();
         registry.register(
             "follow_ups",
@@ -214,7 +252,9 @@ impl Metrics {
             store_failed_batches,
             store_reopened,
             storage_source: OnceLock::new(),
-            storage_counted: Mutex::new((0, 0, 0, 0)),
+            storage_counted: Mutex::new(StorageFigures::default()),
+            replay_checks,
+            replay_ids_in_memory,
             follow_ups,
             escalations,
             reloads,
@@ -252,12 +292,9 @@ impl Metrics {
         let _ = self.reload_source.set(Box::new(source));
     }
 
-    /// Counts the storage writer's work from `source` (written, dropped, failed batches, file
-    /// reopenings so far), read at each [`Metrics::encode`]. Only the first call has an effect.
-    pub fn follow_storage(
-        &self,
-        source: impl Fn() -> (u64, u64, u64, u64) + Send + Sync + 'static,
-    ) {
+    /// Counts the storage's work from `source` (the writer's counts, file reopenings and replay
+    /// checks so far), read at each [`Metrics::encode`]. Only the first call has an effect.
+    pub fn follow_storage(&self, source: impl Fn() -> StorageFigures + Send + Sync + 'static) {
         let _ = self.storage_source.set(Box::new(source));
     }
 
@@ -314,24 +351,36 @@ impl Metrics {
             }
         }
         if let Some(source) = self.storage_source.get() {
-            let (written, dropped, failed, reopened) = source();
+            let now = source();
             if let Ok(mut counted) = self.storage_counted.lock() {
+                let added = |now: u64, before: u64| now.saturating_sub(before);
                 self.store_writes
                     .get_or_create(&[("outcome", "written")])
-                    .inc_by(written.saturating_sub(counted.0));
+                    .inc_by(added(now.written, counted.written));
                 self.store_writes
                     .get_or_create(&[("outcome", "dropped")])
-                    .inc_by(dropped.saturating_sub(counted.1));
+                    .inc_by(added(now.dropped, counted.dropped));
                 self.store_failed_batches
-                    .inc_by(failed.saturating_sub(counted.2));
+                    .inc_by(added(now.failed_batches, counted.failed_batches));
                 self.store_reopened
-                    .inc_by(reopened.saturating_sub(counted.3));
-                *counted = (
-                    written.max(counted.0),
-                    dropped.max(counted.1),
-                    failed.max(counted.2),
-                    reopened.max(counted.3),
-                );
+                    .inc_by(added(now.reopened, counted.reopened));
+                self.replay_checks
+                    .get_or_create(&[("answered_by", "memory")])
+                    .inc_by(added(now.replay_from_memory, counted.replay_from_memory));
+                self.replay_checks
+                    .get_or_create(&[("answered_by", "store")])
+                    .inc_by(added(now.replay_from_store, counted.replay_from_store));
+                self.replay_ids_in_memory
+                    .set(i64::try_from(now.replay_ids_in_memory).unwrap_or(i64::MAX));
+                *counted = StorageFigures {
+                    written: now.written.max(counted.written),
+                    dropped: now.dropped.max(counted.dropped),
+                    failed_batches: now.failed_batches.max(counted.failed_batches),
+                    reopened: now.reopened.max(counted.reopened),
+                    replay_from_memory: now.replay_from_memory.max(counted.replay_from_memory),
+                    replay_from_store: now.replay_from_store.max(counted.replay_from_store),
+                    replay_ids_in_memory: now.replay_ids_in_memory,
+                };
             }
         }
         let mut out = String::with_capacity(8 * 1024);

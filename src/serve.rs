@@ -120,17 +120,8 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
     };
     if let Some(storage) = &storage {
         dispatcher = dispatcher.with_storage(Arc::clone(storage));
-        let counters = Arc::clone(storage.counters());
-        let store = Arc::clone(storage.store());
-        metrics.follow_storage(move || {
-            use std::sync::atomic::Ordering::Relaxed;
-            (
-                counters.written.load(Relaxed),
-                counters.dropped.load(Relaxed),
-                counters.failed_batches.load(Relaxed),
-                store.reopened(),
-            )
-        });
+        let storage = Arc::clone(storage);
+        metrics.follow_storage(move || storage.figures());
     }
     let channels = match config.channels_path() {
         Some(path) => FileChannelSettings::open(path),

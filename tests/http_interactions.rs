@@ -11,7 +11,10 @@ use guidebot::bot::{BotSettings, Dispatcher};
 use guidebot::engine::EngineHandle;
 use guidebot::llm::LlmSettings;
 use guidebot::metrics::Metrics;
-use guidebot::store::{BudgetScope, PostgresStore, Report, SqliteStore, Store, StoreError, Usage};
+use guidebot::store::{
+    BudgetScope, PostgresStore, Report, SqliteStore, Storage, StorageOptions, Store, StoreError,
+    Usage,
+};
 use guidebot::transport::http::{app, run, AppState, HttpSettings};
 use guidebot::util::secret::Secret;
 use serde_json::{json, Value};
@@ -53,7 +56,8 @@ fn state(
     api_base: &str,
     store: Option<Arc<dyn Store>>,
 ) -> (AppState, Arc<EngineHandle>) {
-    state_tuned(llm, api_base, store, |_| {})
+    let (state, engines, _) = state_tuned(llm, api_base, store, |_| {});
+    (state, engines)
 }
 
 /// [`state`] with its HTTP settings changed by `tune` first.
@@ -62,7 +66,7 @@ fn state_tuned(
     api_base: &str,
     store: Option<Arc<dyn Store>>,
     tune: impl FnOnce(&mut HttpSettings),
-) -> (AppState, Arc<EngineHandle>) {
+) -> (AppState, Arc<EngineHandle>, Option<Arc<Storage>>) {
     let engines = Arc::new(EngineHandle::new(engine(llm)));
     let metrics = Arc::new(Metrics::new());
     let bot = BotSettings {
@@ -70,8 +74,12 @@ fn state_tuned(
         ..BotSettings::default()
     };
     let mut dispatcher = Dispatcher::new(Arc::clone(&engines), bot, metrics.clone());
-    if let Some(store) = store {
-        dispatcher = dispatcher.with_store(store);
+    // As `guidebot serve` does: the storage's figures in /metrics.
+    let storage = store.map(|store| Storage::start(store, StorageOptions::default(), true));
+    if let Some(storage) = &storage {
+        dispatcher = dispatcher.with_storage(Arc::clone(storage));
+        let storage = Arc::clone(storage);
+        metrics.follow_storage(move || storage.figures());
     }
     let dispatcher = Arc::new(dispatcher);
     let mut settings = HttpSettings::new(hex::encode(test_key().verifying_key().to_bytes()));
@@ -82,6 +90,7 @@ fn state_tuned(
     (
         AppState::new(dispatcher, metrics, settings).unwrap(),
         engines,
+        storage,
     )
 }
 
@@ -91,6 +100,8 @@ struct Server {
     client: reqwest::Client,
     state: AppState,
     engines: Arc<EngineHandle>,
+    /// The dispatcher's storage, when it has a store.
+    storage: Option<Arc<Storage>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -115,7 +126,7 @@ impl Server {
         store: Option<Arc<dyn Store>>,
         tune: impl FnOnce(&mut HttpSettings),
     ) -> Server {
-        let (state, engines) = state_tuned(llm, api_base, store, tune);
+        let (state, engines, storage) = state_tuned(llm, api_base, store, tune);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -127,6 +138,7 @@ impl Server {
             client: reqwest::Client::new(),
             state,
             engines,
+            storage,
             stop: Some(stop),
             task,
         }
@@ -193,6 +205,23 @@ impl Server {
             .expect("the server stops")
             .unwrap()
             .unwrap();
+        // As `guidebot serve` does once every answer is sent: commit what is queued.
+        if let Some(storage) = &self.storage {
+            assert!(
+                storage.flush(Duration::from_secs(10)).await,
+                "storage drained"
+            );
+        }
+    }
+
+    /// Waits until the replay check answers fresh ids from memory (SQLite: the recent ids are
+    /// loaded), so the counts below say who answered.
+    async fn replay_memory_loaded(&self) {
+        self.storage
+            .as_ref()
+            .expect("a server with a store")
+            .replay_memory_loaded()
+            .await;
     }
 }
 
@@ -852,6 +881,9 @@ impl Store for PanickingStore {
     async fn first_sighting(&self, _: &str, _: i64) -> Result<bool, StoreError> {
         Ok(true)
     }
+    async fn interaction_ids_between(&self, _: u64, _: u64) -> Result<Vec<u64>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn purge_older_than(&self, _: u32, _: i64) -> Result<usize, StoreError> {
         panic!("injected panic: purge_older_than")
     }
@@ -1077,6 +1109,119 @@ async fn a_replayed_interaction_id_is_refused_and_not_run_twice() {
             "{questions} questions stored, not 2"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}
+
+/// `command(name, options)` with interaction id `id`.
+fn command_with_id(name: &str, options: Value, id: u64) -> Value {
+    let mut body = command(name, options);
+    body["id"] = json!(id.to_string());
+    body
+}
+
+/// With SQLite, a fresh interaction id (a snowflake of now, as Discord sends) is checked in
+/// memory: its replay is refused with 401, counted as `replayed`, answered from memory (the
+/// store was not asked), and the id is written to the file by the batching writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_fresh_interaction_id_is_refused_from_memory_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("g.sqlite")).unwrap());
+    let server = Server::start_with(None, "http://127.0.0.1:9", Some(store.clone())).await;
+    server.replay_memory_loaded().await;
+    let id = fd::snowflake_at(now() * 1000, 12);
+    let search = command_with_id("search", json!([fd::opt("query", "google l4 tc")]), id);
+    assert_eq!(server.post(&search).await.status(), 200);
+    let replay = server.post(&search).await;
+    assert_eq!(replay.status(), 401);
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["reason"], "replayed", "{body}");
+    let metrics = server.metrics().await;
+    for (name, value) in [
+        ("guidebot_http_rejections_total{reason=\"replayed\"}", 1.0),
+        ("guidebot_replay_checks_total{answered_by=\"memory\"}", 2.0),
+        ("guidebot_replay_checks_total{answered_by=\"store\"}", 0.0),
+        ("guidebot_replay_ids_in_memory", 1.0),
+    ] {
+        assert_eq!(sample(&metrics, name), value, "{name}: {metrics}");
+    }
+    server.stop().await;
+    assert!(
+        !store.first_sighting(&id.to_string(), now()).await.unwrap(),
+        "the id is in the file"
+    );
+}
+
+/// With SQLite, a replay sent after a restart (a new endpoint on the same file, the very same
+/// signed request) is refused: the new process loaded the recent ids from the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_a_restart_with_sqlite_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guidebot.sqlite");
+    let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+    let id = fd::snowflake_at(now() * 1000, 34);
+    let raw = command_with_id("search", json!([fd::opt("query", "google l4 tc")]), id)
+        .to_string()
+        .into_bytes();
+    let (signature, timestamp) = sign(&test_key(), &raw, now());
+    let headers = [
+        ("x-signature-ed25519", signature),
+        ("x-signature-timestamp", timestamp),
+    ];
+    let before = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
+    before.replay_memory_loaded().await;
+    assert_eq!(before.post_raw(raw.clone(), &headers).await.status(), 200);
+    before.stop().await;
+
+    let after = Server::start_with(None, "http://127.0.0.1:9", Some(open())).await;
+    after.replay_memory_loaded().await;
+    let replay = after.post_raw(raw, &headers).await;
+    assert_eq!(replay.status(), 401);
+    let metrics = after.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_replay_checks_total{answered_by=\"memory\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    after.stop().await;
+}
+
+/// Interaction ids whose time is at the edges of the signature window (five minutes before and
+/// after now) or beyond it, in a request signed now: each is accepted once and refused when
+/// replayed, by the store, since memory answers only for ids of the last 10 s and the next minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interaction_ids_at_the_replay_windows_edges_are_refused_when_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("g.sqlite")).unwrap());
+    let server = Server::start_with(None, "http://127.0.0.1:9", Some(store)).await;
+    server.replay_memory_loaded().await;
+    let window = 300;
+    let seconds = [-window - 1, -window, window, window + 1];
+    for (n, offset) in seconds.into_iter().enumerate() {
+        let id = fd::snowflake_at((now() + offset) * 1000, 100 + n as u64);
+        let body = command_with_id("comp", json!([fd::opt("company", "Google")]), id);
+        assert_eq!(server.post(&body).await.status(), 200, "now{offset:+}");
+        assert_eq!(server.post(&body).await.status(), 401, "now{offset:+}");
+    }
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "guidebot_http_rejections_total{reason=\"replayed\"}"
+        ),
+        4.0,
+        "{metrics}"
+    );
+    // The past ids' checks and the future ids' first checks went to the store; the future ids'
+    // replays were answered by memory, which remembered them.
+    for (name, value) in [
+        ("guidebot_replay_checks_total{answered_by=\"store\"}", 6.0),
+        ("guidebot_replay_checks_total{answered_by=\"memory\"}", 2.0),
+    ] {
+        assert_eq!(sample(&metrics, name), value, "{name}: {metrics}");
     }
     server.stop().await;
 }

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::fake_discord::snowflake_at;
 use support::fake_llm::*;
 use support::setup::{bundled_corpus_dir as bundled_dir, corpus_at};
 
@@ -119,6 +120,8 @@ on_both_backends!(
     retention_purges_conversations_with_the_analytics,
     a_thread_continues_on_another_replica_and_after_a_restart,
     a_burst_of_replay_checks_lets_each_id_through_once,
+    replay_checks_through_storage_refuse_every_replay,
+    recorded_interaction_ids_are_read_back_by_range,
     hand_offs_are_recorded_and_counted_per_server,
     retention_purges_hand_offs,
 );
@@ -496,6 +499,314 @@ async fn a_burst_of_replay_checks_lets_each_id_through_once(db: TestDb) {
         passed.values().all(|&count| count == 1),
         "every id passes once: {passed:?}"
     );
+}
+
+/// An interaction id made at Unix second `second` (plus `millis`), low bits `low`, as text.
+fn id_at(second: i64, millis: i64, low: u64) -> String {
+    snowflake_at(second * 1000 + millis, low).to_string()
+}
+
+/// Replay checks through [`Storage`] (what the endpoint calls): every id passes once and every
+/// repeat is refused, whether it is fresh, a minute old, in the future, or not a snowflake at all;
+/// SQLite answers fresh ids from memory, PostgreSQL always asks the database.
+async fn replay_checks_through_storage_refuse_every_replay(db: TestDb) {
+    let storage = Storage::start(db.open().await, StorageOptions::default(), true);
+    storage.replay_memory_loaded().await;
+    let now = now_unix();
+    let ids = [
+        id_at(now, 1, 1),
+        id_at(now - 5, 2, 2),
+        id_at(now - 200, 3, 3),
+        id_at(now + 3_600, 4, 4),
+        "not-a-snowflake".to_string(),
+        "0123".to_string(),
+    ];
+    for id in &ids {
+        assert!(
+            storage.first_sighting(id, now).await.unwrap(),
+            "{id} is new"
+        );
+    }
+    for id in &ids {
+        assert!(
+            !storage.first_sighting(id, now).await.unwrap(),
+            "{id} again"
+        );
+    }
+    let figures = storage.figures();
+    let from_memory = match db.open().await.backend() {
+        // The fresh and the 5-s-old id twice each, and the repeat of the future id (remembered
+        // when the store checked it).
+        Backend::Sqlite => 5,
+        Backend::Postgres => 0,
+    };
+    assert_eq!(figures.replay_from_memory, from_memory, "{figures:?}");
+    assert_eq!(figures.replay_from_store, 12 - from_memory, "{figures:?}");
+    // Everything accepted is in the database once the writer has drained.
+    assert!(storage.flush(FLUSH).await);
+    let store = db.open().await;
+    for id in &ids {
+        assert!(!store.first_sighting(id, now).await.unwrap(), "{id} stored");
+    }
+}
+
+async fn recorded_interaction_ids_are_read_back_by_range(db: TestDb) {
+    let store = db.open().await;
+    let now = now_unix();
+    let inside = [
+        snowflake_at(now * 1000, 1),
+        snowflake_at(now * 1000 + 999, 0x3F_FFFF),
+        snowflake_at((now + 10) * 1000, 7),
+    ];
+    let outside = [
+        snowflake_at((now - 1) * 1000 + 999, 0x3F_FFFF),
+        snowflake_at((now + 11) * 1000, 0),
+    ];
+    store
+        .write_batch(&[Write::SeenInteractions {
+            ids: inside.iter().chain(&outside).copied().collect(),
+            at_unix: now,
+        }])
+        .await
+        .unwrap();
+    // Text that is not a canonical number is never read back, even inside the range's text.
+    let (first, last) = (
+        snowflake_at(now * 1000, 0),
+        snowflake_at((now + 11) * 1000, 0) - 1,
+    );
+    let first_text = first.to_string();
+    let odd = format!("{}x", &first_text[..first_text.len() - 1]);
+    assert!(store.first_sighting(&odd, now).await.unwrap());
+    let mut read = store.interaction_ids_between(first, last).await.unwrap();
+    read.sort_unstable();
+    assert_eq!(read, inside.to_vec());
+    // A range across a change of length reads both lengths.
+    for small in ["9", "10", "99", "100"] {
+        assert!(store.first_sighting(small, now).await.unwrap());
+    }
+    let mut small = store.interaction_ids_between(9, 99).await.unwrap();
+    small.sort_unstable();
+    assert_eq!(small, vec![9, 10, 99]);
+}
+
+/// SQLite: a fresh id is refused from memory the second time (no store call), counted, and in
+/// the file once the writer has committed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_replays_of_fresh_ids_are_refused_from_memory_and_counted() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let storage = Storage::start(store.clone(), StorageOptions::default(), true);
+    storage.replay_memory_loaded().await;
+    let now = now_unix();
+    let id = id_at(now, 500, 42);
+    assert!(storage.first_sighting(&id, now).await.unwrap());
+    assert!(!storage.first_sighting(&id, now).await.unwrap());
+    let figures = storage.figures();
+    assert_eq!(
+        (figures.replay_from_memory, figures.replay_from_store),
+        (2, 0),
+        "{figures:?}"
+    );
+    assert_eq!(figures.replay_ids_in_memory, 1);
+    assert!(storage.flush(FLUSH).await);
+    assert!(
+        !store.first_sighting(&id, now).await.unwrap(),
+        "the writer committed the id"
+    );
+    assert_eq!(
+        storage.figures().written,
+        0,
+        "replay ids are not counted as analytics writes"
+    );
+}
+
+/// SQLite: ids seen before a restart are refused after it (the new process loads the recent
+/// ids from the file, and the store still answers for older ones), and ids of the future seen
+/// before it are refused once the clock reaches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_replay_after_a_restart_is_refused() {
+    let db = TestDb::sqlite();
+    let now = now_unix();
+    let ids = [
+        id_at(now, 1, 1),         // fresh: memory
+        id_at(now - 2, 2, 2),     // 2 s old: memory
+        id_at(now - 200, 3, 3),   // older than memory's reach: the store
+        id_at(now + 3_600, 4, 4), // an hour ahead: the store, remembered
+    ];
+    let before = Storage::start(db.open().await, StorageOptions::default(), true);
+    before.replay_memory_loaded().await;
+    for id in &ids {
+        assert!(before.first_sighting(id, now).await.unwrap(), "{id}");
+    }
+    assert_eq!(before.figures().replay_from_memory, 2);
+    // A clean shutdown: the writer drains.
+    assert!(before.flush(FLUSH).await);
+    drop(before);
+
+    let after = Storage::start(db.open().await, StorageOptions::default(), true);
+    after.replay_memory_loaded().await;
+    for id in &ids {
+        assert!(!after.first_sighting(id, now).await.unwrap(), "{id}");
+    }
+    let figures = after.figures();
+    assert_eq!(
+        (figures.replay_from_memory, figures.replay_from_store),
+        (3, 1),
+        "{figures:?}: memory loaded all but the oldest"
+    );
+    // An hour later the future id is in memory's range, and memory still refuses it.
+    let later = now + 3_600;
+    assert!(!after.first_sighting(&ids[3], later).await.unwrap());
+    assert_eq!(after.figures().replay_from_memory, 4);
+}
+
+/// SQLite: concurrent checks of the same ids, starting while the recent ids are still being
+/// loaded (checks then ask the store and are remembered too) and going on once memory answers:
+/// every id passes exactly once, fresh or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_burst_of_concurrent_checks_lets_each_id_through_once() {
+    let db = TestDb::sqlite();
+    let storage = Storage::start(db.open().await, StorageOptions::default(), true);
+    let now = now_unix();
+    let mut ids: Vec<String> = (0..300).map(|n| id_at(now, n % 1000, n as u64)).collect();
+    ids.extend((0..50).map(|n| id_at(now - 120, n, n as u64)));
+    ids.extend((0..50).map(|n| id_at(now + 600, n, n as u64)));
+    let mut checks = tokio::task::JoinSet::new();
+    let spawn_round = |checks: &mut tokio::task::JoinSet<(String, bool)>| {
+        for id in &ids {
+            let (storage, id) = (Arc::clone(&storage), id.clone());
+            checks.spawn(async move {
+                let first = storage.first_sighting(&id, now).await.unwrap();
+                (id, first)
+            });
+        }
+    };
+    spawn_round(&mut checks);
+    spawn_round(&mut checks);
+    storage.replay_memory_loaded().await;
+    spawn_round(&mut checks);
+    let mut passed: HashMap<String, usize> = HashMap::new();
+    while let Some(check) = checks.join_next().await {
+        let (id, first) = check.unwrap();
+        *passed.entry(id).or_default() += usize::from(first);
+    }
+    assert_eq!(passed.len(), ids.len());
+    assert!(
+        passed.values().all(|&count| count == 1),
+        "every id passes once: {:?}",
+        passed
+            .iter()
+            .filter(|(_, &count)| count != 1)
+            .collect::<Vec<_>>()
+    );
+    // And once memory answers, a last round refuses them all.
+    storage.replay_memory_loaded().await;
+    for id in &ids {
+        assert!(!storage.first_sighting(id, now).await.unwrap(), "{id}");
+    }
+}
+
+/// SQLite: ids at the edges of memory's reach (a minute behind and ahead of the clock, and how
+/// far ahead memory remembers ids the store checked) are each accepted once and refused after;
+/// an id leaves memory only once it is committed, and is then refused by the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_ids_at_the_edges_of_memory_are_checked_exactly() {
+    use guidebot::store::{FUTURE_REMEMBERED, REPLAY_MEMORY_AHEAD, REPLAY_MEMORY_BEHIND};
+    let db = TestDb::sqlite();
+    let storage = Storage::start(db.open().await, StorageOptions::default(), true);
+    storage.replay_memory_loaded().await;
+    let now = now_unix();
+    let (behind, ahead) = (
+        REPLAY_MEMORY_BEHIND.as_secs() as i64,
+        REPLAY_MEMORY_AHEAD.as_secs() as i64,
+    );
+    let remembered = ahead + FUTURE_REMEMBERED.as_secs() as i64;
+    // (the id's second, checks answered by memory, by the store): an id the store checked is
+    // remembered, so its repeat is refused from memory, except beyond how far memory remembers.
+    let edges = [
+        (now - behind, 2, 0),
+        (now - behind - 1, 0, 2),
+        (now + ahead, 2, 0),
+        (now + ahead + 1, 1, 1),
+        (now + remembered, 1, 1),
+        (now + remembered + 1, 0, 2),
+    ];
+    for (n, (second, by_memory, by_store)) in edges.into_iter().enumerate() {
+        for millis in [0, 999] {
+            let id = id_at(second, millis, n as u64);
+            let before = storage.figures();
+            assert!(storage.first_sighting(&id, now).await.unwrap(), "{id} new");
+            assert!(
+                !storage.first_sighting(&id, now).await.unwrap(),
+                "{id} again"
+            );
+            let after = storage.figures();
+            let counted = (
+                after.replay_from_memory - before.replay_from_memory,
+                after.replay_from_store - before.replay_from_store,
+            );
+            let offset = second - now;
+            assert_eq!(
+                counted,
+                (by_memory, by_store),
+                "ms {millis} of second now{offset:+}"
+            );
+        }
+    }
+    // A second later, the id a minute and a second ahead is in memory's range: memory remembered
+    // it when the store checked it, and refuses it.
+    let ahead_id = id_at(now + ahead + 1, 0, 3);
+    let before = storage.figures().replay_from_memory;
+    assert!(!storage.first_sighting(&ahead_id, now + 1).await.unwrap());
+    assert_eq!(storage.figures().replay_from_memory, before + 1);
+    // The id remembered at the far edge reaches memory's range later and is refused there too.
+    let far_id = id_at(now + remembered, 0, 4);
+    let far_later = now + FUTURE_REMEMBERED.as_secs() as i64;
+    let before = storage.figures().replay_from_memory;
+    assert!(!storage.first_sighting(&far_id, far_later).await.unwrap());
+    assert_eq!(storage.figures().replay_from_memory, before + 1);
+}
+
+/// SQLite: an id stays in memory past its minute while the writer cannot commit it (another
+/// connection holds the write lock, so the store could not answer either), and once it is
+/// committed it leaves memory and the store refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_id_leaves_memory_only_once_committed() {
+    let (_dir, store, locker) = locked_sqlite();
+    let storage = Storage::start(store, StorageOptions::default(), true);
+    storage.replay_memory_loaded().await;
+    let now = now_unix();
+    let fresh = id_at(now, 0, 77);
+    assert!(storage.first_sighting(&fresh, now).await.unwrap());
+    let deadline = std::time::Instant::now() + FLUSH;
+    while storage.figures().failed_batches == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never tried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let past_its_minute = now + guidebot::store::REPLAY_MEMORY_BEHIND.as_secs() as i64 + 1;
+    assert!(
+        !storage
+            .first_sighting(&fresh, past_its_minute)
+            .await
+            .unwrap(),
+        "not committed: memory still refuses it"
+    );
+    assert_eq!(storage.figures().replay_from_memory, 2);
+
+    drop(locker); // the lock is released (its transaction rolls back)
+    assert!(storage.flush(FLUSH).await);
+    let later = past_its_minute + 1;
+    assert!(!storage.first_sighting(&fresh, later).await.unwrap());
+    let figures = storage.figures();
+    assert_eq!(
+        (figures.replay_from_memory, figures.replay_from_store),
+        (2, 1),
+        "committed and past the floor: the store refuses it"
+    );
+    assert_eq!(figures.replay_ids_in_memory, 0);
 }
 
 async fn cached_answers_skip_the_llm_until_the_corpus_changes(db: TestDb) {

@@ -6,9 +6,24 @@ use serde_json::{json, Value};
 /// The application id every generated interaction names.
 pub const APP_ID: u64 = 800_000_000_000_000_002;
 
-/// A slash command interaction as Discord sends it to an endpoint (the fields serenity requires).
-pub fn interaction(n: u64, name: &str, option: &str, value: &str) -> Value {
-    let id = 1_200_000_000_000_000_000 + n;
+/// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
+/// A snowflake made now, as Discord makes interaction ids (`(ms since 2015) << 22 | 22 low
+/// bits`), with `sequence` (wrapping) in the low bits: a server checks fresh ids against replays
+/// by their time, so generated ids must carry the time they were made. Two ids are equal only when
+/// made in the same millisecond with sequences 4,194,304 apart: never within one run, and runs do
+/// not overlap.
+pub fn snowflake_now(sequence: u64) -> u64 {
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64);
+    (unix_ms.saturating_sub(DISCORD_EPOCH_MS) << 22) | (sequence & 0x3F_FFFF)
+}
+
+/// A slash command interaction with id `id` as Discord sends it to an endpoint (the fields
+/// serenity requires).
+pub fn interaction(id: u64, name: &str, option: &str, value: &str) -> Value {
     let user = json!({"id": "700000000000000001", "username": "load", "discriminator": "0",
         "global_name": "load", "avatar": null, "bot": false, "public_flags": 0});
     json!({

@@ -246,17 +246,14 @@ impl Dispatcher {
     }
 
     /// Whether an interaction id is new; `false` for a replay seen before by any replica sharing
-    /// the store. Without a store, or when the store cannot be read, every id is new (the
-    /// signature and the timestamp window still apply).
+    /// the store (with SQLite, by this process: fresh ids are answered from memory, see
+    /// [`Storage::first_sighting`]). Without a store, or when the store cannot be read, every id
+    /// is new (the signature and the timestamp window still apply).
     pub async fn first_sighting(&self, interaction_id: &str) -> bool {
         let Some(storage) = &self.store else {
             return true;
         };
-        match storage
-            .store()
-            .first_sighting(interaction_id, now_unix())
-            .await
-        {
+        match storage.first_sighting(interaction_id, now_unix()).await {
             Ok(first) => first,
             Err(error) => {
                 tracing::warn!(%error, "could not check the interaction id against replays");

@@ -15,11 +15,16 @@
 
 mod migrations;
 mod postgres;
+mod replay;
 mod sqlite;
 mod writer;
 
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
+pub use replay::{
+    ReplayMemory, Verdict, DISCORD_EPOCH_MS, FUTURE_REMEMBERED, PENDING_CAP, REPLAY_MEMORY_AHEAD,
+    REPLAY_MEMORY_BEHIND,
+};
 pub use sqlite::SqliteStore;
 pub use writer::{Storage, StorageCounters, StorageOptions, StoreReadiness};
 
@@ -195,6 +200,12 @@ pub enum Write {
     CachedAnswer(CachedAnswerRecord),
     /// Requests and tokens added to one scope's usage of a day (a moved database's rows).
     Usage(UsageRecord),
+    /// Interaction ids a replay check accepted from memory (SQLite), recorded for the store's
+    /// own check and for a restart; an id already recorded is left as it is.
+    SeenInteractions {
+        ids: Vec<u64>,
+        at_unix: i64,
+    },
 }
 
 /// A written answer in the shared cache, as JSON, and when it was stored.
@@ -514,6 +525,9 @@ pub trait Store: Send + Sync {
     /// Remembers an interaction id; `true` the first time it is seen, `false` for a replay.
     async fn first_sighting(&self, interaction_id: &str, now_unix: i64)
         -> Result<bool, StoreError>;
+    /// The recorded interaction ids that are canonical decimal numbers from `first` to `last`
+    /// (inclusive): what an SQLite process loads into its in-memory replay check on start.
+    async fn interaction_ids_between(&self, first: u64, last: u64) -> Result<Vec<u64>, StoreError>;
     /// Deletes questions, feedback, hand-offs, usage, cache rows, conversation turns and message
     /// links older than `days` (and replay ids and cooldowns older than [`SHORT_LIVED_KEEP`]); returns rows
     /// deleted.
@@ -616,6 +630,27 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// The decimal spellings of the numbers from `first` to `last`, as ranges of one length each:
+/// `(length, lowest, highest)`. Stores keep ids as text; within one length, text order is number
+/// order, so each range is one index scan.
+pub(crate) fn decimal_ranges(first: u64, last: u64) -> Vec<(i64, String, String)> {
+    let mut ranges = Vec::new();
+    let mut low = first;
+    while low <= last {
+        let length = low.to_string().len() as u32;
+        let top = 10u64
+            .checked_pow(length)
+            .map_or(u64::MAX, |next| next - 1)
+            .min(last);
+        ranges.push((i64::from(length), low.to_string(), top.to_string()));
+        match top.checked_add(1) {
+            Some(next) => low = next,
+            None => break,
+        }
+    }
+    ranges
+}
+
 /// A salted SHA-256 of a Discord id: stable for counting and budgets, useless for identifying.
 pub fn hash_id(salt: &str, id: u64) -> String {
     let mut hasher = Sha256::new();
@@ -675,6 +710,24 @@ mod tests {
         assert_ne!(hash_id("a", 1), hash_id("b", 1));
         assert_eq!(hash_id("a", 1), hash_id("a", 1));
         assert!(!hash_id("a", 123456789).contains("123456789"));
+    }
+
+    #[test]
+    fn decimal_ranges_split_at_each_length() {
+        assert_eq!(
+            decimal_ranges(7, 123),
+            vec![
+                (1, "7".to_string(), "9".to_string()),
+                (2, "10".to_string(), "99".to_string()),
+                (3, "100".to_string(), "123".to_string())
+            ]
+        );
+        assert_eq!(decimal_ranges(5, 4), vec![]);
+        let top = decimal_ranges(u64::MAX - 1, u64::MAX);
+        assert_eq!(
+            top,
+            vec![(20, (u64::MAX - 1).to_string(), u64::MAX.to_string())]
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! changes nothing.
 
 use super::migrations::POSTGRES_MIGRATIONS;
+use super::replay::parse_snowflake;
 use super::{
-    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
+    days_before, decimal_ranges, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
     CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, EscalationRecord, FeedbackRecord,
     GuildStats, LlmClaim, QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write,
     SHORT_LIVED_KEEP,
@@ -107,6 +108,17 @@ async fn write_one(client: &impl GenericClient, write: &Write) -> Result<(), Sto
             for (scope, day, requests, tokens) in write.usage_added() {
                 add_usage(client, &scope, day, requests, tokens).await?;
             }
+            Ok(())
+        }
+        Write::SeenInteractions { ids, at_unix } => {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            client
+                .execute(
+                    "INSERT INTO seen_interactions (id, at_unix) SELECT unnest($1::text[]), $2
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&ids, at_unix],
+                )
+                .await?;
             Ok(())
         }
         Write::CachedAnswer(cached) => {
@@ -323,6 +335,23 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(inserted == 1)
+    }
+
+    async fn interaction_ids_between(&self, first: u64, last: u64) -> Result<Vec<u64>, StoreError> {
+        let client = self.client().await?;
+        let mut ids = Vec::new();
+        for (length, low, high) in decimal_ranges(first, last) {
+            // Byte order ("C"), whatever the database's collation: within one length it is number order.
+            let rows = client
+                .query(
+                    "SELECT id FROM seen_interactions
+                     WHERE id COLLATE \"C\" >= $1 AND id COLLATE \"C\" <= $2 AND length(id) = $3",
+                    &[&low, &high, &(length as i32)],
+                )
+                .await?;
+            ids.extend(rows.iter().filter_map(|row| parse_snowflake(row.get(0))));
+        }
+        Ok(ids)
     }
 
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {

@@ -3,8 +3,9 @@
 //! blocking calls never run on tokio's workers and never need a thread per request.
 
 use super::migrations::SQLITE_MIGRATIONS;
+use super::replay::parse_snowflake;
 use super::{
-    days_before, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
+    days_before, decimal_ranges, sql_limit, stored_citations, stored_count, Backend, BudgetScope,
     CachedAnswerRecord, ClaimOutcome, ConversationKey, Dump, EscalationRecord, FeedbackRecord,
     GuildStats, LlmClaim, QuestionRecord, Report, Store, StoreError, Usage, UsageRecord, Write,
     SHORT_LIVED_KEEP,
@@ -273,6 +274,15 @@ fn write_one(connection: &Connection, write: &Write) -> Result<(), StoreError> {
         Write::Tokens { .. } | Write::Usage { .. } => {
             for (scope, day, requests, tokens) in write.usage_added() {
                 add_usage(connection, &scope, day, requests, tokens)?;
+            }
+            Ok(())
+        }
+        Write::SeenInteractions { ids, at_unix } => {
+            let mut insert = connection.prepare_cached(
+                "INSERT INTO seen_interactions (id, at_unix) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+            )?;
+            for id in ids {
+                insert.execute(params![id.to_string(), at_unix])?;
             }
             Ok(())
         }
@@ -575,6 +585,24 @@ impl Store for SqliteStore {
         answer.await.map_err(|_| {
             StoreError::Stopped("a database call panicked or the SQLite thread stopped".to_string())
         })?
+    }
+
+    async fn interaction_ids_between(&self, first: u64, last: u64) -> Result<Vec<u64>, StoreError> {
+        self.call(move |connection| {
+            let mut ids = Vec::new();
+            let mut select = connection.prepare_cached(
+                "SELECT id FROM seen_interactions WHERE id >= ?1 AND id <= ?2 AND length(id) = ?3",
+            )?;
+            for (length, low, high) in decimal_ranges(first, last) {
+                let rows =
+                    select.query_map(params![low, high, length], |row| row.get::<_, String>(0))?;
+                for id in rows {
+                    ids.extend(parse_snowflake(&id?));
+                }
+            }
+            Ok(ids)
+        })
+        .await
     }
 
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {

@@ -13,13 +13,21 @@
 //! One successful call (a reconnect, an SQLite file opened again) makes it ready again. While it
 //! is failing, [`Storage::check_readiness`] pings it, so a replica taken out of rotation (and sent
 //! no requests) still notices the recovery.
+//!
+//! Replay checks ([`Storage::first_sighting`]): with PostgreSQL every check is a synchronous,
+//! shared insert in the database. With SQLite (one process) fresh ids are answered from a
+//! [`ReplayMemory`] and committed by the writer with its next batch; see `replay.rs` for what
+//! stays with the store and why the answers stay exact.
 
+use super::replay::{ReplayMemory, Verdict};
 use super::{
     Backend, BudgetScope, ClaimOutcome, ConversationKey, Dump, GuildStats, LlmClaim, Report, Store,
     StoreError, Usage, Write,
 };
 use crate::answer::Answer;
 use crate::engine::PriorTurn;
+use crate::metrics::StorageFigures;
+use crate::util::clock::now_unix;
 use futures::FutureExt;
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -66,6 +74,10 @@ pub struct StorageCounters {
     pub dropped: AtomicU64,
     /// Batches that failed (each is retried).
     pub failed_batches: AtomicU64,
+    /// Replay checks answered from memory (SQLite).
+    pub replay_from_memory: AtomicU64,
+    /// Replay checks answered by the store.
+    pub replay_from_store: AtomicU64,
 }
 
 /// A write is boxed: the queue holds pointers, not 200-byte records.
@@ -93,13 +105,19 @@ pub struct Storage {
     ready: AtomicBool,
     /// Why the database is not ready, for `/readyz` and logs (no credentials).
     not_ready_reason: Mutex<Option<String>>,
+    /// The in-memory replay check (SQLite only: the one process is the only witness needed).
+    replay: Option<Arc<ReplayMemory>>,
 }
 
 impl Storage {
     /// Starts the writer task on the current tokio runtime. `ready` says whether `store` is
     /// usable already (SQLite: migrated when opened); otherwise call [`Storage::set_ready`].
+    /// With SQLite, replay checks are answered from memory once the recent ids the file holds
+    /// are loaded (a task started here; until then they ask the store).
     pub fn start(store: Arc<dyn Store>, options: StorageOptions, ready: bool) -> Arc<Storage> {
         let health = Arc::new(Health::new(store.backend()));
+        let replay =
+            (store.backend() == Backend::Sqlite).then(|| Arc::new(ReplayMemory::new(now_unix())));
         let store: Arc<dyn Store> = Arc::new(Watched {
             inner: store,
             health: Arc::clone(&health),
@@ -111,7 +129,15 @@ impl Storage {
             receiver,
             Arc::clone(&counters),
             options,
+            replay.clone(),
         ));
+        if let Some(replay) = &replay {
+            tokio::spawn(load_replay_ids(
+                Arc::clone(&store),
+                Arc::clone(replay),
+                options.max_backoff,
+            ));
+        }
         let entries = NonZeroUsize::new(options.memory_cache_entries).unwrap_or(NonZeroUsize::MIN);
         Arc::new(Storage {
             store,
@@ -123,7 +149,58 @@ impl Storage {
             not_ready_reason: Mutex::new(
                 (!ready).then(|| "connecting to the database".to_string()),
             ),
+            replay,
         })
+    }
+
+    /// Whether interaction `id` is seen for the first time (`false`: a replay). PostgreSQL: the
+    /// store's shared check. SQLite: memory for fresh ids (the id is committed with the writer's
+    /// next batch), the store for the others (see `replay.rs`).
+    pub async fn first_sighting(&self, id: &str, now_unix: i64) -> Result<bool, StoreError> {
+        let Some(memory) = &self.replay else {
+            self.counters
+                .replay_from_store
+                .fetch_add(1, Ordering::Relaxed);
+            return self.store.first_sighting(id, now_unix).await;
+        };
+        let verdict = memory.check(id, now_unix);
+        let counter = match verdict {
+            Verdict::AskStore => &self.counters.replay_from_store,
+            Verdict::New | Verdict::Replay => &self.counters.replay_from_memory,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match verdict {
+            Verdict::New => Ok(true),
+            Verdict::Replay => Ok(false),
+            Verdict::AskStore => self.store.first_sighting(id, now_unix).await,
+        }
+    }
+
+    /// Waits until replay checks are answered from memory (SQLite, once the recent ids are
+    /// loaded); returns at once for PostgreSQL, which never does.
+    pub async fn replay_memory_loaded(&self) {
+        if let Some(memory) = &self.replay {
+            memory.wait_loaded().await;
+        }
+    }
+
+    /// What `/metrics` shows of this storage: the writer's counters, replay checks by who
+    /// answered, ids held in memory, reopened files.
+    pub fn figures(&self) -> StorageFigures {
+        let counters = &self.counters;
+        StorageFigures {
+            written: counters.written.load(Ordering::Relaxed),
+            dropped: counters.dropped.load(Ordering::Relaxed)
+                + self.replay.as_ref().map_or(0, |memory| memory.unqueued()),
+            failed_batches: counters.failed_batches.load(Ordering::Relaxed),
+            reopened: self.store.reopened(),
+            replay_from_memory: counters.replay_from_memory.load(Ordering::Relaxed),
+            replay_from_store: counters.replay_from_store.load(Ordering::Relaxed),
+            replay_ids_in_memory: self
+                .replay
+                .as_ref()
+                .map_or(0, |memory| memory.held() as u64),
+        }
     }
 
     /// The store behind the queue (reads, claims, reports); every call through it counts toward
@@ -382,6 +459,9 @@ impl Store for Watched {
     ) -> Result<bool, StoreError> {
         self.note(self.inner.first_sighting(interaction_id, now_unix).await)
     }
+    async fn interaction_ids_between(&self, first: u64, last: u64) -> Result<Vec<u64>, StoreError> {
+        self.note(self.inner.interaction_ids_between(first, last).await)
+    }
     async fn purge_older_than(&self, days: u32, now_unix: i64) -> Result<usize, StoreError> {
         self.note(self.inner.purge_older_than(days, now_unix).await)
     }
@@ -463,25 +543,67 @@ impl Store for Watched {
     }
 }
 
+/// Loads the ids the SQLite file holds for memory's range (a restart keeps refusing what was
+/// seen before it), retrying with back-off while the store fails; memory answers once it is done.
+async fn load_replay_ids(store: Arc<dyn Store>, memory: Arc<ReplayMemory>, max_backoff: Duration) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let now = now_unix();
+        let (first, last) = memory.range_to_load(now);
+        match store.interaction_ids_between(first, last).await {
+            Ok(ids) => {
+                let count = ids.len();
+                memory.load(ids, now);
+                tracing::debug!(
+                    ids = count,
+                    "recent interaction ids loaded: replay checks answered from memory"
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read recent interaction ids; replay checks ask the store until they are read");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max_backoff.max(Duration::from_millis(50)));
+            }
+        }
+    }
+}
+
+/// Waits until `memory` has ids for the writer; never, without memory.
+async fn replay_ids_waiting(memory: Option<&ReplayMemory>) {
+    match memory {
+        Some(memory) => memory.pending_ids().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The one writer: collects a batch, commits it in one transaction, retries it with back-off
 /// while the database is down, and answers flushes once what came before them is committed.
+/// The replay ids memory accepted go into every batch (one write for all of them), and memory
+/// learns which of them are committed.
 async fn run_writer(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Queued>,
     counters: Arc<StorageCounters>,
     options: StorageOptions,
+    replay: Option<Arc<ReplayMemory>>,
 ) {
     let mut batch: Vec<Write> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     let mut closed = false;
     let mut backoff = options.batch_interval.max(Duration::from_millis(10));
     let mut failing = false;
+    // The newest replay generation in `batch`.
+    let mut replay_generation: Option<u64> = None;
     loop {
-        if batch.is_empty() && flushes.is_empty() {
-            match receiver.recv().await {
-                Some(Queued::Write(write)) => batch.push(*write),
-                Some(Queued::Flush(done)) => flushes.push(done),
-                None => return,
+        if batch.is_empty() && flushes.is_empty() && !closed {
+            tokio::select! {
+                queued = receiver.recv() => match queued {
+                    Some(Queued::Write(write)) => batch.push(*write),
+                    Some(Queued::Flush(done)) => flushes.push(done),
+                    None => closed = true,
+                },
+                () = replay_ids_waiting(replay.as_deref()) => {}
             }
         }
         // Collect until the batch is full, the interval is over or someone waits for a flush.
@@ -494,6 +616,18 @@ async fn run_writer(
                 Err(_) => break,
             }
         }
+        if let Some((generation, ids)) = replay.as_ref().and_then(|memory| memory.take_pending()) {
+            batch.push(Write::SeenInteractions {
+                ids,
+                at_unix: now_unix(),
+            });
+            replay_generation = Some(generation);
+        }
+        // Rows as `/metrics` counts them: the replay ids are not analytics.
+        let mut rows = batch
+            .iter()
+            .filter(|write| !matches!(write, Write::SeenInteractions { .. }))
+            .count() as u64;
         let result = if batch.is_empty() {
             Ok(())
         } else {
@@ -508,20 +642,20 @@ async fn run_writer(
                         rows = batch.len(),
                         "a storage batch write panicked; its rows are dropped"
                     );
-                    counters
-                        .dropped
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    counters.dropped.fetch_add(rows, Ordering::Relaxed);
                     batch.clear();
+                    rows = 0;
                     Ok(())
                 }
             }
         };
         match result {
             Ok(()) => {
-                counters
-                    .written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.written.fetch_add(rows, Ordering::Relaxed);
                 batch.clear();
+                if let (Some(memory), Some(generation)) = (&replay, replay_generation.take()) {
+                    memory.committed(generation);
+                }
                 for done in flushes.drain(..) {
                     let _ = done.send(());
                 }

@@ -12,6 +12,14 @@ pub fn next_snowflake() -> u64 {
     BUILDER_IDS.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A snowflake made at `unix_ms` (Unix milliseconds) with `low` in its 22 low bits, as Discord
+/// makes interaction ids: what a replay check reads the id's time from.
+pub fn snowflake_at(unix_ms: i64, low: u64) -> u64 {
+    let since_epoch = u64::try_from(unix_ms - guidebot::store::DISCORD_EPOCH_MS)
+        .expect("a time after Discord's epoch");
+    (since_epoch << 22) | (low & 0x3F_FFFF)
+}
+
 /// A Discord user object.
 pub fn user_json(id: u64, username: &str, bot: bool) -> Value {
     json!({

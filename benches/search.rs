@@ -83,6 +83,20 @@ fn bench_guide(criterion: &mut Criterion) {
             )
         })
     });
+    // What `/search` serves: the engine's search, with the gates above the index (pay coverage).
+    group.bench_function("engine_search_eval_questions", |bencher| {
+        let options = SearchOptions::default();
+        let mut next = 0usize;
+        bencher.iter(|| {
+            let question = &questions[next % questions.len()];
+            next += 1;
+            black_box(
+                engine
+                    .search(black_box(question), &options)
+                    .expect("search succeeds"),
+            )
+        })
+    });
     group.finish();
 }
 

@@ -132,6 +132,27 @@ pub struct CompData {
     records: Vec<CompRecord>,
     aliases: CompanyAliases,
     warnings: Vec<String>,
+    /// What pay questions are checked against, worked out once here.
+    pay: PayCoverage,
+}
+
+/// What a pay question is checked against, worked out once when the data is built so that a
+/// request only compares strings: names as their space-padded words (" jane street ").
+#[derive(Debug, Clone, Default)]
+struct PayCoverage {
+    /// `[not_covered]` employers and places that no table or alias covers: (as written, words).
+    uncovered_names: Vec<(String, String)>,
+    /// `[not_covered] pay` parts no guide mentions: (as written, words).
+    uncovered_parts: Vec<(String, String)>,
+    /// Role codes and spellings (without "ML", a field rather than a role), singular and plural.
+    role_patterns: Vec<String>,
+    /// Seniority words some visible row's level names ("mid").
+    listed_seniority: Vec<&'static str>,
+}
+
+/// `name`'s words, lowercased, joined by spaces and padded with one on each side.
+fn spaced_words(name: &str) -> String {
+    format!(" {} ", words_of(name).join(" "))
 }
 
 /// Lowercase letters and digits only: "Hugging-Face" and "hugging face" both become "huggingface".
@@ -215,10 +236,63 @@ impl CompData {
                 kept.push(i);
             }
         }
-        CompData {
+        let mut data = CompData {
             records,
             aliases,
             warnings: Vec::new(),
+            pay: PayCoverage::default(),
+        };
+        data.pay = data.pay_coverage();
+        data
+    }
+
+    fn pay_coverage(&self) -> PayCoverage {
+        let covered: Vec<String> = self
+            .companies()
+            .iter()
+            .flat_map(|company| {
+                let mut keys = self.aliases_of(company);
+                keys.push(normalize(company));
+                keys
+            })
+            .collect();
+        let uncovered_names = self
+            .aliases
+            .not_covered
+            .iter()
+            .filter(|name| !covered.contains(&normalize(name)))
+            .map(|name| (name.clone(), spaced_words(name)))
+            .collect();
+        let uncovered_parts = self
+            .aliases
+            .not_covered_pay
+            .iter()
+            .map(|part| (part.clone(), spaced_words(part)))
+            .collect();
+        let role_patterns = self
+            .aliases
+            .roles
+            .iter()
+            .filter(|(code, _)| !code.eq_ignore_ascii_case("ML"))
+            .flat_map(|(code, spellings)| std::iter::once(code).chain(spellings))
+            .flat_map(|spelling| {
+                let spelling = spelling.to_lowercase();
+                [format!(" {spelling} "), format!(" {spelling}s ")]
+            })
+            .collect();
+        let listed_seniority = SENIORITY_WORDS
+            .iter()
+            .copied()
+            .filter(|seniority| {
+                self.visible()
+                    .any(|record| record.level_text.to_lowercase().contains(seniority))
+            })
+            .collect();
+        PayCoverage {
+            uncovered_names,
+            uncovered_parts,
+            role_patterns,
+            listed_seniority,
         }
     }
 
@@ -345,10 +419,7 @@ impl CompData {
                     word == seniority && !(at > 0 && words[at - 1] == "technical")
                 })
             };
-            let listed = self
-                .visible()
-                .any(|record| record.level_text.to_lowercase().contains(seniority));
-            if named && !listed {
+            if named && !self.pay.listed_seniority.contains(seniority) {
                 return Some((*seniority).to_string());
             }
         }
@@ -381,22 +452,10 @@ impl CompData {
         if !make_closes_clause {
             return false;
         }
-        // "ML" alone is a field, not a role people are paid as.
-        let names_role = self
-            .aliases
-            .roles
+        self.pay
+            .role_patterns
             .iter()
-            .filter(|(code, _)| !code.eq_ignore_ascii_case("ML"))
-            .any(|(code, spellings)| {
-                std::iter::once(code)
-                    .chain(spellings)
-                    .map(|spelling| spelling.to_lowercase())
-                    .any(|spelling| {
-                        lowered.contains(&format!(" {spelling} "))
-                            || lowered.contains(&format!(" {spelling}s "))
-                    })
-            });
-        names_role
+            .any(|pattern| lowered.contains(pattern.as_str()))
     }
 
     /// What a pay question names that the pay tables have no row for: a level ("L5", "senior"; see
@@ -412,28 +471,21 @@ impl CompData {
         if let Some(part) = self.uncovered_pay_part(&lowered) {
             return Some(part);
         }
-        let covered = self.companies();
-        self.aliases
-            .not_covered
+        self.pay
+            .uncovered_names
             .iter()
-            .filter(|name| {
-                let key = normalize(name);
-                !covered.iter().any(|company| {
-                    normalize(company) == key || self.aliases_of(company).contains(&key)
-                })
-            })
-            .find(|name| lowered.contains(&format!(" {} ", words_of(name).join(" "))))
-            .cloned()
+            .find(|(_, words)| lowered.contains(words.as_str()))
+            .map(|(name, _)| name.clone())
     }
 
     /// The first part of pay from `[not_covered] pay` that `spaced_words` (the question's words,
     /// space-joined and space-padded) names.
     fn uncovered_pay_part(&self, spaced_words: &str) -> Option<String> {
-        self.aliases
-            .not_covered_pay
+        self.pay
+            .uncovered_parts
             .iter()
-            .find(|part| spaced_words.contains(&format!(" {} ", words_of(part).join(" "))))
-            .cloned()
+            .find(|(_, words)| spaced_words.contains(words.as_str()))
+            .map(|(part, _)| part.clone())
     }
 
     /// The words of an earlier question that a follow-up still borrows: a follow-up naming a

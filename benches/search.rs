@@ -39,22 +39,30 @@ fn eval_questions() -> Vec<String> {
         .collect()
 }
 
-/// Runs the questions round-robin, one query per iteration, so the figure is the mean per query.
+/// Runs `work` over the questions round-robin, one question per iteration, so the figure is the
+/// mean per question.
+fn round_robin<T>(
+    criterion_bencher: &mut criterion::Bencher<'_>,
+    questions: &[String],
+    work: impl Fn(&str) -> T,
+) {
+    let mut next = 0usize;
+    criterion_bencher.iter(|| {
+        let question = &questions[next % questions.len()];
+        next += 1;
+        black_box(work(black_box(question)))
+    });
+}
+
+/// [`round_robin`] over the index's search.
 fn query_round_robin(
     criterion_bencher: &mut criterion::Bencher<'_>,
     index: &SearchIndex,
     questions: &[String],
 ) {
     let options = SearchOptions::default();
-    let mut next = 0usize;
-    criterion_bencher.iter(|| {
-        let question = &questions[next % questions.len()];
-        next += 1;
-        black_box(
-            index
-                .search(black_box(question), &options)
-                .expect("search succeeds"),
-        )
+    round_robin(criterion_bencher, questions, |question| {
+        index.search(question, &options).expect("search succeeds")
     });
 }
 
@@ -72,29 +80,15 @@ fn bench_guide(criterion: &mut Criterion) {
     // Issue 3's target: the extractive `ask` (search + sentence selection + quote checks).
     let engine = guidebot::engine::Engine::in_memory(corpus.clone(), None).expect("engine builds");
     group.bench_function("ask_extractive_eval_questions", |bencher| {
-        let mut next = 0usize;
-        bencher.iter(|| {
-            let question = &questions[next % questions.len()];
-            next += 1;
-            black_box(
-                engine
-                    .answer_extractive(black_box(question))
-                    .expect("answers"),
-            )
+        round_robin(bencher, &questions, |question| {
+            engine.answer_extractive(question).expect("answers")
         })
     });
     // What `/search` serves: the engine's search, with the gates above the index (pay coverage).
     group.bench_function("engine_search_eval_questions", |bencher| {
         let options = SearchOptions::default();
-        let mut next = 0usize;
-        bencher.iter(|| {
-            let question = &questions[next % questions.len()];
-            next += 1;
-            black_box(
-                engine
-                    .search(black_box(question), &options)
-                    .expect("search succeeds"),
-            )
+        round_robin(bencher, &questions, |question| {
+            engine.search(question, &options).expect("search succeeds")
         })
     });
     group.finish();

@@ -302,14 +302,7 @@ async fn wait_for(process: &mut Server, what: &str, limit: Duration, found: impl
 async fn sigterm_during_a_long_reload_exits_promptly_and_keeps_the_previous_index() {
     let key = SigningKey::from_bytes(&[13u8; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
-    for entry in std::fs::read_dir(support::setup::bundled_corpus_dir()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), corpus.join(entry.file_name())).unwrap();
-        }
-    }
+    let (corpus, _) = support::setup::copy_of_bundled_corpus(dir.path());
     let index = dir.path().join("index");
     let log_path = dir.path().join("serve.log");
     let port = free_port();
@@ -577,20 +570,7 @@ fn sample(metrics: &str, sample: &str) -> f64 {
 async fn live_reloads_are_counted_in_metrics_by_outcome() {
     let key = SigningKey::from_bytes(&[19u8; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
-    let mut guide = None;
-    for entry in std::fs::read_dir(support::setup::bundled_corpus_dir()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            let to = corpus.join(entry.file_name());
-            std::fs::copy(entry.path(), &to).unwrap();
-            if to.extension().is_some_and(|extension| extension == "md") {
-                guide = Some(to);
-            }
-        }
-    }
-    let guide = guide.expect("the bundled corpus has a guide");
+    let (corpus, guide) = support::setup::copy_of_bundled_corpus(dir.path());
     let log_path = dir.path().join("serve.log");
     let (port, metrics_port) = (free_port(), free_port());
     let mut command = http_server(&key, port, dir.path());

@@ -12,6 +12,25 @@ pub fn bundled_corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
+/// Copies the bundled corpus's files (guides and data files) into a new folder `dir/corpus`, for
+/// tests that edit the guides; returns the folder and the copied guide (`*.md`).
+pub fn copy_of_bundled_corpus(dir: &Path) -> (PathBuf, PathBuf) {
+    let corpus = dir.join("corpus");
+    std::fs::create_dir(&corpus).expect("a corpus folder");
+    let mut guide = None;
+    for entry in std::fs::read_dir(bundled_corpus_dir()).expect("the bundled corpus") {
+        let entry = entry.expect("a corpus entry");
+        if entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let to = corpus.join(entry.file_name());
+            std::fs::copy(entry.path(), &to).expect("a copied corpus file");
+            if to.extension().is_some_and(|extension| extension == "md") {
+                guide = Some(to);
+            }
+        }
+    }
+    (corpus, guide.expect("the bundled corpus has a guide"))
+}
+
 /// The guides in `dir`, loaded (a broken test corpus fails the test).
 pub fn corpus_at(dir: &Path) -> Corpus {
     Corpus::load(dir).expect("the corpus loads")

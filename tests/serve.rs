@@ -284,6 +284,17 @@ fn live_generation(index: &std::path::Path) -> String {
         .to_string()
 }
 
+/// Waits until the server logs that its live reloader listens: a SIGHUP before that would end the
+/// process (its default action).
+async fn wait_for_armed_reloader(process: &mut Server, log_path: &std::path::Path) {
+    wait_for(process, "armed reloader", Duration::from_secs(30), || {
+        std::fs::read_to_string(log_path)
+            .unwrap_or_default()
+            .contains("live reload listening")
+    })
+    .await;
+}
+
 /// Waits (at most `limit`) until `found` holds, failing the test if `process` exits first.
 async fn wait_for(process: &mut Server, what: &str, limit: Duration, found: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
@@ -316,15 +327,8 @@ async fn sigterm_during_a_long_reload_exits_promptly_and_keeps_the_previous_inde
     let base = format!("http://127.0.0.1:{port}");
     wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
     let before = live_generation(&index);
-    // SIGHUP before the reloader listens would end the process (its default action).
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for(
-        &mut server,
-        "armed reloader",
-        Duration::from_secs(30),
-        || log().contains("live reload listening"),
-    )
-    .await;
+    wait_for_armed_reloader(&mut server, &log_path).await;
 
     guidebot::synthetic::write_synthetic_corpus(
         &support::setup::bundled_corpus(),
@@ -584,14 +588,7 @@ async fn live_reloads_are_counted_in_metrics_by_outcome() {
     let base = format!("http://127.0.0.1:{port}");
     wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    // SIGHUP before the reloader listens would end the process (its default action).
-    wait_for(
-        &mut server,
-        "armed reloader",
-        Duration::from_secs(30),
-        || log().contains("live reload listening"),
-    )
-    .await;
+    wait_for_armed_reloader(&mut server, &log_path).await;
     let client = reqwest::Client::new();
     let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
     assert_eq!(reloads(&client, &metrics, "succeeded").await, 0.0);

@@ -159,3 +159,28 @@ fn field_abbreviations_find_the_spelled_out_terms() {
         );
     }
 }
+
+#[test]
+fn an_acronym_and_its_plural_are_one_word() {
+    // The English stemmer keeps the "s" after a word without a vowel, so "VLMs" in a heading and
+    // "VLM" in a question were different words and the section was not found at all.
+    let corpus = Corpus::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpora/ml-interviews-alirezadir"),
+    )
+    .expect("test corpus loads");
+    let index = SearchIndex::build_in_ram(&corpus).expect("index builds");
+    for question in [
+        "VLM architecture",
+        "what's a VLM built from",
+        "vlms architecture?",
+    ] {
+        let results = index
+            .search(question, &SearchOptions { limit: 5 })
+            .expect("search succeeds");
+        assert!(
+            top_sections(&results, 3).contains(&"vision-language-models-vlms"),
+            "{question}: {:?}",
+            top_sections(&results, 5)
+        );
+    }
+}

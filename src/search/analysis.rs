@@ -8,12 +8,15 @@
 use std::cell::RefCell;
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    Token, TokenFilter, TokenStream, Tokenizer,
 };
 
-/// The analyzer for every text field: words, lowercased, English stop words removed, stemmed.
+/// The analyzer for every text field: words, acronym plurals made singular, lowercased, English
+/// stop words removed, stemmed.
 pub fn english_analyzer() -> TextAnalyzer {
     let builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
+        .filter(AcronymPlurals)
         .filter(LowerCaser);
     match StopWordFilter::new(Language::English) {
         Some(stop_words) => builder
@@ -22,9 +25,78 @@ pub fn english_analyzer() -> TextAnalyzer {
             .build(),
         None => TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
+            .filter(AcronymPlurals)
             .filter(LowerCaser)
             .filter(Stemmer::new(Language::English))
             .build(),
+    }
+}
+
+/// The singular of an acronym's plural ("LLMs", "GPUs", "KPIs"; typed in lower case, "llms",
+/// "cnns": letters without a vowel), or `None` for any other word. The English stemmer keeps the
+/// "s" of a word without a vowel before it, so "LLMs" and "LLM" were different words and a
+/// question about "VLM architecture" missed the section headed "Vision-Language Models (VLMs)".
+pub(crate) fn acronym_singular(word: &str) -> Option<&str> {
+    let stem = word.strip_suffix('s')?;
+    if stem.len() < 2 || !stem.is_ascii() {
+        return None;
+    }
+    let capitals = stem.bytes().filter(u8::is_ascii_uppercase).count();
+    let written_as_acronym = capitals >= 2
+        && stem
+            .bytes()
+            .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit());
+    let typed_without_vowels = stem.len() >= 3
+        && stem.bytes().all(|byte| byte.is_ascii_lowercase())
+        && !stem.bytes().any(|byte| b"aeiouy".contains(&byte));
+    (written_as_acronym || typed_without_vowels).then_some(stem)
+}
+
+/// Token filter applying [`acronym_singular`]; it runs before lower-casing, which erases the
+/// capitals that mark an acronym.
+#[derive(Clone, Copy)]
+struct AcronymPlurals;
+
+impl TokenFilter for AcronymPlurals {
+    type Tokenizer<T: Tokenizer> = AcronymPluralsFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> Self::Tokenizer<T> {
+        AcronymPluralsFilter(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct AcronymPluralsFilter<T>(T);
+
+impl<T: Tokenizer> Tokenizer for AcronymPluralsFilter<T> {
+    type TokenStream<'a> = AcronymPluralsStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        AcronymPluralsStream(self.0.token_stream(text))
+    }
+}
+
+struct AcronymPluralsStream<T>(T);
+
+impl<T: TokenStream> TokenStream for AcronymPluralsStream<T> {
+    fn advance(&mut self) -> bool {
+        if !self.0.advance() {
+            return false;
+        }
+        let token = self.0.token_mut();
+        if let Some(singular) = acronym_singular(&token.text) {
+            let length = singular.len();
+            token.text.truncate(length);
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
     }
 }
 
@@ -156,6 +228,7 @@ pub(crate) fn stem_words(text: &str) -> Vec<String> {
     thread_local! {
         static STEMMER: RefCell<TextAnalyzer> = RefCell::new(
             TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(AcronymPlurals)
                 .filter(LowerCaser)
                 .filter(Stemmer::new(Language::English))
                 .build(),
@@ -187,6 +260,28 @@ pub fn mostly_questions(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acronym_plurals_are_their_singulars_and_words_stay_words() {
+        for (plural, singular) in [
+            ("LLMs", "llm"),
+            ("GPUs", "gpu"),
+            ("KPIs", "kpi"),
+            ("llms", "llm"),
+            ("cnns", "cnn"),
+            ("DBs", "db"),
+        ] {
+            assert_eq!(
+                analyzed_tokens(plural),
+                vec![singular.to_string()],
+                "{plural}"
+            );
+        }
+        // Ordinary words, short ones and lowercase words with a vowel are the stemmer's business.
+        for word in ["Ms", "bus", "gpus", "analysis", "PhDs"] {
+            assert_eq!(acronym_singular(word), None, "{word}");
+        }
+    }
 
     #[test]
     fn a_remembered_stem_is_the_analyzer_s_token_and_a_stop_word_has_none() {

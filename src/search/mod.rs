@@ -31,7 +31,7 @@ use tantivy::schema::{
 use tantivy::{doc, DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 /// Bumped whenever the schema or the analysis changes, so old indexes are rebuilt, not misread.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 /// Name under which the English analyzer is registered (tokenizers are not persisted by Tantivy).
 const ANALYZER_NAME: &str = "guidebot_english";
 /// Most hits a caller can ask for.
@@ -574,7 +574,10 @@ impl SearchIndex {
             if !question_lists_answer
                 && analysis::mostly_questions(stored_str(&document, self.fields.body))
             {
-                adjusted *= QUESTION_LIST_FACTOR;
+                adjusted *= std::env::var("GB_QLF")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(QUESTION_LIST_FACTOR);
             }
             rescored.push((adjusted, coverage, document, address));
         }

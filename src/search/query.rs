@@ -1,7 +1,7 @@
 //! From user text to a Tantivy query: cleaning, typo correction against the corpus's own words,
 //! vocabulary expansion, and the coverage measure behind "is anything relevant?".
 
-use super::analysis::{analyzed_tokens, stem_words};
+use super::analysis::{self, analyzed_tokens, stem_words};
 use super::concepts::{
     canonical_term_indices, concept_exclusion_token, concept_term_token, concept_token,
 };
@@ -218,6 +218,8 @@ impl QueryPlanner {
                 .filter(|word| !word.is_empty())
             {
                 lowercase.clear();
+                // Words as the planner reads them: an acronym's plural as its singular.
+                let word = analysis::acronym_singular(word).unwrap_or(word);
                 if word.is_ascii() {
                     lowercase.push_str(word);
                     lowercase.make_ascii_lowercase();
@@ -679,6 +681,9 @@ impl QueryPlanner {
             return text.to_string();
         }
         let mut lowered = text.to_lowercase();
+        // The capitals of the rest are kept where lower-casing keeps byte offsets (ASCII): they
+        // mark acronyms ("GPUs").
+        let mut kept = text.is_ascii().then(|| text.to_string());
         for (from, to) in &self.symbol_terms {
             let mut search_from = 0;
             while let Some(found) = lowered[search_from..].find(from.as_str()) {
@@ -693,14 +698,18 @@ impl QueryPlanner {
                     .next()
                     .is_none_or(|c| !c.is_alphanumeric());
                 if bounded_before && bounded_after {
-                    lowered.replace_range(start..end, &format!(" {to} "));
+                    let replacement = format!(" {to} ");
+                    if let Some(kept) = kept.as_mut() {
+                        kept.replace_range(start..end, &replacement);
+                    }
+                    lowered.replace_range(start..end, &replacement);
                     search_from = start + to.len() + 2;
                 } else {
                     search_from = end;
                 }
             }
         }
-        lowered
+        kept.unwrap_or(lowered)
     }
 
     /// Share of the question's weighted concepts that a passage (heading, text, context) covers.
@@ -978,11 +987,16 @@ impl TokenIds {
     }
 }
 
-/// Lowercase runs of letters and digits ("MTS-3" → "mts", "3"), the units of typo correction.
+/// Lowercase runs of letters and digits ("MTS-3" → "mts", "3"), the units of typo correction,
+/// an acronym's plural read as its singular before its capitals are lost ("GPUs" → "gpu").
 fn alphanumeric_runs(text: &str) -> Vec<String> {
     text.split(|character: char| !character.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(|word| {
+            analysis::acronym_singular(word)
+                .unwrap_or(word)
+                .to_lowercase()
+        })
         .collect()
 }
 

@@ -28,6 +28,8 @@
 //! - `guidebot_replay_checks_total{answered_by="memory"|"store"}`: interaction ids checked against
 //!   replays, by what answered (memory: SQLite's in-memory check of fresh ids)
 //! - `guidebot_replay_ids_in_memory`: interaction ids the in-memory replay check holds
+//! - `guidebot_http_replay_ids`: interaction ids the HTTP endpoint remembers against replays, with
+//!   or without a store (`transport::replay`)
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -85,6 +87,7 @@ pub struct Metrics {
     storage_counted: Mutex<StorageFigures>,
     replay_checks: Family<Labels1, Counter>,
     replay_ids_in_memory: Gauge,
+    http_replay_ids: Gauge,
 }
 
 type StorageSource = Box<dyn Fn() -> StorageFigures + Send + Sync>;
@@ -235,6 +238,12 @@ impl Metrics {
             "Interaction ids held by the in-memory replay check (SQLite)",
             replay_ids_in_memory.clone(),
         );
+        let http_replay_ids = Gauge::default();
+        registry.register(
+            "http_replay_ids",
+            "Interaction ids the HTTP endpoint remembers against replays (with or without a store)",
+            http_replay_ids.clone(),
+        );
         let follow_ups = Family::<Labels1, Counter>::default();
         registry.register(
             "follow_ups",
@@ -255,6 +264,7 @@ impl Metrics {
             storage_counted: Mutex::new(StorageFigures::default()),
             replay_checks,
             replay_ids_in_memory,
+            http_replay_ids,
             follow_ups,
             escalations,
             reloads,
@@ -324,6 +334,12 @@ impl Metrics {
         self.http_rejections
             .get_or_create(&[("reason", reason)])
             .inc();
+    }
+
+    /// Sets `guidebot_http_replay_ids`: the interaction ids the HTTP endpoint remembers now.
+    pub fn set_http_replay_ids(&self, held: usize) {
+        self.http_replay_ids
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
     }
 
     /// Counts an interaction the transport answered itself (e.g. PING), without a report.

@@ -675,3 +675,84 @@ async fn an_sqlite_store_that_cannot_be_opened_at_start_is_reported_by_readyz() 
     );
     assert!(signed_ping(&base, &key).await.is_some());
 }
+
+/// The sum of every sample of `name` whose labels start with `labels` (e.g. every outcome of one
+/// command) in a metrics exposition.
+fn sum_of(metrics: &str, name: &str, labels: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
+        .filter(|rest| rest.starts_with(labels))
+        .filter_map(|rest| rest.rsplit(' ').next()?.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Issue 14 (a replayed signed request re-ran the command): the very same signed request sent
+/// twice runs once, also with no store (`bot.store_path = ""`) and with a store that cannot be
+/// opened: the second gets 401 `replayed`, and `/metrics` counts one `/search` and one replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_request_runs_once_without_a_store_and_with_an_unusable_one() {
+    for (seed, unusable_store) in [(23u8, false), (24u8, true)] {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let store = if unusable_store {
+            let folder = dir.path().join("store-is-a-folder");
+            std::fs::create_dir(&folder).unwrap();
+            folder.display().to_string()
+        } else {
+            String::new()
+        };
+        let (port, metrics_port) = (free_port(), free_port());
+        let mut command = http_server(&key, port, dir.path());
+        command
+            .env("GUIDEBOT_STORE_PATH", &store)
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut server = Server(command.spawn().unwrap());
+        let base = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+
+        let client = reqwest::Client::new();
+        let body = support::fake_discord::interaction_command(
+            APP_ID,
+            "search",
+            serde_json::json!([support::fake_discord::opt("query", "google l4 total comp")]),
+            USER,
+        )
+        .to_string();
+        let first = signed_interaction(&client, &base, &key, &body)
+            .build()
+            .unwrap();
+        let copy = first.try_clone().expect("a body in memory");
+        assert_eq!(client.execute(first).await.unwrap().status(), 200);
+        let replay = client.execute(copy).await.unwrap();
+        assert_eq!(replay.status(), 401, "store {store:?}");
+        let reason: serde_json::Value = replay.json().await.unwrap();
+        assert_eq!(reason["reason"], "replayed", "{reason}");
+
+        let metrics = client
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            sum_of(&metrics, "guidebot_requests_total", "command=\"search\""),
+            1.0,
+            "the search ran once (store {store:?}): {metrics}"
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                "guidebot_http_rejections_total{reason=\"replayed\"}"
+            ),
+            1.0,
+            "{metrics}"
+        );
+        assert_eq!(sample(&metrics, "guidebot_http_replay_ids"), 1.0);
+        support::setup::terminate(&mut server.0).await;
+    }
+}

@@ -465,6 +465,41 @@ async fn every_command_honours_the_guide_size_limit() {
     );
 }
 
+/// Issue 14: `paths.max_corpus_bytes` (the whole corpus) reaches every command that reads the
+/// guides, like the per-file limit: the bundled guides over a small limit fail the command with
+/// the setting to raise, and nothing is indexed.
+#[tokio::test]
+async fn every_command_honours_the_corpus_size_limit() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("guidebot.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\nmax_corpus_bytes = 4096\n",
+            bundled_corpus().display().to_string(),
+            temp.path().join("index").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let mut checked = 0;
+    for args in commands_reading_the_guides(temp.path()) {
+        if args[0] == "config" {
+            continue;
+        }
+        fails_naming(
+            args.clone(),
+            &["--config", file],
+            "over the 4096-byte limit for the whole corpus",
+        )
+        .await;
+        fails_naming(args, &["--config", file], "paths.max_corpus_bytes").await;
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+    assert!(!temp.path().join("index").join("CURRENT").exists());
+}
+
 /// Issue 14: a pipe named like a guide hung every command, and a link to `/dev/zero` read until
 /// memory ran out. As real processes (killed, and failed, if one is still running after two
 /// minutes): `index` and `search` finish, answer from the real guide and name both odd files in

@@ -809,3 +809,20 @@ fn the_guide_size_limit_reaches_the_engine() {
     let config = from_toml("", &[("GUIDEBOT_MAX_GUIDE_BYTES", "8192")]).unwrap();
     assert_eq!(EngineConfig::from(&config).limits.max_file_bytes, 8192);
 }
+
+/// Issue 14: `paths.max_corpus_bytes` (file or variable) is the engine's corpus size limit, 64 MB
+/// by default; a value out of range is refused.
+#[test]
+fn the_corpus_size_limit_reaches_the_engine() {
+    let config = from_toml("", &[]).unwrap();
+    assert_eq!(
+        EngineConfig::from(&config).limits.max_total_bytes,
+        64 * 1024 * 1024
+    );
+    let config = from_toml("[paths]\nmax_corpus_bytes = 4096\n", &[]).unwrap();
+    assert_eq!(EngineConfig::from(&config).limits.max_total_bytes, 4096);
+    let config = from_toml("", &[("GUIDEBOT_MAX_CORPUS_BYTES", "8192")]).unwrap();
+    assert_eq!(EngineConfig::from(&config).limits.max_total_bytes, 8192);
+    let found = problems("[paths]\nmax_corpus_bytes = 10\n", &[]);
+    assert!(found[0].contains("max_corpus_bytes"), "{found:?}");
+}

@@ -884,3 +884,96 @@ async fn a_server_and_cli_builds_on_one_index_folder_end_on_the_new_guides() {
     );
     assert!(!log.contains("reload failed"), "{log}");
 }
+
+/// Issue 14 ("contain panics from the index library"): the live index damaged under a running
+/// server so that Tantivy panics inside a search (the postings files overwritten in place, same
+/// size; the checksums are only read on open). Each search through a real request gets a short
+/// error answer rather than a dropped request, the panic stays inside the request (the process
+/// keeps serving other commands and PING), and the next reload finds the damage on open,
+/// rebuilds and answers from the guides again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_inside_the_index_library_is_answered_and_the_server_keeps_serving() {
+    use std::io::{Seek, SeekFrom, Write};
+    let key = SigningKey::from_bytes(&[27u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let (corpus, _) = support::setup::copy_of_bundled_corpus(dir.path());
+    let index = dir.path().join("index");
+    let log_path = dir.path().join("serve.log");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .arg("--corpus")
+        .arg(&corpus)
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    wait_for_armed_reloader(&mut server, &log_path).await;
+    let client = reqwest::Client::new();
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let question = "system design interview";
+    let healthy = search_text(&client, &base, &key, question).await;
+    assert!(healthy.contains("embeds"), "{healthy}");
+
+    let generation = index.join(live_generation(&index));
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&generation).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|extension| extension == "idx") {
+            let length = std::fs::metadata(&path).unwrap().len();
+            let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.seek(SeekFrom::Start(0)).unwrap();
+            file.write_all(&vec![0x5A; length.saturating_sub(16) as usize])
+                .unwrap();
+            file.sync_all().unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0, "no postings file in {}", generation.display());
+
+    for _ in 0..3 {
+        let answer = search_text(&client, &base, &key, question).await;
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["type"], 4, "{answer}");
+        assert_eq!(
+            answer["data"]["flags"], 64,
+            "a short private notice: {answer}"
+        );
+        assert!(
+            answer
+                .to_string()
+                .contains("the search index failed on this question"),
+            "{answer}"
+        );
+        assert!(server.0.try_wait().unwrap().is_none(), "the server is up");
+    }
+    let comp = support::fake_discord::interaction_command(
+        APP_ID,
+        "comp",
+        serde_json::json!([support::fake_discord::opt("company", "Google")]),
+        USER,
+    )
+    .to_string();
+    let comp = signed_interaction(&client, &base, &key, &comp)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comp.status(), 200);
+    assert!(comp.text().await.unwrap().contains("Google"));
+    assert!(signed_ping(&base, &key).await.is_some(), "still serving");
+
+    let pid = server.0.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    reloads_reach(&client, &metrics, "succeeded", 1.0).await;
+    let repaired = search_text(&client, &base, &key, question).await;
+    assert!(!repaired.contains("search index failed"), "{repaired}");
+    assert!(repaired.contains("embeds"), "{repaired}");
+    let log = support::setup::terminate(&mut server.0).await;
+    let log = format!(
+        "{log}{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    assert!(log.contains("rebuilding the search index"), "{log}");
+}

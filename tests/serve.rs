@@ -485,6 +485,7 @@ async fn readyz_follows_an_sqlite_store_damaged_while_serving_and_its_repair() {
     let server = StoreServer::start(dir.path(), 15).await;
     assert_eq!(server.search().await, 200);
     assert_eq!(server.readyz().await.0, 200);
+    assert_eq!(server.metric("guidebot_store_unavailable").await, 0.0);
 
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -516,6 +517,14 @@ async fn readyz_follows_an_sqlite_store_damaged_while_serving_and_its_repair() {
         reason.contains("store") && reason.contains("sqlite"),
         "{reason}"
     );
+    // `/metrics` says so too: the store is unavailable, and its failed write batches are counted.
+    assert_eq!(server.metric("guidebot_store_unavailable").await, 1.0);
+    let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
+    while server.metric("guidebot_store_failed_batches_total").await < 1.0 {
+        assert!(Instant::now() < deadline, "no failed batch counted");
+        assert_eq!(server.search().await, 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     server.delete_store();
     let deadline = Instant::now() + READINESS_FOLLOWS_WITHIN;
@@ -532,6 +541,7 @@ async fn readyz_follows_an_sqlite_store_damaged_while_serving_and_its_repair() {
     }
     assert!(server.store.exists(), "a new file is in place");
     assert_eq!(server.metric("guidebot_store_reopened_total").await, 1.0);
+    assert_eq!(server.metric("guidebot_store_unavailable").await, 0.0);
     assert_eq!(server.search().await, 200);
 }
 
@@ -645,18 +655,20 @@ async fn reloads_reach(client: &reqwest::Client, metrics: &str, outcome: &str, w
 
 /// Issue 14: an SQLite store that cannot be opened at start (here its path is a folder) used to
 /// be reported only in the log while `/readyz` said "ready". The replica still serves (extractive
-/// answers need no store) and `/readyz` says it is degraded, naming the store and why.
+/// answers need no store), `/readyz` says it is degraded, naming the store and why, and
+/// `/metrics` shows `guidebot_store_unavailable 1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_store_that_cannot_be_opened_at_start_is_reported_by_readyz() {
     let key = SigningKey::from_bytes(&[21u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let not_a_file = dir.path().join("store-is-a-folder");
     std::fs::create_dir(&not_a_file).unwrap();
-    let port = free_port();
+    let (port, metrics_port) = (free_port(), free_port());
     let mut command = http_server(&key, port, dir.path());
     command
         .env("GUIDEBOT_STORE_PATH", &not_a_file)
         .env("GUIDEBOT_BOT_USER_REQUESTS_PER_DAY", "5")
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut server = Server(command.spawn().unwrap());
@@ -672,6 +684,17 @@ async fn an_sqlite_store_that_cannot_be_opened_at_start_is_reported_by_readyz() 
             && store.contains("store-is-a-folder")
             && store.contains("budgets"),
         "{body}"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(&metrics, "guidebot_store_unavailable"),
+        1.0,
+        "{metrics}"
     );
     assert!(signed_ping(&base, &key).await.is_some());
 }
@@ -704,10 +727,16 @@ async fn a_replayed_request_runs_once_without_a_store_and_with_an_unusable_one()
         };
         let (port, metrics_port) = (free_port(), free_port());
         let mut command = http_server(&key, port, dir.path());
+        // An empty variable counts as unset: "no store" is said in a configuration file.
+        let config = dir.path().join("guidebot.toml");
+        std::fs::write(&config, format!("[bot]\nstore_path = {store:?}\n")).unwrap();
+        let log_path = dir.path().join("serve.log");
         command
-            .env("GUIDEBOT_STORE_PATH", &store)
+            .env_remove("GUIDEBOT_STORE_PATH")
+            .arg("--config")
+            .arg(&config)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&log_path).unwrap())
             .stderr(Stdio::null());
         let mut server = Server(command.spawn().unwrap());
         let base = format!("http://127.0.0.1:{port}");
@@ -725,7 +754,13 @@ async fn a_replayed_request_runs_once_without_a_store_and_with_an_unusable_one()
             .build()
             .unwrap();
         let copy = first.try_clone().expect("a body in memory");
-        assert_eq!(client.execute(first).await.unwrap().status(), 200);
+        let answered = client.execute(first).await.unwrap();
+        assert_eq!(
+            answered.status(),
+            200,
+            "store {store:?}: {:?}",
+            answered.text().await
+        );
         let replay = client.execute(copy).await.unwrap();
         assert_eq!(replay.status(), 401, "store {store:?}");
         let reason: serde_json::Value = replay.json().await.unwrap();
@@ -754,6 +789,11 @@ async fn a_replayed_request_runs_once_without_a_store_and_with_an_unusable_one()
         );
         assert_eq!(sample(&metrics, "guidebot_http_replay_ids"), 1.0);
         support::setup::terminate(&mut server.0).await;
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(!log.contains("storage opened"), "{log}");
+        if unusable_store {
+            assert!(log.contains("storage disabled"), "{log}");
+        }
     }
 }
 

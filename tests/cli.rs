@@ -144,6 +144,30 @@ fn off_topic_search_is_not_relevant() {
     );
 }
 
+/// Issue 14 ("IO errors print their cause twice": `Is a directory (os error 21): Is a directory
+/// (os error 21)`): a command failing on a file system error names the OS's cause once.
+#[test]
+fn a_file_system_error_names_its_cause_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let folder = temp.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let index = temp.path().join("index");
+    let guides = bundled_corpus();
+    let config_is_a_folder = ["--config", folder.to_str().unwrap(), "search", "x"];
+    for (corpus, index, args) in [
+        (file.as_path(), index.as_path(), &["search", "x"][..]),
+        (guides.as_path(), file.as_path(), &["search", "x"][..]),
+        (guides.as_path(), index.as_path(), &config_is_a_folder[..]),
+    ] {
+        let output = run(corpus, index, args);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
+    }
+}
+
 #[test]
 fn empty_query_gives_a_clear_message() {
     let temp = tempfile::tempdir().unwrap();

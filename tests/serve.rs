@@ -1,6 +1,8 @@
 //! `guidebot serve` as a process: clear startup errors, the HTTP endpoint answering a signed PING
 //! with metrics exposed, a clean exit on SIGTERM, the endpoint holding under stalled clients and
-//! out of file descriptors, live reloads counted in `/metrics`, and `/readyz` following the store.
+//! out of file descriptors, live reloads counted in `/metrics`, `/readyz` and `/metrics` following
+//! the store, replays refused with or without a store, an index shared with CLI builds, damaged
+//! under the server (a contained panic) or before it starts, and a pipe in the corpus.
 
 mod support;
 
@@ -1016,4 +1018,117 @@ async fn a_panic_inside_the_index_library_is_answered_and_the_server_keeps_servi
         std::fs::read_to_string(&log_path).unwrap_or_default()
     );
     assert!(log.contains("rebuilding the search index"), "{log}");
+}
+
+/// Issue 14 ("`serve` will not start" on an index with one changed byte in a `.fieldnorm`
+/// file): the server finds the damage on open, says why it rebuilds, becomes ready and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_on_a_damaged_index_by_rebuilding_it() {
+    let key = SigningKey::from_bytes(&[29u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let built = guidebot()
+        .arg("--index")
+        .arg(&index)
+        .arg("index")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{built:?}");
+    let damaged = index.join(live_generation(&index));
+    let fieldnorm = std::fs::read_dir(&damaged)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "fieldnorm")
+        })
+        .expect("a .fieldnorm file");
+    let mut bytes = std::fs::read(&fieldnorm).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&fieldnorm, &bytes).unwrap();
+
+    let log_path = dir.path().join("serve.log");
+    let port = free_port();
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    let client = reqwest::Client::new();
+    let answer = search_text(&client, &base, &key, "google l4 total comp").await;
+    assert!(!answer.contains("search index failed"), "{answer}");
+    assert_ne!(index.join(live_generation(&index)), damaged);
+    support::setup::terminate(&mut server.0).await;
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("rebuilding the search index") && log.contains("checksum"),
+        "the warning says why: {log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Issue 14 (a pipe named `*.md` in the corpus blocked `serve`'s reload for good, and SIGTERM
+/// then did not stop the process): a FIFO created in the corpus while serving is skipped by the
+/// reload with a warning naming it, the reload succeeds, the server answers, and SIGTERM stops it
+/// with exit code 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_in_the_corpus_never_blocks_a_reload_or_the_shutdown() {
+    let key = SigningKey::from_bytes(&[31u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let (corpus, guide) = support::setup::copy_of_bundled_corpus(dir.path());
+    let log_path = dir.path().join("serve.log");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut command = http_server(&key, port, dir.path());
+    command
+        .arg("--corpus")
+        .arg(&corpus)
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    wait_for_armed_reloader(&mut server, &log_path).await;
+    let client = reqwest::Client::new();
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+
+    let pipe = corpus.join("pipe.md");
+    let name = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+    let mut text = std::fs::read_to_string(&guide).unwrap();
+    text.push_str("\n## Relocating to Madeira\n\nA remote role lets you relocate to Madeira.\n");
+    std::fs::write(&guide, &text).unwrap();
+    assert_eq!(unsafe { libc::kill(server.0.id() as i32, libc::SIGHUP) }, 0);
+    // The file watcher may reload as well: at least one reload, none failed, the new guide served.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !search_text(&client, &base, &key, "relocating to Madeira")
+        .await
+        .contains("Madeira")
+    {
+        assert!(Instant::now() < deadline, "the reload never went live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The swap comes first, the count right after it.
+    while reloads(&client, &metrics, "succeeded").await < 1.0 {
+        assert!(Instant::now() < deadline, "the reload was never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reloads(&client, &metrics, "failed").await, 0.0);
+
+    let started = Instant::now();
+    support::setup::terminate(&mut server.0).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("pipe.md") && log.contains("not a regular file"),
+        "the warning names the pipe: {log}"
+    );
 }

@@ -561,9 +561,7 @@ fn an_intact_index_in_a_folder_nobody_may_write_is_opened_read_only() {
 #[test]
 fn an_index_library_error_names_its_cause_once() {
     let empty = tempfile::tempdir().unwrap();
-    let error = tantivy::Index::open_in_dir(empty.path())
-        .err()
-        .expect("no index in an empty folder");
+    let error = tantivy::Index::open_in_dir(empty.path()).expect_err("no index in an empty folder");
     let cause = error.to_string();
     let error = anyhow::Error::new(guidebot::search::SearchError::from(error))
         .context("cannot open the index");

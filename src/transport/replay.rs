@@ -116,18 +116,26 @@ impl RecentIds {
         if state.ids.contains(&key) {
             return Sighting::Replay;
         }
-        // Make room: forget the ids expiring first, and refuse requests expiring that early.
-        while state.ids.len() >= self.capacity {
-            let Some((second, gone)) = state.by_expiry.pop_first() else {
-                break;
-            };
-            for key in gone {
-                state.ids.remove(&key);
-            }
-            state.floor = state.floor.max(second);
-        }
         if expires <= state.floor {
             return Sighting::Forgotten;
+        }
+        // Make room: forget the ids expiring first, and refuse requests expiring that early from
+        // now on. When this request would expire first of all, it is the one not remembered.
+        while state.ids.len() >= self.capacity {
+            match state.by_expiry.first_key_value() {
+                Some((&second, _)) if second < expires => {
+                    if let Some((_, gone)) = state.by_expiry.pop_first() {
+                        for key in gone {
+                            state.ids.remove(&key);
+                        }
+                    }
+                    state.floor = state.floor.max(second);
+                }
+                _ => {
+                    state.floor = state.floor.max(expires);
+                    return Sighting::Forgotten;
+                }
+            }
         }
         state.ids.insert(key);
         state.by_expiry.entry(expires).or_default().push(key);
@@ -171,8 +179,15 @@ mod tests {
         // Full: "1" (signed earliest) is forgotten to make room.
         assert_eq!(memory.check("4", now, now), Sighting::New);
         assert_eq!(memory.held(), 3);
-        // A copy of "1" cannot be told from a new request: refused, never accepted.
+        // A copy of "1" cannot be told from a new request: refused, never accepted; refusing it
+        // forgets nothing more.
         assert_eq!(memory.check("1", now - 5, now), Sighting::Forgotten);
+        assert_eq!(memory.check("2", now - 4, now), Sighting::Replay);
+        assert_eq!(memory.held(), 3);
+        // A new id signed before everything held, with the memory full: not remembered, so
+        // refused (as would be a copy of it later).
+        assert_eq!(memory.check("5", now - 4, now), Sighting::Forgotten);
+        assert_eq!(memory.check("5", now - 4, now), Sighting::Forgotten);
         assert_eq!(memory.check("2", now - 4, now), Sighting::Replay);
     }
 

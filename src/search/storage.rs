@@ -483,6 +483,28 @@ mod tests {
         assert_eq!(current(root.path()), "gen-newer-1");
     }
 
+    /// Issue 14 ("verify the index on open: checksums, the corpus fingerprint and a quick probe
+    /// query"): an index whose files are intact and whose metadata names the corpus, but which
+    /// does not hold that corpus (here another corpus's index, its fingerprint copied), fails the
+    /// probe and is not opened. Without the probe it would be served, finding nothing.
+    #[test]
+    fn an_intact_index_that_cannot_answer_its_corpus_fails_the_probe() {
+        let bundled = bundled();
+        let root = tempfile::tempdir().expect("temp dir");
+        build(&bundled, root.path()).expect("the bundled guides' index");
+        let other_dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            other_dir.path().join("other.md"),
+            "# Zqxvarnish pelmorquat\n\nVrindlethorp quazzimodic flenstrabulous.\n",
+        )
+        .expect("a guide");
+        let mut other = Corpus::load(other_dir.path()).expect("the other guide loads");
+        other.fingerprint = bundled.fingerprint.clone();
+        let error = try_open(&other, root.path()).expect_err("the probe finds nothing");
+        assert!(error.contains("probe"), "{error}");
+        try_open(&bundled, root.path()).expect("the index opens for its own corpus");
+    }
+
     /// Issue 14, the order of the swap: a build whose folder cannot be moved into place (here it
     /// is gone) fails, and `CURRENT` still names the previous generation, which opens and answers.
     /// Swapping the pointer before the folder is in place fails this test.

@@ -682,6 +682,23 @@ fn transport_settings_come_from_the_configuration() {
     assert_eq!(http.api_base, "http://127.0.0.1:9999");
     assert_eq!(http.max_body_bytes, 4096);
     assert_eq!(http.replay_window, Duration::from_secs(60));
+    // Issue 14: `/metrics` stays off the public port unless `http.public_metrics` says so, and the
+    // endpoint always remembers interaction ids against replays.
+    assert!(!http.metrics_on_public_port);
+    assert_eq!(
+        http.remembered_ids,
+        guidebot::transport::replay::DEFAULT_REMEMBERED_IDS
+    );
+    let config = from_toml(
+        "[http]\npublic_metrics = true\n",
+        &[("DISCORD_PUBLIC_KEY", KEY)],
+    )
+    .unwrap();
+    assert!(
+        HttpSettings::try_from(&config)
+            .unwrap()
+            .metrics_on_public_port
+    );
 }
 
 #[test]

@@ -19,8 +19,13 @@
 //! `--corpus DIR` (corpus), `--logs` (JSON info logs of the server on stdout, as in production),
 //! `--mix comp|search|ask|both` (both = /comp and /search), `--replay-window-secs S` (server),
 //! `--wrk-script FILE` (write the wrk script and exit), `--fresh-ids` (every request gets a new
-//! interaction id and is signed when sent: needed against a `guidebot serve` with a store, which
-//! answers a repeated id with 401 as a replay).
+//! interaction id and is signed when sent: needed against `guidebot serve`, which answers a
+//! repeated id with 401 as a replay, with or without a store).
+//!
+//! Without `--fresh-ids` the same pre-signed requests are sent again and again (and wrk can only
+//! do that): the in-process server of this example (`--serve`, or no `--target`) then runs with
+//! its replay memory off (`HttpSettings::remembered_ids = 0`), which `guidebot serve` never does.
+//! With `--fresh-ids` it keeps the memory on, as in production.
 //!
 //! Against `guidebot serve` (signed `/ask`, extractive, with its store):
 //!
@@ -158,6 +163,10 @@ async fn start_server(options: &Options, addr: &str) -> (String, tokio::sync::on
     let mut settings = HttpSettings::new(hex::encode(signing_key().verifying_key().to_bytes()));
     if let Some(secs) = options.replay_window_secs {
         settings.replay_window = Duration::from_secs(secs);
+    }
+    if !options.fresh_ids {
+        // Pre-signed requests repeat their ids: with the memory on, every repeat would be a 401.
+        settings.remembered_ids = 0;
     }
     let state = AppState::new(dispatcher, metrics, settings).expect("state");
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");

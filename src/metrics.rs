@@ -28,6 +28,10 @@
 //! - `guidebot_replay_checks_total{answered_by="memory"|"store"}`: interaction ids checked against
 //!   replays, by what answered (memory: SQLite's in-memory check of fresh ids)
 //! - `guidebot_replay_ids_in_memory`: interaction ids the in-memory replay check holds
+//! - `guidebot_store_unavailable`: 1 while the configured store cannot be used (not opened at
+//!   start, not connected, or its last 3 calls failed), 0 otherwise or without a store
+//! - `guidebot_http_replay_ids`: interaction ids the HTTP endpoint remembers against replays, with
+//!   or without a store (`transport::replay`)
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -85,6 +89,8 @@ pub struct Metrics {
     storage_counted: Mutex<StorageFigures>,
     replay_checks: Family<Labels1, Counter>,
     replay_ids_in_memory: Gauge,
+    http_replay_ids: Gauge,
+    store_unavailable: Gauge,
 }
 
 type StorageSource = Box<dyn Fn() -> StorageFigures + Send + Sync>;
@@ -107,6 +113,8 @@ pub struct StorageFigures {
     pub replay_from_store: u64,
     /// Interaction ids the in-memory replay check holds now.
     pub replay_ids_in_memory: u64,
+    /// The store cannot be used now: not connected yet, or its last calls failed.
+    pub unavailable: bool,
 }
 
 type ReloadSource = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
@@ -235,6 +243,18 @@ impl Metrics {
             "Interaction ids held by the in-memory replay check (SQLite)",
             replay_ids_in_memory.clone(),
         );
+        let http_replay_ids = Gauge::default();
+        registry.register(
+            "http_replay_ids",
+            "Interaction ids the HTTP endpoint remembers against replays (with or without a store)",
+            http_replay_ids.clone(),
+        );
+        let store_unavailable = Gauge::default();
+        registry.register(
+            "store_unavailable",
+            "1 while the configured store cannot be used (not opened at start, not connected, or its last 3 calls failed: LLM answers refused while budgets are configured); 0 otherwise or without a store",
+            store_unavailable.clone(),
+        );
         let follow_ups = Family::<Labels1, Counter>::default();
         registry.register(
             "follow_ups",
@@ -255,6 +275,8 @@ impl Metrics {
             storage_counted: Mutex::new(StorageFigures::default()),
             replay_checks,
             replay_ids_in_memory,
+            http_replay_ids,
+            store_unavailable,
             follow_ups,
             escalations,
             reloads,
@@ -326,6 +348,18 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets `guidebot_store_unavailable` (the serve wiring calls it when the configured store
+    /// could not be opened at start; a running store's state is read at each encode instead).
+    pub fn set_store_unavailable(&self, unavailable: bool) {
+        self.store_unavailable.set(i64::from(unavailable));
+    }
+
+    /// Sets `guidebot_http_replay_ids`: the interaction ids the HTTP endpoint remembers now.
+    pub fn set_http_replay_ids(&self, held: usize) {
+        self.http_replay_ids
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
     /// Counts an interaction the transport answered itself (e.g. PING), without a report.
     pub fn count_request(&self, command: &'static str, outcome: &'static str) {
         self.requests
@@ -380,7 +414,9 @@ impl Metrics {
                     replay_from_memory: now.replay_from_memory.max(counted.replay_from_memory),
                     replay_from_store: now.replay_from_store.max(counted.replay_from_store),
                     replay_ids_in_memory: now.replay_ids_in_memory,
+                    unavailable: now.unavailable,
                 };
+                self.store_unavailable.set(i64::from(now.unavailable));
             }
         }
         let mut out = String::with_capacity(8 * 1024);

@@ -107,6 +107,7 @@ pub async fn serve(config: Config, gateway: bool) -> anyhow::Result<()> {
                 // Storage is an extra: without it the bot still answers. Configured LLM budgets
                 // cannot be counted, so the dispatcher refuses LLM answers rather than let them lapse.
                 tracing::error!(%error, "storage disabled: feedback and the answer cache are off; with LLM budgets configured, LLM answers are refused (extractive answers go on)");
+                metrics.set_store_unavailable(true);
                 dispatcher = dispatcher.without_store_because(format!(
                     "the {} store {} could not be opened at start ({error}): serving without it; \
                      LLM answers are refused while LLM budgets are configured",

@@ -144,6 +144,30 @@ fn off_topic_search_is_not_relevant() {
     );
 }
 
+/// Issue 14 ("IO errors print their cause twice": `Is a directory (os error 21): Is a directory
+/// (os error 21)`): a command failing on a file system error names the OS's cause once.
+#[test]
+fn a_file_system_error_names_its_cause_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let folder = temp.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let index = temp.path().join("index");
+    let guides = bundled_corpus();
+    let config_is_a_folder = ["--config", folder.to_str().unwrap(), "search", "x"];
+    for (corpus, index, args) in [
+        (file.as_path(), index.as_path(), &["search", "x"][..]),
+        (guides.as_path(), file.as_path(), &["search", "x"][..]),
+        (guides.as_path(), index.as_path(), &config_is_a_folder[..]),
+    ] {
+        let output = run(corpus, index, args);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
+    }
+}
+
 #[test]
 fn empty_query_gives_a_clear_message() {
     let temp = tempfile::tempdir().unwrap();
@@ -463,6 +487,41 @@ async fn every_command_honours_the_guide_size_limit() {
         !temp.path().join("index").join("CURRENT").exists(),
         "nothing was indexed from an oversized guide"
     );
+}
+
+/// Issue 14: `paths.max_corpus_bytes` (the whole corpus) reaches every command that reads the
+/// guides, like the per-file limit: the bundled guides over a small limit fail the command with
+/// the setting to raise, and nothing is indexed.
+#[tokio::test]
+async fn every_command_honours_the_corpus_size_limit() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("guidebot.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\nmax_corpus_bytes = 4096\n",
+            bundled_corpus().display().to_string(),
+            temp.path().join("index").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let mut checked = 0;
+    for args in commands_reading_the_guides(temp.path()) {
+        if args[0] == "config" {
+            continue;
+        }
+        fails_naming(
+            args.clone(),
+            &["--config", file],
+            "over the 4096-byte limit for the whole corpus",
+        )
+        .await;
+        fails_naming(args, &["--config", file], "paths.max_corpus_bytes").await;
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+    assert!(!temp.path().join("index").join("CURRENT").exists());
 }
 
 /// Issue 14: a pipe named like a guide hung every command, and a link to `/dev/zero` read until

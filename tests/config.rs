@@ -682,6 +682,23 @@ fn transport_settings_come_from_the_configuration() {
     assert_eq!(http.api_base, "http://127.0.0.1:9999");
     assert_eq!(http.max_body_bytes, 4096);
     assert_eq!(http.replay_window, Duration::from_secs(60));
+    // Issue 14: `/metrics` stays off the public port unless `http.public_metrics` says so, and the
+    // endpoint always remembers interaction ids against replays.
+    assert!(!http.metrics_on_public_port);
+    assert_eq!(
+        http.remembered_ids,
+        guidebot::transport::replay::DEFAULT_REMEMBERED_IDS
+    );
+    let config = from_toml(
+        "[http]\npublic_metrics = true\n",
+        &[("DISCORD_PUBLIC_KEY", KEY)],
+    )
+    .unwrap();
+    assert!(
+        HttpSettings::try_from(&config)
+            .unwrap()
+            .metrics_on_public_port
+    );
 }
 
 #[test]
@@ -808,4 +825,21 @@ fn the_guide_size_limit_reaches_the_engine() {
     assert_eq!(EngineConfig::from(&config).limits.max_file_bytes, 4096);
     let config = from_toml("", &[("GUIDEBOT_MAX_GUIDE_BYTES", "8192")]).unwrap();
     assert_eq!(EngineConfig::from(&config).limits.max_file_bytes, 8192);
+}
+
+/// Issue 14: `paths.max_corpus_bytes` (file or variable) is the engine's corpus size limit, 64 MB
+/// by default; a value out of range is refused.
+#[test]
+fn the_corpus_size_limit_reaches_the_engine() {
+    let config = from_toml("", &[]).unwrap();
+    assert_eq!(
+        EngineConfig::from(&config).limits.max_total_bytes,
+        64 * 1024 * 1024
+    );
+    let config = from_toml("[paths]\nmax_corpus_bytes = 4096\n", &[]).unwrap();
+    assert_eq!(EngineConfig::from(&config).limits.max_total_bytes, 4096);
+    let config = from_toml("", &[("GUIDEBOT_MAX_CORPUS_BYTES", "8192")]).unwrap();
+    assert_eq!(EngineConfig::from(&config).limits.max_total_bytes, 8192);
+    let found = problems("[paths]\nmax_corpus_bytes = 10\n", &[]);
+    assert!(found[0].contains("max_corpus_bytes"), "{found:?}");
 }

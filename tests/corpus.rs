@@ -383,10 +383,49 @@ fn a_symlink_to_a_device_is_skipped_and_an_oversized_guide_is_an_error_naming_it
     );
     let limits = guidebot::corpus::LoadLimits {
         max_file_bytes: 8 * 1024,
+        ..Default::default()
     };
     let error = Corpus::load_with(dir.path(), &[], &limits).unwrap_err();
     assert!(matches!(error, CorpusError::TooLarge { .. }), "{error}");
     assert!(error.to_string().contains("big.md"), "{error}");
+}
+
+/// Issue 14 (memory unbounded on big inputs): besides each file's cap, the corpus as a whole is
+/// capped. Guides each well under the file limit but together over a small corpus limit are an
+/// error giving the total, the limit and the setting to raise; at the limit they load.
+#[test]
+fn guides_over_the_corpus_size_limit_together_are_an_error_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("# Guide\n\n{}\n", "Some words here. ".repeat(100));
+    for name in ["a.md", "b.md", "c.md"] {
+        write_guide(dir.path(), name, &text);
+    }
+    let total = 3 * text.len() as u64;
+    let limits = |max_total_bytes| guidebot::corpus::LoadLimits {
+        max_file_bytes: 1 << 20,
+        max_total_bytes,
+    };
+    let error = Corpus::load_with(dir.path(), &[], &limits(total - 1)).unwrap_err();
+    assert!(
+        matches!(error, CorpusError::CorpusTooLarge { size, .. } if size == total),
+        "{error}"
+    );
+    let message = error.to_string();
+    for wanted in [
+        &total.to_string(),
+        &(total - 1).to_string(),
+        "paths.max_corpus_bytes",
+        "GUIDEBOT_MAX_CORPUS_BYTES",
+    ] {
+        assert!(message.contains(wanted), "{wanted:?} in {message}");
+    }
+    let corpus = Corpus::load_with(dir.path(), &[], &limits(total)).expect("at the limit");
+    assert_eq!(corpus.guides.len(), 3);
+    // The default leaves room for every bundled corpus.
+    assert_eq!(
+        guidebot::corpus::LoadLimits::default().max_total_bytes,
+        64 * 1024 * 1024
+    );
 }
 
 #[test]

@@ -554,3 +554,17 @@ fn an_intact_index_in_a_folder_nobody_may_write_is_opened_read_only() {
     assert_eq!(outcome, OpenOutcome::Opened);
     answers_google(&index);
 }
+
+/// Issue 14 ("IO errors print their cause twice"): an error from the index library, with the
+/// context a command adds, names its cause once when printed with its chain (`{:#}`, as the CLI
+/// prints errors). Here: Tantivy opening an empty folder.
+#[test]
+fn an_index_library_error_names_its_cause_once() {
+    let empty = tempfile::tempdir().unwrap();
+    let error = tantivy::Index::open_in_dir(empty.path()).expect_err("no index in an empty folder");
+    let cause = error.to_string();
+    let error = anyhow::Error::new(guidebot::search::SearchError::from(error))
+        .context("cannot open the index");
+    let text = format!("{error:#}");
+    assert_eq!(text.matches(cause.as_str()).count(), 1, "{text}");
+}

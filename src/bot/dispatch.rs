@@ -248,7 +248,7 @@ impl Dispatcher {
     /// Whether an interaction id is new; `false` for a replay seen before by any replica sharing
     /// the store (with SQLite, by this process: fresh ids are answered from memory, see
     /// [`Storage::first_sighting`]). Without a store, or when the store cannot be read, every id
-    /// is new (the signature and the timestamp window still apply).
+    /// is new here; the HTTP endpoint's own memory (`transport::replay`) still refuses a replay.
     pub async fn first_sighting(&self, interaction_id: &str) -> bool {
         let Some(storage) = &self.store else {
             return true;

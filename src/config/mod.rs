@@ -145,6 +145,8 @@ settings! {
             "Folder for the search index; rebuilt when stale or damaged; opened in memory when read-only (also --index DIR).";
         max_guide_bytes: u64 = crate::corpus::DEFAULT_MAX_FILE_BYTES, "GUIDEBOT_MAX_GUIDE_BYTES", whole(1024, 1 << 30),
             "Largest guide file read, in bytes; a larger one is an error naming it (1024-1073741824).";
+        max_corpus_bytes: u64 = crate::corpus::DEFAULT_MAX_CORPUS_BYTES, "GUIDEBOT_MAX_CORPUS_BYTES", whole(1024, 1 << 40),
+            "Largest corpus (every guide and data file together), in bytes: memory grows with it; a larger one is an error (1024-1099511627776).";
     }
     llm: LlmConfig "`[llm]` as configured; the checked form is [`Config::llm_settings`]." {
         provider: Option<ProviderKind> = None, "GUIDEBOT_LLM_PROVIDER", parse_provider,

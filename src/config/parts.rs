@@ -12,10 +12,13 @@ use std::time::Duration;
 
 impl From<&Config> for EngineConfig {
     fn from(config: &Config) -> Self {
-        let max_file_bytes = config.paths.max_guide_bytes;
+        let limits = crate::corpus::LoadLimits {
+            max_file_bytes: config.paths.max_guide_bytes,
+            max_total_bytes: config.paths.max_corpus_bytes,
+        };
         EngineConfig {
             llm: config.llm_settings(),
-            limits: crate::corpus::LoadLimits { max_file_bytes },
+            limits,
             ..EngineConfig::new(&config.paths.corpus_dir, &config.paths.index_dir)
         }
     }

@@ -44,6 +44,8 @@ pub enum CorpusError {
         size: u64,
         limit: u64,
     },
+    #[error("the guides and data files in {dir} total {size} bytes, over the {limit}-byte limit for the whole corpus: raise paths.max_corpus_bytes (GUIDEBOT_MAX_CORPUS_BYTES), or remove guides")]
+    CorpusTooLarge { dir: PathBuf, size: u64, limit: u64 },
     #[error(
         "{path} is not a regular file (a pipe, a device or a folder); only regular files are read"
     )]
@@ -265,10 +267,24 @@ impl Corpus {
             });
         }
 
+        // The whole corpus is held in memory (and indexed): its size is checked before anything
+        // is read, and again as files are read (one that grew in between is caught there).
+        let vocabulary_path = dir.join(VOCABULARY_FILE_NAME);
+        let extra_files = extra_data_files(dir)?;
+        let mut total = TotalSize::new(dir, limits.max_total_bytes);
+        let all_files = guide_paths.iter().chain(&extra_files);
+        let listed: u64 = all_files
+            .chain(std::iter::once(&vocabulary_path))
+            .filter_map(|path| std::fs::metadata(path).ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|meta| meta.len())
+            .fold(0, u64::saturating_add);
+        total.check(listed)?;
+
         let mut hasher = Sha256::new();
         let mut guides: Vec<Guide> = Vec::with_capacity(guide_paths.len());
         for path in &guide_paths {
-            let bytes = read_file(path, limits.max_file_bytes)?;
+            let bytes = total.read(path, limits.max_file_bytes)?;
             hash_file(&mut hasher, path, &bytes);
             let guide = parse_guide_bytes(path, &bytes)?;
             warnings.extend(guide.warnings.iter().cloned());
@@ -282,9 +298,8 @@ impl Corpus {
             guides.push(guide);
         }
 
-        let vocabulary_path = dir.join(VOCABULARY_FILE_NAME);
         let vocabulary = if vocabulary_path.exists() {
-            let bytes = read_file(&vocabulary_path, limits.max_file_bytes)?;
+            let bytes = total.read(&vocabulary_path, limits.max_file_bytes)?;
             hash_file(&mut hasher, &vocabulary_path, &bytes);
             Vocabulary::parse(&vocabulary_path, &bytes)?
         } else {
@@ -293,8 +308,8 @@ impl Corpus {
 
         // Other data files beside the guides (company aliases, ...) feed the fingerprint too, so any
         // edit in the folder triggers a rebuild.
-        for extra in extra_data_files(dir)? {
-            let bytes = read_file(&extra, limits.max_file_bytes)?;
+        for extra in extra_files {
+            let bytes = total.read(&extra, limits.max_file_bytes)?;
             hash_file(&mut hasher, &extra, &bytes);
         }
 
@@ -415,18 +430,63 @@ pub fn slugify(text: &str) -> String {
 /// How much a load may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadLimits {
-    /// Largest guide or data file, in bytes.
+    /// Largest guide or data file, in bytes (`paths.max_guide_bytes`).
     pub max_file_bytes: u64,
+    /// Largest corpus: every guide and data file together, in bytes (`paths.max_corpus_bytes`).
+    /// What a load and its index hold in memory grows with it.
+    pub max_total_bytes: u64,
 }
 
 /// The default limit on a guide file: a long guide is 100-200 KB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 
+/// The default limit on the whole corpus: hundreds of long guides (the bundled corpus is about
+/// 60 KB), and a memory peak that fits a small container.
+pub const DEFAULT_MAX_CORPUS_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Default for LoadLimits {
     fn default() -> Self {
         LoadLimits {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_total_bytes: DEFAULT_MAX_CORPUS_BYTES,
         }
+    }
+}
+
+/// The bytes a load has read so far, against the corpus limit.
+struct TotalSize<'a> {
+    dir: &'a Path,
+    read: u64,
+    limit: u64,
+}
+
+impl<'a> TotalSize<'a> {
+    fn new(dir: &'a Path, limit: u64) -> Self {
+        TotalSize {
+            dir,
+            read: 0,
+            limit,
+        }
+    }
+
+    /// Fails when `size` bytes in all are over the limit.
+    fn check(&self, size: u64) -> Result<(), CorpusError> {
+        if size > self.limit {
+            return Err(CorpusError::CorpusTooLarge {
+                dir: self.dir.to_path_buf(),
+                size,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads one file (at most `max_file_bytes`) and adds it to the total.
+    fn read(&mut self, path: &Path, max_file_bytes: u64) -> Result<Vec<u8>, CorpusError> {
+        let bytes = read_file(path, max_file_bytes)?;
+        self.read = self.read.saturating_add(bytes.len() as u64);
+        self.check(self.read)?;
+        Ok(bytes)
     }
 }
 

@@ -45,8 +45,10 @@ pub const MAX_QUERY_CHARS: usize = 2000;
 pub enum SearchError {
     #[error("the question is empty: type a few words, e.g. \"what is the total comp for a Google L4 MLE?\"")]
     EmptyQuery,
+    /// An error of the index library. Its message is in the text and it is not also the
+    /// error's source: printed with its chain (`{:#}`), the cause would show twice.
     #[error("index error: {0}")]
-    Index(#[from] tantivy::TantivyError),
+    Index(tantivy::TantivyError),
     #[error("{context}")]
     Io {
         context: String,
@@ -61,6 +63,12 @@ pub enum SearchError {
     Probe,
     #[error("the search index failed on this question (an internal error, logged)")]
     Panicked,
+}
+
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(error: tantivy::TantivyError) -> Self {
+        SearchError::Index(error)
+    }
 }
 
 impl SearchError {

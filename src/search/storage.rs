@@ -118,6 +118,15 @@ impl Drop for IndexLock {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs once, on this thread, between reading `CURRENT` and opening the generation
+    /// it names, so a unit test can make a reader lose the race with another process's build and
+    /// clean-up at exactly that point. Compiled into tests only.
+    static AFTER_READING_CURRENT: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Opens the live generation if it matches the corpus and is intact; the error says why it
 /// cannot be used. Checks, in order: `CURRENT`, the metadata (schema and corpus fingerprint), every
 /// file's checksum, and a probe query; a panic inside the index library is caught and reported.
@@ -125,6 +134,10 @@ fn try_open(corpus: &Corpus, root: &Path) -> Result<SearchIndex, String> {
     let current = std::fs::read_to_string(root.join(CURRENT_FILE))
         .map_err(|_| format!("no index in {} yet", root.display()))?;
     let generation = root.join(current.trim());
+    #[cfg(test)]
+    if let Some(hook) = AFTER_READING_CURRENT.with(|hook| hook.borrow_mut().take()) {
+        hook();
+    }
     let meta_path = generation.join(META_FILE);
     let meta_text = std::fs::read_to_string(&meta_path).map_err(|error| {
         format!(
@@ -404,6 +417,92 @@ mod tests {
             .expect("CURRENT exists")
             .trim()
             .to_string()
+    }
+
+    /// Issue 14: a reader that loses a race retries once. Between its reading `CURRENT` and
+    /// opening the generation named there, another process (still holding the folder's build
+    /// lock) publishes a new generation and removes the one the reader read: the reader reads
+    /// `CURRENT` again and opens the new one at once, neither waiting for the builder's lock nor
+    /// rebuilding. Without the retry it would queue behind the lock (here: never served).
+    #[test]
+    fn a_reader_that_loses_the_race_with_a_clean_up_reads_current_again_and_opens() {
+        let corpus = bundled();
+        let root = tempfile::tempdir().expect("temp dir");
+        build(&corpus, root.path()).expect("the first build");
+        let raced = current(root.path());
+        let builder_lock = IndexLock::acquire(root.path()).expect("the other builder's lock");
+
+        let (done, result) = std::sync::mpsc::channel();
+        let root_path = root.path().to_path_buf();
+        let reader = std::thread::spawn(move || {
+            let hook_root = root_path.clone();
+            AFTER_READING_CURRENT.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || {
+                    // The other process: a new generation of the same corpus goes live, and the
+                    // one the reader just read in CURRENT is removed.
+                    let newer = hook_root.join("gen-newer-1");
+                    let raced_path = hook_root.join(&raced);
+                    std::fs::create_dir(&newer).expect("new generation folder");
+                    for entry in std::fs::read_dir(&raced_path)
+                        .expect("generation")
+                        .flatten()
+                    {
+                        std::fs::copy(entry.path(), newer.join(entry.file_name())).expect("copy");
+                    }
+                    std::fs::write(hook_root.join(CURRENT_FILE), "gen-newer-1").expect("CURRENT");
+                    std::fs::remove_dir_all(&raced_path).expect("remove the raced generation");
+                }));
+            });
+            let opened = open_or_build(&corpus, &root_path).map(|(index, outcome)| {
+                let generation = index.location().map(|at| at.generation.clone());
+                let answers = index
+                    .search(
+                        "whats the TC for a google L4 MLE?",
+                        &super::super::SearchOptions::default(),
+                    )
+                    .is_ok_and(|results| !results.hits.is_empty());
+                (outcome, generation, answers)
+            });
+            let _ = done.send(opened.map_err(|error| error.to_string()));
+        });
+        // A bound, not a pause: the retry opens in well under a second; without it the reader
+        // waits for the lock this test holds.
+        let opened = result.recv_timeout(std::time::Duration::from_secs(60));
+        drop(builder_lock);
+        let _ = reader.join();
+        let (outcome, generation, answers) = opened
+            .expect("the reader opened without waiting for the builder's lock")
+            .expect("the reader opens");
+        assert_eq!(
+            outcome,
+            OpenOutcome::Opened,
+            "no rebuild: CURRENT was read again"
+        );
+        assert_eq!(generation, Some(root.path().join("gen-newer-1")));
+        assert!(answers);
+        assert_eq!(current(root.path()), "gen-newer-1");
+    }
+
+    /// Issue 14 ("verify the index on open: checksums, the corpus fingerprint and a quick probe
+    /// query"): an index whose files are intact and whose metadata names the corpus, but which
+    /// does not hold that corpus (here another corpus's index, its fingerprint copied), fails the
+    /// probe and is not opened. Without the probe it would be served, finding nothing.
+    #[test]
+    fn an_intact_index_that_cannot_answer_its_corpus_fails_the_probe() {
+        let bundled = bundled();
+        let root = tempfile::tempdir().expect("temp dir");
+        build(&bundled, root.path()).expect("the bundled guides' index");
+        let other_dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            other_dir.path().join("other.md"),
+            "# Zqxvarnish pelmorquat\n\nVrindlethorp quazzimodic flenstrabulous.\n",
+        )
+        .expect("a guide");
+        let mut other = Corpus::load(other_dir.path()).expect("the other guide loads");
+        other.fingerprint = bundled.fingerprint.clone();
+        let error = try_open(&other, root.path()).expect_err("the probe finds nothing");
+        assert!(error.contains("probe"), "{error}");
+        try_open(&bundled, root.path()).expect("the index opens for its own corpus");
     }
 
     /// Issue 14, the order of the swap: a build whose folder cannot be moved into place (here it

@@ -22,8 +22,8 @@ mod writer;
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
 pub use replay::{
-    ReplayMemory, Verdict, DISCORD_EPOCH_MS, FUTURE_REMEMBERED, PENDING_CAP, REPLAY_MEMORY_AHEAD,
-    REPLAY_MEMORY_BEHIND,
+    parse_snowflake, ReplayMemory, Verdict, DISCORD_EPOCH_MS, FUTURE_REMEMBERED, PENDING_CAP,
+    REPLAY_MEMORY_AHEAD, REPLAY_MEMORY_BEHIND,
 };
 pub use sqlite::SqliteStore;
 pub use writer::{Storage, StorageCounters, StorageOptions, StoreReadiness};

@@ -200,6 +200,7 @@ impl Storage {
                 .replay
                 .as_ref()
                 .map_or(0, |memory| memory.held() as u64),
+            unavailable: self.readiness().is_err(),
         }
     }
 

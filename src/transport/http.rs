@@ -9,8 +9,9 @@
 //! `PATCH {api_base}/api/v10/webhooks/{application_id}/{token}/messages/@original`, addressed by
 //! the application id and token of the payload, so no bot token is needed.
 //!
-//! A correctly signed interaction whose id was seen before (by any replica sharing the store) is
-//! a replay: it gets 401 and is not run again. Discord sends each interaction once and never
+//! A correctly signed interaction whose id was seen before (by any replica sharing the store, or
+//! by this process with or without a store: [`RecentIds`]) is a replay: it gets 401 and is not run
+//! again. Discord sends each interaction once and never
 //! retries it, so a repeated id is never a legitimate second delivery.
 //!
 //! Also served: `GET /healthz` (the process is up), `GET /readyz` (an index with passages is loaded,
@@ -19,6 +20,7 @@
 //! Handler tasks are tracked with [`InFlight`]: shutdown waits for deferred answers still being
 //! edited, and a handler that fails or panics is answered with a short notice.
 
+use super::replay::{RecentIds, Sighting, DEFAULT_REMEMBERED_IDS};
 use super::InFlight;
 use crate::bot::dispatch::ResponderError;
 use crate::bot::render::{self, Rendered, Reply};
@@ -87,6 +89,11 @@ pub struct HttpSettings {
     /// (`GUIDEBOT_HTTP_BODY_TIMEOUT_SECS`): one deadline for the whole body, not per chunk, so a
     /// body sent a byte at a time cannot hold the connection; past it the answer is 408.
     pub body_timeout: Duration,
+    /// Interaction ids this process remembers at most against replays ([`RecentIds`]), with or
+    /// without a store. Not a configuration setting: `guidebot serve` always uses
+    /// [`DEFAULT_REMEMBERED_IDS`]; 0 (no memory) is for load generators that re-send pre-signed
+    /// requests.
+    pub remembered_ids: usize,
 }
 
 /// Default cap on open connections: under systemd's default soft file limit of 1,024.
@@ -124,6 +131,7 @@ impl HttpSettings {
             metrics_on_public_port: false,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            remembered_ids: DEFAULT_REMEMBERED_IDS,
         }
     }
 
@@ -156,6 +164,8 @@ struct Inner {
     ready: AtomicBool,
     /// Interactions whose dispatcher task is still running (deferred answers being edited).
     in_flight: InFlight,
+    /// The interaction ids this process accepted, against replays (store or none).
+    recent_ids: RecentIds,
 }
 
 impl std::fmt::Debug for AppState {
@@ -186,10 +196,11 @@ impl AppState {
                 dispatcher,
                 verifier,
                 metrics,
-                settings,
                 rest,
                 ready: AtomicBool::new(true),
                 in_flight: InFlight::default(),
+                recent_ids: RecentIds::new(settings.remembered_ids, settings.replay_window),
+                settings,
             }),
         })
     }
@@ -667,7 +678,9 @@ async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: B
             json_response(StatusCode::OK, br#"{"type":1}"#.to_vec())
         }
         2..=4 => {
-            // 4. A replay of an interaction already handled here or on another replica.
+            // 4. A replay of an interaction already handled here or on another replica: the
+            // store's durable check first (when there is a store), then this process's memory,
+            // which holds with no store or while the store cannot be read.
             if let Some(id) = id.as_deref() {
                 if !inner.dispatcher.first_sighting(id).await {
                     return reject(
@@ -676,6 +689,29 @@ async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: B
                         StatusCode::UNAUTHORIZED,
                         "interaction already handled (replayed request)",
                     );
+                }
+                // The timestamp was read above: the window check refuses one that is no number.
+                let signed_at = timestamp.trim().parse::<i64>().unwrap_or(i64::MIN);
+                let sighting = inner.recent_ids.check(id, signed_at, now_unix());
+                inner.metrics.set_http_replay_ids(inner.recent_ids.held());
+                match sighting {
+                    Sighting::New => {}
+                    Sighting::Replay => {
+                        return reject(
+                            inner,
+                            "replayed",
+                            StatusCode::UNAUTHORIZED,
+                            "interaction already handled (replayed request)",
+                        );
+                    }
+                    Sighting::Forgotten => {
+                        return reject(
+                            inner,
+                            "stale",
+                            StatusCode::UNAUTHORIZED,
+                            "request signed too long ago for the replay check to vouch for it",
+                        );
+                    }
                 }
             }
             dispatch(&state, kind, &body).await

@@ -2,12 +2,14 @@
 //! [`crate::bot::Dispatcher`] and holds no command logic of its own.
 //!
 //! - [`gateway`]: a serenity client over Discord's websocket gateway (sharded), the usual mode.
-//! - [`http`]: the signed HTTP interactions endpoint (axum), stateless and horizontally scalable.
+//! - [`http`]: the signed HTTP interactions endpoint (axum), stateless and horizontally scalable;
+//!   [`replay`] is its bounded memory of the interaction ids it accepted.
 //!
 //! Both track the work they start the same way, with [`InFlight`].
 
 pub mod gateway;
 pub mod http;
+pub mod replay;
 
 use std::future::Future;
 use std::time::Duration;

@@ -716,16 +716,28 @@ fn sum_of(metrics: &str, name: &str, labels: &str) -> f64 {
 /// twice runs once, also with no store (`bot.store_path = ""`) and with a store that cannot be
 /// opened: the second gets 401 `replayed`, and `/metrics` counts one `/search` and one replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_request_runs_once_without_a_store_and_with_an_unusable_one() {
-    for (seed, unusable_store) in [(23u8, false), (24u8, true)] {
+async fn a_replayed_request_runs_once_with_no_store_an_unusable_one_or_a_working_one() {
+    #[derive(PartialEq, Debug)]
+    enum StoreCase {
+        None,
+        Unusable,
+        Working,
+    }
+    for (seed, case) in [
+        (23u8, StoreCase::None),
+        (24u8, StoreCase::Unusable),
+        (25u8, StoreCase::Working),
+    ] {
         let key = SigningKey::from_bytes(&[seed; 32]);
         let dir = tempfile::tempdir().unwrap();
-        let store = if unusable_store {
-            let folder = dir.path().join("store-is-a-folder");
-            std::fs::create_dir(&folder).unwrap();
-            folder.display().to_string()
-        } else {
-            String::new()
+        let store = match case {
+            StoreCase::Unusable => {
+                let folder = dir.path().join("store-is-a-folder");
+                std::fs::create_dir(&folder).unwrap();
+                folder.display().to_string()
+            }
+            StoreCase::None => String::new(),
+            StoreCase::Working => dir.path().join("guidebot.sqlite").display().to_string(),
         };
         let (port, metrics_port) = (free_port(), free_port());
         let mut command = http_server(&key, port, dir.path());
@@ -789,11 +801,22 @@ async fn a_replayed_request_runs_once_without_a_store_and_with_an_unusable_one()
             1.0,
             "{metrics}"
         );
-        assert_eq!(sample(&metrics, "guidebot_http_replay_ids"), 1.0);
+        // The endpoint's own memory holds only what no store vouched for: a working store's ids
+        // are not held twice.
+        let held = if case == StoreCase::Working { 0.0 } else { 1.0 };
+        assert_eq!(
+            sample(&metrics, "guidebot_http_replay_ids"),
+            held,
+            "{case:?}: {metrics}"
+        );
         support::setup::terminate(&mut server.0).await;
         let log = std::fs::read_to_string(&log_path).unwrap();
-        assert!(!log.contains("storage opened"), "{log}");
-        if unusable_store {
+        assert_eq!(
+            log.contains("storage opened"),
+            case == StoreCase::Working,
+            "{log}"
+        );
+        if case == StoreCase::Unusable {
             assert!(log.contains("storage disabled"), "{log}");
         }
     }

@@ -138,6 +138,17 @@ struct Asker {
     guild_id: Option<u64>,
 }
 
+/// The store's verdict on an interaction id ([`Dispatcher::first_sighting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayCheck {
+    /// The store holds the id now and had not seen it: the request runs.
+    FirstSighting,
+    /// The store has seen the id before: a replay, refused.
+    Replay,
+    /// No store, or the store could not be read: the caller's own memory must decide.
+    NotChecked,
+}
+
 impl Dispatcher {
     /// A dispatcher over whatever engine `engines` serves at each request.
     pub fn new(
@@ -245,19 +256,21 @@ impl Dispatcher {
         }
     }
 
-    /// Whether an interaction id is new; `false` for a replay seen before by any replica sharing
-    /// the store (with SQLite, by this process: fresh ids are answered from memory, see
-    /// [`Storage::first_sighting`]). Without a store, or when the store cannot be read, every id
-    /// is new here; the HTTP endpoint's own memory (`transport::replay`) still refuses a replay.
-    pub async fn first_sighting(&self, interaction_id: &str) -> bool {
+    /// What the store says about an interaction id: seen before by any replica sharing it (with
+    /// SQLite, by this process: fresh ids are answered from memory, see
+    /// [`Storage::first_sighting`]), or not. Without a store, or when the store cannot be read,
+    /// nobody vouched ([`ReplayCheck::NotChecked`]) and the HTTP endpoint's own memory
+    /// (`transport::replay`) decides.
+    pub async fn first_sighting(&self, interaction_id: &str) -> ReplayCheck {
         let Some(storage) = &self.store else {
-            return true;
+            return ReplayCheck::NotChecked;
         };
         match storage.first_sighting(interaction_id, now_unix()).await {
-            Ok(first) => first,
+            Ok(true) => ReplayCheck::FirstSighting,
+            Ok(false) => ReplayCheck::Replay,
             Err(error) => {
                 tracing::warn!(%error, "could not check the interaction id against replays");
-                true
+                ReplayCheck::NotChecked
             }
         }
     }

@@ -14,7 +14,7 @@ pub mod render;
 pub mod report;
 pub mod request;
 
-pub use dispatch::{BotSettings, DispatchError, Dispatcher, Responder};
+pub use dispatch::{BotSettings, DispatchError, Dispatcher, ReplayCheck, Responder};
 pub use render::Reply;
 pub use report::{Command, InteractionObserver, InteractionReport, NoObserver, Outcome};
 pub use request::{BotRequest, Invocation};

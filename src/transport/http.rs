@@ -10,7 +10,7 @@
 //! the application id and token of the payload, so no bot token is needed.
 //!
 //! A correctly signed interaction whose id was seen before (by any replica sharing the store, or
-//! by this process with or without a store: [`RecentIds`]) is a replay: it gets 401 and is not run
+//! by this process when no store could vouch: [`RecentIds`]) is a replay: it gets 401 and is not run
 //! again. Discord sends each interaction once and never
 //! retries it, so a repeated id is never a legitimate second delivery.
 //!
@@ -24,7 +24,7 @@ use super::replay::{RecentIds, Sighting, DEFAULT_REMEMBERED_IDS};
 use super::InFlight;
 use crate::bot::dispatch::ResponderError;
 use crate::bot::render::{self, Rendered, Reply};
-use crate::bot::{request, Dispatcher, Responder};
+use crate::bot::{request, Dispatcher, ReplayCheck, Responder};
 use crate::metrics::Metrics;
 use crate::store::StoreReadiness;
 use crate::util::clock::now_unix;
@@ -679,21 +679,22 @@ async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: B
         }
         2..=4 => {
             // 4. A replay of an interaction already handled here or on another replica: the
-            // store's durable check first (when there is a store), then this process's memory,
-            // which holds with no store or while the store cannot be read.
+            // store's durable check when there is a store that can be read, else this process's
+            // memory (which then holds only the ids the store could not vouch for, so a store
+            // that works costs no second copy of its ids).
             if let Some(id) = id.as_deref() {
-                if !inner.dispatcher.first_sighting(id).await {
-                    return reject(
-                        inner,
-                        "replayed",
-                        StatusCode::UNAUTHORIZED,
-                        "interaction already handled (replayed request)",
-                    );
-                }
-                // The timestamp was read above: the window check refuses one that is no number.
-                let signed_at = timestamp.trim().parse::<i64>().unwrap_or(i64::MIN);
-                let sighting = inner.recent_ids.check(id, signed_at, now_unix());
-                inner.metrics.set_http_replay_ids(inner.recent_ids.held());
+                let sighting = match inner.dispatcher.first_sighting(id).await {
+                    ReplayCheck::FirstSighting => Sighting::New,
+                    ReplayCheck::Replay => Sighting::Replay,
+                    ReplayCheck::NotChecked => {
+                        // The timestamp was read above: the window check refuses one that is no
+                        // number.
+                        let signed_at = timestamp.trim().parse::<i64>().unwrap_or(i64::MIN);
+                        let sighting = inner.recent_ids.check(id, signed_at, now_unix());
+                        inner.metrics.set_http_replay_ids(inner.recent_ids.held());
+                        sighting
+                    }
+                };
                 match sighting {
                     Sighting::New => {}
                     Sighting::Replay => {

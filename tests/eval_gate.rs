@@ -28,7 +28,7 @@ const BUNDLED_ALONE: &[Floors] = &[
         fact_at_3: 0.91,
         off_topic_refusal: 0.98,
         answerable_refusal: 0.03,
-        facts_in_answer: 0.85,
+        facts_in_answer: 0.83,
         right_guide_first: 1.00,
     },
     Floors {
@@ -149,7 +149,7 @@ const ALL_GUIDES: &[Floors] = &[
         off_topic_refusal: 0.48,
         answerable_refusal: 0.13,
         facts_in_answer: 0.67,
-        right_guide_first: 0.96,
+        right_guide_first: 0.95,
     },
     Floors {
         set: "tests/eval/dev3-ds-interviews-grigorev.toml",
@@ -158,7 +158,7 @@ const ALL_GUIDES: &[Floors] = &[
         off_topic_refusal: 0.98,
         answerable_refusal: 0.19,
         facts_in_answer: 0.58,
-        right_guide_first: 0.96,
+        right_guide_first: 0.95,
     },
     Floors {
         set: "tests/eval/heldout-v2-ds-interviews-grigorev.toml",

@@ -184,3 +184,29 @@ fn an_acronym_and_its_plural_are_one_word() {
         );
     }
 }
+
+#[test]
+fn words_side_by_side_as_the_question_has_them_beat_the_same_words_apart() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    std::fs::write(
+        dir.path().join("pairs.md"),
+        "# Pairs\n\n## Training data\n\nEach class gets its own folder. Load imbalance across \
+         workers slows training down. The class folder names come from the label map.\n\n\
+         ## Sampling\n\nClass imbalance is handled by resampling rare labels, with a weighted \
+         loss and a longer schedule for the long tail of examples in every batch.\n",
+    )
+    .expect("guide written");
+    let corpus = Corpus::load(dir.path()).expect("corpus loads");
+    let index = SearchIndex::build_in_ram(&corpus).expect("index builds");
+    for question in ["class imbalance", "how do i deal with imbalance of classes"] {
+        let results = index
+            .search(question, &SearchOptions { limit: 5 })
+            .expect("search succeeds");
+        assert_eq!(
+            top_sections(&results, 1),
+            vec!["sampling"],
+            "{question}: {:?}",
+            top_sections(&results, 5)
+        );
+    }
+}

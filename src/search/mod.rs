@@ -250,7 +250,7 @@ impl Default for SearchOptions {
 }
 
 /// Each stored document's tokens as sorted ids, `[segment][doc]`.
-type DocumentTokenIds = Vec<Vec<Box<[u32]>>>;
+type DocumentTokenIds = Vec<Vec<query::PassageIds>>;
 /// Each stored document's shown text with numbered stems, `[segment][doc]`.
 type DocumentStemmedTexts = Vec<Vec<Option<highlight::StemmedText>>>;
 
@@ -356,7 +356,10 @@ impl SearchIndex {
                 .map(|documents| {
                     documents
                         .iter()
-                        .map(|document| table.intern(&stored_text(document, fields.tokens)))
+                        .map(|document| query::PassageIds {
+                            tokens: table.intern(&stored_text(document, fields.tokens)),
+                            pairs: table.intern_pairs(&pair_text(document, fields)),
+                        })
                         .collect()
                 })
                 .collect();
@@ -571,7 +574,7 @@ impl SearchIndex {
             });
             let coverage = match (&plan_ids, interned) {
                 (Some(plan_ids), Some(passage)) => {
-                    query::QueryPlanner::coverage_of_ids(&plan, plan_ids, passage)
+                    query::QueryPlanner::coverage_of_ids(&plan, plan_ids, &passage.tokens)
                 }
                 _ => self
                     .planner
@@ -579,13 +582,23 @@ impl SearchIndex {
             };
             let mut adjusted =
                 score * (COORDINATION_FLOOR + (1.0 - COORDINATION_FLOOR) * coverage.share);
+            // Neighbouring words of the question side by side in the passage ("system design",
+            // "class imbalance") say more than the same words apart: up to twice the score when
+            // every pair is there.
+            let pairs = match (&plan_ids, interned) {
+                (Some(plan_ids), Some(passage)) => {
+                    query::QueryPlanner::pair_share_of_ids(&plan, plan_ids, &passage.pairs)
+                }
+                _ => query::QueryPlanner::pair_share_of_text(
+                    &plan,
+                    &pair_text(&document, self.fields),
+                ),
+            };
+            adjusted *= 1.0 + WORD_PAIR_BOOST * pairs;
             if !question_lists_answer
                 && analysis::mostly_questions(stored_str(&document, self.fields.body))
             {
-                adjusted *= std::env::var("GB_QLF")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(QUESTION_LIST_FACTOR);
+                adjusted *= QUESTION_LIST_FACTOR;
             }
             rescored.push((adjusted, coverage, document, address));
         }
@@ -703,6 +716,21 @@ const COVERAGE_HITS: usize = 3;
 const COORDINATION_FLOOR: f32 = 0.3;
 /// Share of its score a passage made mostly of questions keeps (see [`analysis::mostly_questions`]).
 const QUESTION_LIST_FACTOR: f32 = 0.6;
+
+/// How much a passage holding every neighbouring pair of the question's words side by side gains
+/// (× 1 + this; fitted on the dev sets: 0.5 and 1.5 did less, BENCHMARKS.md).
+const WORD_PAIR_BOOST: f32 = 1.0;
+
+/// The text whose neighbouring words count as pairs: the heading path, the bold question line
+/// the passage answers (if any), then the passage's text.
+fn pair_text(document: &TantivyDocument, fields: Fields) -> String {
+    format!(
+        "{} | {} | {}",
+        stored_str(document, fields.heading_path),
+        stored_str(document, fields.subheading),
+        stored_str(document, fields.body)
+    )
+}
 
 pub(crate) fn write_documents(
     index: &Index,
@@ -885,6 +913,45 @@ mod tests {
         let corpus = Corpus::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"))
             .expect("bundled corpus loads");
         SearchIndex::build_in_ram(&corpus).expect("index builds")
+    }
+
+    #[test]
+    fn word_pairs_from_ids_and_from_text_agree() {
+        // A large index reads pairs from the passage's text; a small one from ids built at open:
+        // both must rank the same.
+        let index = guide_index();
+        let searcher = index.reader.searcher();
+        let Some((table, ids)) = index.token_ids.as_ref() else {
+            panic!("the bundled guide keeps its ids");
+        };
+        let mut compared = 0;
+        for question in [
+            "ml system design round",
+            "total comp at google for an L4 MLE",
+            "how do mid level data scientists work with PMs",
+        ] {
+            let plan = index.planner.plan(question, &searcher);
+            let plan_ids = table.plan_ids(&plan);
+            for (segment_ord, segment) in ids.iter().enumerate() {
+                for (doc_id, passage) in segment.iter().enumerate() {
+                    let document = index
+                        .document(
+                            &searcher,
+                            DocAddress::new(segment_ord as u32, doc_id as u32),
+                        )
+                        .expect("document");
+                    let from_ids =
+                        query::QueryPlanner::pair_share_of_ids(&plan, &plan_ids, &passage.pairs);
+                    let from_text = query::QueryPlanner::pair_share_of_text(
+                        &plan,
+                        &pair_text(&document, index.fields),
+                    );
+                    assert_eq!(from_ids, from_text, "{question}");
+                    compared += usize::from(from_ids > 0.0);
+                }
+            }
+        }
+        assert!(compared > 3, "some passages hold a pair: {compared}");
     }
 
     #[test]

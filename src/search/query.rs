@@ -65,6 +65,9 @@ pub struct QueryPlan {
     pub corrections: Vec<(String, String)>,
     pub notice: Option<String>,
     concepts: Vec<Concept>,
+    /// Consecutive pairs of the question's searched words, as the index has them ("system",
+    /// "design"): a passage holding a pair side by side says what the question says.
+    pub(crate) word_pairs: Vec<(String, String)>,
 }
 
 impl QueryPlan {
@@ -397,6 +400,7 @@ impl QueryPlanner {
                 notice: notice
                     .or_else(|| Some("The question has no words to search for.".to_string())),
                 concepts: Vec::new(),
+                word_pairs: Vec::new(),
             };
         }
 
@@ -579,12 +583,19 @@ impl QueryPlanner {
             }
         }
         let query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        let ordered: Vec<&String> = word_tokens.iter().flatten().collect();
+        let word_pairs = ordered
+            .windows(2)
+            .filter(|pair| pair[0] != pair[1])
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect();
         QueryPlan {
             query: Some(query),
             snippet_stems,
             corrections,
             notice,
             concepts,
+            word_pairs,
         }
     }
 
@@ -671,6 +682,7 @@ impl QueryPlanner {
             corrections: own.corrections,
             notice: own.notice,
             concepts,
+            word_pairs: own.word_pairs,
         }
     }
 
@@ -756,6 +768,40 @@ impl QueryPlanner {
             })
             .collect();
         coverage_from(plan, &matched)
+    }
+
+    /// Share of the plan's word pairs that stand side by side in a passage (its sorted pair keys).
+    pub(crate) fn pair_share_of_ids(plan: &QueryPlan, plan_ids: &PlanIds, passage: &[u64]) -> f32 {
+        if plan.word_pairs.is_empty() {
+            return 0.0;
+        }
+        let matched = plan_ids
+            .pairs
+            .iter()
+            .flatten()
+            .filter(|key| passage.binary_search(key).is_ok())
+            .count();
+        matched as f32 / plan.word_pairs.len() as f32
+    }
+
+    /// [`QueryPlanner::pair_share_of_ids`] for an index too large to keep passages' ids: the
+    /// passage's pair text is analyzed now.
+    pub(crate) fn pair_share_of_text(plan: &QueryPlan, text: &str) -> f32 {
+        if plan.word_pairs.is_empty() {
+            return 0.0;
+        }
+        let tokens = analyzed_tokens(text);
+        let matched = plan
+            .word_pairs
+            .iter()
+            .filter(|(first, second)| {
+                tokens.windows(2).any(|neighbours| {
+                    (&neighbours[0] == first && &neighbours[1] == second)
+                        || (&neighbours[0] == second && &neighbours[1] == first)
+                })
+            })
+            .count();
+        matched as f32 / plan.word_pairs.len() as f32
     }
 
     /// The text fields a typed word is searched in, with its weight in each relative to the
@@ -947,6 +993,26 @@ pub(crate) struct TokenIds {
 /// has (it can never match).
 pub(crate) struct PlanIds {
     concepts: Vec<Vec<Option<Vec<u32>>>>,
+    /// The plan's word pairs as [`pair_key`]s; `None` for a pair no passage can hold.
+    pairs: Vec<Option<u64>>,
+}
+
+/// One passage's tokens as numbers, built once when a small index opens.
+pub(crate) struct PassageIds {
+    /// Its distinct tokens' ids, sorted (for coverage).
+    pub(crate) tokens: Box<[u32]>,
+    /// Its neighbouring token pairs as [`pair_key`]s, sorted (for word pairs).
+    pub(crate) pairs: Box<[u64]>,
+}
+
+/// Two neighbouring tokens as one number, in either order.
+fn pair_key(first: u32, second: u32) -> u64 {
+    let (low, high) = if first <= second {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    (u64::from(low) << 32) | u64::from(high)
 }
 
 impl TokenIds {
@@ -965,8 +1031,33 @@ impl TokenIds {
         ids.into_boxed_slice()
     }
 
+    /// The sorted [`pair_key`]s of the neighbouring tokens of `text` (analyzed as the index is),
+    /// adding new tokens to the table.
+    pub(crate) fn intern_pairs(&mut self, text: &str) -> Box<[u64]> {
+        let mut keys = Vec::new();
+        let mut previous: Option<u32> = None;
+        analysis::for_each_analyzed_token(text, |token| {
+            let next = self.ids.len() as u32;
+            let id = *self.ids.entry(token.to_string()).or_insert(next);
+            if let Some(previous) = previous.filter(|&previous| previous != id) {
+                keys.push(pair_key(previous, id));
+            }
+            previous = Some(id);
+        });
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_boxed_slice()
+    }
+
     pub(crate) fn plan_ids(&self, plan: &QueryPlan) -> PlanIds {
         PlanIds {
+            pairs: plan
+                .word_pairs
+                .iter()
+                .map(|(first, second)| {
+                    Some(pair_key(*self.ids.get(first)?, *self.ids.get(second)?))
+                })
+                .collect(),
             concepts: plan
                 .concepts
                 .iter()

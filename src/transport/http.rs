@@ -351,12 +351,24 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let (id, used, evicted) = open.register();
         let connection_router = router.clone();
+        let connection_state = state.clone();
         let service =
             tower::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
                 used.store(true, Ordering::Release);
                 let router = connection_router.clone();
+                let state = connection_state.clone();
                 async move {
                     use tower::ServiceExt;
+                    // The one hot route skips the router: the same handler, called directly,
+                    // with the request's own headers (axum's `HeaderMap` extractor clones them).
+                    // Everything else, and every other method on this path, goes through
+                    // `app`'s routes as before.
+                    if request.method() == axum::http::Method::POST
+                        && request.uri().path() == "/interactions"
+                    {
+                        let (parts, body) = request.into_parts();
+                        return Ok(interactions(State(state), parts.headers, Body::new(body)).await);
+                    }
                     router.oneshot(request.map(axum::body::Body::new)).await
                 }
             });

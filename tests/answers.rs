@@ -237,6 +237,30 @@ async fn the_sentence_that_introduces_an_idea_leads_its_elaboration() {
     assert!(answer.answer.contains("dull content"), "{}", answer.answer);
 }
 
+/// The guide's question that asks all the top hit's question asks, and more of the user's words,
+/// is the one answered: "How many trees …?" rather than "What is random forest?".
+#[tokio::test]
+async fn the_guides_question_closest_to_the_users_is_answered() {
+    let (_dir, engine) = engine_over(
+        "# Interview questions\n\n## Random forest\n\n\
+         **What is random forest?**\n\n\
+         Random forest is a method made of many decision trees. Random forest trees are trained on \
+         random samples of the data, and a random forest averages what its trees predict.\n\n\
+         **How many trees do we need in random forest?**\n\n\
+         There is no fixed rule: start from the square of the number of features, then tune.\n\n\
+         ## Boosting\n\n\
+         Boosting trains weak models one after another.\n",
+    );
+    let answer = ask(&engine, "how many trees should a random forest have").await;
+    assert!(!answer.refused, "{}", answer.answer);
+    assert!(
+        answer.answer.contains("square of the number of features"),
+        "{}",
+        answer.answer
+    );
+    assert_quotes_verbatim(&engine, &answer);
+}
+
 /// A lead-in that ends its section ("The most common ones include:") is read with the list that
 /// opens the next one, under its own heading.
 #[tokio::test]

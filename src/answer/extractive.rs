@@ -221,20 +221,32 @@ fn compose(chosen: &[Candidate]) -> (String, Vec<Citation>) {
 
 /// When the best passage is the guide's own answer to a question it asks (a question heading or a
 /// bold question line), that answer is read from its start, so the direct answer leads; when the
-/// best sentence lies further in, the window moves there after the lead sentence.
+/// best sentence lies further in, the window moves there after the lead sentence. Of the hits'
+/// questions, the one that asks all the top hit's question asks and more of the user's words is
+/// answered.
 fn direct_answer<'a>(
     hits: &'a [Hit],
     corpus: &'a Corpus,
     weights: &UnitWeights,
 ) -> Option<Vec<Candidate<'a>>> {
-    let top = hits.first()?;
-    let asks = top
-        .subheading
-        .as_deref()
-        .is_some_and(|question| question.contains('?'))
-        || top.heading.trim_end().ends_with('?');
-    if !asks {
-        return None;
+    let mut top = hits.first()?;
+    // The guide's question closest to the user's: another hit's question that asks all the top
+    // one asks and more of the user's words ("How many trees do we need in random forest?" over
+    // "What is random forest?"). A top question that matches none of the user's words is kept:
+    // its body is what matched.
+    let mut top_terms = matched_terms(guide_question(top)?, weights);
+    for hit in &hits[1..] {
+        let Some(question) = guide_question(hit) else {
+            continue;
+        };
+        let terms = matched_terms(question, weights);
+        if !top_terms.is_empty()
+            && terms.len() > top_terms.len()
+            && top_terms.iter().all(|term| terms.contains(term))
+        {
+            top = hit;
+            top_terms = terms;
+        }
     }
     let guide = corpus.guide(&top.guide)?;
     // The guide's answer: the passages under the same question, in order.
@@ -279,6 +291,16 @@ fn direct_answer<'a>(
         chosen.push(unit.clone());
     }
     Some(chosen)
+}
+
+/// The question the guide itself asks over `hit`: its bold question line, or its heading when that
+/// is a question.
+fn guide_question(hit: &Hit) -> Option<&str> {
+    match hit.subheading.as_deref() {
+        Some(question) if question.contains('?') => Some(question),
+        _ if hit.heading.trim_end().ends_with('?') => Some(&hit.heading),
+        _ => None,
+    }
 }
 
 /// Whether the units up to `position` fit in `limit` words.
@@ -701,6 +723,19 @@ fn score_text(text: &str, weights: &UnitWeights, rank_factor: f32) -> f32 {
     }
     let words = word_count(text) as f32;
     matched * rank_factor / (1.0 + words / LENGTH_SCALE_WORDS)
+}
+
+/// The question's ideas that `text` carries, each once.
+fn matched_terms<'w>(text: &str, weights: &UnitWeights<'w>) -> Vec<&'w str> {
+    let mut matched: Vec<&str> = Vec::new();
+    for_each_guide_token(text, |token| {
+        if let Some((&known, _)) = weights.terms.get_key_value(token) {
+            if !matched.contains(&known) {
+                matched.push(known);
+            }
+        }
+    });
+    matched
 }
 
 /// The summed weight of the question's ideas that `text` carries, each counted once however often

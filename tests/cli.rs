@@ -453,19 +453,30 @@ async fn every_command_honours_the_index_flag() {
 /// smaller limit fails the command, naming the file and the limit.
 #[tokio::test]
 async fn every_command_honours_the_guide_size_limit() {
+    let guide = guide_file(&bundled_corpus());
+    let guide_name = guide.file_name().unwrap().to_string_lossy().into_owned();
+    every_command_fails_under_a_size_limit(
+        "max_guide_bytes = 1024",
+        &[&format!("{guide_name} is "), "over the 1024-byte limit"],
+    )
+    .await;
+}
+
+/// Runs every command that reads the guides with the bundled corpus and `limit` (a `[paths]`
+/// line) in a config file: each must fail with every one of `expected` in its error, and nothing
+/// may be indexed.
+async fn every_command_fails_under_a_size_limit(limit: &str, expected: &[&str]) {
     let temp = tempfile::tempdir().unwrap();
     let file = temp.path().join("guidebot.toml");
     std::fs::write(
         &file,
         format!(
-            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\nmax_guide_bytes = 1024\n",
+            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\n{limit}\n",
             bundled_corpus().display().to_string(),
             temp.path().join("index").display().to_string(),
         ),
     )
     .unwrap();
-    let guide = guide_file(&bundled_corpus());
-    let guide_name = guide.file_name().unwrap().to_string_lossy().into_owned();
     let file = file.to_str().unwrap();
     let mut checked = 0;
     for args in commands_reading_the_guides(temp.path()) {
@@ -473,19 +484,15 @@ async fn every_command_honours_the_guide_size_limit() {
         if args[0] == "config" {
             continue;
         }
-        fails_naming(
-            args.clone(),
-            &["--config", file],
-            &format!("{guide_name} is "),
-        )
-        .await;
-        fails_naming(args, &["--config", file], "over the 1024-byte limit").await;
+        for expected in expected {
+            fails_naming(args.clone(), &["--config", file], expected).await;
+        }
         checked += 1;
     }
     assert_eq!(checked, 6);
     assert!(
         !temp.path().join("index").join("CURRENT").exists(),
-        "nothing was indexed from an oversized guide"
+        "nothing was indexed over the limit ({limit})"
     );
 }
 
@@ -494,34 +501,14 @@ async fn every_command_honours_the_guide_size_limit() {
 /// the setting to raise, and nothing is indexed.
 #[tokio::test]
 async fn every_command_honours_the_corpus_size_limit() {
-    let temp = tempfile::tempdir().unwrap();
-    let file = temp.path().join("guidebot.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[paths]\ncorpus_dir = {:?}\nindex_dir = {:?}\nmax_corpus_bytes = 4096\n",
-            bundled_corpus().display().to_string(),
-            temp.path().join("index").display().to_string(),
-        ),
-    )
-    .unwrap();
-    let file = file.to_str().unwrap();
-    let mut checked = 0;
-    for args in commands_reading_the_guides(temp.path()) {
-        if args[0] == "config" {
-            continue;
-        }
-        fails_naming(
-            args.clone(),
-            &["--config", file],
+    every_command_fails_under_a_size_limit(
+        "max_corpus_bytes = 4096",
+        &[
             "over the 4096-byte limit for the whole corpus",
-        )
-        .await;
-        fails_naming(args, &["--config", file], "paths.max_corpus_bytes").await;
-        checked += 1;
-    }
-    assert_eq!(checked, 6);
-    assert!(!temp.path().join("index").join("CURRENT").exists());
+            "paths.max_corpus_bytes",
+        ],
+    )
+    .await;
 }
 
 /// Issue 14: a pipe named like a guide hung every command, and a link to `/dev/zero` read until

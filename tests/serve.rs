@@ -7,6 +7,7 @@
 mod support;
 
 use ed25519_dalek::SigningKey;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -584,25 +585,18 @@ fn sample(metrics: &str, sample: &str) -> f64 {
 /// a guide is broken as `failed` (and the previous guides keep serving).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_reloads_are_counted_in_metrics_by_outcome() {
-    let key = SigningKey::from_bytes(&[19u8; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let (corpus, guide) = support::setup::copy_of_bundled_corpus(dir.path());
-    let log_path = dir.path().join("serve.log");
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut command = http_server(&key, port, dir.path());
-    command
-        .arg("--corpus")
-        .arg(&corpus)
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(Stdio::null());
-    let mut server = Server(command.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
+    let ReloadableServer {
+        key,
+        mut server,
+        base,
+        metrics,
+        corpus: _,
+        guide,
+        log_path,
+    } = reloadable_server(19, dir.path(), Duration::from_secs(60)).await;
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for_armed_reloader(&mut server, &log_path).await;
     let client = reqwest::Client::new();
-    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
     assert_eq!(reloads(&client, &metrics, "succeeded").await, 0.0);
     assert_eq!(reloads(&client, &metrics, "failed").await, 0.0);
     let pid = server.0.id() as i32;
@@ -822,6 +816,46 @@ async fn a_replayed_request_runs_once_with_no_store_an_unusable_one_or_a_working
     }
 }
 
+/// A `serve --http` over a copy of the bundled corpus in `dir` (guides in `dir/corpus`), its log in
+/// `dir/serve.log`, `/metrics` on a port of its own: returned once it answers and its SIGHUP
+/// reloader is armed, for the tests that edit guides or the index under a live server.
+struct ReloadableServer {
+    key: SigningKey,
+    server: Server,
+    base: String,
+    metrics: String,
+    corpus: std::path::PathBuf,
+    guide: std::path::PathBuf,
+    log_path: std::path::PathBuf,
+}
+
+async fn reloadable_server(seed: u8, dir: &Path, ready_within: Duration) -> ReloadableServer {
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    let (corpus, guide) = support::setup::copy_of_bundled_corpus(dir);
+    let log_path = dir.join("serve.log");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut command = http_server(&key, port, dir);
+    command
+        .arg("--corpus")
+        .arg(&corpus)
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null());
+    let mut server = Server(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&mut server, &base, ready_within).await;
+    wait_for_armed_reloader(&mut server, &log_path).await;
+    ReloadableServer {
+        key,
+        server,
+        base,
+        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        corpus,
+        guide,
+        log_path,
+    }
+}
+
 /// A signed `/search` for `query` on `base`; the response's JSON as text (any status fails).
 async fn search_text(
     client: &reqwest::Client,
@@ -854,25 +888,18 @@ async fn search_text(
 /// net, not a proof; `tests/index_faults.rs` pins the lock and the clean-up rule down.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_and_cli_builds_on_one_index_folder_end_on_the_new_guides() {
-    let key = SigningKey::from_bytes(&[25u8; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let (corpus, guide) = support::setup::copy_of_bundled_corpus(dir.path());
+    let ReloadableServer {
+        key,
+        mut server,
+        base,
+        metrics,
+        corpus,
+        guide,
+        log_path,
+    } = reloadable_server(25, dir.path(), Duration::from_secs(120)).await;
     let index = dir.path().join("index");
-    let log_path = dir.path().join("serve.log");
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut command = http_server(&key, port, dir.path());
-    command
-        .arg("--corpus")
-        .arg(&corpus)
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(Stdio::null());
-    let mut server = Server(command.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&mut server, &base, Duration::from_secs(120)).await;
-    wait_for_armed_reloader(&mut server, &log_path).await;
     let client = reqwest::Client::new();
-    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
     let pid = server.0.id() as i32;
     let cli_build = || {
         guidebot()
@@ -959,25 +986,18 @@ async fn a_server_and_cli_builds_on_one_index_folder_end_on_the_new_guides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_inside_the_index_library_is_answered_and_the_server_keeps_serving() {
     use std::io::{Seek, SeekFrom, Write};
-    let key = SigningKey::from_bytes(&[27u8; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let (corpus, _) = support::setup::copy_of_bundled_corpus(dir.path());
+    let ReloadableServer {
+        key,
+        mut server,
+        base,
+        metrics,
+        corpus: _,
+        guide: _,
+        log_path,
+    } = reloadable_server(27, dir.path(), Duration::from_secs(60)).await;
     let index = dir.path().join("index");
-    let log_path = dir.path().join("serve.log");
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut command = http_server(&key, port, dir.path());
-    command
-        .arg("--corpus")
-        .arg(&corpus)
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(Stdio::null());
-    let mut server = Server(command.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
-    wait_for_armed_reloader(&mut server, &log_path).await;
     let client = reqwest::Client::new();
-    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
     let question = "system design interview";
     let healthy = search_text(&client, &base, &key, question).await;
     assert!(healthy.contains("embeds"), "{healthy}");
@@ -1100,24 +1120,17 @@ async fn serve_starts_on_a_damaged_index_by_rebuilding_it() {
 /// with exit code 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipe_in_the_corpus_never_blocks_a_reload_or_the_shutdown() {
-    let key = SigningKey::from_bytes(&[31u8; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let (corpus, guide) = support::setup::copy_of_bundled_corpus(dir.path());
-    let log_path = dir.path().join("serve.log");
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut command = http_server(&key, port, dir.path());
-    command
-        .arg("--corpus")
-        .arg(&corpus)
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(Stdio::null());
-    let mut server = Server(command.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&mut server, &base, Duration::from_secs(60)).await;
-    wait_for_armed_reloader(&mut server, &log_path).await;
+    let ReloadableServer {
+        key,
+        mut server,
+        base,
+        metrics,
+        corpus,
+        guide,
+        log_path,
+    } = reloadable_server(31, dir.path(), Duration::from_secs(60)).await;
     let client = reqwest::Client::new();
-    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
 
     let pipe = corpus.join("pipe.md");
     let name = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();

@@ -721,15 +721,20 @@ const QUESTION_LIST_FACTOR: f32 = 0.6;
 /// (× 1 + this; fitted on the dev sets: 0.5 and 1.5 did less, BENCHMARKS.md).
 const WORD_PAIR_BOOST: f32 = 1.0;
 
-/// The text whose neighbouring words count as pairs: the heading path, the bold question line
-/// the passage answers (if any), then the passage's text.
-fn pair_text(document: &TantivyDocument, fields: Fields) -> String {
-    format!(
-        "{} | {} | {}",
-        stored_str(document, fields.heading_path),
-        stored_str(document, fields.subheading),
-        stored_str(document, fields.body)
-    )
+/// What a passage's word pairs are read from: the heading path, the bold question line the
+/// passage answers (if any), then the passage's text; a table row's cells, with their column
+/// names, count as all side by side.
+fn pair_text(document: &TantivyDocument, fields: Fields) -> query::PairText {
+    query::PairText {
+        text: format!(
+            "{} | {} | {}",
+            stored_str(document, fields.heading_path),
+            stored_str(document, fields.subheading),
+            stored_str(document, fields.body)
+        ),
+        row: (parse_kind(stored_str(document, fields.kind)) == PassageKind::TableRow)
+            .then(|| shown_text(document, fields)),
+    }
 }
 
 pub(crate) fn write_documents(

@@ -786,19 +786,26 @@ impl QueryPlanner {
 
     /// [`QueryPlanner::pair_share_of_ids`] for an index too large to keep passages' ids: the
     /// passage's pair text is analyzed now.
-    pub(crate) fn pair_share_of_text(plan: &QueryPlan, text: &str) -> f32 {
+    pub(crate) fn pair_share_of_text(plan: &QueryPlan, source: &PairText) -> f32 {
         if plan.word_pairs.is_empty() {
             return 0.0;
         }
-        let tokens = analyzed_tokens(text);
+        let tokens = analyzed_tokens(&source.text);
+        let row_tokens = source
+            .row
+            .as_deref()
+            .map(analyzed_tokens)
+            .unwrap_or_default();
         let matched = plan
             .word_pairs
             .iter()
             .filter(|(first, second)| {
-                tokens.windows(2).any(|neighbours| {
-                    (&neighbours[0] == first && &neighbours[1] == second)
-                        || (&neighbours[0] == second && &neighbours[1] == first)
-                })
+                let in_row = row_tokens.contains(first) && row_tokens.contains(second);
+                in_row
+                    || tokens.windows(2).any(|neighbours| {
+                        (&neighbours[0] == first && &neighbours[1] == second)
+                            || (&neighbours[0] == second && &neighbours[1] == first)
+                    })
             })
             .count();
         matched as f32 / plan.word_pairs.len() as f32
@@ -1005,6 +1012,15 @@ pub(crate) struct PassageIds {
     pub(crate) pairs: Box<[u64]>,
 }
 
+/// What a passage's word pairs are read from ([`TokenIds::intern_pairs`]).
+pub(crate) struct PairText {
+    /// Its headings and text, in order: neighbouring words there are pairs.
+    pub(crate) text: String,
+    /// A table row's cells with their column names ("Company: Google MLE; Level: L4"): they
+    /// describe one thing in any column order, so every two of its words count as side by side.
+    pub(crate) row: Option<String>,
+}
+
 /// Two neighbouring tokens as one number, in either order.
 fn pair_key(first: u32, second: u32) -> u64 {
     let (low, high) = if first <= second {
@@ -1021,32 +1037,46 @@ impl TokenIds {
         let mut ids: Vec<u32> = passage_tokens
             .split(' ')
             .filter(|token| !token.is_empty())
-            .map(|token| {
-                let next = self.ids.len() as u32;
-                *self.ids.entry(token.to_string()).or_insert(next)
-            })
+            .map(|token| self.id(token))
             .collect();
         ids.sort_unstable();
         ids.dedup();
         ids.into_boxed_slice()
     }
 
-    /// The sorted [`pair_key`]s of the neighbouring tokens of `text` (analyzed as the index is),
-    /// adding new tokens to the table.
-    pub(crate) fn intern_pairs(&mut self, text: &str) -> Box<[u64]> {
+    /// The sorted [`pair_key`]s of the neighbouring tokens of a passage's [`PairText`] (analyzed
+    /// as the index is, every two tokens of a table row's cells included), adding new tokens to
+    /// the table.
+    pub(crate) fn intern_pairs(&mut self, source: &PairText) -> Box<[u64]> {
         let mut keys = Vec::new();
         let mut previous: Option<u32> = None;
-        analysis::for_each_analyzed_token(text, |token| {
-            let next = self.ids.len() as u32;
-            let id = *self.ids.entry(token.to_string()).or_insert(next);
+        analysis::for_each_analyzed_token(&source.text, |token| {
+            let id = self.id(token);
             if let Some(previous) = previous.filter(|&previous| previous != id) {
                 keys.push(pair_key(previous, id));
             }
             previous = Some(id);
         });
+        if let Some(row) = source.row.as_deref() {
+            let mut cells: Vec<u32> = Vec::new();
+            analysis::for_each_analyzed_token(row, |token| cells.push(self.id(token)));
+            cells.sort_unstable();
+            cells.dedup();
+            for (index, &first) in cells.iter().enumerate() {
+                for &second in &cells[index + 1..] {
+                    keys.push(pair_key(first, second));
+                }
+            }
+        }
         keys.sort_unstable();
         keys.dedup();
         keys.into_boxed_slice()
+    }
+
+    /// The id of `token`, added to the table when new.
+    fn id(&mut self, token: &str) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(token.to_string()).or_insert(next)
     }
 
     pub(crate) fn plan_ids(&self, plan: &QueryPlan) -> PlanIds {

@@ -335,19 +335,7 @@ fn a_search_over_a_damaged_fieldnorm_file_rebuilds_and_answers_without_a_panic()
         .expect("guidebot runs");
     assert!(built.status.success(), "{built:?}");
     let damaged_generation = generation(&index_dir);
-    let fieldnorm = std::fs::read_dir(&damaged_generation)
-        .expect("generation folder")
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "fieldnorm")
-        })
-        .expect("a .fieldnorm file");
-    let mut bytes = std::fs::read(&fieldnorm).expect("index file");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&fieldnorm, &bytes).expect("write damage");
+    support::setup::flip_a_bit_of_the_fieldnorm_file(&damaged_generation);
 
     let output = guidebot_on(&corpus, &index_dir, &["search", "--json", QUESTION])
         .output()

@@ -1078,19 +1078,7 @@ async fn serve_starts_on_a_damaged_index_by_rebuilding_it() {
         .unwrap();
     assert!(built.status.success(), "{built:?}");
     let damaged = index.join(live_generation(&index));
-    let fieldnorm = std::fs::read_dir(&damaged)
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "fieldnorm")
-        })
-        .expect("a .fieldnorm file");
-    let mut bytes = std::fs::read(&fieldnorm).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&fieldnorm, &bytes).unwrap();
+    support::setup::flip_a_bit_of_the_fieldnorm_file(&damaged);
 
     let log_path = dir.path().join("serve.log");
     let port = free_port();

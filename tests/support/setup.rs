@@ -31,6 +31,26 @@ pub fn copy_of_bundled_corpus(dir: &Path) -> (PathBuf, PathBuf) {
     (corpus, guide.expect("the bundled corpus has a guide"))
 }
 
+/// Flips one bit in the middle of the `.fieldnorm` file of the index generation folder
+/// `generation` (a damage Tantivy's checksums catch on open, and a panic inside a search that
+/// reads the file); returns the damaged file.
+pub fn flip_a_bit_of_the_fieldnorm_file(generation: &Path) -> PathBuf {
+    let fieldnorm = std::fs::read_dir(generation)
+        .expect("generation folder")
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "fieldnorm")
+        })
+        .expect("a .fieldnorm file");
+    let mut bytes = std::fs::read(&fieldnorm).expect("index file");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&fieldnorm, &bytes).expect("write damage");
+    fieldnorm
+}
+
 /// The guides in `dir`, loaded (a broken test corpus fails the test).
 pub fn corpus_at(dir: &Path) -> Corpus {
     Corpus::load(dir).expect("the corpus loads")
